@@ -1,0 +1,33 @@
+/* bounds.h: every fixed bound on input from outside, in one place. */
+#ifndef QP_BOUNDS_H
+#define QP_BOUNDS_H
+
+/* Request bodies: default for [server] max_request_body_bytes (413 beyond). */
+#define QP_BODY_DEFAULT		(10 * 1024 * 1024)
+/* Largest body [server] max_request_body_bytes may allow. */
+#define QP_BODY_MAX		(64 * 1024 * 1024)
+/* One request header value, e.g. Authorization (400 beyond). */
+#define QP_HEADER_MAX		8192
+/* One SSE line or unterminated event from upstream (the stream fails beyond). */
+#define QP_SSE_LINE_MAX		(1024 * 1024)
+/* Nesting depth of JSON accepted from clients and upstreams (400 beyond). */
+#define QP_JSON_DEPTH_MAX	64
+/* Nesting depth of template sections and partials (template error beyond). */
+#define QP_TMPL_DEPTH_MAX	32
+/* Size of a configuration file (rejected beyond). */
+#define QP_CONFIG_MAX		(4 * 1024 * 1024)
+/* Nesting depth of TOML arrays and inline tables (parse error beyond). */
+#define QP_TOML_DEPTH_MAX	128
+/* An upstream error body kept for classification (the rest is drained). */
+#define QP_UPSTREAM_ERRBODY_MAX	(64 * 1024)
+/* A non-streaming upstream response body (502 beyond). */
+#define QP_UPSTREAM_BODY_MAX	(64 * 1024 * 1024)
+/* Worker threads: range of [server] threads. */
+#define QP_THREADS_MIN		1
+#define QP_THREADS_MAX		1024
+/* Client key: length of the random part in bytes. */
+#define QP_KEY_RANDOM_BYTES	24
+/* Query string length accepted on dashboard and API routes (414 beyond). */
+#define QP_QUERY_MAX		4096
+
+#endif /* QP_BOUNDS_H */
