@@ -1,0 +1,157 @@
+/* db.c: SQLite connections with quotapool's pragmas, and transactions. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db.h"
+
+static const char *const db_sync_modes[] = { "OFF", "NORMAL", "FULL", "EXTRA" };
+
+sqlite3 *
+db_open(const char *path, const struct db_opts *opts, enum qp_err *err,
+    char *errbuf, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	const char *sync = "NORMAL";
+	char sql[128];
+	size_t i;
+	int fd, flags, rc;
+
+	*err = QP_OK;
+	if (opts->synchronous != NULL) {
+		sync = NULL;
+		for (i = 0; i < sizeof(db_sync_modes) / sizeof(db_sync_modes[0]); i++)
+			if (strcasecmp(opts->synchronous, db_sync_modes[i]) == 0)
+				sync = db_sync_modes[i];
+		if (sync == NULL) {
+			snprintf(errbuf, errlen, "unknown synchronous mode '%s'",
+			    opts->synchronous);
+			*err = QP_EINVAL;
+			return NULL;
+		}
+	}
+	if (!opts->readonly) {
+		/* Create the file ourselves so that it is 0600 whatever the umask. */
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			snprintf(errbuf, errlen, "cannot open %s: %s", path,
+			    strerror(errno));
+			*err = QP_EIO;
+			return NULL;
+		}
+		close(fd);
+		flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+	} else
+		flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
+
+	rc = sqlite3_open_v2(path, &db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(errbuf, errlen, "cannot open database %s: %s", path,
+		    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_busy_timeout(db, opts->busy_timeout_ms > 0 ?
+	    opts->busy_timeout_ms : 5000);
+	sqlite3_extended_result_codes(db, 1);
+	if (!opts->readonly) {
+		rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			goto sqlfail;
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;"
+	    " PRAGMA temp_store=MEMORY", sync);
+	if ((rc = sqlite3_exec(db, sql, NULL, NULL, NULL)) != SQLITE_OK)
+		goto sqlfail;
+	return db;
+sqlfail:
+	snprintf(errbuf, errlen, "cannot set up database %s: %s", path,
+	    sqlite3_errmsg(db));
+fail:
+	*err = QP_EDB;
+	sqlite3_close_v2(db);
+	return NULL;
+}
+
+void
+db_close(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+
+	if (db == NULL)
+		return;
+	while ((st = sqlite3_next_stmt(db, NULL)) != NULL)
+		sqlite3_finalize(st);
+	sqlite3_close_v2(db);
+}
+
+enum qp_err
+db_begin_write(sqlite3 *db)
+{
+
+	return sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ?
+	    QP_OK : QP_EDB;
+}
+
+enum qp_err
+db_commit(sqlite3 *db)
+{
+
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		return QP_OK;
+	db_rollback(db);
+	return QP_EDB;
+}
+
+void
+db_rollback(sqlite3 *db)
+{
+
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+enum qp_err
+db_prepare_all(sqlite3 *db, const char *const *sql, int n, sqlite3_stmt **out,
+    char *errbuf, size_t errlen)
+{
+	int i, rc;
+
+	for (i = 0; i < n; i++)
+		out[i] = NULL;
+	for (i = 0; i < n; i++) {
+		rc = sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+		    &out[i], NULL);
+		if (rc != SQLITE_OK) {
+			snprintf(errbuf, errlen, "statement %d does not fit the "
+			    "database: %s", i, sqlite3_errmsg(db));
+			db_finalize_all(out, n);
+			return (rc & 0xff) == SQLITE_ERROR ? QP_ESCHEMA : QP_EDB;
+		}
+	}
+	return QP_OK;
+}
+
+void
+db_finalize_all(sqlite3_stmt **stmts, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		sqlite3_finalize(stmts[i]);
+		stmts[i] = NULL;
+	}
+}
+
+int64_t
+db_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,52 @@
+/* db.h: opening SQLite connections and running write transactions. */
+#ifndef QP_DB_H
+#define QP_DB_H
+
+#include <stdint.h>
+#include <sqlite3.h>
+
+#include "err.h"
+
+/* How to open a connection. */
+struct db_opts {
+	int		 busy_timeout_ms;	/* wait this long for a lock */
+	const char	*synchronous;		/* OFF, NORMAL, FULL or EXTRA; NULL = NORMAL */
+	int		 readonly;		/* 1 = open read-only, never create */
+};
+
+/*
+ * Opens (creating it 0600 if missing, unless readonly) the database at path
+ * with WAL, the given synchronous mode, foreign keys on and a busy timeout.
+ * Returns the connection, to be closed with db_close(), or NULL with *err
+ * set and a reason in errbuf. One connection belongs to one thread.
+ */
+sqlite3		*db_open(const char *path, const struct db_opts *opts,
+		    enum qp_err *err, char *errbuf, size_t errlen);
+
+/* Closes a connection opened by db_open(), finalizing its statements. NULL is allowed. */
+void		 db_close(sqlite3 *db);
+
+/* Starts a write transaction (BEGIN IMMEDIATE), waiting up to the busy timeout. */
+enum qp_err	 db_begin_write(sqlite3 *db);
+
+/* Commits the transaction begun by db_begin_write(). */
+enum qp_err	 db_commit(sqlite3 *db);
+
+/* Rolls back the open transaction, if any; safe to call when none is open. */
+void		 db_rollback(sqlite3 *db);
+
+/*
+ * Prepares n constant SQL statements into out[0..n-1] (a module's statement
+ * table). On failure, finalizes what was prepared, sets errbuf and returns
+ * QP_ESCHEMA (the schema does not match the statement) or QP_EDB.
+ */
+enum qp_err	 db_prepare_all(sqlite3 *db, const char *const *sql, int n,
+		    sqlite3_stmt **out, char *errbuf, size_t errlen);
+
+/* Finalizes n statements of a statement table; NULL entries are skipped. */
+void		 db_finalize_all(sqlite3_stmt **stmts, int n);
+
+/* Milliseconds since the Unix epoch (wall clock), as stored in the database. */
+int64_t		 db_now_ms(void);
+
+#endif /* QP_DB_H */

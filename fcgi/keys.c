@@ -1,0 +1,234 @@
+/* keys.c: client keys, stored as SHA-256 hashes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
+#include "db.h"
+#include "keys.h"
+
+#define KEYS_RANDOM_BYTES	24
+#define KEYS_TOUCH_MS		60000
+
+enum keys_stmt {
+	KEYS_STMT_INSERT,	/* issue a key */
+	KEYS_STMT_REVOKE,	/* revoke by name */
+	KEYS_STMT_LIST,		/* every key */
+	KEYS_STMT_BY_HASH,	/* look a key up by its hash */
+	KEYS_STMT_TOUCH,	/* record last use */
+	KEYS_STMT__MAX
+};
+
+static const char *const keys_sql[KEYS_STMT__MAX] = {
+	[KEYS_STMT_INSERT] = "INSERT INTO client_keys (name, prefix, hash, role, "
+	    "created_at) VALUES (?, ?, ?, ?, ?)",
+	[KEYS_STMT_REVOKE] = "UPDATE client_keys SET revoked_at = ? "
+	    "WHERE name = ? AND revoked_at IS NULL",
+	[KEYS_STMT_LIST] = "SELECT id, name, prefix, role, created_at, "
+	    "last_used_at, revoked_at FROM client_keys ORDER BY id",
+	[KEYS_STMT_BY_HASH] = "SELECT id, name, prefix, role, created_at, "
+	    "last_used_at, revoked_at, hash FROM client_keys WHERE hash = ?",
+	[KEYS_STMT_TOUCH] = "UPDATE client_keys SET last_used_at = ? WHERE id = ?",
+};
+
+static const char *const keys_role_names[KEYS_ROLE__MAX] = {
+	[KEYS_ROLE_CLIENT] = "client",
+	[KEYS_ROLE_ADMIN] = "admin",
+};
+
+struct keys_db {
+	sqlite3		*db;			/* borrowed connection */
+	sqlite3_stmt	*st[KEYS_STMT__MAX];	/* prepared statements */
+};
+
+const char *
+keys_role_name(enum keys_role role)
+{
+
+	return (unsigned)role < KEYS_ROLE__MAX ? keys_role_names[role] : "unknown";
+}
+
+int
+keys_name_valid(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n > KEYS_NAME_MAX)
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+struct keys_db *
+keys_db_new(sqlite3 *db, enum qp_err *err, char *errbuf, size_t errlen)
+{
+	struct keys_db *k;
+
+	if ((k = calloc(1, sizeof(*k))) == NULL) {
+		*err = QP_ENOMEM;
+		return NULL;
+	}
+	k->db = db;
+	*err = db_prepare_all(db, keys_sql, KEYS_STMT__MAX, k->st, errbuf, errlen);
+	if (*err != QP_OK) {
+		free(k);
+		return NULL;
+	}
+	return k;
+}
+
+void
+keys_db_free(struct keys_db *k)
+{
+
+	if (k == NULL)
+		return;
+	db_finalize_all(k->st, KEYS_STMT__MAX);
+	free(k);
+}
+
+static void
+keys_row(sqlite3_stmt *st, struct keys_info *info)
+{
+	const char *s;
+
+	memset(info, 0, sizeof(*info));
+	info->id = sqlite3_column_int64(st, 0);
+	if ((s = (const char *)sqlite3_column_text(st, 1)) != NULL)
+		strncpy(info->name, s, KEYS_NAME_MAX);
+	if ((s = (const char *)sqlite3_column_text(st, 2)) != NULL)
+		strncpy(info->prefix, s, KEYS_VISIBLE_LEN);
+	s = (const char *)sqlite3_column_text(st, 3);
+	info->role = s != NULL && strcmp(s, "admin") == 0 ?
+	    KEYS_ROLE_ADMIN : KEYS_ROLE_CLIENT;
+	info->created_at = sqlite3_column_int64(st, 4);
+	info->last_used_at = sqlite3_column_int64(st, 5);
+	info->revoked_at = sqlite3_column_int64(st, 6);
+}
+
+enum qp_err
+keys_create(struct keys_db *k, const char *name, enum keys_role role,
+    char key[KEYS_TEXT_LEN + 1])
+{
+	unsigned char rnd[KEYS_RANDOM_BYTES], hash[CRYPTO_SHA256_LEN];
+	sqlite3_stmt *st = k->st[KEYS_STMT_INSERT];
+	char prefix[KEYS_VISIBLE_LEN + 1];
+	enum qp_err err;
+	int rc;
+
+	if (!keys_name_valid(name) || (unsigned)role >= KEYS_ROLE__MAX)
+		return QP_EINVAL;
+	if ((err = crypto_random(rnd, sizeof(rnd))) != QP_OK)
+		return err;
+	memcpy(key, KEYS_PREFIX, 3);
+	crypto_hex(rnd, sizeof(rnd), key + 3);
+	crypto_wipe(rnd, sizeof(rnd));
+	if ((err = crypto_sha256(key, KEYS_TEXT_LEN, hash)) != QP_OK)
+		goto out;
+	memcpy(prefix, key, KEYS_VISIBLE_LEN);
+	prefix[KEYS_VISIBLE_LEN] = '\0';
+
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 3, hash, sizeof(hash), SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, keys_role_names[role], -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, db_now_ms());
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT)
+		err = QP_EEXIST;
+	else if (rc != SQLITE_DONE)
+		err = QP_EDB;
+out:
+	if (err != QP_OK)
+		crypto_wipe(key, KEYS_TEXT_LEN + 1);
+	return err;
+}
+
+enum qp_err
+keys_revoke(struct keys_db *k, const char *name)
+{
+	sqlite3_stmt *st = k->st[KEYS_STMT_REVOKE];
+	int rc;
+
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, db_now_ms());
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return QP_EDB;
+	return sqlite3_changes(k->db) > 0 ? QP_OK : QP_ENOTFOUND;
+}
+
+enum qp_err
+keys_list(struct keys_db *k, int (*cb)(const struct keys_info *, void *), void *arg)
+{
+	sqlite3_stmt *st = k->st[KEYS_STMT_LIST];
+	struct keys_info info;
+	enum qp_err err = QP_OK;
+	int rc;
+
+	sqlite3_reset(st);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		keys_row(st, &info);
+		if (cb(&info, arg) != 0) {
+			err = QP_EINVAL;
+			break;
+		}
+	}
+	if (err == QP_OK && rc != SQLITE_DONE)
+		err = QP_EDB;
+	sqlite3_reset(st);
+	return err;
+}
+
+enum qp_err
+keys_verify(struct keys_db *k, const char *presented, size_t len,
+    struct keys_info *info)
+{
+	unsigned char hash[CRYPTO_SHA256_LEN];
+	sqlite3_stmt *st = k->st[KEYS_STMT_BY_HASH], *t;
+	const void *stored;
+	enum qp_err err = QP_EAUTH;
+	int64_t now;
+	int rc;
+
+	/* Length is not secret: every issued key has the same length. */
+	if (len != KEYS_TEXT_LEN)
+		return QP_EAUTH;
+	if (crypto_sha256(presented, len, hash) != QP_OK)
+		return QP_ECRYPTO;
+	sqlite3_reset(st);
+	sqlite3_bind_blob(st, 1, hash, sizeof(hash), SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		stored = sqlite3_column_blob(st, 7);
+		if (stored != NULL && sqlite3_column_bytes(st, 7) ==
+		    CRYPTO_SHA256_LEN && crypto_equal(stored, hash, sizeof(hash))) {
+			keys_row(st, info);
+			err = info->revoked_at ? QP_EAUTH : QP_OK;
+		}
+	} else if (rc != SQLITE_DONE)
+		err = QP_EDB;
+	sqlite3_reset(st);
+	if (err != QP_OK)
+		return err;
+	now = db_now_ms();
+	if (now - info->last_used_at >= KEYS_TOUCH_MS) {
+		/* Best effort: a busy database must not fail the request. */
+		t = k->st[KEYS_STMT_TOUCH];
+		sqlite3_reset(t);
+		sqlite3_bind_int64(t, 1, now);
+		sqlite3_bind_int64(t, 2, info->id);
+		(void)sqlite3_step(t);
+		sqlite3_reset(t);
+	}
+	return QP_OK;
+}

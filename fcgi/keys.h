@@ -1,0 +1,81 @@
+/* keys.h: client keys: issue, list, revoke, and verify presented keys. */
+#ifndef QP_KEYS_H
+#define QP_KEYS_H
+
+#include <stdint.h>
+#include <sqlite3.h>
+
+#include "err.h"
+
+/* Key text: "qp_" + 2 hex digits per random byte. */
+#define KEYS_PREFIX		"qp_"
+#define KEYS_TEXT_LEN		(3 + 2 * 24)
+/* Characters of the key shown in listings ("qp_" + 6 hex). */
+#define KEYS_VISIBLE_LEN	9
+/* Longest key name. */
+#define KEYS_NAME_MAX		64
+
+enum keys_role {
+	KEYS_ROLE_CLIENT,	/* data plane only */
+	KEYS_ROLE_ADMIN,	/* data plane, dashboard and admin API */
+	KEYS_ROLE__MAX
+};
+
+/* A key as listed; never holds the secret. */
+struct keys_info {
+	int64_t		 id;			/* row id */
+	char		 name[KEYS_NAME_MAX + 1]; /* label */
+	char		 prefix[KEYS_VISIBLE_LEN + 1]; /* visible start */
+	enum keys_role	 role;			/* what it may do */
+	int64_t		 created_at;		/* ms since epoch */
+	int64_t		 last_used_at;		/* ms since epoch, 0 = never */
+	int64_t		 revoked_at;		/* ms since epoch, 0 = valid */
+};
+
+/* Prepared statements of one connection; owned by one thread. */
+struct keys_db;
+
+/* Returns "client" or "admin". */
+const char	*keys_role_name(enum keys_role role);
+
+/* Returns 1 if name is a valid key name: 1-64 of [A-Za-z0-9_.-]. */
+int		 keys_name_valid(const char *name);
+
+/*
+ * Prepares the statements on db (which must be migrated). Returns NULL
+ * with *err set. Free with keys_db_free() before closing db.
+ */
+struct keys_db	*keys_db_new(sqlite3 *db, enum qp_err *err, char *errbuf, size_t errlen);
+
+/* Frees statements prepared by keys_db_new(). NULL is allowed. */
+void		 keys_db_free(struct keys_db *k);
+
+/*
+ * Issues a new key called name with role. Writes the key text, which is
+ * shown once and never stored, into key (KEYS_TEXT_LEN + 1 bytes); the
+ * caller wipes it. QP_EEXIST if the name is taken (revoked keys keep
+ * their name), QP_EINVAL if the name is invalid.
+ */
+enum qp_err	 keys_create(struct keys_db *k, const char *name, enum keys_role role,
+		    char key[KEYS_TEXT_LEN + 1]);
+
+/* Revokes the key called name. QP_ENOTFOUND if none is valid by that name. */
+enum qp_err	 keys_revoke(struct keys_db *k, const char *name);
+
+/*
+ * Calls cb for every key, oldest first; stops and returns QP_EINVAL if cb
+ * returns non-zero.
+ */
+enum qp_err	 keys_list(struct keys_db *k,
+		    int (*cb)(const struct keys_info *, void *), void *arg);
+
+/*
+ * Checks a presented key (len bytes, untrusted). On success fills info
+ * and returns QP_OK; QP_EAUTH if unknown, revoked or malformed. The
+ * comparison does not depend on secret bytes. Records the use time at
+ * most once a minute per key.
+ */
+enum qp_err	 keys_verify(struct keys_db *k, const char *presented, size_t len,
+		    struct keys_info *info);
+
+#endif /* QP_KEYS_H */

@@ -1,0 +1,213 @@
+-- 0001_initial.sql: the tables of quotapool's first release.
+-- All times are integer milliseconds since the Unix epoch, UTC.
+-- Durations are integer milliseconds unless a column name says otherwise.
+-- Money is integer microdollars (1 USD = 1,000,000).
+
+-- Client keys: who may call the gateway. The secret itself is never stored.
+CREATE TABLE client_keys (
+	id		INTEGER PRIMARY KEY,	-- row id
+	name		TEXT NOT NULL UNIQUE,	-- operator-chosen label
+	prefix		TEXT NOT NULL,		-- visible start of the key, shown in listings
+	hash		BLOB NOT NULL UNIQUE,	-- SHA-256 of the whole key
+	role		TEXT NOT NULL DEFAULT 'client'
+			CHECK (role IN ('client', 'admin')), -- what the key may do
+	created_at	INTEGER NOT NULL,	-- when it was issued
+	last_used_at	INTEGER,		-- last successful authentication (NULL = never)
+	revoked_at	INTEGER			-- when it was revoked (NULL = valid)
+);
+
+-- Dashboard login sessions opened with an admin key (cookie holds the token).
+CREATE TABLE dashboard_sessions (
+	token_hash	BLOB PRIMARY KEY,	-- SHA-256 of the session token
+	key_id		INTEGER NOT NULL REFERENCES client_keys(id) ON DELETE CASCADE, -- key that logged in
+	created_at	INTEGER NOT NULL,	-- login time
+	expires_at	INTEGER NOT NULL	-- session end
+);
+
+-- One row per running or past quotapool.fcgi process, for crash detection.
+CREATE TABLE processes (
+	id		INTEGER PRIMARY KEY,	-- row id, referenced by requests
+	pid		INTEGER NOT NULL,	-- operating-system process id
+	hostname	TEXT NOT NULL,		-- host the process ran on
+	version		TEXT NOT NULL,		-- quotapool version
+	started_at	INTEGER NOT NULL,	-- start time
+	heartbeat_at	INTEGER NOT NULL,	-- last sign of life from its maintenance thread
+	stopped_at	INTEGER			-- clean shutdown time (NULL = running or crashed)
+);
+
+-- One row per client request on the data plane.
+CREATE TABLE requests (
+	id		INTEGER PRIMARY KEY,	-- row id
+	request_uid	TEXT NOT NULL UNIQUE,	-- public id, sent as x-proxy-request-id
+	process_id	INTEGER REFERENCES processes(id), -- process that served it
+	client_key_id	INTEGER REFERENCES client_keys(id), -- key that authenticated it
+	protocol	TEXT NOT NULL,		-- client protocol family: openai or anthropic
+	endpoint	TEXT NOT NULL,		-- route, e.g. /v1/chat/completions
+	model		TEXT,			-- model id as the client sent it
+	model_base	TEXT,			-- model id sent upstream (provider suffix stripped)
+	provider_id	TEXT,			-- provider of the final attempt
+	account_name	TEXT,			-- account of the final attempt
+	streamed	INTEGER NOT NULL DEFAULT 0, -- 1 if the client asked for a stream
+	status		TEXT NOT NULL DEFAULT 'pending'
+			CHECK (status IN ('pending', 'completed', 'client_error', 'error',
+			    'client_disconnected', 'interrupted', 'rejected')), -- outcome
+	status_code	INTEGER,		-- HTTP status sent to the client
+	error_class	TEXT,			-- short machine-readable cause of a failure
+	retry_category	TEXT,			-- category of the last failed attempt
+	attempt_count	INTEGER NOT NULL DEFAULT 0, -- upstream attempts made
+	finish_reason	TEXT,			-- upstream finish/stop reason
+	stream_complete	INTEGER,		-- 1 if [DONE]/message_stop was seen
+	started_at	INTEGER NOT NULL,	-- request accepted
+	completed_at	INTEGER,		-- request finalized
+	connect_ms	INTEGER,		-- upstream connect time of the final attempt
+	first_byte_ms	INTEGER,		-- start to first upstream response byte
+	ttft_ms		INTEGER,		-- start to first generated token relayed
+	total_ms	INTEGER,		-- start to end
+	overhead_us	INTEGER,		-- microseconds spent in quotapool itself before dispatch
+	input_tokens	INTEGER NOT NULL DEFAULT 0, -- prompt tokens (not cached)
+	output_tokens	INTEGER NOT NULL DEFAULT 0, -- generated tokens
+	cache_read_tokens INTEGER NOT NULL DEFAULT 0, -- prompt tokens read from cache
+	cache_write_tokens INTEGER NOT NULL DEFAULT 0, -- prompt tokens written to cache
+	reasoning_tokens INTEGER NOT NULL DEFAULT 0, -- reasoning tokens (part of output)
+	cost_microdollars INTEGER NOT NULL DEFAULT 0, -- cost of the request
+	cost_exactness	TEXT NOT NULL DEFAULT 'unknown', -- provider_reported, exact, derived, partial, estimated, unknown
+	bytes_in	INTEGER NOT NULL DEFAULT 0, -- request body bytes from the client
+	bytes_out	INTEGER NOT NULL DEFAULT 0, -- response bytes sent to the client
+	upstream_bytes	INTEGER NOT NULL DEFAULT 0, -- response bytes received from upstream
+	client_ip	TEXT			-- address of the client as the web server saw it
+);
+CREATE INDEX requests_started ON requests(started_at);
+CREATE INDEX requests_pending ON requests(status) WHERE status = 'pending';
+CREATE INDEX requests_account_started ON requests(account_name, started_at);
+CREATE INDEX requests_model_started ON requests(model_base, provider_id, started_at);
+
+-- One row per upstream attempt of a request.
+CREATE TABLE request_attempts (
+	id		INTEGER PRIMARY KEY,	-- row id
+	request_id	INTEGER NOT NULL REFERENCES requests(id) ON DELETE CASCADE, -- owning request
+	attempt_number	INTEGER NOT NULL,	-- 1-based
+	provider_id	TEXT NOT NULL,		-- provider tried
+	account_name	TEXT NOT NULL,		-- account tried
+	model		TEXT NOT NULL,		-- model id sent upstream
+	started_at	INTEGER NOT NULL,	-- attempt start
+	completed_at	INTEGER,		-- attempt end (NULL while running)
+	status_code	INTEGER,		-- upstream HTTP status (NULL = no response)
+	outcome		TEXT,			-- ok, rate_limited, quota_exceeded, auth_failure, transient, client_error, client_disconnected, stream_error, interrupted
+	retry_category	TEXT,			-- category used for failover (NULL when ok)
+	error_class	TEXT,			-- short machine-readable cause
+	connect_ms	INTEGER,		-- TCP/TLS connect time
+	first_byte_ms	INTEGER,		-- attempt start to first response byte
+	total_ms	INTEGER,		-- attempt duration
+	bytes_sent	INTEGER NOT NULL DEFAULT 0, -- request bytes sent upstream
+	bytes_received	INTEGER NOT NULL DEFAULT 0, -- response bytes received
+	upstream_request_id TEXT,		-- provider's request id header, if any
+	UNIQUE (request_id, attempt_number)
+);
+CREATE INDEX request_attempts_started ON request_attempts(started_at);
+CREATE INDEX request_attempts_account ON request_attempts(account_name, started_at);
+
+-- In-flight reservations: one per running attempt, so that several processes agree on load.
+CREATE TABLE reservations (
+	id		INTEGER PRIMARY KEY,	-- row id
+	request_id	INTEGER NOT NULL REFERENCES requests(id) ON DELETE CASCADE, -- request holding it
+	account_name	TEXT NOT NULL,		-- account reserved
+	process_id	INTEGER REFERENCES processes(id), -- process holding it
+	created_at	INTEGER NOT NULL,	-- reservation time
+	expires_at	INTEGER NOT NULL	-- ignored after this time even if never released
+);
+CREATE INDEX reservations_account ON reservations(account_name);
+
+-- Account health: backoff, quarantine and circuit state, surviving restarts.
+CREATE TABLE account_backoffs (
+	account_name	TEXT PRIMARY KEY,	-- account concerned
+	reason		TEXT NOT NULL,		-- rate_limited, quota_exceeded, auth_failure, transient
+	backoff_until	INTEGER NOT NULL,	-- not eligible before this time
+	consecutive_failures INTEGER NOT NULL DEFAULT 0, -- failures since the last success
+	status_code	INTEGER,		-- upstream status of the last failure
+	error_class	TEXT,			-- cause of the last failure
+	updated_at	INTEGER NOT NULL	-- last change
+);
+
+-- Why each attempt went to the account it went to.
+CREATE TABLE routing_decisions (
+	id		INTEGER PRIMARY KEY,	-- row id
+	request_id	INTEGER NOT NULL REFERENCES requests(id) ON DELETE CASCADE, -- request routed
+	attempt_number	INTEGER NOT NULL,	-- attempt this decision chose for
+	model		TEXT NOT NULL,		-- model routed
+	chosen_account	TEXT,			-- account chosen (NULL = none eligible)
+	chosen_provider	TEXT,			-- its provider
+	tier		INTEGER,		-- routing_priority of the chosen tier
+	candidates	INTEGER NOT NULL,	-- accounts considered
+	eligible	INTEGER NOT NULL,	-- accounts not excluded
+	detail_json	TEXT NOT NULL,		-- per account: score parts or exclusion reason
+	decided_at	INTEGER NOT NULL	-- decision time
+);
+CREATE INDEX routing_decisions_request ON routing_decisions(request_id);
+CREATE INDEX routing_decisions_decided ON routing_decisions(decided_at);
+
+-- Catalog fetches double as provider health pings.
+CREATE TABLE provider_pings (
+	id		INTEGER PRIMARY KEY,	-- row id
+	provider_id	TEXT NOT NULL,		-- provider probed
+	account_name	TEXT,			-- account whose credentials were used
+	probed_at	INTEGER NOT NULL,	-- probe time
+	latency_ms	INTEGER,		-- time to the full answer (NULL = no answer)
+	status_code	INTEGER,		-- HTTP status (NULL = no response)
+	ok		INTEGER NOT NULL,	-- 1 if the catalog was read
+	error		TEXT,			-- short cause when not ok
+	model_count	INTEGER			-- models listed
+);
+CREATE INDEX provider_pings_probed ON provider_pings(provider_id, probed_at);
+
+-- Things operators should know about: crash recovery, stale finalization, config changes.
+CREATE TABLE operational_events (
+	id		INTEGER PRIMARY KEY,	-- row id
+	event_type	TEXT NOT NULL,		-- e.g. crash_recovery, stale_finalized, process_start
+	details_json	TEXT NOT NULL DEFAULT '{}', -- event-specific detail, never secrets
+	occurred_at	INTEGER NOT NULL	-- event time
+);
+CREATE INDEX operational_events_occurred ON operational_events(occurred_at);
+
+-- The last good model list of every provider.
+CREATE TABLE model_catalog (
+	provider_id	TEXT NOT NULL,		-- provider serving the model
+	model_id	TEXT NOT NULL,		-- model id as the provider names it
+	protocol	TEXT,			-- openai, anthropic, or NULL = any of the provider's
+	display_name	TEXT,			-- human name, if the provider gave one
+	source		TEXT NOT NULL,		-- upstream or static
+	first_seen_at	INTEGER NOT NULL,	-- first listing
+	last_seen_at	INTEGER NOT NULL,	-- latest listing
+	PRIMARY KEY (provider_id, model_id)
+);
+
+-- Leases: one process at a time does maintenance work.
+CREATE TABLE leases (
+	name		TEXT PRIMARY KEY,	-- lease name, e.g. maintenance
+	process_id	INTEGER NOT NULL,	-- holder
+	expires_at	INTEGER NOT NULL	-- free after this time
+);
+
+-- Hourly rollups kept current as requests finalize; dashboard pages read these.
+CREATE TABLE usage_hourly (
+	bucket_start	INTEGER NOT NULL,	-- start of the hour
+	provider_id	TEXT NOT NULL,		-- '' when no provider was reached
+	model		TEXT NOT NULL,		-- model_base, '' when unknown
+	account_name	TEXT NOT NULL,		-- '' when no account was reached
+	protocol	TEXT NOT NULL,		-- client protocol
+	status		TEXT NOT NULL,		-- request status
+	requests	INTEGER NOT NULL DEFAULT 0, -- requests finalized
+	streamed	INTEGER NOT NULL DEFAULT 0, -- of which streamed
+	attempts	INTEGER NOT NULL DEFAULT 0, -- upstream attempts
+	input_tokens	INTEGER NOT NULL DEFAULT 0, -- sums over the bucket
+	output_tokens	INTEGER NOT NULL DEFAULT 0,
+	cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+	cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+	reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+	cost_microdollars INTEGER NOT NULL DEFAULT 0,
+	bytes_in	INTEGER NOT NULL DEFAULT 0,
+	bytes_out	INTEGER NOT NULL DEFAULT 0,
+	total_ms_sum	INTEGER NOT NULL DEFAULT 0, -- sum of total_ms
+	ttft_ms_sum	INTEGER NOT NULL DEFAULT 0, -- sum of ttft_ms where known
+	ttft_count	INTEGER NOT NULL DEFAULT 0, -- requests with a ttft_ms
+	PRIMARY KEY (bucket_start, provider_id, model, account_name, protocol, status)
+);
