@@ -25,6 +25,10 @@
 /* Worker threads: range of [server] threads. */
 #define QP_THREADS_MIN		1
 #define QP_THREADS_MAX		1024
+/* Stack of each worker thread: small, so hundreds of streams fit in little memory. */
+#define QP_THREAD_STACK		(256 * 1024)
+/* Seconds a stopping process waits for in-flight requests before it exits anyway. */
+#define QP_SHUTDOWN_GRACE_S	30
 /* Client key: length of the random part in bytes. */
 #define QP_KEY_RANDOM_BYTES	24
 /* Query string length accepted on dashboard and API routes (414 beyond). */

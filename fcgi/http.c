@@ -223,6 +223,13 @@ http_client_gone(struct http_req *r)
 	return 0;
 }
 
+const char *
+http_type(const struct http_req *r, const char *openai, const char *anthropic)
+{
+
+	return r->family == HTTP_FAMILY_ANTHROPIC ? anthropic : openai;
+}
+
 void
 http_reply(struct http_req *r, int status, const char *ctype, const void *body,
     size_t len)

@@ -75,6 +75,10 @@ int		 http_flush(struct http_req *r);
 /* Returns 1 if the web server closed the request's connection (non-blocking). */
 int		 http_client_gone(struct http_req *r);
 
+/* Returns openai or anthropic: the error type for r's protocol family. */
+const char	*http_type(const struct http_req *r, const char *openai,
+		    const char *anthropic);
+
 /* Sends a complete response with body (len bytes). */
 void		 http_reply(struct http_req *r, int status, const char *ctype,
 		    const void *body, size_t len);

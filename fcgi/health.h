@@ -1,0 +1,17 @@
+/* health.h: liveness and readiness endpoints. */
+#ifndef QP_HEALTH_H
+#define QP_HEALTH_H
+
+#include "http.h"
+#include "server.h"
+
+/* GET /v1/healthz: 200 {"status":"ok"} while the process serves. */
+void		 health_healthz(struct worker *w, struct http_req *r);
+
+/*
+ * GET /v1/readyz: 200 {"status":"ok"} when the database is reachable and
+ * fully migrated, else 503 {"status":"degraded","reason":...}. Never writes.
+ */
+void		 health_readyz(struct worker *w, struct http_req *r);
+
+#endif /* QP_HEALTH_H */

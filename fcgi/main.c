@@ -1,0 +1,192 @@
+/* main.c: quotapool.fcgi, the persistent FastCGI application. */
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <fcgiapp.h>
+
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+static void
+usage(FILE *fp)
+{
+
+	fprintf(fp, "usage: quotapool.fcgi [--config PATH] [--socket PATH|127.0.0.1:PORT]\n"
+	    "Run by the web server (lighttpd bin-path passes the socket as fd 0),\n"
+	    "or on its own socket with --socket (systemd, spawn-fcgi).\n");
+}
+
+/* Returns 1 if fd 0 is a listening socket handed over by the web server. */
+static int
+stdin_is_socket(void)
+{
+	struct stat st;
+	int listening = 0;
+	socklen_t len = sizeof(listening);
+
+	if (fstat(0, &st) != 0 || !S_ISSOCK(st.st_mode))
+		return 0;
+	if (getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0)
+		return 0;
+	return listening != 0;
+}
+
+/*
+ * Accepts a Unix socket path or a loopback "127.0.0.1:PORT"; libfcgi would
+ * bind every interface for ":PORT", which this refuses.
+ */
+static int
+socket_arg_ok(const char *s)
+{
+
+	if (s[0] == '/')
+		return 1;
+	return strncmp(s, "127.", 4) == 0 && strchr(s, ':') != NULL;
+}
+
+/* Drops root privileges to [server] user, or warns once when running as root. */
+static int
+drop_privileges(const struct config *cfg)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0)
+		return 0;
+	if (cfg->server.user == NULL) {
+		log_msg(LOG_WARNING, "running as root: set [server] user to drop privileges");
+		return 0;
+	}
+	if ((pw = getpwnam(cfg->server.user)) == NULL) {
+		log_msg(LOG_ERROR, "[server] user %s: no such user", cfg->server.user);
+		return -1;
+	}
+	if (setgid(pw->pw_gid) != 0 || setgroups(1, &pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0) {
+		log_msg(LOG_ERROR, "cannot drop privileges to %s: %s",
+		    cfg->server.user, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) {
+		log_msg(LOG_ERROR, "privileges could be regained after dropping them");
+		return -1;
+	}
+	log_msg(LOG_INFO, "running as user %s", cfg->server.user);
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct config *cfg = NULL;
+	struct config_diag diag = { NULL, 0, 0 };
+	const char *config_arg = NULL, *socket_arg = NULL;
+	char path[PATH_MAX];
+	enum qp_err err;
+	int i, fd = -1, rc = 1, curl_ready = 0, made_socket = 0;
+
+	umask(077);
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			config_arg = argv[++i];
+		else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
+			socket_arg = argv[++i];
+		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("quotapool.fcgi %s\n", QP_VERSION);
+			return 0;
+		} else {
+			fprintf(stderr, "quotapool.fcgi: unknown argument %s\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+
+	if (config_find_path(config_arg, path, sizeof(path)) != QP_OK) {
+		log_msg(LOG_ERROR, "no configuration file found (tried --config, "
+		    "$QUOTAPOOL_CONFIG, ./config.toml, ~/.config/quotapool, "
+		    "/etc/quotapool)");
+		return 1;
+	}
+	if ((cfg = config_load(path, &diag, &err)) == NULL) {
+		config_diag_print(&diag, path, stderr);
+		log_msg(LOG_ERROR, "%s: %s", path, qp_strerror(err));
+		goto out;
+	}
+	config_diag_print(&diag, path, stderr);
+	log_set_level((enum log_level)cfg->server.log_level);
+
+	if (FCGX_Init() != 0) {
+		log_msg(LOG_ERROR, "cannot initialise libfcgi");
+		goto out;
+	}
+	/* After FCGX_Init, which installs its own SIGPIPE handler. */
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_msg(LOG_ERROR, "cannot initialise libcurl");
+		goto out;
+	}
+	curl_ready = 1;
+
+	if (socket_arg == NULL && cfg->server.socket != NULL && !stdin_is_socket())
+		socket_arg = cfg->server.socket;
+	if (socket_arg != NULL) {
+		if (!socket_arg_ok(socket_arg)) {
+			log_msg(LOG_ERROR, "--socket %s: give a Unix socket path or "
+			    "127.0.0.1:PORT", socket_arg);
+			goto out;
+		}
+		if (socket_arg[0] == '/')
+			unlink(socket_arg);
+		if ((fd = FCGX_OpenSocket(socket_arg, 128)) < 0) {
+			log_msg(LOG_ERROR, "cannot listen on %s: %s", socket_arg,
+			    strerror(errno));
+			goto out;
+		}
+		made_socket = socket_arg[0] == '/';
+	} else if (stdin_is_socket()) {
+		fd = 0;
+		/* Spawned by the web server: do not outlive it. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() == 1) {
+			log_msg(LOG_ERROR, "the web server that spawned this process is gone");
+			goto out;
+		}
+	} else {
+		log_msg(LOG_ERROR, "no FastCGI socket: run from the web server "
+		    "(lighttpd bin-path) or give --socket PATH");
+		usage(stderr);
+		rc = 2;
+		goto out;
+	}
+
+	if (drop_privileges(cfg) != 0)
+		goto out;
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+
+	if ((err = server_run(cfg, fd)) != QP_OK)
+		log_msg(LOG_ERROR, "server stopped: %s", qp_strerror(err));
+	else
+		rc = 0;
+out:
+	if (made_socket)
+		unlink(socket_arg);
+	if (curl_ready)
+		curl_global_cleanup();
+	config_diag_free(&diag);
+	config_free(cfg);
+	return rc;
+}

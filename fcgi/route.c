@@ -1,0 +1,111 @@
+/* route.c: the table of HTTP routes and the dispatch of one request to its handler. */
+#include <stdio.h>
+#include <string.h>
+
+#include "health.h"
+#include "route.h"
+
+static const struct route route_routes[] = {
+	{ "GET",	"/v1/healthz",	health_healthz,	ROUTE_OPEN,	0 },
+	{ "GET",	"/v1/readyz",	health_readyz,	ROUTE_OPEN,	0 },
+};
+
+const struct route *
+route_table(int *n)
+{
+
+	*n = (int)(sizeof(route_routes) / sizeof(route_routes[0]));
+	return route_routes;
+}
+
+/* Returns 1 if route rt serves path. */
+static int
+route_path_matches(const struct route *rt, const char *path)
+{
+	size_t n;
+
+	if (rt->flags & ROUTE_PREFIX) {
+		n = strlen(rt->path);
+		return strncmp(path, rt->path, n) == 0 && path[n] != '\0';
+	}
+	return strcmp(path, rt->path) == 0;
+}
+
+/* Checks access; answers and returns 0 when refused. */
+static int
+route_allowed(struct worker *w, struct http_req *r, enum route_access access)
+{
+	const struct config *cfg = w->srv->cfg;
+	enum server_role role;
+
+	if (access == ROUTE_OPEN ||
+	    (access == ROUTE_DASHBOARD && cfg->dashboard.public) ||
+	    (access == ROUTE_METRICS && cfg->dashboard.metrics_public))
+		return 1;
+	if (server_worker_ready(w) != QP_OK) {
+		http_error(r, 503, http_type(r, "server_error", "api_error"),
+		    "the gateway is not ready: its database is unavailable");
+		return 0;
+	}
+	role = server_auth(w, r);
+	if (role == SERVER_ROLE_NONE) {
+		http_error_ex(r, 401, http_type(r, "invalid_request_error",
+		    "authentication_error"), "invalid or missing API key",
+		    "WWW-Authenticate: Bearer\r\n");
+		return 0;
+	}
+	if (access != ROUTE_CLIENT && role != SERVER_ROLE_ADMIN) {
+		http_error(r, 403, http_type(r, "invalid_request_error",
+		    "permission_error"), "this needs an admin key");
+		return 0;
+	}
+	return 1;
+}
+
+void
+route_dispatch(struct worker *w, struct http_req *r)
+{
+	const struct route *rt = NULL;
+	char allow[128], extra[160];
+	size_t i, alen = 0, n = sizeof(route_routes) / sizeof(route_routes[0]);
+	int m, path_found = 0;
+
+	if (r->path_too_long) {
+		http_error(r, 414, "invalid_request_error", "request path too long");
+		return;
+	}
+	allow[0] = '\0';
+	for (i = 0; i < n; i++) {
+		if (!route_path_matches(&route_routes[i], r->path))
+			continue;
+		path_found = 1;
+		if (strcmp(route_routes[i].method, r->method) == 0 ||
+		    (strcmp(r->method, "HEAD") == 0 &&
+		    strcmp(route_routes[i].method, "GET") == 0)) {
+			rt = &route_routes[i];
+			break;
+		}
+		if (strstr(allow, route_routes[i].method) == NULL) {
+			m = snprintf(allow + alen, sizeof(allow) - alen, "%s%s",
+			    alen > 0 ? ", " : "", route_routes[i].method);
+			if (m > 0 && (size_t)m < sizeof(allow) - alen)
+				alen += (size_t)m;
+			else
+				allow[alen] = '\0';
+		}
+	}
+	if (rt == NULL && path_found) {
+		snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
+		http_error_ex(r, 405, "invalid_request_error",
+		    "method not allowed on this path", extra);
+		return;
+	}
+	if (rt == NULL) {
+		http_error(r, 404, http_type(r, "invalid_request_error",
+		    "not_found_error"), "no such endpoint");
+		return;
+	}
+	if (!route_allowed(w, r, rt->access))
+		return;
+	rt->handler(w, r);
+}

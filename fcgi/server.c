@@ -1,0 +1,262 @@
+/* server.c: the FastCGI process: worker threads, their resources, and request dispatch. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bounds.h"
+#include "crypto.h"
+#include "db.h"
+#include "log.h"
+#include "paths.h"
+#include "route.h"
+#include "server.h"
+
+enum qp_err
+server_worker_ready(struct worker *w)
+{
+	const struct config *cfg = w->srv->cfg;
+	struct db_opts opts;
+	struct migrate_status st;
+	char errbuf[256];
+	enum qp_err err;
+
+	if (w->ready)
+		return QP_OK;
+	if (w->db == NULL) {
+		memset(&opts, 0, sizeof(opts));
+		opts.busy_timeout_ms = cfg->database.busy_timeout_ms;
+		opts.synchronous = cfg->database.synchronous;
+		w->db = db_open(cfg->database.path, &opts, &err, errbuf, sizeof(errbuf));
+		if (w->db == NULL) {
+			log_msg(LOG_ERROR, "worker %d: %s", w->id, errbuf);
+			snprintf(w->reason, sizeof(w->reason), "database not connected");
+			return QP_EDB;
+		}
+	}
+	err = migrate_check(w->db, &w->srv->schema, &st, errbuf, sizeof(errbuf));
+	if (err != QP_OK) {
+		snprintf(w->reason, sizeof(w->reason), "database schema: %s", errbuf);
+		return err;
+	}
+	if (st.pending > 0) {
+		snprintf(w->reason, sizeof(w->reason),
+		    "database not migrated: %d migration%s pending "
+		    "(run quotapool-admin migrate)", st.pending,
+		    st.pending == 1 ? "" : "s");
+		return QP_ESCHEMA;
+	}
+	w->keys = keys_db_new(w->db, &err, errbuf, sizeof(errbuf));
+	if (w->keys == NULL) {
+		snprintf(w->reason, sizeof(w->reason), "database schema: %s", errbuf);
+		return err;
+	}
+	w->reason[0] = '\0';
+	w->ready = 1;
+	return QP_OK;
+}
+
+/*
+ * Finds the presented key: "Authorization: Bearer KEY" (scheme in any
+ * case), else "x-api-key: KEY". Returns NULL if none.
+ */
+static const char *
+server_presented_key(struct http_req *r, size_t *len)
+{
+	const char *v, *end;
+
+	if ((v = http_param(r, "HTTP_AUTHORIZATION")) != NULL &&
+	    strncasecmp(v, "Bearer", 6) == 0 && (v[6] == ' ' || v[6] == '\t')) {
+		v += 6;
+		while (*v == ' ' || *v == '\t')
+			v++;
+	} else if ((v = http_param(r, "HTTP_X_API_KEY")) != NULL) {
+		while (*v == ' ' || *v == '\t')
+			v++;
+	} else
+		return NULL;
+	end = v + strnlen(v, QP_HEADER_MAX + 1);
+	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	if (end == v || end - v > QP_HEADER_MAX)
+		return NULL;
+	*len = (size_t)(end - v);
+	return v;
+}
+
+enum server_role
+server_auth(struct worker *w, struct http_req *r)
+{
+	const char *legacy = w->srv->cfg->server.api_key;
+	struct keys_info info;
+	const char *key;
+	size_t len;
+
+	if ((key = server_presented_key(r, &len)) == NULL)
+		return SERVER_ROLE_NONE;
+	if (legacy != NULL && strlen(legacy) == len && crypto_equal(legacy, key, len))
+		return SERVER_ROLE_CLIENT;
+	if (server_worker_ready(w) != QP_OK)
+		return SERVER_ROLE_NONE;
+	if (keys_verify(w->keys, key, len, &info) != QP_OK)
+		return SERVER_ROLE_NONE;
+	return info.role == KEYS_ROLE_ADMIN ? SERVER_ROLE_ADMIN : SERVER_ROLE_CLIENT;
+}
+
+/* Releases what a worker opened. */
+static void
+server_worker_close(struct worker *w)
+{
+
+	keys_db_free(w->keys);
+	w->keys = NULL;
+	db_close(w->db);
+	w->db = NULL;
+	w->ready = 0;
+}
+
+/* A worker thread: accepts and serves one request at a time until shutdown. */
+static void *
+server_worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct server *srv = w->srv;
+	struct http_req r;
+
+	if (FCGX_InitRequest(&w->fr, srv->listen_fd, 0) != 0) {
+		log_msg(LOG_ERROR, "worker %d: cannot set up its FastCGI request", w->id);
+		w->done = 1;
+		return NULL;
+	}
+	/* No lock around accept: see notes on libfcgi threading. */
+	while (FCGX_Accept_r(&w->fr) >= 0) {
+		atomic_fetch_add(&srv->in_flight, 1);
+		http_req_init(&r, &w->fr);
+		route_dispatch(w, &r);
+		if (!r.headers_sent)
+			http_error(&r, 500, http_type(&r, "server_error", "api_error"),
+			    "internal error");
+		FCGX_Finish_r(&w->fr);
+		atomic_fetch_sub(&srv->in_flight, 1);
+		atomic_fetch_add(&srv->served, 1);
+		if (atomic_load(&srv->stopping))
+			break;
+	}
+	FCGX_Free(&w->fr, 1);
+	server_worker_close(w);
+	w->done = 1;
+	return NULL;
+}
+
+enum qp_err
+server_run(const struct config *cfg, int listen_fd)
+{
+	struct server *srv = NULL;
+	struct worker *workers = NULL;
+	pthread_attr_t attr;
+	sigset_t ss;
+	struct timespec deadline;
+	char dir[4200], errbuf[512];
+	enum qp_err err = QP_OK;
+	int i, n, started = 0, sig = 0, attr_init = 0, left;
+
+	if ((srv = calloc(1, sizeof(*srv))) == NULL)
+		return QP_ENOMEM;
+	srv->cfg = cfg;
+	srv->listen_fd = listen_fd;
+	srv->started_ms = db_now_ms();
+	atomic_init(&srv->in_flight, 0);
+	atomic_init(&srv->served, 0);
+	atomic_init(&srv->stopping, 0);
+	if ((err = paths_datadir(srv->datadir, sizeof(srv->datadir))) != QP_OK ||
+	    (err = paths_join(dir, sizeof(dir), srv->datadir, "schema")) != QP_OK) {
+		log_msg(LOG_ERROR, "cannot locate the data directory");
+		goto out;
+	}
+	if ((err = migrate_load(dir, &srv->schema, errbuf, sizeof(errbuf))) != QP_OK) {
+		log_msg(LOG_ERROR, "cannot load migrations from %s: %s", dir, errbuf);
+		goto out;
+	}
+
+	n = cfg->server.threads;
+	if ((workers = calloc((size_t)n, sizeof(*workers))) == NULL) {
+		err = QP_ENOMEM;
+		goto out;
+	}
+	/* Workers inherit the blocked set; only this thread takes signals. */
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGTERM);
+	sigaddset(&ss, SIGINT);
+	sigaddset(&ss, SIGUSR1);
+	sigaddset(&ss, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &ss, NULL);
+
+	if (pthread_attr_init(&attr) != 0) {
+		err = QP_ENOMEM;
+		goto out;
+	}
+	attr_init = 1;
+	pthread_attr_setstacksize(&attr, QP_THREAD_STACK);
+	for (i = 0; i < n; i++) {
+		workers[i].srv = srv;
+		workers[i].id = i;
+		if (pthread_create(&workers[i].thread, &attr, server_worker_main,
+		    &workers[i]) != 0) {
+			log_msg(LOG_ERROR, "cannot start worker thread %d: %s", i,
+			    strerror(errno));
+			err = QP_ENOMEM;
+			break;
+		}
+		started++;
+	}
+	if (started > 0)
+		log_msg(LOG_INFO, "quotapool %s serving with %d worker threads",
+		    QP_VERSION, started);
+
+	while (err == QP_OK) {
+		if (sigwait(&ss, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			log_msg(LOG_WARNING, "SIGHUP ignored: configuration changes "
+			    "take effect on restart");
+			continue;
+		}
+		break;
+	}
+	if (sig != 0)
+		log_msg(LOG_INFO, "signal %d: stopping (in-flight requests: %d)",
+		    sig, atomic_load(&srv->in_flight));
+
+	/* Stop accepting: idle workers return from FCGX_Accept_r at once. */
+	atomic_store(&srv->stopping, 1);
+	FCGX_ShutdownPending();
+	shutdown(listen_fd, SHUT_RDWR);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += QP_SHUTDOWN_GRACE_S;
+	left = 0;
+	for (i = 0; i < started; i++)
+		if (pthread_timedjoin_np(workers[i].thread, NULL, &deadline) != 0)
+			left++;
+	if (left > 0) {
+		log_msg(LOG_WARNING, "%d request%s still running after %d s; exiting",
+		    left, left == 1 ? "" : "s", QP_SHUTDOWN_GRACE_S);
+		/* Threads still hold srv and workers: leave them to process exit. */
+		srv = NULL;
+		workers = NULL;
+	} else
+		log_msg(LOG_INFO, "stopped after serving %lld requests",
+		    (long long)atomic_load(&srv->served));
+out:
+	if (attr_init)
+		pthread_attr_destroy(&attr);
+	free(workers);
+	if (srv != NULL)
+		migrate_set_free(&srv->schema);
+	free(srv);
+	return err;
+}
