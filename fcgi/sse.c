@@ -54,7 +54,8 @@ sse_buf_reserve(struct sse_buf *b, size_t need, size_t limit)
 		ncap *= 2;
 	if (ncap > limit + 1)
 		ncap = limit + 1;
-	if ((np = realloc(b->p, ncap)) == NULL)
+	np = realloc(b->p, ncap);
+	if (np == NULL)
 		return QP_ENOMEM;
 	b->p = np;
 	b->cap = ncap;
@@ -108,7 +109,8 @@ sse_new(size_t line_max, enum qp_err (*cb)(const struct sse_event *, void *),
 {
 	struct sse_parser *p;
 
-	if ((p = calloc(1, sizeof(*p))) == NULL)
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
 		return NULL;
 	p->cb = cb;
 	p->arg = arg;
@@ -191,7 +193,8 @@ sse_line(struct sse_parser *p, const char *s, size_t n, uint64_t end,
 		return QP_OK;
 	}
 	p->pending = 1;
-	if ((colon = memchr(s, ':', n)) != NULL) {
+	colon = memchr(s, ':', n);
+	if (colon != NULL) {
 		nlen = (size_t)(colon - s);
 		val = colon + 1;
 		vlen = n - nlen - 1;

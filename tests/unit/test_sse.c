@@ -85,7 +85,8 @@ run(const char *in, size_t len, const size_t *cut, size_t ncut, size_t max,
 	enum qp_err err = QP_OK, ferr;
 
 	memset(l, 0, sizeof(*l));
-	if ((p = sse_new(max, collect, l)) == NULL)
+	p = sse_new(max, collect, l);
+	if (p == NULL)
 		return QP_ENOMEM;
 	for (k = 0; k <= ncut; k++) {
 		to = k < ncut ? cut[k] : len;
@@ -155,7 +156,9 @@ check_splits(const char *name, const char *in, size_t len, size_t max,
 		}
 	}
 	ok(good, "%s: same events for all %zu two- and three-chunk splits", name, nruns);
-	if (len > 0 && (bytes = malloc(len * sizeof(*bytes))) != NULL) {
+	if (len > 0)
+		bytes = malloc(len * sizeof(*bytes));
+	if (bytes != NULL) {
 		for (i = 0; i < len; i++)
 			bytes[i] = i + 1;
 		err = run(in, len, bytes, len - 1, max, &l);
@@ -266,7 +269,8 @@ check_bounds(void)
 
 	/* The default bound is QP_SSE_LINE_MAX; memory stays within it. */
 	n = QP_SSE_LINE_MAX + 16;
-	if ((big = malloc(n)) == NULL) {
+	big = malloc(n);
+	if (big == NULL) {
 		skip("out of memory");
 		return;
 	}
@@ -362,7 +366,8 @@ check_offsets(void)
 	is_int(l.end[2], (int)sizeof(s) - 1, "third event ends past CR CR");
 
 	memset(&l, 0, sizeof(l));
-	if ((p = sse_new(0, collect, &l)) == NULL)
+	p = sse_new(0, collect, &l);
+	if (p == NULL)
 		return;
 	sse_feed(p, "data: a\n\ndata: b", 16, &flush);
 	is_int(flush, 9, "flush stops before an unfinished event");
