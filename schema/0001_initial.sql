@@ -53,7 +53,7 @@ CREATE TABLE requests (
 			    'client_disconnected', 'interrupted', 'rejected')), -- outcome
 	status_code	INTEGER,		-- HTTP status sent to the client
 	error_class	TEXT,			-- short machine-readable cause of a failure
-	retry_category	TEXT,			-- category of the last failed attempt
+	retry_category	TEXT,			-- category of the last failed attempt: auth_failure, quota_exceeded, transient, bad_request, never
 	attempt_count	INTEGER NOT NULL DEFAULT 0, -- upstream attempts made
 	finish_reason	TEXT,			-- upstream finish/stop reason
 	stream_complete	INTEGER,		-- 1 if [DONE]/message_stop was seen
@@ -92,8 +92,8 @@ CREATE TABLE request_attempts (
 	started_at	INTEGER NOT NULL,	-- attempt start
 	completed_at	INTEGER,		-- attempt end (NULL while running)
 	status_code	INTEGER,		-- upstream HTTP status (NULL = no response)
-	outcome		TEXT,			-- ok, rate_limited, quota_exceeded, auth_failure, transient, client_error, client_disconnected, stream_error, interrupted
-	retry_category	TEXT,			-- category used for failover (NULL when ok)
+	outcome		TEXT,			-- ok, rate_limited, quota_exceeded, auth_failure, transient, client_error, client_disconnected, stream_error, local_error, interrupted
+	retry_category	TEXT,			-- category used for failover (NULL when ok): auth_failure, quota_exceeded, transient, bad_request, never
 	error_class	TEXT,			-- short machine-readable cause
 	connect_ms	INTEGER,		-- TCP/TLS connect time
 	first_byte_ms	INTEGER,		-- attempt start to first response byte
@@ -110,19 +110,24 @@ CREATE INDEX request_attempts_account ON request_attempts(account_name, started_
 CREATE TABLE reservations (
 	id		INTEGER PRIMARY KEY,	-- row id
 	request_id	INTEGER NOT NULL REFERENCES requests(id) ON DELETE CASCADE, -- request holding it
+	attempt_id	INTEGER REFERENCES request_attempts(id) ON DELETE CASCADE, -- attempt holding it
 	account_name	TEXT NOT NULL,		-- account reserved
 	process_id	INTEGER REFERENCES processes(id), -- process holding it
+	estimated_tokens INTEGER NOT NULL DEFAULT 0, -- tokens the attempt is expected to use
+	estimated_microdollars INTEGER NOT NULL DEFAULT 0, -- spend the attempt is expected to cost
 	created_at	INTEGER NOT NULL,	-- reservation time
 	expires_at	INTEGER NOT NULL	-- ignored after this time even if never released
 );
 CREATE INDEX reservations_account ON reservations(account_name);
+CREATE INDEX reservations_request ON reservations(request_id);
+CREATE INDEX reservations_attempt ON reservations(attempt_id);
 
 -- Account health: backoff, quarantine and circuit state, surviving restarts.
 CREATE TABLE account_backoffs (
 	account_name	TEXT PRIMARY KEY,	-- account concerned
-	reason		TEXT NOT NULL,		-- rate_limited, quota_exceeded, auth_failure, transient
+	reason		TEXT NOT NULL,		-- rate_limited, quota_exceeded, auth_failure, transient, circuit_open
 	backoff_until	INTEGER NOT NULL,	-- not eligible before this time
-	consecutive_failures INTEGER NOT NULL DEFAULT 0, -- failures since the last success
+	consecutive_failures INTEGER NOT NULL DEFAULT 0, -- failures of this kind since the last success
 	status_code	INTEGER,		-- upstream status of the last failure
 	error_class	TEXT,			-- cause of the last failure
 	updated_at	INTEGER NOT NULL	-- last change
@@ -189,7 +194,7 @@ CREATE TABLE leases (
 
 -- Hourly rollups kept current as requests finalize; dashboard pages read these.
 CREATE TABLE usage_hourly (
-	bucket_start	INTEGER NOT NULL,	-- start of the hour
+	bucket_start	INTEGER NOT NULL,	-- start of the hour the requests were finalized in
 	provider_id	TEXT NOT NULL,		-- '' when no provider was reached
 	model		TEXT NOT NULL,		-- model_base, '' when unknown
 	account_name	TEXT NOT NULL,		-- '' when no account was reached
