@@ -22,7 +22,7 @@ enum cost_exactness {
 	COST_EXACTNESS_ESTIMATED,	/* generic prices, or too small to price */
 	COST_EXACTNESS_PARTIAL,		/* priced, with generic prices for some categories */
 	COST_EXACTNESS_DERIVED,		/* tokens times the model's prices */
-	COST_EXACTNESS_EXACT,		/* exact; accepted in stored rows, never computed here */
+	COST_EXACTNESS_EXACT,		/* exact: stored rows only, never computed */
 	COST_EXACTNESS_PROVIDER_REPORTED, /* the provider said what it cost */
 	COST_EXACTNESS__MAX
 };

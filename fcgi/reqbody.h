@@ -14,9 +14,9 @@ struct cJSON;
  */
 struct reqbody {
 	struct cJSON	*root;		/* the body's JSON object, owned */
-	const char	*model;		/* "model" as the client sent it, not blank; borrowed from root */
+	const char	*model;		/* "model" as sent, not blank; in root */
 	int		 stream;	/* 1 if "stream" is true */
-	int		 include_usage;	/* 1 if the client set stream_options.include_usage true */
+	int		 include_usage;	/* 1 if the client asked for include_usage */
 	int		 edited;	/* 1 once reqbody_upstream() changed root */
 };
 

@@ -24,12 +24,12 @@ struct sse_parser {
 	void		*arg;		/* passed to cb */
 	size_t		 max;		/* bound on one line and on one event's data */
 	struct sse_buf	 line;		/* unterminated line carried between feeds */
-	struct sse_buf	 data;		/* data lines of the pending event, each + "\n" */
+	struct sse_buf	 data;		/* pending data lines, each + "\n" */
 	struct sse_buf	 event;		/* event name of the pending event */
 	struct sse_buf	 id;		/* last event id (kept across events) */
-	int		 pending;	/* 1 once a field line follows the last boundary */
+	int		 pending;	/* 1 if a field came since the boundary */
 	int		 skip_lf;	/* 1 if a CR ended the last line: drop one LF */
-	int		 bom;		/* bytes of the BOM matched; SSE_BOM_LEN when done */
+	int		 bom;		/* BOM bytes matched; SSE_BOM_LEN: done */
 	uint64_t	 off;		/* bytes fed so far */
 	uint64_t	 ev_start;	/* stream offset of the last event boundary */
 	uint64_t	 nevents;	/* events dispatched */

@@ -14,10 +14,10 @@
  */
 struct sse_event {
 	const char	*event;		/* "event" field, "" if none was given */
-	size_t		 event_len;	/* length of event */
+	size_t		 event_len;	/* length of event (may hold NUL bytes) */
 	const char	*data;		/* "data" fields joined with "\n" */
 	size_t		 data_len;	/* length of data (may hold NUL bytes) */
-	const char	*id;		/* last "id" seen in the stream, "" if none */
+	const char	*id;		/* last "id" of the stream, "" if none; no NUL */
 	size_t		 id_len;	/* length of id */
 	uint64_t	 start;		/* stream offset of the event's first byte */
 	uint64_t	 end;		/* stream offset just past its blank line */

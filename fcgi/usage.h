@@ -52,20 +52,21 @@ struct usage {
 	int64_t		 cache_read_tokens;	/* input tokens read from cache */
 	int64_t		 cache_write_tokens;	/* input tokens written to cache */
 	int64_t		 reasoning_tokens;	/* part of output spent reasoning */
-	int		 input_includes_cache;	/* 1: input_tokens counts cache reads and writes (OpenAI) */
+	int		 input_includes_cache;	/* 1: input counts cache tokens (OpenAI) */
 	enum usage_cache cache_status;		/* were cache counters reported */
 	int64_t		 cost_microdollars;	/* provider-reported cost, -1 = none */
 	int64_t		 thinking_chars;	/* characters of reasoning text seen */
-	int64_t		 first_token_at;	/* caller's time of the first content event, -1 = none */
+	int64_t		 first_token_at;	/* time of first content, -1 = none */
 	int		 done;			/* 1 once completion evidence was seen */
-	int		 error;			/* 1 once the upstream reported an error */
+	int		 error;			/* 1 once the upstream sent an error */
 	uint32_t	 events;		/* stream events observed */
-	uint32_t	 bad_events;		/* events whose data was not valid for the protocol */
-	char		 error_type[USAGE_TEXT_MAX + 1];	/* upstream error type or code */
-	char		 finish_reason[USAGE_TEXT_MAX + 1];	/* last finish/stop reason */
-	char		 model[USAGE_TEXT_MAX + 1];		/* model the upstream named */
-	char		 response_id[USAGE_TEXT_MAX + 1];	/* upstream response id */
-	char		 raw_usage[USAGE_RAW_MAX + 1];		/* last usage object, compact JSON */
+	uint32_t	 bad_events;		/* events with unexpected data */
+	/* Text reported by the upstream, "" while unknown. */
+	char		 error_type[USAGE_TEXT_MAX + 1];	/* error type or code */
+	char		 finish_reason[USAGE_TEXT_MAX + 1];	/* last stop reason */
+	char		 model[USAGE_TEXT_MAX + 1];		/* model name */
+	char		 response_id[USAGE_TEXT_MAX + 1];	/* response id */
+	char		 raw_usage[USAGE_RAW_MAX + 1];		/* last usage, as JSON */
 };
 
 /*

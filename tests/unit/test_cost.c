@@ -122,8 +122,8 @@ main(void)
 	    memcmp(&u, &copy, sizeof(u)) == 0, "cost_compute is pure");
 
 	for (i = 0; i < COST_EXACTNESS__MAX; i++) {
-		is_int(cost_exactness_from_name(cost_exactness_name(i)), i, "name of %s round-trips",
-		    cost_exactness_name(i));
+		is_int(cost_exactness_from_name(cost_exactness_name(i)), i,
+		    "name of %s round-trips", cost_exactness_name(i));
 		for (j = 0; j < i; j++)
 			if (strcmp(cost_exactness_name(i), cost_exactness_name(j)) == 0)
 				distinct = 0;

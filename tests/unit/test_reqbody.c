@@ -29,8 +29,10 @@ static const struct bad bads[] = {
 	{ "{\"model\":\"gpt-4o\",\"model\":\"\"}", QP_EINVAL, "Missing model field" },
 	{ "{\"model\":\"gpt-4o\",\"stream\":\"true\"}", QP_EINVAL,
 	    "Invalid stream value: must be a boolean" },
-	{ "{\"model\":\"gpt-4o\",\"stream\":1}", QP_EINVAL, "Invalid stream value: must be a boolean" },
-	{ "{\"model\":\"gpt-4o\",\"stream\":{}}", QP_EINVAL, "Invalid stream value: must be a boolean" },
+	{ "{\"model\":\"gpt-4o\",\"stream\":1}", QP_EINVAL,
+	    "Invalid stream value: must be a boolean" },
+	{ "{\"model\":\"gpt-4o\",\"stream\":{}}", QP_EINVAL,
+	    "Invalid stream value: must be a boolean" },
 };
 
 /* A request that passes, and what goes upstream. */
@@ -58,11 +60,14 @@ static const struct good goods[] = {
 	{ "openai stream gets include_usage",
 	    "{\"model\":\"gpt-4o\",\"stream\":true,\"messages\":[]}",
 	    "gpt-4o", 1, "gpt-4o", 1, 0,
-	    "{\"model\":\"gpt-4o\",\"stream\":true,\"messages\":[],\"stream_options\":{\"include_usage\":true}}" },
+	    "{\"model\":\"gpt-4o\",\"stream\":true,\"messages\":[],\"stream_options\":{\"include_"
+	    "usage\":true}}" },
 	{ "include_usage false forced true",
-	    "{\"model\":\"m/p\",\"stream\":true,\"stream_options\":{\"include_usage\":false,\"x\":1}}",
+	    "{\"model\":\"m/p\",\"stream\":true,\"stream_options\":{\"include_usage\":false,\"x\""
+	    ":1}}",
 	    "m", 1, "m/p", 1, 0,
-	    "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":true,\"x\":1}}" },
+	    "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":true,\"x\":1}"
+	    "}" },
 	{ "stream_options null replaced",
 	    "{\"model\":\"m\",\"stream\":true,\"stream_options\":null}",
 	    "m", 1, "m", 1, 0,
@@ -98,8 +103,13 @@ static const struct good goods[] = {
 	{ "unicode kept",
 	    "{\"model\":\"mod\\u00e8le/p\",\"messages\":[{\"content\":\"caf\xc3\xa9 \\\"q\\\"\"}]}",
 	    "mod\xc3\xa8le", 1, "mod\xc3\xa8le/p", 0, 0,
-	    "{\"model\":\"mod\xc3\xa8le\",\"messages\":[{\"content\":\"caf\xc3\xa9 \\\"q\\\"\"}]}" },
+	    "{\"model\":\"mod\xc3\xa8le\","
+	    "\"messages\":[{\"content\":\"caf\xc3\xa9 \\\"q\\\"\"}]}" },
 };
+
+/* A model name full of brackets and an escaped quote. */
+#define BRACKETS "{\"model\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[" \
+	"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\"\"}"
 
 /* Writes a body nested depth levels deep into buf; returns its length. */
 static size_t
@@ -158,7 +168,8 @@ main(void)
 		is_int(outlen, out != NULL ? strlen(out) : 0, "%s: length", g->name);
 		if (out != NULL)
 			is_str(rb.model, g->base, "%s: model now reads the base id", g->name);
-		is_int(rb.include_usage, g->include_usage, "%s: client's choice remembered", g->name);
+		is_int(rb.include_usage, g->include_usage, "%s: client's choice remembered",
+		    g->name);
 		free(out);
 		out = NULL;
 		reqbody_free(&rb);
@@ -193,9 +204,8 @@ main(void)
 	is_int(reqbody_parse(&rb, deep, n, &why), QP_ETOOBIG, "deeper nesting refused");
 	is_str(why, "Invalid JSON: nested too deeply", "deeper nesting: message");
 	/* Brackets inside strings do not count. */
-	is_int(reqbody_parse(&rb, "{\"model\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\"\"}",
-	    strlen("{\"model\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\"\"}"),
-	    &why), QP_OK, "brackets and escaped quotes in strings do not nest");
+	is_int(reqbody_parse(&rb, BRACKETS, strlen(BRACKETS), &why), QP_OK,
+	    "brackets and escaped quotes in strings do not nest");
 	reqbody_free(&rb);
 	/* The body is read only within len. */
 	is_int(reqbody_parse(&rb, "{\"model\":\"m\"}garbage", 13, &why), QP_OK, "read within len");

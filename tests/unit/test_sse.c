@@ -11,7 +11,7 @@ struct log {
 	uint64_t	 start[32];	/* start offset of each event */
 	uint64_t	 end[32];	/* end offset of each event */
 	size_t		 n;		/* events seen */
-	size_t		 stop_at;	/* return QP_ECLOSED on this event (1-based), 0 never */
+	size_t		 stop_at;	/* QP_ECLOSED at this event (from 1), 0 never */
 };
 
 static void
@@ -140,7 +140,8 @@ check_splits(const char *name, const char *in, size_t len, size_t max,
 		if (strcmp(l.text, want) != 0 || err != want_err) {
 			good = 0;
 			show(in, len);
-			printf("#   split at %zu\n#   expected: \"%s\" (%d)\n#   actual:   \"%s\" (%d)\n",
+			printf("#   split at %zu\n"
+			    "#   expected: \"%s\" (%d)\n#   actual:   \"%s\" (%d)\n",
 			    i, want, (int)want_err, l.text, (int)err);
 		}
 		for (j = i; j <= len && good; j++) {
@@ -150,7 +151,8 @@ check_splits(const char *name, const char *in, size_t len, size_t max,
 			if (strcmp(l.text, want) != 0 || err != want_err) {
 				good = 0;
 				show(in, len);
-				printf("#   split at %zu and %zu\n#   expected: \"%s\" (%d)\n#   actual:   \"%s\" (%d)\n",
+				printf("#   split at %zu and %zu\n"
+				    "#   expected: \"%s\" (%d)\n#   actual:   \"%s\" (%d)\n",
 				    i, j, want, (int)want_err, l.text, (int)err);
 			}
 		}
@@ -181,30 +183,42 @@ struct golden {
 };
 
 #define OPENAI_STREAM \
-	"data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}],\"usage\":null}\n\n" \
-	"data: {\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n" \
+	"data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"inde" \
+	"x\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}],\"u" \
+	"sage\":null}\n\n" \
+	"data: {\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}," \
+	"\"finish_reason\":null}]}\n\n" \
 	": OPENROUTER PROCESSING\n\n" \
-	"data: {\"id\":\"chatcmpl-1\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}\n\n" \
+	"data: {\"id\":\"chatcmpl-1\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completio" \
+	"n_tokens\":2,\"total_tokens\":11}}\n\n" \
 	"data: [DONE]\n\n"
 
 #define ANTHROPIC_STREAM \
-	"event: message_start\r\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\r\n\r\n" \
+	"event: message_start\r\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1" \
+	"\",\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\r\n\r\n" \
 	"event: ping\r\ndata: {\"type\": \"ping\"}\r\n\r\n" \
-	"event: content_block_delta\r\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello\"}}\r\n\r\n" \
+	"event: content_block_delta\r\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"de" \
+	"lta\":{\"type\":\"text_delta\",\"text\":\"Hello\"}}\r\n\r\n" \
 	"event: message_stop\r\ndata: {\"type\":\"message_stop\"}\r\n\r\n"
 
 static const struct golden goldens[] = {
 	{ "empty stream", "", 0, "", QP_OK },
 	{ "one event", "data: hello\n\n", 0, "[]{hello}<>", QP_OK },
 	{ "openai stream", OPENAI_STREAM, 0,
-	    "[]{{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}],\"usage\":null}}<>"
-	    "[]{{\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}}<>"
-	    "[]{{\"id\":\"chatcmpl-1\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}}<>"
+	    "[]{{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index"
+	    "\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}],\""
+	    "usage\":null}}<>"
+	    "[]{{\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},"
+	    "\"finish_reason\":null}]}}<>"
+	    "[]{{\"id\":\"chatcmpl-1\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion"
+	    "_tokens\":2,\"total_tokens\":11}}}<>"
 	    "[]{[DONE]}<>", QP_OK },
 	{ "anthropic stream, CRLF", ANTHROPIC_STREAM, 0,
-	    "[message_start]{{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}}<>"
+	    "[message_start]{{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":"
+	    "{\"input_tokens\":25,\"output_tokens\":1}}}}<>"
 	    "[ping]{{\"type\": \"ping\"}}<>"
-	    "[content_block_delta]{{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello\"}}}<>"
+	    "[content_block_delta]{{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"typ"
+	    "e\":\"text_delta\",\"text\":\"Hello\"}}}<>"
 	    "[message_stop]{{\"type\":\"message_stop\"}}<>", QP_OK },
 	{ "CR line endings", "event: a\rdata: 1\r\rdata: 2\r\r", 0, "[a]{1}<>[]{2}<>", QP_OK },
 	{ "mixed line endings", "data: 1\r\n\ndata: 2\n\r\ndata: 3\r\r\n", 0,
@@ -221,9 +235,11 @@ static const struct golden goldens[] = {
 	    "[]{ two spaces\\nnone\\n\ttab}<>", QP_OK },
 	{ "colon in value", "data: a: b:c\n\n", 0, "[]{a: b:c}<>", QP_OK },
 	{ "BOM at start", "\xef\xbb\xbf" "data: bom\n\n", 0, "[]{bom}<>", QP_OK },
-	{ "BOM only once", "\xef\xbb\xbf\xef\xbb\xbf" "data: x\n\ndata: y\n\n", 0, "[]{y}<>", QP_OK },
+	{ "BOM only once", "\xef\xbb\xbf\xef\xbb\xbf" "data: x\n\ndata: y\n\n", 0,
+	    "[]{y}<>", QP_OK },
 	{ "BOM later is data", "data: a\n\n\xef\xbb\xbf" "data: b\n\n", 0, "[]{a}<>", QP_OK },
-	{ "partial BOM starts the line", "\xef\xbb" "data: x\n\n\xef\n\ndata: y\n\n", 0, "[]{y}<>", QP_OK },
+	{ "partial BOM starts the line", "\xef\xbb" "data: x\n\n\xef\n\ndata: y\n\n", 0,
+	    "[]{y}<>", QP_OK },
 	{ "partial BOM line is data", "\xef" "\n" "data: z\n\n", 0, "[]{z}<>", QP_OK },
 	{ "event name resets", "event: a\ndata: 1\n\ndata: 2\n\n", 0, "[a]{1}<>[]{2}<>", QP_OK },
 	{ "last event name wins", "event: a\nevent: b\ndata: 1\n\n", 0, "[b]{1}<>", QP_OK },
@@ -233,7 +249,8 @@ static const struct golden goldens[] = {
 	    "[]{a}<1>[]{b}<1>", QP_OK },
 	{ "NUL in data", "data: a\0b\n\n", 11, "[]{a\\0b}<>", QP_OK },
 	{ "no data, no event", "event: a\n\nid: 3\n\nretry: 100\n\n", 0, "", QP_OK },
-	{ "unknown fields ignored", "foo: bar\nretry: 5\ndata: x\nDATA: y\n\n", 0, "[]{x}<>", QP_OK },
+	{ "unknown fields ignored", "foo: bar\nretry: 5\ndata: x\nDATA: y\n\n", 0,
+	    "[]{x}<>", QP_OK },
 	{ "blank lines only", "\n\n\r\n\r\r", 0, "", QP_OK },
 	{ "unterminated final event", "data: a\n\ndata: b\n", 0, "[]{a}<>", QP_EPARSE },
 	{ "unterminated final line", "data: a\n\ndata: b", 0, "[]{a}<>", QP_EPARSE },
@@ -258,11 +275,13 @@ check_bounds(void)
 	    "[]{a}<>", QP_ETOOBIG);
 	check_splits("comment over the bound", SLEN("data: a\n\n:01234567890123456\n\ndata: b\n\n"),
 	    16, "[]{a}<>", QP_ETOOBIG);
-	check_splits("unterminated line over the bound", SLEN("data: a\n\ndata: 0123456789012345"), 16,
+	check_splits("unterminated line over the bound",
+	    SLEN("data: a\n\ndata: 0123456789012345"), 16,
 	    "[]{a}<>", QP_ETOOBIG);
 	check_splits("event data at the bound", SLEN("data: 0123456\ndata: 01234567\n\n"), 16,
 	    "[]{0123456\\n01234567}<>", QP_OK);
-	check_splits("event data over the bound", SLEN("data: 0123456\ndata: 012345678\n\ndata: b\n\n"),
+	check_splits("event data over the bound",
+	    SLEN("data: 0123456\ndata: 012345678\n\ndata: b\n\n"),
 	    16, "", QP_ETOOBIG);
 	check_splits("many empty data lines", SLEN("data\ndata\ndata\ndata\ndata\ndata\n\n"), 4,
 	    "", QP_ETOOBIG);

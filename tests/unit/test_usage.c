@@ -60,10 +60,12 @@ static const char openai_body[] =
 	"\"service_tier\":\"default\"}";
 
 static const char openai_reasoning_body[] =
-	"{\n  \"id\": \"chatcmpl-r1\",\n  \"object\": \"chat.completion\",\n  \"model\": \"o3-mini\",\n"
+	"{\n  \"id\": \"chatcmpl-r1\",\n  \"object\": \"chat.completion\",\n  \"model\": \"o3-min"
+	"i\",\n"
 	"  \"choices\": [{\"index\": 0, \"message\": {\"role\": \"assistant\", \"content\": \"42\","
 	" \"reasoning_content\": \"d\\u00e9j\\u00e0 vu\"}, \"finish_reason\": \"length\"}],\n"
-	"  \"usage\": {\"prompt_tokens\": 2006, \"completion_tokens\": 300, \"total_tokens\": 2306,\n"
+	"  \"usage\": {\"prompt_tokens\": 2006, \"completion_tokens\": 300, \"total_tokens\": 230"
+	"6,\n"
 	"    \"prompt_tokens_details\": {\"cached_tokens\": 1920},\n"
 	"    \"completion_tokens_details\": {\"reasoning_tokens\": 192}}\n}\n";
 
@@ -71,12 +73,14 @@ static const char openrouter_body[] =
 	"{\"id\":\"gen-1\",\"model\":\"anthropic/claude-sonnet-4\",\"choices\":[{\"message\":"
 	"{\"role\":\"assistant\",\"content\":\"ok\"},\"finish_reason\":\"stop\"}],"
 	"\"usage\":{\"prompt_tokens\":1200,\"completion_tokens\":50,\"total_tokens\":1250,"
-	"\"cost\":0.00123,\"prompt_tokens_details\":{\"cached_tokens\":0,\"cache_write_tokens\":1000}}}";
+	"\"cost\":0.00123,\"prompt_tokens_details\":{\"cached_tokens\":0,\"cache_write_tokens\":1"
+	"000}}}";
 
 static const char anthropic_body[] =
 	"{\"id\":\"msg_01XFDUDYJgAACzvnptvVoYEL\",\"type\":\"message\",\"role\":\"assistant\","
 	"\"model\":\"claude-sonnet-4-20250514\",\"content\":[{\"type\":\"thinking\","
-	"\"thinking\":\"Let me think\",\"signature\":\"abc\"},{\"type\":\"text\",\"text\":\"Hello!\"}],"
+	"\"thinking\":\"Let me think\",\"signature\":\"abc\"},{\"type\":\"text\",\"text\":\"Hello"
+	"!\"}],"
 	"\"stop_reason\":\"end_turn\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":12,"
 	"\"cache_creation_input_tokens\":2048,\"cache_read_input_tokens\":0,\"output_tokens\":6,"
 	"\"service_tier\":\"standard\"}}";
@@ -88,15 +92,19 @@ static const char openai_error_body[] =
 	"{\"error\":{\"message\":\"Rate limit reached for requests\",\"type\":\"requests\","
 	"\"param\":null,\"code\":\"rate_limit_exceeded\"}}";
 
-#define OAI_HEAD "{\"id\":\"chatcmpl-7\",\"object\":\"chat.completion.chunk\",\"created\":1741570000," \
+#define OAI_HEAD "{\"id\":\"chatcmpl-7\",\"object\":\"chat.completion.chunk\"," \
+	"\"created\":1741570000," \
 	"\"model\":\"gpt-4o-mini-2024-07-18\",\"system_fingerprint\":\"fp_06737a9306\","
 
 static const char openai_stream[] =
-	"data: " OAI_HEAD "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\","
+	"data: " OAI_HEAD "\"choices\":[{\"index\":0,"
+	"\"delta\":{\"role\":\"assistant\",\"content\":\"\","
 	"\"refusal\":null},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n"
-	"data: " OAI_HEAD "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"},\"logprobs\":null,"
+	"data: " OAI_HEAD "\"choices\":[{\"index\":0,"
+	"\"delta\":{\"content\":\"Hello\"},\"logprobs\":null,"
 	"\"finish_reason\":null}],\"usage\":null}\n\n"
-	"data: " OAI_HEAD "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"!\"},\"logprobs\":null,"
+	"data: " OAI_HEAD "\"choices\":[{\"index\":0,"
+	"\"delta\":{\"content\":\"!\"},\"logprobs\":null,"
 	"\"finish_reason\":null}],\"usage\":null}\n\n"
 	"data: " OAI_HEAD "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,"
 	"\"finish_reason\":\"stop\"}],\"usage\":null}\n\n"
@@ -107,83 +115,110 @@ static const char openai_stream[] =
 	"data: [DONE]\n\n";
 
 static const char openai_tool_stream[] =
-	"data: {\"id\":\"c2\",\"model\":\"gpt-4.1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+	"data: {\"id\":\"c2\",\"model\":\"gpt-4.1\",\"choices\":[{\"index\":0,\"delta\":{\"role\""
+	":\"assistant\","
 	"\"content\":null},\"finish_reason\":null}]}\n\n"
 	": keepalive\n\n"
-	"data: {\"id\":\"c2\",\"model\":\"gpt-4.1\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
-	"\"id\":\"call_abc\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"\"}}]},"
+	"data: {\"id\":\"c2\",\"model\":\"gpt-4.1\",\"choices\":[{\"index\":0,\"delta\":{\"tool_c"
+	"alls\":[{\"index\":0,"
+	"\"id\":\"call_abc\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"argum"
+	"ents\":\"\"}}]},"
 	"\"finish_reason\":null}]}\n\n"
-	"data: {\"id\":\"c2\",\"model\":\"gpt-4.1\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
-	"\"function\":{\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]},\"finish_reason\":null}]}\n\n"
+	"data: {\"id\":\"c2\",\"model\":\"gpt-4.1\",\"choices\":[{\"index\":0,\"delta\":{\"tool_c"
+	"alls\":[{\"index\":0,"
+	"\"function\":{\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]},\"finish_reason\":null}"
+	"]}\n\n"
 	"data: {\"id\":\"c2\",\"model\":\"gpt-4.1\",\"choices\":[{\"index\":0,\"delta\":{},"
-	"\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":80,\"completion_tokens\":17,"
+	"\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":80,\"completion_tokens\""
+	":17,"
 	"\"total_tokens\":97}}\n\n"
 	"data: [DONE]\n\n";
 
 static const char openai_reasoning_stream[] =
-	"data: {\"id\":\"d1\",\"model\":\"deepseek-reasoner\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+	"data: {\"id\":\"d1\",\"model\":\"deepseek-reasoner\",\"choices\":[{\"index\":0,\"delta\""
+	":{\"role\":\"assistant\","
 	"\"content\":null,\"reasoning_content\":\"\"}}]}\n\n"
-	"data: {\"id\":\"d1\",\"model\":\"deepseek-reasoner\",\"choices\":[{\"index\":0,\"delta\":{\"content\":null,"
+	"data: {\"id\":\"d1\",\"model\":\"deepseek-reasoner\",\"choices\":[{\"index\":0,\"delta\""
+	":{\"content\":null,"
 	"\"reasoning_content\":\"Hmm, \\u00e7a\"}}]}\n\n"
-	"data: {\"id\":\"d1\",\"model\":\"deepseek-reasoner\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Yes\"}}]}\n\n"
-	"data: {\"id\":\"d1\",\"model\":\"deepseek-reasoner\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\"},"
+	"data: {\"id\":\"d1\",\"model\":\"deepseek-reasoner\",\"choices\":[{\"index\":0,\"delta\""
+	":{\"content\":\"Yes\"}}]}\n\n"
+	"data: {\"id\":\"d1\",\"model\":\"deepseek-reasoner\",\"choices\":[{\"index\":0,\"delta\""
+	":{\"content\":\"\"},"
 	"\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":90,"
 	"\"prompt_cache_hit_tokens\":24,\"prompt_cache_miss_tokens\":6,"
 	"\"completion_tokens_details\":{\"reasoning_tokens\":80}}}\n\n"
 	"data: [DONE]\n\n";
 
 static const char openai_error_stream[] =
-	"data: {\"id\":\"e1\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Par\"}}]}\n\n"
-	"data: {\"error\":{\"message\":\"The server had an error\",\"type\":\"server_error\",\"param\":null,"
+	"data: {\"id\":\"e1\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\""
+	"Par\"}}]}\n\n"
+	"data: {\"error\":{\"message\":\"The server had an error\",\"type\":\"server_error\",\"pa"
+	"ram\":null,"
 	"\"code\":null}}\n\n";
 
 static const char anthropic_stream[] =
 	"event: message_start\n"
-	"data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY\","
-	"\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-opus-4-1-20250805\","
+	"data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1nZdL29xx5MUA1yADyHTEsnR8uuv"
+	"GzszyY\","
+	"\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-opus-4-1-2"
+	"0250805\","
 	"\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,"
-	"\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":1024,\"output_tokens\":1}}}\n\n"
+	"\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":1024,\"output_tokens\":1}}"
+	"}\n\n"
 	"event: content_block_start\n"
-	"data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}\n\n"
+	"data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinki"
+	"ng\",\"thinking\":\"\"}}\n\n"
 	"event: ping\n"
 	"data: {\"type\": \"ping\"}\n\n"
 	"event: content_block_delta\n"
-	"data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"I need to\"}}\n\n"
+	"data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta"
+	"\",\"thinking\":\"I need to\"}}\n\n"
 	"event: content_block_delta\n"
-	"data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"EqQB\"}}\n\n"
+	"data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delt"
+	"a\",\"signature\":\"EqQB\"}}\n\n"
 	"event: content_block_stop\n"
 	"data: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
 	"event: content_block_start\n"
-	"data: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+	"data: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\""
+	",\"text\":\"\"}}\n\n"
 	"event: content_block_delta\n"
-	"data: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello\"}}\n\n"
+	"data: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\","
+	"\"text\":\"Hello\"}}\n\n"
 	"event: content_block_stop\n"
 	"data: {\"type\":\"content_block_stop\",\"index\":1}\n\n"
 	"event: message_delta\n"
-	"data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},"
+	"data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequenc"
+	"e\":null},"
 	"\"usage\":{\"output_tokens\":15}}\n\n"
 	"event: message_stop\n"
 	"data: {\"type\":\"message_stop\"}\n\n";
 
 static const char anthropic_delta_input_stream[] =
 	"event: message_start\r\n"
-	"data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_2\",\"model\":\"glm-4.6\",\"usage\":"
+	"data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_2\",\"model\":\"glm-4.6\",\""
+	"usage\":"
 	"{\"input_tokens\":0,\"output_tokens\":0}}}\r\n\r\n"
 	"event: content_block_delta\r\n"
-	"data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}\r\n\r\n"
+	"data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+	"\"text\":\"x\"}}\r\n\r\n"
 	"event: message_delta\r\n"
-	"data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"max_tokens\",\"stop_sequence\":null},"
-	"\"usage\":{\"input_tokens\":4821,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,"
+	"data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"max_tokens\",\"stop_seque"
+	"nce\":null},"
+	"\"usage\":{\"input_tokens\":4821,\"cache_creation_input_tokens\":0,\"cache_read_input_to"
+	"kens\":0,"
 	"\"output_tokens\":1024}}\r\n\r\n"
 	"event: message_stop\r\n"
 	"data: {\"type\":\"message_stop\"}\r\n\r\n";
 
 static const char anthropic_error_stream[] =
 	"event: message_start\n"
-	"data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_3\",\"model\":\"claude-haiku-4-5\",\"usage\":"
+	"data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_3\",\"model\":\"claude-haiku"
+	"-4-5\",\"usage\":"
 	"{\"input_tokens\":9,\"output_tokens\":1}}}\n\n"
 	"event: error\n"
-	"data: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+	"data: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloa"
+	"ded\"}}\n\n";
 
 static void
 check_bodies(void)
@@ -197,7 +232,8 @@ check_bodies(void)
 	is_int(u.cache_read_tokens, 0, "openai body: cached_tokens 0 is reported as 0");
 	is_int(u.cache_write_tokens, -1, "openai body: cache writes not reported");
 	is_int(u.reasoning_tokens, 0, "openai body: reasoning_tokens");
-	is_str(usage_cache_name(u.cache_status), "reported", "openai body: cache counters reported");
+	is_str(usage_cache_name(u.cache_status), "reported",
+	    "openai body: cache counters reported");
 	is_int(u.input_includes_cache, 1, "openai input counts cached tokens");
 	is_str(u.finish_reason, "stop", "openai body: finish_reason");
 	is_str(u.model, "gpt-4.1-2025-04-14", "openai body: model");
@@ -229,7 +265,8 @@ check_bodies(void)
 	is_int(u.cost_microdollars, 1230, "bare usage.cost read as dollars when asked");
 
 	usage_init(&u, USAGE_PROTO_ANTHROPIC, 0);
-	is_int(usage_body(&u, anthropic_body, strlen(anthropic_body)), QP_OK, "anthropic body parses");
+	is_int(usage_body(&u, anthropic_body, strlen(anthropic_body)), QP_OK,
+	    "anthropic body parses");
 	is_int(u.input_tokens, 12, "anthropic body: input_tokens");
 	is_int(u.output_tokens, 6, "anthropic body: output_tokens");
 	is_int(u.cache_read_tokens, 0, "anthropic body: cache_read_input_tokens");
@@ -243,7 +280,8 @@ check_bodies(void)
 	is_int(u.done, 1, "anthropic body: complete");
 
 	usage_init(&u, USAGE_PROTO_ANTHROPIC, 0);
-	is_int(usage_body(&u, anthropic_error_body, strlen(anthropic_error_body)), QP_OK, "anthropic error body parses");
+	is_int(usage_body(&u, anthropic_error_body, strlen(anthropic_error_body)), QP_OK,
+	    "anthropic error body parses");
 	is_int(u.error, 1, "anthropic error body: error");
 	is_str(u.error_type, "overloaded_error", "anthropic error body: type");
 	is_int(u.done, 0, "anthropic error body: not complete");
@@ -416,10 +454,12 @@ check_edges(void)
 	is_int(u.output_tokens, USAGE_TOKENS_MAX, "huge count lowered to USAGE_TOKENS_MAX");
 
 	usage_init(&u, USAGE_PROTO_OPENAI, 0);
-	ev(&u, "", "{\"usage\":{\"prompt_tokens\":10,\"prompt_tokens_details\":{\"cached_tokens\":\"7\"}}}");
+	ev(&u, "", "{\"usage\":{\"prompt_tokens\":10,"
+	    "\"prompt_tokens_details\":{\"cached_tokens\":\"7\"}}}");
 	is_str(usage_cache_name(u.cache_status), "unknown_format", "cache counter as a string");
 	is_int(u.cache_read_tokens, -1, "a string count is not reported");
-	is_int(ev(&u, "", "{\"usage\":{\"prompt_tokens\":10}}"), USAGE_EV_USAGE | USAGE_EV_USAGE_ONLY,
+	is_int(ev(&u, "", "{\"usage\":{\"prompt_tokens\":10}}"),
+	    USAGE_EV_USAGE | USAGE_EV_USAGE_ONLY,
 	    "usage without choices is usage-only");
 
 	usage_init(&u, USAGE_PROTO_OPENAI, 0);
@@ -448,7 +488,8 @@ check_edges(void)
 			{ "{\"usage\":{\"total_cost_usd\":0.000001}}", 0, 1 },
 			{ "{\"usage\":{\"billing\":{\"cost_usd\":2}}}", 0, 2000000 },
 			{ "{\"usage\":{\"billing\":{\"total_cost_usd\":0.25}}}", 0, 250000 },
-			{ "{\"usage\":{\"prompt_tokens\":1},\"billing\":{\"cost_usd\":0.003}}", 0, 3000 },
+			{ "{\"usage\":{\"prompt_tokens\":1},"
+			    "\"billing\":{\"cost_usd\":0.003}}", 0, 3000 },
 			{ "{\"billing\":{\"total_cost_usd\":0.004}}", 0, 4000 },
 			{ "{\"usage\":{\"cost\":0.1}}", 1, 100000 },
 			{ "{\"usage\":{\"total_cost\":0.2}}", 1, 200000 },
