@@ -1,4 +1,4 @@
-/* reqbody.h: a client's chat or messages request body: its checks, and the body sent upstream. */
+/* reqbody.h: a client's chat or messages request: its checks, and the body sent upstream. */
 #ifndef QP_REQBODY_H
 #define QP_REQBODY_H
 
@@ -29,22 +29,23 @@ struct reqbody {
  * otherwise rb holds nothing to free and the return is QP_EPARSE (not
  * JSON or not an object), QP_ETOOBIG (nested too deep) or QP_EINVAL (bad
  * model or stream), with *why set to the message for the client's 400
- * error (a static string). Thread-safe for distinct rb.
+ * error (a static string; NULL on success). Thread-safe for distinct rb.
  */
 enum qp_err	 reqbody_parse(struct reqbody *rb, const char *buf, size_t len,
 		    const char **why);
 
 /*
- * Produces the body to send upstream: "model" set to base_id, and, when
- * want_usage is 1 (an OpenAI chat upstream) and the request streams,
- * stream_options.include_usage set true so the stream ends with its
- * usage (rb->include_usage still says whether the client asked for it).
- * If nothing had to change (now or in an earlier call on rb), *out is
- * NULL and the caller forwards the client's original bytes unchanged
- * (the "modified" flag is *out != NULL); otherwise *out is compact JSON of
- * *out_len bytes, NUL-terminated, which the caller frees with free().
- * Edits rb->root (rb->model then reads base_id). Returns QP_OK or
- * QP_ENOMEM.
+ * Produces the body to send upstream: "model" set to base_id (NULL keeps
+ * the client's), and, when want_usage is 1 (an OpenAI chat upstream) and
+ * the request streams, stream_options.include_usage set true so the
+ * stream ends with its usage (rb->include_usage still says whether the
+ * client asked for it). If nothing had to change, now or in an earlier
+ * call on rb, *out is NULL and the caller forwards the client's original
+ * bytes unchanged (so "modified" is *out != NULL); otherwise *out is
+ * compact JSON of *out_len bytes, NUL-terminated, which the caller frees
+ * with free(). Edits rb->root (rb->model then reads base_id), so it may
+ * be called again for each attempt. Returns QP_OK, QP_ENOMEM, or
+ * QP_EINVAL if rb holds no body.
  */
 enum qp_err	 reqbody_upstream(struct reqbody *rb, const char *base_id,
 		    int want_usage, char **out, size_t *out_len);

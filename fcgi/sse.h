@@ -8,6 +8,18 @@
 #include "err.h"
 
 /*
+ * How a relay uses it: feed each upstream chunk as it arrives; in the
+ * callback, observe the event (usage_event()) and decide whether the
+ * client gets it; after sse_feed() returns, write the bytes before
+ * *flush and flush the client once. Offsets in struct sse_event count
+ * bytes from the start of the stream, so an event to drop is the byte
+ * range [start, end), which may begin in an earlier chunk: a relay that
+ * drops events holds back the bytes after the last boundary until the
+ * event they start is complete. A relay that drops nothing can forward
+ * every byte at once and only flush at boundaries.
+ */
+
+/*
  * One complete event, handed to the callback. Every pointer is borrowed
  * from the parser and valid only during the callback; every string is
  * NUL-terminated and its length excludes the NUL.
