@@ -78,12 +78,9 @@ CREATE TABLE requests (
 );
 CREATE INDEX requests_started ON requests(started_at);
 CREATE INDEX requests_pending ON requests(status) WHERE status = 'pending';
-CREATE INDEX requests_account_started ON requests(account_name, started_at);
-CREATE INDEX requests_model_started ON requests(model_base, provider_id, started_at);
 
--- One row per upstream attempt of a request.
+-- One row per upstream attempt of a request, stored in request order (no separate row id).
 CREATE TABLE request_attempts (
-	id		INTEGER PRIMARY KEY,	-- row id
 	request_id	INTEGER NOT NULL REFERENCES requests(id) ON DELETE CASCADE, -- owning request
 	attempt_number	INTEGER NOT NULL,	-- 1-based
 	provider_id	TEXT NOT NULL,		-- provider tried
@@ -101,26 +98,24 @@ CREATE TABLE request_attempts (
 	bytes_sent	INTEGER NOT NULL DEFAULT 0, -- request bytes sent upstream
 	bytes_received	INTEGER NOT NULL DEFAULT 0, -- response bytes received
 	upstream_request_id TEXT,		-- provider's request id header, if any
-	UNIQUE (request_id, attempt_number)
-);
-CREATE INDEX request_attempts_started ON request_attempts(started_at);
+	PRIMARY KEY (request_id, attempt_number)
+) WITHOUT ROWID;
 CREATE INDEX request_attempts_account ON request_attempts(account_name, started_at);
 
 -- In-flight reservations: one per running attempt, so that several processes agree on load.
+-- A small, hot table (rows live as long as an attempt): no index and no foreign key, so that
+-- taking and releasing a reservation writes one page; it is always read whole.
 CREATE TABLE reservations (
 	id		INTEGER PRIMARY KEY,	-- row id
-	request_id	INTEGER NOT NULL REFERENCES requests(id) ON DELETE CASCADE, -- request holding it
-	attempt_id	INTEGER REFERENCES request_attempts(id) ON DELETE CASCADE, -- attempt holding it
+	request_id	INTEGER NOT NULL,	-- requests.id of the request holding it
+	attempt_number	INTEGER,		-- request_attempts.attempt_number of the attempt holding it
 	account_name	TEXT NOT NULL,		-- account reserved
-	process_id	INTEGER REFERENCES processes(id), -- process holding it
+	process_id	INTEGER,		-- processes.id of the process holding it
 	estimated_tokens INTEGER NOT NULL DEFAULT 0, -- tokens the attempt is expected to use
 	estimated_microdollars INTEGER NOT NULL DEFAULT 0, -- spend the attempt is expected to cost
 	created_at	INTEGER NOT NULL,	-- reservation time
 	expires_at	INTEGER NOT NULL	-- ignored after this time even if never released
 );
-CREATE INDEX reservations_account ON reservations(account_name);
-CREATE INDEX reservations_request ON reservations(request_id);
-CREATE INDEX reservations_attempt ON reservations(attempt_id);
 
 -- Account health: backoff, quarantine and circuit state, surviving restarts.
 CREATE TABLE account_backoffs (
@@ -133,9 +128,9 @@ CREATE TABLE account_backoffs (
 	updated_at	INTEGER NOT NULL	-- last change
 );
 
--- Why each attempt went to the account it went to.
+-- Why each attempt went to the account it went to (the last one may have found none),
+-- stored in request order (no separate row id).
 CREATE TABLE routing_decisions (
-	id		INTEGER PRIMARY KEY,	-- row id
 	request_id	INTEGER NOT NULL REFERENCES requests(id) ON DELETE CASCADE, -- request routed
 	attempt_number	INTEGER NOT NULL,	-- attempt this decision chose for
 	model		TEXT NOT NULL,		-- model routed
@@ -145,10 +140,9 @@ CREATE TABLE routing_decisions (
 	candidates	INTEGER NOT NULL,	-- accounts considered
 	eligible	INTEGER NOT NULL,	-- accounts not excluded
 	detail_json	TEXT NOT NULL,		-- per account: score parts or exclusion reason
-	decided_at	INTEGER NOT NULL	-- decision time
-);
-CREATE INDEX routing_decisions_request ON routing_decisions(request_id);
-CREATE INDEX routing_decisions_decided ON routing_decisions(decided_at);
+	decided_at	INTEGER NOT NULL,	-- decision time
+	PRIMARY KEY (request_id, attempt_number)
+) WITHOUT ROWID;
 
 -- Catalog fetches double as provider health pings.
 CREATE TABLE provider_pings (
@@ -203,16 +197,16 @@ CREATE TABLE usage_hourly (
 	requests	INTEGER NOT NULL DEFAULT 0, -- requests finalized
 	streamed	INTEGER NOT NULL DEFAULT 0, -- of which streamed
 	attempts	INTEGER NOT NULL DEFAULT 0, -- upstream attempts
-	input_tokens	INTEGER NOT NULL DEFAULT 0, -- sums over the bucket
-	output_tokens	INTEGER NOT NULL DEFAULT 0,
-	cache_read_tokens INTEGER NOT NULL DEFAULT 0,
-	cache_write_tokens INTEGER NOT NULL DEFAULT 0,
-	reasoning_tokens INTEGER NOT NULL DEFAULT 0,
-	cost_microdollars INTEGER NOT NULL DEFAULT 0,
-	bytes_in	INTEGER NOT NULL DEFAULT 0,
-	bytes_out	INTEGER NOT NULL DEFAULT 0,
+	input_tokens	INTEGER NOT NULL DEFAULT 0, -- sum of input_tokens
+	output_tokens	INTEGER NOT NULL DEFAULT 0, -- sum of output_tokens
+	cache_read_tokens INTEGER NOT NULL DEFAULT 0, -- sum of cache_read_tokens
+	cache_write_tokens INTEGER NOT NULL DEFAULT 0, -- sum of cache_write_tokens
+	reasoning_tokens INTEGER NOT NULL DEFAULT 0, -- sum of reasoning_tokens
+	cost_microdollars INTEGER NOT NULL DEFAULT 0, -- sum of cost_microdollars
+	bytes_in	INTEGER NOT NULL DEFAULT 0, -- sum of bytes_in
+	bytes_out	INTEGER NOT NULL DEFAULT 0, -- sum of bytes_out
 	total_ms_sum	INTEGER NOT NULL DEFAULT 0, -- sum of total_ms
 	ttft_ms_sum	INTEGER NOT NULL DEFAULT 0, -- sum of ttft_ms where known
 	ttft_count	INTEGER NOT NULL DEFAULT 0, -- requests with a ttft_ms
 	PRIMARY KEY (bucket_start, provider_id, model, account_name, protocol, status)
-);
+) WITHOUT ROWID;

@@ -1,0 +1,617 @@
+/* test_accounting.c: request lifecycles leave consistent rows, rollups match them, stale rows are closed, old rows purged. */
+#include <unistd.h>
+
+#include "../tap.h"
+#include "accounting.h"
+#include "config.h"
+#include "db.h"
+#include "migrate.h"
+#include "select.h"
+
+static char tmpdir[] = "/tmp/qp-test-accounting-XXXXXX";
+
+#define NOW	1700000000000LL
+#define MIN	60000LL
+#define HOUR	3600000LL
+#define DAY	(24 * HOUR)
+
+static sqlite3 *db;
+static char *models[] = { "m1" };
+static struct config_account accts[2];
+static struct config_provider prov[1];
+static struct config cfg;
+
+static const struct config_routing routing = {
+	.max_attempts = 3, .backoff_base_s = 5, .backoff_max_s = 1800, .quota_backoff_s = 3600,
+	.transient_backoff_s = 10, .circuit_failures = 5, .circuit_open_s = 300,
+	.auth_quarantine_s = 1800,
+};
+
+static void
+build_config(void)
+{
+	int i;
+
+	memset(accts, 0, sizeof(accts));
+	accts[0].name = "a1";
+	accts[1].name = "a2";
+	for (i = 0; i < 2; i++) {
+		accts[i].api_key = "k";
+		accts[i].weight = 1;
+		accts[i].enabled = 1;
+	}
+	memset(prov, 0, sizeof(prov));
+	prov[0].id = "alpha";
+	prov[0].base_url = "http://127.0.0.1:1";
+	prov[0].protocols = CONFIG_PROTO_OPENAI | CONFIG_PROTO_ANTHROPIC;
+	prov[0].routing_priority = 1;
+	prov[0].enabled = 1;
+	prov[0].models = models;
+	prov[0].nmodels = 1;
+	prov[0].accounts = accts;
+	prov[0].naccounts = 2;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.providers = prov;
+	cfg.nproviders = 1;
+	cfg.routing = routing;
+	cfg.dashboard.retention_days = 30;
+	cfg.models.ping_retain_days = 7;
+}
+
+static void
+execf(const char *fmt, ...)
+{
+	char sql[2048], *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		printf("Bail out! %s: %s\n", sql, msg ? msg : "?");
+		exit(1);
+	}
+}
+
+/* Returns the integer the query yields (first column of the first row), -1 if none. */
+static int64_t
+q_int(const char *fmt, ...)
+{
+	char sql[2048];
+	sqlite3_stmt *st;
+	int64_t v = -1;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		printf("# cannot prepare %s: %s\n", sql, sqlite3_errmsg(db));
+		return -2;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Copies the text the query yields into buf ("(null)" if none). */
+static const char *
+q_text(char *buf, size_t len, const char *fmt, ...)
+{
+	char sql[2048];
+	sqlite3_stmt *st;
+	const char *s;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	snprintf(buf, len, "(null)");
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		printf("# cannot prepare %s: %s\n", sql, sqlite3_errmsg(db));
+		return buf;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW && (s = (const char *)sqlite3_column_text(st, 0)) != NULL)
+		snprintf(buf, len, "%s", s);
+	sqlite3_finalize(st);
+	return buf;
+}
+
+/* Rows of usage_hourly that differ from the sums of the finalized request rows (0 = equal). */
+static int64_t
+rollup_mismatch(void)
+{
+	static const char sums[] = "SELECT completed_at / 3600000 * 3600000 AS b, "
+	    "coalesce(provider_id, '') AS p, coalesce(model_base, '') AS m, "
+	    "coalesce(account_name, '') AS a, protocol, status, count(*), sum(streamed), "
+	    "sum(attempt_count), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), "
+	    "sum(cache_write_tokens), sum(reasoning_tokens), sum(cost_microdollars), sum(bytes_in), "
+	    "sum(bytes_out), sum(coalesce(total_ms, 0)), sum(coalesce(ttft_ms, 0)), "
+	    "sum(ttft_ms IS NOT NULL) FROM requests WHERE status <> 'pending' "
+	    "GROUP BY b, p, m, a, protocol, status";
+	static const char roll[] = "SELECT bucket_start, provider_id, model, account_name, protocol, "
+	    "status, requests, streamed, attempts, input_tokens, output_tokens, cache_read_tokens, "
+	    "cache_write_tokens, reasoning_tokens, cost_microdollars, bytes_in, bytes_out, "
+	    "total_ms_sum, ttft_ms_sum, ttft_count FROM usage_hourly";
+
+	return q_int("SELECT (SELECT count(*) FROM (%s EXCEPT %s)) + "
+	    "(SELECT count(*) FROM (%s EXCEPT %s))", sums, roll, roll, sums);
+}
+
+static struct select_db *sel_db;
+static struct accounting_db *acc;
+
+/* What the final hook saw. */
+struct hooked {
+	int	 calls;		/* times called */
+	int	 pending;	/* of which the row was still pending */
+	int	 outside;	/* of which no transaction was open */
+};
+
+static int
+final_hook(void *arg, int64_t id)
+{
+	struct hooked *h = arg;
+
+	h->calls++;
+	if (q_int("SELECT count(*) FROM requests WHERE id = %lld AND status = 'pending'",
+	    (long long)id) != 0)
+		h->pending++;
+	if (sqlite3_get_autocommit(db))
+		h->outside++;
+	return 0;
+}
+
+static void
+pick(const char *const *tried, int ntried, int64_t now, struct select_result *res)
+{
+	struct select_query q = { "m1", NULL, CONFIG_PROTO_OPENAI, tried, ntried, now };
+
+	if (select_choose(sel_db, &q, res) != QP_OK) {
+		printf("Bail out! select_choose failed\n");
+		exit(1);
+	}
+}
+
+static void
+new_request(struct accounting_request *req, int64_t process_id, int64_t now)
+{
+
+	if (accounting_request_init(req, process_id, now) != QP_OK) {
+		printf("Bail out! accounting_request_init failed\n");
+		exit(1);
+	}
+	req->protocol = CONFIG_PROTO_OPENAI;
+	req->endpoint = "/v1/chat/completions";
+	req->model = "m1/alpha";
+	req->model_base = "m1";
+	req->streamed = 1;
+	req->client_ip = "127.0.0.1";
+	req->bytes_in = 1234;
+	req->est_tokens = 1000;
+	req->est_microdollars = 5000;
+}
+
+static void
+verdict(int status, struct failover_verdict *v, int64_t now)
+{
+	struct failover_input in;
+
+	memset(&in, 0, sizeof(in));
+	in.status = status;
+	in.now = now;
+	failover_classify(&in, v);
+}
+
+static void
+attempt_done(struct accounting_attempt *a, int64_t now)
+{
+
+	memset(a, 0, sizeof(*a));
+	a->ended_at = now;
+	a->connect_ms = 3;
+	a->first_byte_ms = 40;
+	a->bytes_sent = 1234;
+	a->bytes_received = 900;
+	a->upstream_request_id = "req_abc";
+}
+
+static void
+test_two_attempts(int64_t pid)
+{
+	struct accounting_request req;
+	struct select_result res;
+	struct failover_verdict v;
+	struct accounting_attempt att;
+	struct accounting_final fin;
+	const char *tried[1];
+	char buf[256];
+	int64_t id;
+
+	new_request(&req, pid, NOW);
+	is_int(strlen(req.uid), 36, "uid is 36 characters: %s", req.uid);
+	ok(req.uid[14] == '4' && strchr("89ab", req.uid[19]) != NULL && req.uid[8] == '-' &&
+	    req.uid[13] == '-' && req.uid[18] == '-' && req.uid[23] == '-', "uid is a UUIDv4");
+
+	pick(NULL, 0, NOW, &res);
+	is_str(res.account ? res.account->name : "none", "a1", "first attempt on a1");
+	is_int(accounting_attempt_start(acc, &req, &res, NOW + 1), QP_OK, "attempt 1 starts");
+	id = req.id;
+	ok(id > 0, "request row written");
+	is_str(q_text(buf, sizeof(buf), "SELECT status || ' ' || attempt_count || ' ' || "
+	    "account_name FROM requests WHERE id = %lld", (long long)id), "pending 1 a1",
+	    "request pending on a1");
+	is_int(q_int("SELECT count(*) FROM reservations WHERE request_id = %lld AND "
+	    "estimated_tokens = 1000 AND estimated_microdollars = 5000", (long long)id), 1,
+	    "one reservation with the estimates");
+	is_int(q_int("SELECT count(*) FROM routing_decisions WHERE request_id = %lld AND "
+	    "attempt_number = 1 AND chosen_account = 'a1'", (long long)id), 1, "decision recorded");
+	is_int(accounting_attempt_start(acc, &req, &res, NOW + 2), QP_EINVAL,
+	    "a second attempt cannot start while one is open");
+
+	verdict(429, &v, NOW + 100);
+	attempt_done(&att, NOW + 100);
+	is_int(accounting_attempt_end(acc, &req, &att, &v, &routing, NULL), QP_OK, "attempt 1 ends");
+	is_int(q_int("SELECT count(*) FROM reservations WHERE request_id = %lld", (long long)id), 0,
+	    "its reservation is gone");
+	is_str(q_text(buf, sizeof(buf), "SELECT reason FROM account_backoffs WHERE "
+	    "account_name = 'a1'"), "rate_limited", "the 429 put a1 in backoff");
+	is_str(q_text(buf, sizeof(buf), "SELECT outcome || ' ' || retry_category || ' ' || "
+	    "status_code || ' ' || error_class || ' ' || total_ms FROM request_attempts WHERE "
+	    "request_id = %lld AND attempt_number = 1", (long long)id),
+	    "rate_limited quota_exceeded 429 http_429 99", "attempt 1 closed with its outcome");
+
+	execf("INSERT INTO account_backoffs (account_name, reason, backoff_until, "
+	    "consecutive_failures, updated_at) VALUES ('a2', 'transient', %lld, 2, %lld)",
+	    (long long)(NOW - 1), (long long)NOW);
+	tried[0] = "a1";
+	pick(tried, 1, NOW + 101, &res);
+	is_str(res.account ? res.account->name : "none", "a2", "second attempt on a2");
+	is_int(accounting_attempt_start(acc, &req, &res, NOW + 101), QP_OK, "attempt 2 starts");
+	is_int(req.id, id, "same request row");
+	is_int(req.attempts, 2, "two attempts");
+
+	verdict(200, &v, NOW + 900);
+	attempt_done(&att, NOW + 900);
+	accounting_final_init(&fin, ACCOUNTING_COMPLETED, 200, NOW + 1000);
+	fin.finish_reason = "stop";
+	fin.stream_complete = 1;
+	fin.ttft_ms = 300;
+	fin.first_byte_ms = 250;
+	fin.connect_ms = 3;
+	fin.overhead_us = 80;
+	fin.input_tokens = 100;
+	fin.output_tokens = 50;
+	fin.cache_read_tokens = 10;
+	fin.cache_write_tokens = 5;
+	fin.reasoning_tokens = 7;
+	fin.cost_microdollars = 1234;
+	fin.cost_exactness = "derived";
+	fin.bytes_out = 4321;
+	fin.upstream_bytes = 4000;
+	fin.cost_exactness = "bogus";
+	is_int(accounting_attempt_end(acc, &req, &att, &v, &routing, &fin), QP_EINVAL,
+	    "an unknown exactness is refused");
+	fin.cost_exactness = "derived";
+	is_int(accounting_attempt_end(acc, &req, &att, &v, &routing, &fin), QP_OK,
+	    "final attempt ends and finalizes");
+	is_int(q_int("SELECT count(*) FROM requests WHERE request_uid = '%s'", req.uid), 1,
+	    "one request row");
+	is_int(q_int("SELECT count(*) FROM request_attempts WHERE request_id = %lld", (long long)id), 2,
+	    "two attempt rows");
+	is_str(q_text(buf, sizeof(buf), "SELECT group_concat(outcome, ',') FROM (SELECT outcome "
+	    "FROM request_attempts WHERE request_id = %lld ORDER BY attempt_number)", (long long)id),
+	    "rate_limited,ok", "outcomes in order");
+	is_int(q_int("SELECT count(*) FROM reservations"), 0, "no reservation left");
+	is_int(q_int("SELECT count(*) FROM routing_decisions WHERE request_id = %lld", (long long)id),
+	    2, "two decisions");
+	is_str(q_text(buf, sizeof(buf), "SELECT status || ' ' || status_code || ' ' || attempt_count "
+	    "|| ' ' || provider_id || ' ' || account_name || ' ' || retry_category || ' ' || "
+	    "coalesce(error_class, '-') || ' ' || finish_reason || ' ' || stream_complete || ' ' || "
+	    "total_ms || ' ' || ttft_ms || ' ' || input_tokens || ' ' || output_tokens || ' ' || "
+	    "cache_read_tokens || ' ' || cache_write_tokens || ' ' || reasoning_tokens || ' ' || "
+	    "cost_microdollars || ' ' || cost_exactness || ' ' || bytes_in || ' ' || bytes_out || ' ' "
+	    "|| upstream_bytes || ' ' || overhead_us || ' ' || client_ip || ' ' || model || ' ' || "
+	    "model_base || ' ' || streamed FROM requests WHERE id = %lld", (long long)id),
+	    "completed 200 2 alpha a2 quota_exceeded - stop 1 1000 300 100 50 10 5 7 1234 derived "
+	    "1234 4321 4000 80 127.0.0.1 m1/alpha m1 1", "request finalized with every number");
+	is_int(q_int("SELECT count(*) FROM account_backoffs WHERE account_name = 'a2'"), 0,
+	    "success cleared a2's backoff row");
+	is_int(q_int("SELECT count(*) FROM account_backoffs WHERE account_name = 'a1'"), 1,
+	    "a1 stays in backoff");
+	is_int(q_int("SELECT requests FROM usage_hourly WHERE account_name = 'a2'"), 1,
+	    "rollup counts the request once");
+	is_int(q_int("SELECT attempts FROM usage_hourly WHERE account_name = 'a2'"), 2,
+	    "rollup counts both attempts");
+	is_int(rollup_mismatch(), 0, "rollup equals the sums of the rows");
+	is_int(accounting_attempt_end(acc, &req, &att, &v, &routing, &fin), QP_EINVAL,
+	    "no attempt open any more");
+	execf("DELETE FROM account_backoffs");
+}
+
+static void
+test_rejected(int64_t pid)
+{
+	struct accounting_request req;
+	struct select_result res;
+	struct select_query q = { "nosuch", NULL, CONFIG_PROTO_OPENAI, NULL, 0, NOW };
+	struct accounting_final fin;
+	char buf[256];
+
+	new_request(&req, pid, NOW);
+	select_choose(sel_db, &q, &res);
+	is_int(res.status, SELECT_NO_MODEL, "unknown model finds no account");
+	is_int(accounting_attempt_start(acc, &req, &res, NOW), QP_EINVAL,
+	    "no attempt without an account");
+	accounting_final_init(&fin, ACCOUNTING_REJECTED, select_status_http(res.status), NOW + 1);
+	fin.error_class = "model_not_found";
+	is_int(accounting_finish(acc, &req, &res, &fin), QP_OK, "rejected request recorded");
+	is_str(q_text(buf, sizeof(buf), "SELECT status || ' ' || status_code || ' ' || attempt_count "
+	    "|| ' ' || error_class || ' ' || coalesce(account_name, '-') FROM requests WHERE id = %lld",
+	    (long long)req.id), "rejected 404 0 model_not_found -", "row of the rejected request");
+	is_int(q_int("SELECT count(*) FROM routing_decisions WHERE request_id = %lld AND "
+	    "chosen_account IS NULL AND eligible = 0 AND attempt_number = 1", (long long)req.id), 1,
+	    "the empty decision is recorded");
+	is_int(rollup_mismatch(), 0, "rollup still equals the rows");
+}
+
+/* Many requests of every status over several hours: the rollup stays equal to the rows. */
+static void
+test_many(int64_t pid)
+{
+	static const enum accounting_status sts[] = { ACCOUNTING_COMPLETED, ACCOUNTING_ERROR,
+	    ACCOUNTING_CLIENT_ERROR, ACCOUNTING_CLIENT_DISCONNECTED };
+	struct accounting_request req;
+	struct select_result res;
+	struct failover_verdict v;
+	struct accounting_attempt att;
+	struct accounting_final fin;
+	int i, bad = 0;
+	int64_t t;
+
+	for (i = 0; i < 60; i++) {
+		t = NOW + i * 7 * MIN;
+		new_request(&req, pid, t);
+		req.streamed = i % 2;
+		pick(NULL, 0, t, &res);
+		if (accounting_attempt_start(acc, &req, &res, t) != QP_OK)
+			bad++;
+		verdict(i % 3 ? 200 : 400, &v, t + 50);
+		attempt_done(&att, t + 50);
+		accounting_final_init(&fin, sts[i % 4], 200, t + 60 + i);
+		fin.input_tokens = i * 11;
+		fin.output_tokens = i * 3;
+		fin.cache_read_tokens = i;
+		fin.reasoning_tokens = i % 5;
+		fin.cost_microdollars = i * 101;
+		fin.cost_exactness = i % 2 ? "estimated" : "provider_reported";
+		fin.bytes_out = i * 1000;
+		if (i % 3)
+			fin.ttft_ms = 20 + i;
+		if (accounting_attempt_end(acc, &req, &att, &v, &routing, &fin) != QP_OK)
+			bad++;
+	}
+	is_int(bad, 0, "60 requests over 7 hours accounted");
+	is_int(rollup_mismatch(), 0, "rollup equals the sums of the rows over many buckets");
+	ok(q_int("SELECT count(DISTINCT bucket_start) FROM usage_hourly") >= 7, "several buckets used");
+	is_int(q_int("SELECT count(*) FROM reservations"), 0, "no reservation left");
+	is_int(q_int("SELECT count(*) FROM request_attempts WHERE completed_at IS NULL"), 0,
+	    "no attempt left open");
+}
+
+static void
+test_stale(int64_t live)
+{
+	struct accounting_request dead_req, stopped_req, old_req, live_req, orphan_req;
+	struct accounting_stale rep;
+	struct select_result res;
+	struct failover_verdict v;
+	struct accounting_attempt att;
+	struct accounting_final fin;
+	int64_t dead = 0, stopped = 0, now = NOW + 10 * HOUR;
+	char buf[512];
+
+	accounting_process_register(acc, 4242, "deadhost", "0.0.1", NOW, &dead);
+	accounting_process_register(acc, 4343, "host", "0.0.1", NOW, &stopped);
+	ok(dead > 0 && stopped > 0 && dead != stopped, "processes registered");
+	is_int(accounting_process_heartbeat(acc, live, now - MIN), QP_OK, "live heartbeat");
+	is_int(accounting_process_heartbeat(acc, dead, now - 3 * MIN), QP_OK, "stale heartbeat");
+	is_int(accounting_process_stop(acc, stopped, now - HOUR), QP_OK, "process stopped");
+	is_int(q_int("SELECT stopped_at FROM processes WHERE id = %lld", (long long)stopped),
+	    now - HOUR, "stop recorded");
+
+	/* A pending request with an open attempt in each situation. */
+	new_request(&dead_req, dead, now - 30 * MIN);
+	pick(NULL, 0, now - 30 * MIN, &res);
+	accounting_attempt_start(acc, &dead_req, &res, now - 30 * MIN);
+	new_request(&stopped_req, stopped, now - 2 * HOUR);
+	pick(NULL, 0, now - 2 * HOUR, &res);
+	accounting_attempt_start(acc, &stopped_req, &res, now - 2 * HOUR);
+	new_request(&old_req, live, now - 7 * HOUR);
+	pick(NULL, 0, now - 7 * HOUR, &res);
+	accounting_attempt_start(acc, &old_req, &res, now - 7 * HOUR);
+	new_request(&live_req, live, now - 10 * MIN);
+	pick(NULL, 0, now - 10 * MIN, &res);
+	accounting_attempt_start(acc, &live_req, &res, now - 10 * MIN);
+	new_request(&orphan_req, 0, now - 10 * MIN);
+	pick(NULL, 0, now - 10 * MIN, &res);
+	accounting_attempt_start(acc, &orphan_req, &res, now - 10 * MIN);
+	is_int(q_int("SELECT count(*) FROM requests WHERE status = 'pending'"), 5, "five pending");
+	is_int(q_int("SELECT count(*) FROM reservations"), 5, "five reservations");
+	/* An expired reservation of a finalized request. */
+	execf("INSERT INTO reservations (request_id, account_name, created_at, expires_at) "
+	    "SELECT min(id), 'a1', 0, %lld FROM requests WHERE status = 'completed'",
+	    (long long)(now - 1));
+
+	is_int(accounting_finalize_stale(acc, live, 0, now, &rep), QP_OK, "stale finalizer runs");
+	is_int(rep.requests, 4, "dead, stopped, too old and orphan requests finalized");
+	is_int(rep.dead_process, 3, "three of dead or unknown processes");
+	is_int(rep.too_old, 1, "one too old");
+	is_int(rep.attempts, 4, "their open attempts closed");
+	is_int(rep.reservations, 5, "their reservations and the expired one deleted");
+	is_str(q_text(buf, sizeof(buf), "SELECT status FROM requests WHERE id = %lld",
+	    (long long)live_req.id), "pending", "the live process's recent request stays pending");
+	is_str(q_text(buf, sizeof(buf), "SELECT status || ' ' || error_class || ' ' || completed_at "
+	    "|| ' ' || total_ms FROM requests WHERE id = %lld", (long long)dead_req.id),
+	    "interrupted process_interrupted 1700036000000 1800000", "dead process's request");
+	is_str(q_text(buf, sizeof(buf), "SELECT status || ' ' || error_class FROM requests WHERE "
+	    "id = %lld", (long long)old_req.id), "interrupted pending_too_long",
+	    "a request pending 7 hours is closed even in a live process");
+	is_str(q_text(buf, sizeof(buf), "SELECT status FROM requests WHERE id = %lld",
+	    (long long)stopped_req.id), "interrupted", "stopped process's request");
+	is_str(q_text(buf, sizeof(buf), "SELECT outcome || ' ' || retry_category || ' ' || "
+	    "error_class || ' ' || completed_at FROM request_attempts WHERE request_id = %lld",
+	    (long long)dead_req.id), "interrupted never process_interrupted 1700036000000",
+	    "its attempt is closed as interrupted");
+	is_int(q_int("SELECT count(*) FROM reservations"), 1, "only the live reservation remains");
+	is_str(q_text(buf, sizeof(buf), "SELECT event_type || ' ' || details_json FROM "
+	    "operational_events ORDER BY id DESC LIMIT 1"), "stale_finalized {\"requests\":4,"
+	    "\"dead_process\":3,\"too_old\":1,\"attempts\":4,\"reservations\":5}",
+	    "one event with the counts");
+	is_int(rollup_mismatch(), 0, "rollup includes the interrupted requests");
+
+	/* The live process finishing its too-old request later changes nothing. */
+	verdict(200, &v, now + 1);
+	attempt_done(&att, now + 1);
+	accounting_final_init(&fin, ACCOUNTING_COMPLETED, 200, now + 1);
+	fin.output_tokens = 99;
+	is_int(accounting_attempt_end(acc, &old_req, &att, &v, &routing, &fin), QP_OK,
+	    "late finalization is accepted");
+	is_str(q_text(buf, sizeof(buf), "SELECT status || ' ' || output_tokens FROM requests "
+	    "WHERE id = %lld", (long long)old_req.id), "interrupted 0", "and leaves the row alone");
+	is_int(rollup_mismatch(), 0, "and is not counted twice");
+
+	/* Nothing to do: no event. */
+	is_int(accounting_finalize_stale(acc, live, 0, now + 2, &rep), QP_OK, "second run");
+	is_int(rep.requests + rep.attempts + rep.reservations, 0, "nothing left to do");
+	is_int(q_int("SELECT count(*) FROM operational_events"), 1, "no event for an empty run");
+
+	/* At start, the previous instance's rows are crash recovery. */
+	is_int(accounting_finalize_stale(acc, live, 1, now + 3 * MIN, &rep), QP_OK,
+	    "finalizer at start");
+	is_int(rep.requests, 1, "the silent process's request closed");
+	is_str(q_text(buf, sizeof(buf), "SELECT event_type FROM operational_events ORDER BY id DESC "
+	    "LIMIT 1"), "crash_recovery", "crash_recovery event");
+	is_int(q_int("SELECT count(*) FROM requests WHERE status = 'pending'"), 0, "nothing pending");
+	is_int(q_int("SELECT count(*) FROM reservations"), 0, "no reservation left");
+	is_int(rollup_mismatch(), 0, "rollup still equals the rows");
+}
+
+static void
+test_purge(void)
+{
+	struct accounting_retention r;
+	struct accounting_purged p;
+	int64_t old = NOW - 40 * DAY, keep_before;
+	int i;
+
+	accounting_retention_from_config(&cfg, &r);
+	is_int(r.requests_days, 30, "requests kept retention_days");
+	is_int(r.pings_days, 7, "pings kept ping_retain_days");
+	keep_before = q_int("SELECT count(*) FROM requests");
+	execf("BEGIN");
+	for (i = 0; i < 1203; i++) {
+		execf("INSERT INTO requests (request_uid, protocol, endpoint, status, started_at, "
+		    "completed_at) VALUES ('old%d', 'openai', '/v1/messages', 'completed', %lld, %lld)",
+		    i, (long long)(old + i), (long long)(old + i));
+		execf("INSERT INTO request_attempts (request_id, attempt_number, provider_id, "
+		    "account_name, model, started_at) VALUES (last_insert_rowid(), 1, 'alpha', 'a1', "
+		    "'m1', %lld)", (long long)(old + i));
+		execf("INSERT INTO routing_decisions (request_id, attempt_number, model, candidates, "
+		    "eligible, detail_json, decided_at) SELECT id, 1, 'm1', 2, 2, '{}', "
+		    "started_at FROM requests WHERE id = last_insert_rowid()");
+	}
+	execf("INSERT INTO requests (request_uid, protocol, endpoint, status, started_at) "
+	    "VALUES ('oldpending', 'openai', '/v1/messages', 'pending', %lld)", (long long)old);
+	for (i = 0; i < 10; i++) {
+		execf("INSERT INTO provider_pings (provider_id, probed_at, ok) VALUES ('alpha', %lld, 1)",
+		    (long long)(NOW - (i < 6 ? 8 : 1) * DAY));
+		execf("INSERT INTO operational_events (event_type, occurred_at) VALUES ('x', %lld)",
+		    (long long)(NOW - (i < 4 ? 31 : 1) * DAY));
+	}
+	execf("COMMIT");
+	r.batch = 500;
+	is_int(accounting_purge(acc, &r, NOW, &p), QP_OK, "retention runs");
+	is_int(p.requests, 1203, "old requests deleted");
+	ok(p.batches >= 3 + 1 + 1 + 1, "in batches of 500: %d", p.batches);
+	is_int(q_int("SELECT count(*) FROM requests WHERE request_uid LIKE 'old%%'"), 1,
+	    "an old pending request is kept");
+	is_int(q_int("SELECT count(*) FROM requests"), keep_before + 1, "recent requests kept");
+	is_int(q_int("SELECT count(*) FROM request_attempts WHERE started_at < %lld",
+	    (long long)(NOW - 30 * DAY)), 0, "their attempts went with them");
+	is_int(q_int("SELECT count(*) FROM routing_decisions WHERE decided_at < %lld",
+	    (long long)(NOW - 30 * DAY)), 0, "their decisions went with them");
+	ok(q_int("SELECT count(*) FROM routing_decisions") > 0, "recent decisions kept");
+	is_int(p.pings, 6, "pings older than 7 days deleted");
+	is_int(p.events, 4, "events older than 30 days deleted");
+	is_int(q_int("SELECT count(*) FROM provider_pings"), 4, "recent pings kept");
+	is_int(q_int("SELECT count(*) FROM operational_events WHERE occurred_at < %lld",
+	    (long long)(NOW - 30 * DAY)), 0, "no old event left");
+	ok(q_int("SELECT count(*) FROM usage_hourly") > 0, "rollups are kept");
+	r.requests_days = 0;
+	r.decisions_days = r.pings_days = r.events_days = 0;
+	is_int(accounting_purge(acc, &r, NOW + 1000 * DAY, &p), QP_OK, "0 days keeps forever");
+	is_int(p.requests + p.decisions + p.pings + p.events, 0, "nothing deleted");
+}
+
+int
+main(void)
+{
+	struct migrate_set set = { NULL, 0 };
+	struct db_opts o = { 1000, NULL, 0 };
+	char dir[512], dbpath[600], errbuf[512], buf[128];
+	enum qp_err err;
+	struct hooked hooked = { 0, 0, 0 };
+	int64_t pid = 0;
+	int n;
+
+	if (mkdtemp(tmpdir) == NULL)
+		return 1;
+	snprintf(dir, sizeof(dir), "%s/schema", QP_SRCDIR);
+	snprintf(dbpath, sizeof(dbpath), "%s/accounting.db", tmpdir);
+	db = db_open(dbpath, &o, &err, errbuf, sizeof(errbuf));
+	if (db == NULL || migrate_load(dir, &set, errbuf, sizeof(errbuf)) != QP_OK ||
+	    migrate_apply(db, &set, &n, errbuf, sizeof(errbuf)) != QP_OK) {
+		printf("Bail out! cannot set up database: %s\n", errbuf);
+		return 1;
+	}
+	build_config();
+	sel_db = select_new(db, &cfg, &err, errbuf, sizeof(errbuf));
+	acc = accounting_new(db, &err, errbuf, sizeof(errbuf));
+	if (!ok(sel_db != NULL && acc != NULL, "statements prepare on the shipped schema")) {
+		printf("Bail out! %s\n", errbuf);
+		return 1;
+	}
+	is_int(accounting_process_register(acc, 1234, "testhost", "1.2.3", NOW, &pid), QP_OK,
+	    "process registered");
+	is_str(q_text(buf, sizeof(buf), "SELECT pid || ' ' || hostname || ' ' || version || ' ' || "
+	    "heartbeat_at FROM processes WHERE id = %lld", (long long)pid),
+	    "1234 testhost 1.2.3 1700000000000", "process row");
+
+	accounting_set_final_hook(acc, final_hook, &hooked);
+	test_two_attempts(pid);
+	test_rejected(pid);
+	test_many(pid);
+	test_stale(pid);
+	is_int(hooked.calls, q_int("SELECT count(*) FROM requests WHERE status <> 'pending'"),
+	    "the final hook saw every request finalized here once");
+	is_int(hooked.pending + hooked.outside, 0, "always final, always inside the transaction");
+	accounting_set_final_hook(acc, NULL, NULL);
+	test_purge();
+	is_str(accounting_status_name(ACCOUNTING_CLIENT_DISCONNECTED), "client_disconnected",
+	    "status names");
+	ok(sqlite3_get_autocommit(db), "no transaction left open");
+
+	accounting_free(acc);
+	select_free(sel_db);
+	db_close(db);
+	migrate_set_free(&set);
+	unlink(dbpath);
+	snprintf(dbpath, sizeof(dbpath), "%s/accounting.db-wal", tmpdir);
+	unlink(dbpath);
+	snprintf(dbpath, sizeof(dbpath), "%s/accounting.db-shm", tmpdir);
+	unlink(dbpath);
+	rmdir(tmpdir);
+	return tap_done();
+}
