@@ -1,4 +1,4 @@
-/* upstream.c: the libcurl transport to providers: one easy handle per thread, driven by its own poll loop. */
+/* upstream.c: the libcurl transport to providers: a reused handle per thread, its own poll loop. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,19 +217,19 @@ upstream_new(struct upstream_share *sh)
 		return NULL;
 	u = calloc(1, sizeof(*u));
 	if (u == NULL)
-		goto err;
+		goto out;
 	u->sh = sh;
 	u->easy = curl_easy_init();
 	if (u->easy == NULL)
-		goto err;
+		goto out;
 	u->multi = curl_multi_init();
 	if (u->multi == NULL)
-		goto err;
+		goto out;
 	if (curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS,
 	    (long)UPSTREAM_CONN_CACHE) != CURLM_OK)
-		goto err;
+		goto out;
 	return u;
-err:
+out:
 	upstream_free(u);
 	return NULL;
 }
@@ -321,12 +321,12 @@ upstream_headers_new(const struct config_provider *prov, const struct config_acc
 	if (prov == NULL ||
 	    (proto != CONFIG_PROTO_OPENAI && proto != CONFIG_PROTO_ANTHROPIC)) {
 		*err = QP_EINVAL;
-		goto err;
+		goto out;
 	}
 	h = calloc(1, sizeof(*h));
 	if (h == NULL) {
 		*err = QP_ENOMEM;
-		goto err;
+		goto out;
 	}
 	for (i = 0; i < sizeof(upstream_forward) / sizeof(upstream_forward[0]); i++) {
 		v = upstream_env(env, upstream_forward[i].cgi);
@@ -335,7 +335,7 @@ upstream_headers_new(const struct config_provider *prov, const struct config_acc
 			continue;
 		*err = upstream_headers_add(h, upstream_forward[i].name, "", v);
 		if (*err != QP_OK)
-			goto err;
+			goto out;
 		if (strcmp(upstream_forward[i].cgi, "HTTP_ANTHROPIC_VERSION") == 0)
 			have_version = 1;
 		if (strcmp(upstream_forward[i].cgi, "CONTENT_TYPE") == 0)
@@ -344,18 +344,18 @@ upstream_headers_new(const struct config_provider *prov, const struct config_acc
 	if (!have_ctype) {
 		*err = upstream_headers_add(h, "Content-Type", "", "application/json");
 		if (*err != QP_OK)
-			goto err;
+			goto out;
 	}
 	if (proto == CONFIG_PROTO_ANTHROPIC && !have_version) {
 		*err = upstream_headers_add(h, "anthropic-version", "",
 		    UPSTREAM_ANTHROPIC_VERSION);
 		if (*err != QP_OK)
-			goto err;
+			goto out;
 	}
 	/* No 100-continue round trip before large bodies. */
 	*err = upstream_headers_add(h, "Expect", "", "");
 	if (*err != QP_OK)
-		goto err;
+		goto out;
 	/* "Expect: " would send an empty header; "Expect:" tells curl to omit it. */
 	h->line[h->n - 1][strlen("Expect:")] = '\0';
 
@@ -367,17 +367,17 @@ upstream_headers_new(const struct config_provider *prov, const struct config_acc
 	if (key != NULL && key[0] != '\0' && auth != CONFIG_AUTH_NONE) {
 		if (strlen(key) > QP_HEADER_MAX || !upstream_value_ok(key, strlen(key))) {
 			*err = QP_EINVAL;
-			goto err;
+			goto out;
 		}
 		if (auth == CONFIG_AUTH_BEARER)
 			*err = upstream_headers_add(h, "Authorization", "Bearer ", key);
 		else
 			*err = upstream_headers_add(h, "x-api-key", "", key);
 		if (*err != QP_OK)
-			goto err;
+			goto out;
 	}
 	return h;
-err:
+out:
 	upstream_headers_free(h);
 	return NULL;
 }

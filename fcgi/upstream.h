@@ -1,4 +1,4 @@
-/* upstream.h: one HTTP attempt to an LLM provider over libcurl, streamed to the caller's callbacks. */
+/* upstream.h: one HTTP attempt to an LLM provider over libcurl, streamed to callbacks. */
 #ifndef QP_UPSTREAM_H
 #define QP_UPSTREAM_H
 
@@ -104,7 +104,10 @@ struct upstream_timing {
 /* Everything the caller learns about an attempt. */
 struct upstream_res {
 	enum upstream_result	 result;	/* how it ended */
-	int			 curl_code;	/* CURLcode of the transfer (CURLE_OK = 0) */
+	int			 curl_code;	/* CURLcode of the transfer (CURLE_OK = 0);
+						   28 when our first-byte or idle timer
+						   fired, 23 or 42 when a callback
+						   aborted */
 	struct upstream_head	 head;		/* head.status = 0 if no head arrived */
 	struct upstream_timing	 timing;	/* always filled */
 	char			 detail[256];	/* curl's message for a failure, "" if none;
@@ -177,7 +180,10 @@ void			 upstream_share_free(struct upstream_share *sh);
  */
 struct upstream		*upstream_new(struct upstream_share *sh);
 
-/* Closes the transport's connections and frees it. NULL is allowed. */
+/*
+ * Closes the transport's connections and frees it. NULL is allowed.
+ * Only the thread owning u may call it, never during upstream_perform().
+ */
 void			 upstream_free(struct upstream *u);
 
 /*
