@@ -43,7 +43,10 @@ struct config_msg {
 	char			 text[256];	/* one sentence, never a secret */
 };
 
-/* Every problem found while loading, in file order. */
+/* Most messages kept in a diag; one more says how many were left out. */
+#define CONFIG_DIAG_MAX		200
+
+/* Every problem found while loading, in file order (line 0 last). */
 struct config_diag {
 	struct config_msg	*msgs;		/* owned array */
 	int			 n;		/* number of messages */
@@ -74,6 +77,7 @@ struct config_account {
 	int		 enabled;	/* 0 = never selected */
 	struct config_quota quota[CONFIG_WINDOW__MAX]; /* limits, defaults from [limits] x weight */
 	char		*proxy_url;	/* resolved outbound proxy URL (secret), NULL = direct */
+	char		*proxy;		/* name of the [proxies.<name>] used, NULL if none named */
 	int		 line;		/* where the account's table starts */
 };
 
@@ -212,8 +216,9 @@ struct config {
 /*
  * Finds the configuration file: cli (--config) if not NULL, else
  * $QUOTAPOOL_CONFIG, ./config.toml, $XDG_CONFIG_HOME/quotapool/config.toml
- * (~/.config when unset), /etc/quotapool/config.toml: the first that is
- * given or exists. Writes the path into buf. QP_ENOTFOUND if none exists
+ * (~/.config when unset), /etc/quotapool/config.toml (then
+ * $(sysconfdir)/quotapool/config.toml when sysconfdir is not /etc): the
+ * first that is given or exists. Writes the path into buf. QP_ENOTFOUND if none exists
  * (buf then holds ./config.toml). Thread-safe.
  */
 enum qp_err	 config_find_path(const char *cli, char *buf, size_t len);
@@ -230,7 +235,8 @@ struct config	*config_load(const char *path, struct config_diag *diag, enum qp_e
 
 /*
  * Same as config_load() on a buffer; path is used for messages and to
- * resolve relative paths and .env (may be NULL: then the current directory).
+ * resolve relative paths and .env (may be NULL: then the current directory,
+ * and cfg->path is NULL). Not thread-safe with setenv() (reads getenv).
  */
 struct config	*config_load_buf(const char *buf, size_t len, const char *path,
 		    struct config_diag *diag, enum qp_err *err);
