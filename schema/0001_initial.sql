@@ -210,3 +210,88 @@ CREATE TABLE usage_hourly (
 	ttft_count	INTEGER NOT NULL DEFAULT 0, -- requests with a ttft_ms
 	PRIMARY KEY (bucket_start, provider_id, model, account_name, protocol, status)
 ) WITHOUT ROWID;
+
+-- Statistics rollups kept current by stats_rollup_request() as requests finalize: the
+-- dashboard, the stats API and /metrics read these instead of the raw rows. Each row is
+-- one bucket of one granularity: bucket_s = 300 (5 minutes, pruned after 2 days), 3600
+-- (hour), 86400 (UTC day) or 0 (all time: one bucket, bucket_start 0).
+CREATE TABLE stats_requests (
+	bucket_s	INTEGER NOT NULL,	-- granularity: 300, 3600, 86400 or 0 (all time)
+	bucket_start	INTEGER NOT NULL,	-- bucket start (ms) holding the request's completed_at
+	provider_id	TEXT NOT NULL,		-- provider of the final attempt, '' = none reached
+	model		TEXT NOT NULL,		-- model_base, '' = unknown
+	account_name	TEXT NOT NULL,		-- account of the final attempt, '' = none reached
+	status		TEXT NOT NULL,		-- request status
+	cost_exactness	TEXT NOT NULL,		-- requests.cost_exactness
+	error_class	TEXT NOT NULL,		-- requests.error_class, '' = none
+	attempt_count	INTEGER NOT NULL,	-- upstream attempts made, capped at 9
+	requests	INTEGER NOT NULL DEFAULT 0, -- requests finalized
+	streamed	INTEGER NOT NULL DEFAULT 0, -- of which streamed
+	attempts	INTEGER NOT NULL DEFAULT 0, -- upstream attempts (uncapped sum)
+	input_tokens	INTEGER NOT NULL DEFAULT 0, -- sum of requests.input_tokens
+	output_tokens	INTEGER NOT NULL DEFAULT 0, -- sum of requests.output_tokens
+	cache_read_tokens INTEGER NOT NULL DEFAULT 0, -- sum of requests.cache_read_tokens
+	cache_write_tokens INTEGER NOT NULL DEFAULT 0, -- sum of requests.cache_write_tokens
+	reasoning_tokens INTEGER NOT NULL DEFAULT 0, -- sum of requests.reasoning_tokens
+	cost_microdollars INTEGER NOT NULL DEFAULT 0, -- sum of requests.cost_microdollars
+	bytes_in	INTEGER NOT NULL DEFAULT 0, -- sum of request body bytes from clients
+	bytes_out	INTEGER NOT NULL DEFAULT 0, -- sum of response bytes sent to clients
+	upstream_bytes	INTEGER NOT NULL DEFAULT 0, -- sum of response bytes received from upstream
+	total_ms_sum	INTEGER NOT NULL DEFAULT 0, -- sum of total_ms where known
+	total_count	INTEGER NOT NULL DEFAULT 0, -- requests with a total_ms
+	ttft_ms_sum	INTEGER NOT NULL DEFAULT 0, -- sum of ttft_ms where known
+	ttft_count	INTEGER NOT NULL DEFAULT 0, -- requests with a ttft_ms
+	PRIMARY KEY (bucket_s, bucket_start, provider_id, model, account_name, status,
+	    cost_exactness, error_class, attempt_count)
+) WITHOUT ROWID;
+
+-- Latency histograms of completed requests, for percentiles and /metrics. Bins are
+-- log-scale with 10 per decade (edges 1, 1.25, 1.6, 2, 2.5, 3.15, 4, 5, 6.3, 8 x 10^k),
+-- from 1 microsecond: stats.h documents the edges and the resolution.
+CREATE TABLE stats_latency (
+	bucket_s	INTEGER NOT NULL,	-- granularity: 300, 3600, 86400 or 0 (all time)
+	bucket_start	INTEGER NOT NULL,	-- bucket start (ms) holding the request's completed_at
+	provider_id	TEXT NOT NULL,		-- provider of the final attempt
+	model		TEXT NOT NULL,		-- model_base, '' = unknown
+	metric		TEXT NOT NULL,		-- total, ttft, connect, first_byte or overhead
+	bin		INTEGER NOT NULL,	-- histogram bin: values in [edge(bin-1), edge(bin))
+	count		INTEGER NOT NULL DEFAULT 0, -- values in the bin
+	sum_us		INTEGER NOT NULL DEFAULT 0, -- their sum in microseconds
+	PRIMARY KEY (bucket_s, bucket_start, provider_id, model, metric, bin)
+) WITHOUT ROWID;
+
+-- Upstream attempts by how they ended, rolled up when their request finalizes.
+CREATE TABLE stats_attempts (
+	bucket_s	INTEGER NOT NULL,	-- granularity: 300, 3600, 86400 or 0 (all time)
+	bucket_start	INTEGER NOT NULL,	-- bucket start (ms) holding the attempt's end
+	provider_id	TEXT NOT NULL,		-- provider tried
+	account_name	TEXT NOT NULL,		-- account tried
+	model		TEXT NOT NULL,		-- model sent upstream
+	outcome		TEXT NOT NULL,		-- request_attempts.outcome, '' = none recorded
+	retry_category	TEXT NOT NULL,		-- request_attempts.retry_category, '' = none
+	attempts	INTEGER NOT NULL DEFAULT 0, -- attempts that ended so
+	total_ms_sum	INTEGER NOT NULL DEFAULT 0, -- sum of their total_ms
+	PRIMARY KEY (bucket_s, bucket_start, provider_id, account_name, model, outcome,
+	    retry_category)
+) WITHOUT ROWID;
+
+-- Routing decisions, rolled up when their request finalizes: one 'chosen' or
+-- 'no_account' row per decision, and one row per account excluded (with the reason
+-- from detail_json).
+CREATE TABLE stats_routing (
+	bucket_s	INTEGER NOT NULL,	-- granularity: 300, 3600, 86400 or 0 (all time)
+	bucket_start	INTEGER NOT NULL,	-- bucket start (ms) holding decided_at
+	model		TEXT NOT NULL,		-- model routed
+	account_name	TEXT NOT NULL,		-- account chosen or excluded, '' for no_account
+	provider_id	TEXT NOT NULL,		-- its provider, '' for no_account
+	reason		TEXT NOT NULL,		-- chosen, no_account, or the exclusion reason
+	decisions	INTEGER NOT NULL DEFAULT 0, -- how many times
+	PRIMARY KEY (bucket_s, bucket_start, model, account_name, provider_id, reason)
+) WITHOUT ROWID;
+
+-- Indexes of the statistics queries on the raw tables.
+CREATE INDEX requests_failed ON requests(completed_at)
+	WHERE status NOT IN ('pending', 'completed');
+CREATE INDEX request_attempts_failed ON request_attempts(account_name, completed_at)
+	WHERE outcome NOT IN ('ok', 'client_error', 'client_disconnected');
+CREATE INDEX provider_pings_time ON provider_pings(probed_at);
