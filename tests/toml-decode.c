@@ -177,7 +177,9 @@ main(void)
 		goto out;
 	}
 	j = decode_value(doc);
-	if (j == NULL || (out = cJSON_PrintUnformatted(j)) == NULL) {
+	if (j != NULL)
+		out = cJSON_PrintUnformatted(j);
+	if (out == NULL) {
 		fprintf(stderr, "out of memory\n");
 		goto out;
 	}

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,10 +172,20 @@ dump_value(struct sbuf *b, const struct toml_value *v)
 		sb_printf(b, "\"%s\"", v->u.b ? "true" : "false");
 		break;
 	default:
-		sb_printf(b, "\"%04d-%02d-%02d %02d:%02d:%02d.%09ld (%d digits) %+d min%s\"",
-		    dt->year, dt->month, dt->day, dt->hour, dt->minute, dt->second,
-		    dt->nanosecond, dt->frac_digits, dt->offset_minutes,
-		    dt->offset_z ? " Z" : "");
+		sb_put(b, "\"", 1);
+		if (v->type != TOML_TIME_LOCAL)
+			sb_printf(b, "%04d-%02d-%02d", dt->year, dt->month, dt->day);
+		if (v->type == TOML_DATETIME || v->type == TOML_DATETIME_LOCAL)
+			sb_put(b, "T", 1);
+		if (v->type != TOML_DATE_LOCAL)
+			sb_printf(b, "%02d:%02d:%02d.%09ld", dt->hour, dt->minute, dt->second,
+			    dt->nanosecond);
+		if (v->type == TOML_DATETIME && dt->offset_z)
+			sb_put(b, "Z", 1);
+		else if (v->type == TOML_DATETIME)
+			sb_printf(b, "%c%02d:%02d", dt->offset_minutes < 0 ? '-' : '+',
+			    abs(dt->offset_minutes) / 60, abs(dt->offset_minutes) % 60);
+		sb_put(b, "\"", 1);
 		break;
 	}
 	sb_put(b, "}", 1);
