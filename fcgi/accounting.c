@@ -268,7 +268,6 @@ accounting_request_init(struct accounting_request *req, int64_t process_id, int6
 	req->uid[j] = '\0';
 	req->process_id = process_id;
 	req->started_at = now;
-	req->protocol = CONFIG_PROTO_OPENAI;
 	req->last_category = FAILOVER_CAT_NONE;
 	return QP_OK;
 }

@@ -208,7 +208,11 @@ void		 accounting_final_init(struct accounting_final *fin, enum accounting_statu
 enum qp_err	 accounting_process_register(struct accounting_db *acc, long pid,
 		    const char *hostname, const char *version, int64_t now, int64_t *id);
 
-/* Records that process id is alive (called by the maintenance thread). */
+/*
+ * Records that process id is alive. The maintenance thread calls it at
+ * least every ACCOUNTING_HEARTBEAT_STALE_MS / 4, or other processes take
+ * this one for dead and finalize its requests.
+ */
 enum qp_err	 accounting_process_heartbeat(struct accounting_db *acc, int64_t id, int64_t now);
 
 /* Marks process id stopped at a clean exit. */

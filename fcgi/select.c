@@ -622,6 +622,9 @@ select_append(struct select_buf *b, const char *p, size_t n)
 	b->p[b->len] = '\0';
 }
 
+static void	select_put(struct select_buf *b, const char *fmt, ...)
+		    __attribute__((format(printf, 2, 3)));
+
 /* Appends formatted text. */
 static void
 select_put(struct select_buf *b, const char *fmt, ...)

@@ -1,6 +1,8 @@
 /* test_select.c: accounts are chosen by tier, quota pressure, load and recency; every exclusion is explained. */
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "../tap.h"
 #include "config.h"
 #include "db.h"
@@ -13,6 +15,7 @@ static char tmpdir[] = "/tmp/qp-test-select-XXXXXX";
 #define HOUR	3600000LL
 
 static sqlite3 *db;
+static int bad_json;	/* decisions whose detail_json did not parse */
 
 /* The test configuration, built by hand. */
 static char *m1[] = { "m1" };
@@ -186,6 +189,7 @@ choose(struct select_db *s, const char *model, const char *pinned, unsigned prot
 {
 	struct select_query q;
 	enum qp_err err;
+	cJSON *json;
 
 	q.model = model;
 	q.provider = pinned;
@@ -196,6 +200,12 @@ choose(struct select_db *s, const char *model, const char *pinned, unsigned prot
 	err = select_choose(s, &q, res);
 	if (err != QP_OK)
 		return "db-error";
+	json = cJSON_Parse(res->detail_json);
+	if (json == NULL || strlen(res->detail_json) != res->detail_len) {
+		bad_json++;
+		printf("# invalid detail_json: %s\n", res->detail_json);
+	}
+	cJSON_Delete(json);
 	if (res->status != SELECT_OK)
 		return select_status_name(res->status);
 	return res->account->name;
@@ -469,6 +479,48 @@ test_pressure(void)
 	memset(alpha_acc[1].quota, 0, sizeof(alpha_acc[1].quota));
 }
 
+/* A configuration too large for the detail bound: it is cut, still valid and marked. */
+static void
+test_many_accounts(void)
+{
+	enum { N = 5000 };
+	static struct config_account many[N];
+	static char names[N][32];
+	struct config_provider big;
+	struct config bigcfg;
+	struct select_db *s;
+	struct select_result res;
+	struct select_query q = { "m1", "big", CONFIG_PROTO_OPENAI, NULL, 0, NOW };
+	char errbuf[256];
+	enum qp_err err;
+	cJSON *json;
+	int i;
+
+	for (i = 0; i < N; i++) {
+		snprintf(names[i], sizeof(names[i]), "account-with-a-long-name-%05d", i);
+		account(&many[i], names[i], i != 7);
+	}
+	provider(&big, "big", CONFIG_PROTO_OPENAI, 1, 1, m1, 1, many, N);
+	memset(&bigcfg, 0, sizeof(bigcfg));
+	bigcfg.providers = &big;
+	bigcfg.nproviders = 1;
+	s = select_new(db, &bigcfg, &err, errbuf, sizeof(errbuf));
+	if (!ok(s != NULL, "selector for %d accounts", N))
+		return;
+	reset_state();
+	is_int(select_choose(s, &q, &res), QP_OK, "choose among %d accounts", N);
+	is_str(res.account != NULL ? res.account->name : "none", names[0], "the first one");
+	is_int(res.candidates, N, "all candidates");
+	is_int(res.eligible, N - 1, "all but one eligible");
+	ok(res.detail_len <= SELECT_DETAIL_MAX, "detail within its bound: %zu", res.detail_len);
+	ok(res.detail_len > SELECT_DETAIL_MAX - 1024, "detail filled up to its bound");
+	ok(strstr(res.detail_json, "\"truncated\":true}") != NULL, "detail marked truncated");
+	json = cJSON_Parse(res.detail_json);
+	ok(json != NULL, "truncated detail is valid JSON");
+	cJSON_Delete(json);
+	select_free(s);
+}
+
 int
 main(void)
 {
@@ -497,6 +549,8 @@ main(void)
 	test_order();
 	test_pressure();
 
+	test_many_accounts();
+	is_int(bad_json, 0, "every detail_json is valid JSON");
 	is_str(select_reason_name(SELECT_REASON_AUTH_QUARANTINE), "auth_quarantine", "reason names");
 	is_str(select_protocol_name(CONFIG_PROTO_ANTHROPIC), "anthropic", "protocol names");
 
