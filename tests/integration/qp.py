@@ -957,9 +957,11 @@ class Instance:
         return sqlite3.connect(uri, uri=True, timeout=5)
 
     def logs(self):
-        """{name: text} of the state dir's *.log files and serve's output."""
+        """{name: text} of the state dir's *.log files ("state/error.log",
+        ...) and serve's output ("serve.out", "serve.err")."""
         out = {}
-        for base in (self.state_dir, self.dir):
+        for sub in ("state", ""):
+            base = os.path.join(self.dir, sub) if sub else self.dir
             if not os.path.isdir(base):
                 continue
             for n in sorted(os.listdir(base)):
@@ -967,7 +969,8 @@ class Instance:
                 if os.path.isfile(p) and (n.endswith(".log") or
                                           n in ("serve.out", "serve.err")):
                     with open(p, "rb") as f:
-                        out[n] = f.read().decode("utf-8", "replace")
+                        key = os.path.join(sub, n) if sub else n
+                        out[key] = f.read().decode("utf-8", "replace")
         return out
 
     def dump_logs(self, lines=40):
