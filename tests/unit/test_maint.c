@@ -1,0 +1,462 @@
+/* test_maint.c: one process holds the maintenance lease, hands it over, beats, stops promptly. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "../tap.h"
+#include "db.h"
+#include "maint.h"
+#include "migrate.h"
+
+static char tmpdir[] = "/tmp/qp-test-maint-XXXXXX";
+static char dbpath[600];
+
+/* What a hook saw. */
+struct hook_seen {
+	atomic_int	 runs;		/* calls */
+	atomic_int	 firsts;	/* calls with ctx->first */
+	atomic_int	 closes;	/* close calls */
+	atomic_llong	 process_id;	/* ctx->process_id of the last call */
+	atomic_int	 db_ok;		/* 1 if ctx->db answered a query */
+};
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static sqlite3 *
+open_db(void)
+{
+	struct db_opts o = { 5000, NULL, 0 };
+	char errbuf[256];
+	enum qp_err err;
+
+	return db_open(dbpath, &o, &err, errbuf, sizeof(errbuf));
+}
+
+static int64_t
+q_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		printf("# bad query %s: %s\n", sql, sqlite3_errmsg(db));
+		return -2;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static int64_t
+q_int1(sqlite3 *db, const char *sql, int64_t arg)
+{
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -2;
+	sqlite3_bind_int64(st, 1, arg);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static enum qp_err
+hook_run(const struct maint_ctx *ctx, void *arg, char *note, size_t len)
+{
+	struct hook_seen *h = arg;
+
+	atomic_fetch_add(&h->runs, 1);
+	if (ctx->first)
+		atomic_fetch_add(&h->firsts, 1);
+	atomic_store(&h->process_id, ctx->process_id);
+	atomic_store(&h->db_ok, q_int(ctx->db, "SELECT count(*) FROM processes") > 0);
+	snprintf(note, len, "run %d", atomic_load(&h->runs));
+	return QP_OK;
+}
+
+static void
+hook_close(void *arg)
+{
+	struct hook_seen *h = arg;
+
+	atomic_fetch_add(&h->closes, 1);
+}
+
+/* Returns task name's member key from the status array (-1 if absent or null). */
+static int64_t
+status_num(struct maint *m, const char *name, const char *key)
+{
+	cJSON *arr = maint_status_json(m), *e;
+	const cJSON *v, *n;
+	int64_t r = -1;
+
+	cJSON_ArrayForEach(e, arr) {
+		n = cJSON_GetObjectItemCaseSensitive(e, "name");
+		if (!cJSON_IsString(n) || strcmp(n->valuestring, name) != 0)
+			continue;
+		v = cJSON_GetObjectItemCaseSensitive(e, key);
+		if (cJSON_IsNumber(v))
+			r = (int64_t)v->valuedouble;
+		else if (cJSON_IsBool(v))
+			r = cJSON_IsTrue(v);
+	}
+	cJSON_Delete(arr);
+	return r;
+}
+
+/* Waits up to ms for cond(arg) to hold; returns 1 if it did. */
+static int
+wait_for(int (*cond)(void *), void *arg, int ms)
+{
+	int64_t end = mono_ms() + ms;
+
+	while (mono_ms() < end) {
+		if (cond(arg))
+			return 1;
+		sleep_ms(10);
+	}
+	return cond(arg);
+}
+
+static int
+holds(void *arg)
+{
+
+	return maint_lease_held(arg);
+}
+
+static int
+hook_ran(void *arg)
+{
+	struct hook_seen *h = arg;
+
+	return atomic_load(&h->runs) > 0;
+}
+
+/* ---- lease and process rows on two connections ------------------------------- */
+
+static void
+test_lease(void)
+{
+	sqlite3 *a, *b;
+	struct maint_db *da, *db;
+	char errbuf[256];
+	enum qp_err err;
+	int64_t ida = 0, idb = 0, holder, exp;
+	int held;
+
+	a = open_db();
+	b = open_db();
+	da = a ? maint_db_new(a, &err, errbuf, sizeof(errbuf)) : NULL;
+	db = b ? maint_db_new(b, &err, errbuf, sizeof(errbuf)) : NULL;
+	ok(da != NULL && db != NULL, "statements prepare on two connections");
+	if (da == NULL || db == NULL)
+		return;
+	is_int(maint_process_register(da, 101, "host-a", "1.0", 500, &ida), QP_OK,
+	    "register process A");
+	is_int(maint_process_register(db, 102, "host-b", "1.0", 500, &idb), QP_OK,
+	    "register process B");
+	ok(ida > 0 && idb > 0 && ida != idb, "distinct process ids %lld, %lld",
+	    (long long)ida, (long long)idb);
+	is_int(q_int1(a, "SELECT pid FROM processes WHERE id = ?", ida), 101, "pid recorded");
+	is_int(q_int1(a, "SELECT heartbeat_at FROM processes WHERE id = ?", ida), 500,
+	    "heartbeat starts at registration");
+
+	is_int(maint_lease_acquire(da, "maintenance", ida, 1000, 1000, &held), QP_OK,
+	    "A asks for the lease");
+	is_int(held, 1, "A holds a free lease");
+	is_int(maint_lease_acquire(db, "maintenance", idb, 1500, 1000, &held), QP_OK,
+	    "B asks for it");
+	is_int(held, 0, "B is refused while A's lease runs");
+	is_int(maint_lease_acquire(da, "maintenance", ida, 1600, 1000, &held), QP_OK,
+	    "A renews");
+	is_int(held, 1, "A keeps it");
+	maint_lease_holder(db, "maintenance", &holder, &exp);
+	ok(holder == ida && exp == 2600, "holder A until 2600 (got %lld until %lld)",
+	    (long long)holder, (long long)exp);
+	maint_lease_acquire(db, "maintenance", idb, 2599, 1000, &held);
+	is_int(held, 0, "B refused 1 ms before expiry");
+	maint_lease_acquire(db, "maintenance", idb, 2600, 1000, &held);
+	is_int(held, 1, "B takes the lease once A's expired");
+	maint_lease_acquire(da, "maintenance", ida, 2700, 1000, &held);
+	is_int(held, 0, "A cannot renew a lease it lost");
+	maint_lease_holder(da, "maintenance", &holder, &exp);
+	is_int(holder, idb, "B is the holder");
+	is_int(maint_lease_release(da, "maintenance", ida), QP_OK, "A's release is harmless");
+	maint_lease_holder(da, "maintenance", &holder, &exp);
+	is_int(holder, idb, "B still holds it");
+	is_int(maint_lease_release(db, "maintenance", idb), QP_OK, "B releases");
+	maint_lease_holder(da, "maintenance", &holder, &exp);
+	is_int(holder, 0, "nobody holds it");
+	maint_lease_acquire(da, "other", ida, 2800, 1000, &held);
+	is_int(held, 1, "leases are per name");
+
+	is_int(maint_process_heartbeat(da, ida, 3000), QP_OK, "heartbeat");
+	is_int(q_int1(a, "SELECT heartbeat_at FROM processes WHERE id = ?", ida), 3000,
+	    "heartbeat_at moves");
+	is_int(maint_process_heartbeat(da, 999999, 3000), QP_ENOTFOUND,
+	    "heartbeat of an unknown process");
+	is_int(maint_process_stop(da, ida, 4000), QP_OK, "stop");
+	is_int(q_int1(a, "SELECT stopped_at FROM processes WHERE id = ?", ida), 4000,
+	    "stopped_at set");
+	is_int(q_int1(a, "SELECT stopped_at FROM processes WHERE id = ?", idb), -1,
+	    "the other process is still running");
+
+	sqlite3_exec(a, "DELETE FROM leases", NULL, NULL, NULL);
+	maint_db_free(da);
+	maint_db_free(db);
+	db_close(a);
+	db_close(b);
+}
+
+/* ---- the thread ---------------------------------------------------------------- */
+
+static void
+test_thread(void)
+{
+	struct config_account acc;
+	struct config_provider prov;
+	struct config cfg;
+	struct maint_opts o;
+	struct maint *m1 = NULL, *m2 = NULL, *m3 = NULL;
+	struct hook_seen h1, h2;
+	char *statics[1] = { "static-model" };
+	sqlite3 *db;
+	enum qp_err err;
+	int64_t id1, id2, hb, t0, took;
+	int r1, r2, runs;
+	cJSON *arr;
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&prov, 0, sizeof(prov));
+	memset(&acc, 0, sizeof(acc));
+	acc.name = "a1";
+	acc.enabled = 1;
+	prov.id = "static-only";
+	prov.base_url = "http://127.0.0.1:1";
+	prov.protocols = CONFIG_PROTO_OPENAI;
+	prov.enabled = 1;
+	prov.auth = CONFIG_AUTH_NONE;
+	prov.models = statics;
+	prov.nmodels = 1;
+	prov.accounts = &acc;
+	prov.naccounts = 1;
+	cfg.providers = &prov;
+	cfg.nproviders = 1;
+	cfg.database.path = dbpath;
+	cfg.database.busy_timeout_ms = 5000;
+	cfg.models.refresh_interval_s = 1;
+	cfg.models.startup_refresh = 1;
+	cfg.models.ping_retain_days = 7;
+	db = open_db();
+
+	memset(&h1, 0, sizeof(h1));
+	memset(&h2, 0, sizeof(h2));
+	maint_opts_init(&o);
+	o.tick_ms = 100;
+	o.lease_ttl_ms = 400;
+	o.hooks[MAINT_HOOK_STALE].run = hook_run;
+	o.hooks[MAINT_HOOK_STALE].close = hook_close;
+	o.hooks[MAINT_HOOK_STALE].arg = &h1;
+	o.hooks[MAINT_HOOK_STALE].interval_ms = 150;
+	m1 = maint_start(&cfg, &o, &err);
+	ok(m1 != NULL, "first maintenance thread starts");
+	id1 = m1 ? maint_process_id(m1) : 0;
+	ok(id1 > 0, "its process is registered before maint_start returns (%lld)",
+	    (long long)id1);
+	ok(wait_for(holds, m1, 2000), "it takes the lease");
+	ok(wait_for(hook_ran, &h1, 2000), "its stale-request hook runs");
+
+	o.hooks[MAINT_HOOK_STALE].arg = &h2;
+	m2 = maint_start(&cfg, &o, &err);
+	ok(m2 != NULL, "second maintenance thread starts (another process)");
+	id2 = m2 ? maint_process_id(m2) : 0;
+	ok(id2 > 0 && id2 != id1, "with its own process row");
+
+	sleep_ms(1300);
+	r1 = atomic_load(&h1.runs);
+	r2 = atomic_load(&h2.runs);
+	ok(r1 >= 5, "the holder runs its hook every 150 ms (%d runs)", r1);
+	is_int(r2, 0, "the other process never runs lease work");
+	ok(maint_lease_held(m1) && !maint_lease_held(m2), "exactly one holds the lease");
+	is_int(atomic_load(&h1.firsts), 1, "ctx.first only on the first run");
+	is_int(atomic_load(&h1.process_id), id1, "ctx.process_id is the holder's");
+	is_int(atomic_load(&h1.db_ok), 1, "ctx.db is a working connection");
+	runs = (int)status_num(m1, "catalog_refresh", "runs");
+	ok(runs >= 2, "catalog refresh every refresh_interval_s = 1 (%d runs)", runs);
+	is_int(status_num(m2, "catalog_refresh", "runs"), 0, "not on the other process");
+	is_int(status_num(m2, "catalog_refresh", "waiting_for_lease"), 1,
+	    "which reports it waits for the lease");
+	is_int(q_int(db, "SELECT count(*) FROM model_catalog WHERE provider_id = 'static-only' "
+	    "AND model_id = 'static-model' AND source = 'static'"), 1,
+	    "static models stored by the refresh");
+	is_int(status_num(m1, "ping_prune", "runs"), 1, "ping pruning ran once (hourly)");
+	is_int(status_num(m1, "retention", "connected"), 0, "retention hook not connected");
+	is_int(status_num(m1, "retention", "runs"), 0, "so it never runs");
+	ok(status_num(m1, "heartbeat", "runs") >= 5, "heartbeat every tick");
+	ok(status_num(m1, "lease", "last_ok") == 1, "lease task ok");
+	arr = maint_status_json(m1);
+	is_int(cJSON_GetArraySize(arr), MAINT_TASK__MAX, "status lists every task");
+	cJSON_Delete(arr);
+
+	hb = q_int1(db, "SELECT heartbeat_at FROM processes WHERE id = ?", id1);
+	sleep_ms(250);
+	ok(q_int1(db, "SELECT heartbeat_at FROM processes WHERE id = ?", id1) > hb,
+	    "heartbeat_at keeps moving");
+	is_int(q_int1(db, "SELECT process_id FROM leases WHERE name = 'maintenance' AND ?", 1),
+	    id1, "the lease row names the holder");
+
+	/* A clean stop releases the lease: the other process takes over at its next tick. */
+	t0 = mono_ms();
+	is_int(maint_stop(m1), QP_OK, "first thread stops");
+	took = mono_ms() - t0;
+	ok(took < 1000, "promptly (%lld ms)", (long long)took);
+	ok(q_int1(db, "SELECT stopped_at FROM processes WHERE id = ?", id1) > 0,
+	    "stopped_at set at a clean stop");
+	is_int(atomic_load(&h1.closes), 1, "the hook's close ran");
+	t0 = mono_ms();
+	ok(wait_for(holds, m2, 1000), "the other process takes the lease");
+	took = mono_ms() - t0;
+	ok(took < 400, "at its next tick, not after expiry (%lld ms)", (long long)took);
+	ok(wait_for(hook_ran, &h2, 1000), "and now runs the hook");
+	is_int(maint_stop(m2), QP_OK, "second thread stops");
+
+	/* A holder that died: its lease is taken only after it expires. */
+	sqlite3_exec(db, "INSERT INTO processes (pid, hostname, version, started_at, heartbeat_at) "
+	    "VALUES (1, 'dead', 'x', 0, 0)", NULL, NULL, NULL);
+	id2 = sqlite3_last_insert_rowid(db);
+	{
+		sqlite3_stmt *st;
+
+		sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO leases (name, process_id, "
+		    "expires_at) VALUES ('maintenance', ?, ?)", -1, &st, NULL);
+		sqlite3_bind_int64(st, 1, id2);
+		sqlite3_bind_int64(st, 2, db_now_ms() + 600);
+		sqlite3_step(st);
+		sqlite3_finalize(st);
+	}
+	memset(&h1, 0, sizeof(h1));
+	o.hooks[MAINT_HOOK_STALE].arg = &h1;
+	t0 = mono_ms();
+	m3 = maint_start(&cfg, &o, &err);
+	sleep_ms(300);
+	ok(m3 != NULL && !maint_lease_held(m3), "a dead holder's lease is respected until expiry");
+	is_int(atomic_load(&h1.runs), 0, "no lease work meanwhile");
+	ok(wait_for(holds, m3, 2000), "taken over after expiry");
+	took = mono_ms() - t0;
+	ok(took >= 500, "not before (%lld ms)", (long long)took);
+	is_int(maint_stop(m3), QP_OK, "stops");
+
+	/* Stop wakes a thread in a long sleep at once. */
+	maint_opts_init(&o);
+	m3 = maint_start(&cfg, &o, &err);
+	sleep_ms(300);
+	ok(m3 != NULL && maint_lease_held(m3), "default thread holds the lease");
+	t0 = mono_ms();
+	is_int(maint_stop(m3), QP_OK, "stops");
+	took = mono_ms() - t0;
+	ok(took < 300, "at once despite a 30 s tick (%lld ms)", (long long)took);
+	is_int(q_int(db, "SELECT count(*) FROM leases WHERE name = 'maintenance'"), 0,
+	    "the lease is released at stop");
+	is_int(q_int(db, "SELECT count(*) FROM processes WHERE stopped_at IS NULL AND "
+	    "hostname NOT IN ('dead', 'host-b')"), 0,
+	    "every stopped process has stopped_at");
+	is_int(maint_stop(NULL), QP_OK, "maint_stop(NULL) is allowed");
+	db_close(db);
+}
+
+/* A database that is not migrated: the thread waits and reports why. */
+static void
+test_unready(void)
+{
+	struct config cfg;
+	struct maint_opts o;
+	struct maint *m;
+	enum qp_err err;
+	char path[700];
+	cJSON *arr;
+	char *text;
+
+	memset(&cfg, 0, sizeof(cfg));
+	snprintf(path, sizeof(path), "%s/empty.db", tmpdir);
+	cfg.database.path = path;
+	cfg.database.busy_timeout_ms = 1000;
+	maint_opts_init(&o);
+	o.tick_ms = 50;
+	m = maint_start(&cfg, &o, &err);
+	ok(m != NULL, "starts on an unmigrated database");
+	is_int(m ? maint_process_id(m) : -1, 0, "without a process id");
+	sleep_ms(200);
+	ok(m != NULL && !maint_lease_held(m), "and without the lease");
+	ok(m != NULL && status_num(m, "lease", "failures") >= 2, "retrying every tick");
+	arr = m ? maint_status_json(m) : NULL;
+	text = cJSON_PrintUnformatted(arr);
+	ok(text != NULL && strstr(text, "database: ") != NULL, "the reason is shown");
+	cJSON_free(text);
+	cJSON_Delete(arr);
+	is_int(maint_stop(m), QP_OK, "stops");
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/empty.db-wal", tmpdir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/empty.db-shm", tmpdir);
+	unlink(path);
+}
+
+int
+main(void)
+{
+	struct migrate_set set = { NULL, 0 };
+	char dir[512], errbuf[512], path[700];
+	sqlite3 *db;
+	int n;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || mkdtemp(tmpdir) == NULL) {
+		printf("Bail out! cannot set up\n");
+		return 1;
+	}
+	snprintf(dir, sizeof(dir), "%s/schema", QP_SRCDIR);
+	snprintf(dbpath, sizeof(dbpath), "%s/maint.db", tmpdir);
+	db = open_db();
+	if (db == NULL || migrate_load(dir, &set, errbuf, sizeof(errbuf)) != QP_OK ||
+	    migrate_apply(db, &set, &n, errbuf, sizeof(errbuf)) != QP_OK) {
+		printf("Bail out! cannot set up database: %s\n", errbuf);
+		return 1;
+	}
+	db_close(db);
+	migrate_set_free(&set);
+
+	is_str(maint_task_name(MAINT_TASK_CATALOG), "catalog_refresh", "task names");
+	test_lease();
+	test_thread();
+	test_unready();
+
+	unlink(dbpath);
+	snprintf(path, sizeof(path), "%s-wal", dbpath);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s-shm", dbpath);
+	unlink(path);
+	rmdir(tmpdir);
+	curl_global_cleanup();
+	return done_testing();
+}
