@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -150,7 +152,7 @@ static int
 serve_port_free(const char *host, int port)
 {
 	struct sockaddr_in sa;
-	int fd, e = 0;
+	int fd, e = 0, one = 1;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
@@ -159,6 +161,8 @@ serve_port_free(const char *host, int port)
 		return EINVAL;
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		return errno;
+	/* As lighttpd does: connections in TIME_WAIT do not make a port busy. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
 		e = errno;
 	close(fd);
@@ -218,6 +222,64 @@ serve_wait(pid_t child, int ms, int *status)
 	}
 }
 
+/* Sends sig to every process whose parent is this one. */
+static void
+serve_signal_children(int sig)
+{
+	DIR *d;
+	struct dirent *e;
+	char path[300], line[256];
+	FILE *f;
+	long pid, ppid;
+
+	if ((d = opendir("/proc")) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/status", e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		ppid = -1;
+		while (fgets(line, sizeof(line), f) != NULL)
+			if (sscanf(line, "PPid: %ld", &ppid) == 1)
+				break;
+		fclose(f);
+		pid = strtol(e->d_name, NULL, 10);
+		if (ppid == (long)getpid() && pid > 1)
+			kill((pid_t)pid, sig);
+	}
+	closedir(d);
+}
+
+/*
+ * Reaps what lighttpd left behind (its FastCGI children are reparented
+ * here, as this process is a subreaper), killing them after ms.
+ */
+static void
+serve_reap_orphans(int ms)
+{
+	int64_t until = serve_now_ms() + ms;
+	int status, killed = 0;
+	pid_t p;
+
+	for (;;) {
+		p = waitpid(-1, &status, WNOHANG);
+		if (p < 0 && errno == ECHILD)
+			return;
+		if (p > 0)
+			continue;
+		if (serve_now_ms() >= until) {
+			if (killed)
+				return;
+			serve_signal_children(SIGKILL);
+			killed = 1;
+			until = serve_now_ms() + 2000;
+		}
+		usleep(20000);
+	}
+}
+
 int
 cmd_serve(struct admin *a, int argc, char **argv)
 {
@@ -233,7 +295,7 @@ cmd_serve(struct admin *a, int argc, char **argv)
 	pid_t child = -1;
 	long other;
 	int64_t until;
-	int i, port = 0, status = 0, e, rc = 1, sig;
+	int i, port = 0, status = 0, e, rc = 1, sig, reaper = 0;
 	const char *subdirs[] = { "www", "tmp" };
 
 	for (i = 1; i < argc; i++) {
@@ -339,6 +401,8 @@ cmd_serve(struct admin *a, int argc, char **argv)
 	sigaddset(&ss, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &ss, &old);
 	fflush(stdout);
+	/* quotapool.fcgi outlives lighttpd by a moment: reap it here. */
+	reaper = prctl(PR_SET_CHILD_SUBREAPER, 1) == 0;
 	if ((child = fork()) < 0) {
 		admin_err("cannot start lighttpd: %s", strerror(errno));
 		goto out;
@@ -408,6 +472,10 @@ stop:
 	if (rc == 0)
 		printf("stopped\n");
 out:
+	if (reaper) {
+		/* After lighttpd, its FastCGI child; then say nothing more. */
+		serve_reap_orphans(SERVE_STOP_WAIT_MS);
+	}
 	free(text);
 	free(tmpl);
 	return rc;

@@ -36,6 +36,7 @@ struct http_req {
 	int		 gone;			/* 1 once the client is known to be gone */
 	char		 uid[HTTP_UID_LEN + 1];	/* x-proxy-request-id, "" if none */
 	int		 attempt_count;		/* x-proxy-attempt-count, 0 = not sent */
+	int64_t		 key_id;		/* client_keys row that authenticated it, 0 = none */
 };
 
 /* Fills r from the FastCGI request fr (borrowed for r's lifetime). */

@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <fcgiapp.h>
 
 #include "config.h"
@@ -94,7 +93,7 @@ main(int argc, char *argv[])
 	const char *config_arg = NULL, *socket_arg = NULL;
 	char path[PATH_MAX];
 	enum qp_err err;
-	int i, fd = -1, rc = 1, curl_ready = 0, made_socket = 0;
+	int i, fd = -1, rc = 1, made_socket = 0;
 
 	umask(077);
 	for (i = 1; i < argc; i++) {
@@ -135,11 +134,6 @@ main(int argc, char *argv[])
 	}
 	/* After FCGX_Init, which installs its own SIGPIPE handler. */
 	signal(SIGPIPE, SIG_IGN);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		log_msg(LOG_ERROR, "cannot initialise libcurl");
-		goto out;
-	}
-	curl_ready = 1;
 
 	if (socket_arg == NULL && cfg->server.socket != NULL && !stdin_is_socket())
 		socket_arg = cfg->server.socket;
@@ -184,8 +178,6 @@ main(int argc, char *argv[])
 out:
 	if (made_socket)
 		unlink(socket_arg);
-	if (curl_ready)
-		curl_global_cleanup();
 	config_diag_free(&diag);
 	config_free(cfg);
 	return rc;

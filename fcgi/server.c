@@ -17,6 +17,8 @@
 #include "route.h"
 #include "server.h"
 
+static void	server_register(struct worker *);
+
 enum qp_err
 server_worker_ready(struct worker *w)
 {
@@ -51,13 +53,19 @@ server_worker_ready(struct worker *w)
 		    st.pending == 1 ? "" : "s");
 		return QP_ESCHEMA;
 	}
-	w->keys = keys_db_new(w->db, &err, errbuf, sizeof(errbuf));
-	if (w->keys == NULL) {
+	if ((w->keys == NULL &&
+	    (w->keys = keys_db_new(w->db, &err, errbuf, sizeof(errbuf))) == NULL) ||
+	    (w->sel == NULL &&
+	    (w->sel = select_new(w->db, cfg, &err, errbuf, sizeof(errbuf))) == NULL) ||
+	    (w->acc == NULL &&
+	    (w->acc = accounting_new(w->db, &err, errbuf, sizeof(errbuf))) == NULL)) {
 		snprintf(w->reason, sizeof(w->reason), "database schema: %s", errbuf);
 		return err;
 	}
 	w->reason[0] = '\0';
 	w->ready = 1;
+	if (atomic_load(&w->srv->process_id) == 0)
+		server_register(w);
 	return QP_OK;
 }
 
@@ -105,6 +113,7 @@ server_auth(struct worker *w, struct http_req *r)
 		return SERVER_ROLE_NONE;
 	if (keys_verify(w->keys, key, len, &info) != QP_OK)
 		return SERVER_ROLE_NONE;
+	r->key_id = info.id;
 	return info.role == KEYS_ROLE_ADMIN ? SERVER_ROLE_ADMIN : SERVER_ROLE_CLIENT;
 }
 
@@ -113,8 +122,14 @@ static void
 server_worker_close(struct worker *w)
 {
 
+	accounting_free(w->acc);
+	w->acc = NULL;
+	select_free(w->sel);
+	w->sel = NULL;
 	keys_db_free(w->keys);
 	w->keys = NULL;
+	upstream_free(w->up);
+	w->up = NULL;
 	db_close(w->db);
 	w->db = NULL;
 	w->ready = 0;
@@ -128,7 +143,8 @@ server_worker_main(void *arg)
 	struct server *srv = w->srv;
 	struct http_req r;
 
-	if (FCGX_InitRequest(&w->fr, srv->listen_fd, 0) != 0) {
+	if ((w->up = upstream_new(srv->share)) == NULL ||
+	    FCGX_InitRequest(&w->fr, srv->listen_fd, 0) != 0) {
 		log_msg(LOG_ERROR, "worker %d: cannot set up its FastCGI request", w->id);
 		w->done = 1;
 		return NULL;
@@ -153,11 +169,62 @@ server_worker_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Records this process in the database, once, and closes what a crashed
+ * predecessor left pending. Called when a worker first finds the
+ * database ready (it may be migrated after the process started).
+ */
+static void
+server_register(struct worker *w)
+{
+	struct server *srv = w->srv;
+	struct accounting_stale st;
+	int64_t id = 0;
+	char host[256];
+
+	pthread_mutex_lock(&srv->register_lock);
+	if (atomic_load(&srv->process_id) != 0)
+		goto out;
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "unknown");
+	host[sizeof(host) - 1] = '\0';
+	if (accounting_process_register(w->acc, (long)getpid(), host, QP_VERSION,
+	    db_now_ms(), &id) != QP_OK) {
+		log_msg(LOG_ERROR, "cannot record this process in the database");
+		goto out;
+	}
+	memset(&st, 0, sizeof(st));
+	if (accounting_finalize_stale(w->acc, id, 1, db_now_ms(), &st) == QP_OK &&
+	    st.requests > 0)
+		log_msg(LOG_WARNING, "crash recovery: %lld pending request%s "
+		    "closed as interrupted", (long long)st.requests,
+		    st.requests == 1 ? "" : "s");
+	atomic_store(&srv->process_id, id);
+out:
+	pthread_mutex_unlock(&srv->register_lock);
+}
+
+/* Marks this process stopped at a clean exit. */
+static void
+server_unregister(struct server *srv)
+{
+	struct worker w;
+
+	if (atomic_load(&srv->process_id) == 0)
+		return;
+	memset(&w, 0, sizeof(w));
+	w.srv = srv;
+	w.id = -1;
+	if (server_worker_ready(&w) == QP_OK)
+		accounting_process_stop(w.acc, atomic_load(&srv->process_id), db_now_ms());
+	server_worker_close(&w);
+}
+
 enum qp_err
 server_run(const struct config *cfg, int listen_fd)
 {
 	struct server *srv = NULL;
-	struct worker *workers = NULL;
+	struct worker *workers = NULL, probe;
 	pthread_attr_t attr;
 	sigset_t ss;
 	struct timespec deadline;
@@ -173,6 +240,7 @@ server_run(const struct config *cfg, int listen_fd)
 	atomic_init(&srv->in_flight, 0);
 	atomic_init(&srv->served, 0);
 	atomic_init(&srv->stopping, 0);
+	pthread_mutex_init(&srv->register_lock, NULL);
 	if ((err = paths_datadir(srv->datadir, sizeof(srv->datadir))) != QP_OK ||
 	    (err = paths_join(dir, sizeof(dir), srv->datadir, "schema")) != QP_OK) {
 		log_msg(LOG_ERROR, "cannot locate the data directory");
@@ -182,6 +250,18 @@ server_run(const struct config *cfg, int listen_fd)
 		log_msg(LOG_ERROR, "cannot load migrations from %s: %s", dir, errbuf);
 		goto out;
 	}
+
+	if ((srv->share = upstream_share_new(&err)) == NULL) {
+		log_msg(LOG_ERROR, "cannot initialise libcurl: %s", qp_strerror(err));
+		goto out;
+	}
+	/* Register now if the database is ready; otherwise a worker will. */
+	memset(&probe, 0, sizeof(probe));
+	probe.srv = srv;
+	probe.id = -1;
+	if (server_worker_ready(&probe) != QP_OK)
+		log_msg(LOG_WARNING, "not ready: %s", probe.reason);
+	server_worker_close(&probe);
 
 	n = cfg->server.threads;
 	if ((workers = calloc((size_t)n, sizeof(*workers))) == NULL) {
@@ -255,8 +335,11 @@ out:
 	if (attr_init)
 		pthread_attr_destroy(&attr);
 	free(workers);
-	if (srv != NULL)
+	if (srv != NULL) {
+		server_unregister(srv);
+		upstream_share_free(srv->share);
 		migrate_set_free(&srv->schema);
+	}
 	free(srv);
 	return err;
 }

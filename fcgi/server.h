@@ -12,8 +12,11 @@
 #include "config.h"
 #include "err.h"
 #include "http.h"
+#include "accounting.h"
 #include "keys.h"
 #include "migrate.h"
+#include "select.h"
+#include "upstream.h"
 
 /*
  * What every thread shares. Filled before the threads start and read-only
@@ -25,6 +28,10 @@ struct server {
 	char			 datadir[4096];	/* schema/ and views/ live here */
 	int			 listen_fd;	/* FastCGI socket */
 	int64_t			 started_ms;	/* wall clock at start */
+	atomic_llong		 process_id;	/* this process's row in processes, 0 until
+						   the database is first found ready */
+	pthread_mutex_t		 register_lock;	/* guards process_id while it is 0 */
+	struct upstream_share	*share;		/* libcurl DNS and TLS caches of all workers */
 	atomic_int		 in_flight;	/* requests being served now */
 	atomic_llong		 served;	/* requests finished since start */
 	atomic_int		 stopping;	/* 1 once shutdown began */
@@ -38,6 +45,9 @@ struct worker {
 	FCGX_Request	 fr;		/* the FastCGI request being served */
 	sqlite3		*db;		/* this thread's connection, NULL until first use */
 	struct keys_db	*keys;		/* prepared key statements, NULL until ready */
+	struct select_db *sel;		/* account selection, NULL until ready */
+	struct accounting_db *acc;	/* request accounting, NULL until ready */
+	struct upstream	*up;		/* this thread's upstream transport */
 	int		 ready;		/* 1 once the database is known fully migrated */
 	char		 reason[512];	/* why not ready, for /v1/readyz */
 	int		 done;		/* 1 once the thread has returned */
