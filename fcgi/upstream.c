@@ -49,7 +49,7 @@ struct upstream {
 	CURLM		*multi;			/* drives easy; holds the kept connections */
 	char		 url[UPSTREAM_URL_MAX + 1]; /* URL of the current attempt */
 	char		 errbuf[CURL_ERROR_SIZE]; /* curl's message for the current attempt */
-	char		 raw[UPSTREAM_HEAD_MAX];  /* header lines of the response being read */
+	struct upstream_head_reader rd;		/* head of the response being read */
 	/* State of the current attempt, reset by upstream_perform(). */
 	const struct upstream_req *req;		/* borrowed for the attempt */
 	struct upstream_res *res;		/* filled as the attempt goes */
@@ -59,9 +59,6 @@ struct upstream {
 	int64_t		 t_tx;			/* request ready or last upload progress, -1 before */
 	int		 prereq;		/* 1 once the connection is ready for the request */
 	curl_off_t	 tx_seen;		/* request body bytes sent so far */
-	int		 status;		/* status line of the head being read, 0 before */
-	int		 head_done;		/* 1 once on_status ran */
-	int		 id_rank;		/* rank of the request id header kept, 0 none */
 	enum upstream_result stop;		/* reason the transport ended it, OK while not */
 };
 
@@ -501,17 +498,15 @@ upstream_rx(struct upstream *u, int64_t now)
 	u->t_rx = now;
 }
 
-/* Forgets the head read so far: a new response head starts. */
-static void
-upstream_head_reset(struct upstream *u)
+void
+upstream_head_reset(struct upstream_head_reader *r)
 {
-	struct upstream_head *hd = &u->res->head;
-
-	memset(hd, 0, sizeof(*hd));
-	hd->raw = u->raw;
-	u->raw[0] = '\0';
-	u->status = 0;
-	u->id_rank = 0;
+	memset(&r->head, 0, sizeof(r->head));
+	r->head.raw = r->raw;
+	r->raw[0] = '\0';
+	r->status = 0;
+	r->id_rank = 0;
+	r->done = 0;
 }
 
 /* Copies the value (len bytes) into dst, cut to UPSTREAM_VALUE_MAX. */
@@ -545,9 +540,9 @@ upstream_status_line(const char *s, size_t len)
 
 /* Takes one header line (len bytes, CRLF stripped) of the head being read. */
 static void
-upstream_header_line(struct upstream *u, const char *s, size_t len)
+upstream_header_line(struct upstream_head_reader *r, const char *s, size_t len)
 {
-	struct upstream_head *hd = &u->res->head;
+	struct upstream_head *hd = &r->head;
 	const char *colon, *v;
 	size_t nl, vl, i;
 
@@ -565,11 +560,11 @@ upstream_header_line(struct upstream *u, const char *s, size_t len)
 	}
 	while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
 		vl--;
-	if (!hd->raw_truncated && hd->raw_len + len + 2 < sizeof(u->raw)) {
-		memcpy(u->raw + hd->raw_len, s, len);
-		memcpy(u->raw + hd->raw_len + len, "\r\n", 2);
+	if (!hd->raw_truncated && len + 2 < sizeof(r->raw) - hd->raw_len) {
+		memcpy(r->raw + hd->raw_len, s, len);
+		memcpy(r->raw + hd->raw_len + len, "\r\n", 2);
 		hd->raw_len += len + 2;
-		u->raw[hd->raw_len] = '\0';
+		r->raw[hd->raw_len] = '\0';
 	} else
 		hd->raw_truncated = 1;
 	if (nl == strlen("content-type") && strncasecmp(s, "content-type", nl) == 0)
@@ -582,12 +577,36 @@ upstream_header_line(struct upstream *u, const char *s, size_t len)
 			if (nl != strlen(upstream_id_headers[i]) ||
 			    strncasecmp(s, upstream_id_headers[i], nl) != 0)
 				continue;
-			if (u->id_rank == 0 || (int)i + 1 < u->id_rank) {
+			if (r->id_rank == 0 || (int)i + 1 < r->id_rank) {
 				upstream_keep(hd->request_id, v, vl);
-				u->id_rank = (int)i + 1;
+				r->id_rank = (int)i + 1;
 			}
 			break;
 		}
+}
+
+int
+upstream_head_feed(struct upstream_head_reader *r, const char *line, size_t len)
+{
+	if (r->done)
+		return 0;	/* trailers: not part of the head */
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+		upstream_head_reset(r);
+		r->status = upstream_status_line(line, len);
+		return 0;
+	}
+	if (len > 0) {
+		upstream_header_line(r, line, len);
+		return 0;
+	}
+	/* The blank line: a 1xx head is followed by another one. */
+	if (r->status >= 100 && r->status < 200)
+		return 0;
+	r->done = 1;
+	r->head.status = r->status;
+	return 1;
 }
 
 /* The final head is complete: hands it to on_status. Returns non-zero to abort. */
@@ -596,8 +615,7 @@ upstream_head_end(struct upstream *u)
 {
 	const struct upstream_cb *cb = &u->req->cb;
 
-	u->head_done = 1;
-	u->res->head.status = u->status;
+	u->res->head = u->rd.head;
 	if (cb->on_status != NULL && cb->on_status(&u->res->head, cb->arg) != 0) {
 		u->stop = UPSTREAM_ABORTED_BY_CALLER;
 		return -1;
@@ -610,24 +628,10 @@ static size_t
 upstream_on_header(char *buf, size_t size, size_t n, void *arg)
 {
 	struct upstream *u = arg;
-	size_t len = size * n, l = len;
+	size_t len = size * n;
 
 	upstream_rx(u, upstream_now_us());
-	if (u->head_done)
-		return len;	/* trailers: not part of the head */
-	if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
-		upstream_head_reset(u);
-		u->status = upstream_status_line(buf, len);
-		return len;
-	}
-	while (l > 0 && (buf[l - 1] == '\n' || buf[l - 1] == '\r'))
-		l--;
-	if (l > 0) {
-		upstream_header_line(u, buf, l);
-		return len;
-	}
-	/* The blank line: a 1xx head is followed by another one. */
-	if (u->status >= 100 && u->status < 200)
+	if (upstream_head_feed(&u->rd, buf, len) == 0)
 		return len;
 	return upstream_head_end(u) == 0 ? len : 0;
 }
@@ -641,8 +645,13 @@ upstream_on_body(char *buf, size_t size, size_t n, void *arg)
 	size_t len = size * n;
 
 	upstream_rx(u, upstream_now_us());
-	if (!u->head_done && upstream_head_end(u) != 0)
-		return 0;
+	if (!u->rd.done) {
+		/* A body without a blank line first: curl never does this. */
+		u->rd.done = 1;
+		u->rd.head.status = u->rd.status;
+		if (upstream_head_end(u) != 0)
+			return 0;
+	}
 	if (req->max_body > 0 &&
 	    (int64_t)len > req->max_body - u->res->timing.bytes_received) {
 		u->stop = UPSTREAM_TOO_LARGE;
@@ -920,11 +929,11 @@ upstream_perform(struct upstream *u, const struct upstream_req *req,
 	int added = 0;
 
 	memset(res, 0, sizeof(*res));
-	res->head.raw = u->raw;
+	upstream_head_reset(&u->rd);
+	res->head.raw = u->rd.raw;
 	res->timing.connect_ms = -1;
 	res->timing.first_byte_ms = -1;
 	res->result = UPSTREAM_OTHER;
-	u->raw[0] = '\0';
 	u->errbuf[0] = '\0';
 	u->req = req;
 	u->res = res;
@@ -934,9 +943,6 @@ upstream_perform(struct upstream *u, const struct upstream_req *req,
 	u->t_tx = -1;
 	u->prereq = 0;
 	u->tx_seen = 0;
-	u->status = 0;
-	u->head_done = 0;
-	u->id_rank = 0;
 	u->stop = UPSTREAM_OK;
 
 	if (req->method != UPSTREAM_POST && req->method != UPSTREAM_GET) {
@@ -1003,10 +1009,10 @@ out:
 		upstream_timing(u, upstream_now_us());
 	else
 		res->timing.total_ms = (upstream_now_us() - u->t_start) / UPSTREAM_US_PER_MS;
-	if (!u->head_done) {
+	if (!u->rd.done) {
 		memset(&res->head, 0, sizeof(res->head));
-		res->head.raw = u->raw;
-		u->raw[0] = '\0';
+		u->rd.raw[0] = '\0';
+		res->head.raw = u->rd.raw;
 	}
 	u->req = NULL;
 	u->res = NULL;

@@ -90,6 +90,18 @@ struct upstream_head {
 	int		 raw_truncated;		/* 1 if lines past UPSTREAM_HEAD_MAX were dropped */
 };
 
+/*
+ * Reads a response head line by line. It is the transport's own parser,
+ * public so that tests and the fuzzer can drive it. Owned by one thread.
+ */
+struct upstream_head_reader {
+	struct upstream_head	 head;		/* fields so far; head.raw points into raw */
+	char			 raw[UPSTREAM_HEAD_MAX]; /* header lines kept, NUL-terminated */
+	int			 status;	/* status line of the head being read, 0 before */
+	int			 id_rank;	/* rank of the request id kept, 0 none */
+	int			 done;		/* 1 once a final (not 1xx) head ended */
+};
+
 /* Timings and counters of one attempt. */
 struct upstream_timing {
 	int64_t		 connect_ms;	/* start to connected (TLS included); 0 if a kept
@@ -240,6 +252,24 @@ void			 upstream_req_init(struct upstream_req *req, const struct config *cfg,
  */
 enum qp_err		 upstream_perform(struct upstream *u, const struct upstream_req *req,
 			    struct upstream_res *res);
+
+/* Empties r for a new response. Thread-safe (touches only r). */
+void			 upstream_head_reset(struct upstream_head_reader *r);
+
+/*
+ * Feeds one line of a response head (len bytes, with or without its
+ * CRLF or LF). A status line ("HTTP/1.1 429 ...") starts a new head and
+ * forgets the fields of an earlier one (a 1xx); a header line is kept in
+ * raw and read for the fields of struct upstream_head; the blank line
+ * ends the head. Returns 1 when that blank line ends a final head (r->done
+ * set, r->head.status filled), else 0. Lines after that are ignored
+ * (trailers). The bytes are untrusted: values are cut to
+ * UPSTREAM_VALUE_MAX, lines holding control characters are dropped, raw
+ * keeps at most UPSTREAM_HEAD_MAX - 1 bytes of whole lines. line is only
+ * read during the call. Thread-safe (touches only r).
+ */
+int			 upstream_head_feed(struct upstream_head_reader *r, const char *line,
+			    size_t len);
 
 /* Returns a constant lower-case name of r ("first_byte_timeout"). Thread-safe. */
 const char		*upstream_result_name(enum upstream_result r);

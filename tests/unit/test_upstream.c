@@ -629,6 +629,74 @@ test_header_build(void)
 	ok(h == NULL && err == QP_EINVAL, "proto must be exactly one protocol");
 }
 
+/* Feeds text to r split at each LF (LF kept); returns the sum of feed results. */
+static int
+feed_lines(struct upstream_head_reader *r, const char *text)
+{
+	const char *p = text, *e;
+	int done = 0;
+
+	while (*p != '\0') {
+		e = strchr(p, '\n');
+		e = e != NULL ? e + 1 : p + strlen(p);
+		done += upstream_head_feed(r, p, (size_t)(e - p));
+		p = e;
+	}
+	return done;
+}
+
+static void
+test_head_reader(void)
+{
+	static struct upstream_head_reader r;
+	char big[UPSTREAM_HEAD_MAX + 64], line[600];
+	int i, n;
+
+	upstream_head_reset(&r);
+	n = feed_lines(&r, "HTTP/1.1 100 Continue\r\nX-Early: 1\r\n\r\n"
+	    "HTTP/1.1 429 Too Many Requests\r\nretry-after:   30  \r\n"
+	    "Content-Type: application/json\r\nAnthropic-Request-Id: a\r\n"
+	    "Request-Id: b\r\n\r\nX-Trailer: t\r\n\r\n");
+	is_int(n, 1, "100 Continue then 429: one final head");
+	is_int(r.head.status, 429, "final status is the 429");
+	is_str(r.head.retry_after, "30", "Retry-After trimmed");
+	is_str(r.head.request_id, "b", "request-id wins over anthropic-request-id");
+	ok(strstr(r.head.raw, "X-Early") == NULL, "the 1xx head's lines are forgotten");
+	ok(strstr(r.head.raw, "X-Trailer") == NULL, "trailers are not part of the head");
+	is_str(r.head.raw, "retry-after:   30  \r\nContent-Type: application/json\r\n"
+	    "Anthropic-Request-Id: a\r\nRequest-Id: b\r\n", "raw lines as received");
+
+	upstream_head_reset(&r);
+	n = feed_lines(&r, "HTTP/2 200 \nx-request-id: \x01" "bad\ncontent-type: text/plain\n\n");
+	ok(n == 1 && r.head.status == 200, "HTTP/2 status line and LF-only lines");
+	is_str(r.head.request_id, "", "a value with a control character is dropped");
+	is_str(r.head.content_type, "text/plain", "other lines still read");
+
+	upstream_head_reset(&r);
+	memset(line, 'v', sizeof(line));
+	memcpy(line, "Retry-After: ", 13);
+	memcpy(line + sizeof(line) - 3, "\r\n", 3);
+	line[sizeof(line) - 1] = '\0';
+	upstream_head_feed(&r, "HTTP/1.1 503 x\r\n", 17);
+	upstream_head_feed(&r, line, strlen(line));
+	is_int(strlen(r.head.retry_after), UPSTREAM_VALUE_MAX, "a long value is cut");
+
+	upstream_head_reset(&r);
+	upstream_head_feed(&r, "HTTP/1.1 200 OK\r\n", 17);
+	memset(big, 'h', sizeof(big));
+	memcpy(big, "X-Big: ", 7);
+	for (i = 0; i < 3; i++)
+		upstream_head_feed(&r, big, 4000);
+	n = upstream_head_feed(&r, "\r\n", 2);
+	ok(n == 1 && r.head.raw_truncated && r.head.raw_len < UPSTREAM_HEAD_MAX &&
+	    r.head.raw_len == strlen(r.head.raw), "raw keeps whole lines within its bound "
+	    "(%zu bytes)", r.head.raw_len);
+
+	upstream_head_reset(&r);
+	n = feed_lines(&r, "HTTP/1.1 abc\r\n\r\n");
+	ok(n == 1 && r.head.status == 0, "an unreadable status line gives status 0");
+}
+
 /* Headers on the wire, body bytes identical, status and fields surfaced. */
 static void
 test_request_sent(struct upstream *u, struct srv *s)
@@ -1313,6 +1381,7 @@ main(void)
 		return done_testing();
 	}
 	test_header_build();
+	test_head_reader();
 	test_req_init();
 	test_request_sent(u, &s);
 	test_stream_timing(u, &s);
