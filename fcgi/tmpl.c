@@ -91,7 +91,7 @@ struct tmpl_run {
 	struct tmpl_out	*out;				/* where output goes */
 	const cJSON	*ctx[QP_TMPL_DEPTH_MAX + 1];	/* context stack, data first */
 	size_t		 n;				/* entries in ctx */
-	size_t		 steps;				/* nodes visited so far */
+	size_t		 steps;				/* nodes visited and iterations so far */
 };
 
 static void	tmpl_diag_set(struct tmpl_diag *d, const char *file, unsigned line,
@@ -1037,7 +1037,8 @@ tmpl_render_with(struct tmpl_run *r, const struct tmpl *t, size_t i, const cJSON
 
 	if (r->n >= sizeof(r->ctx) / sizeof(r->ctx[0]))
 		return QP_EINVAL;
-	if (++r->steps > TMPL_STEPS_MAX)
+	r->steps++;
+	if (r->steps > TMPL_STEPS_MAX)
 		return QP_ETOOBIG;
 	r->ctx[r->n++] = v;
 	err = tmpl_render_nodes(r, t, i + 1, t->nodes[i].end, level + 1);
@@ -1079,7 +1080,8 @@ tmpl_render_nodes(struct tmpl_run *r, const struct tmpl *t, size_t from, size_t 
 	if (level > QP_TMPL_DEPTH_MAX)
 		return QP_EINVAL;
 	while (i < to && err == QP_OK) {
-		if (++r->steps > TMPL_STEPS_MAX)
+		r->steps++;
+		if (r->steps > TMPL_STEPS_MAX)
 			return QP_ETOOBIG;
 		node = &t->nodes[i];
 		switch (node->kind) {

@@ -22,7 +22,7 @@
  *                   with the same value would render zero times
  *   {{> name}}      partial: the template called name, rendered with the
  *                   current context stack
- *   {{! comment}}   ignored; may span lines
+ *   {{! comment}}   ignored; may span lines; ends at the first "}}"
  *
  * Whitespace may surround a name inside the braces ({{ name }}, {{# a }},
  * {{ url: a }}); a sigil (# ^ / > & !) comes right after the braces.
@@ -82,7 +82,7 @@
  * Nodes one render may visit, loop iterations included (QP_ETOOBIG
  * beyond), so that nested loops writing little still end quickly.
  */
-#define TMPL_STEPS_MAX		(16 * 1024 * 1024)
+#define TMPL_STEPS_MAX		(1024 * 1024)
 
 /* Where and why a template did not compile; filled by the load functions. */
 struct tmpl_diag {
@@ -125,7 +125,7 @@ void		 tmpl_out_free(struct tmpl_out *o);
  */
 struct tmpl_set	*tmpl_set_new(void);
 
-/* Frees set and every template in it. NULL is allowed. */
+/* Frees set and every template in it, once no thread renders from it. NULL is allowed. */
 void		 tmpl_set_free(struct tmpl_set *set);
 
 /*

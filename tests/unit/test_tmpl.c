@@ -28,7 +28,9 @@ render_is(const char *what, const struct tmpl_set *set, const char *tpl, const c
 
 	memset(&d, 0, sizeof(d));
 	tmpl_out_init(&o, 0);
-	if (json != NULL && (data = cJSON_Parse(json)) == NULL) {
+	if (json != NULL)
+		data = cJSON_Parse(json);
+	if (json != NULL && data == NULL) {
 		ok(0, "%s: test data is JSON", what);
 		show(tpl, json);
 		return;
@@ -652,6 +654,25 @@ test_cap(void)
 	tmpl_out_init(&o, (size_t)TMPL_OUT_MAX * 2);
 	is_int(o.max, TMPL_OUT_MAX, "a larger cap is lowered to TMPL_OUT_MAX");
 	tmpl_out_free(NULL);
+	cJSON_Delete(data);
+
+	/* 100 rows looped four deep is 10^8 iterations writing nothing. */
+	data = cJSON_CreateObject();
+	{
+		cJSON *rows = cJSON_AddArrayToObject(data, "r");
+		int i;
+
+		for (i = 0; rows != NULL && i < 100; i++)
+			cJSON_AddItemToArray(rows, cJSON_CreateNumber(i));
+	}
+	tmpl_out_init(&o, 0);
+	t = "{{#r}}{{#r}}{{/r}}{{/r}}";
+	err = tmpl_render_string(NULL, t, strlen(t), data, &o, &d);
+	is_int(err, QP_OK, "ten thousand loop iterations render");
+	t = "{{#r}}{{#r}}{{#r}}{{#r}}{{/r}}{{/r}}{{/r}}{{/r}}";
+	err = tmpl_render_string(NULL, t, strlen(t), data, &o, &d);
+	is_int(err, QP_ETOOBIG, "10^8 loop iterations pass TMPL_STEPS_MAX and stop");
+	tmpl_out_free(&o);
 	cJSON_Delete(data);
 }
 
