@@ -381,7 +381,7 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 	char *body = NULL, *upbody = NULL, model[256], base[256], msg[512];
 	size_t body_len = 0, up_len = 0;
 	int64_t t0_us = proxy_mono_us(), t0 = t0_us / 1000, overhead_us = -1, retry_s;
-	int64_t att_t0 = 0;
+	int64_t att_t0 = 0, pid;
 	int ntried = 0, max_attempts, final_status = 0, rb_ok = 0, st_code, done = 0;
 	enum accounting_status final_st = ACCOUNTING_ERROR;
 	enum qp_err err;
@@ -412,7 +412,12 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 	pinned = proxy_split_model(cfg, model, base, sizeof(base));
 	proxy_price(cfg, base, &price);
 
-	if (accounting_request_init(&req, atomic_load(&w->srv->process_id), db_now_ms()) != QP_OK) {
+	if ((pid = server_process_id(w->srv)) == 0) {
+		/* Not registered yet: its rows would look abandoned. */
+		proxy_fail(r, 503, "the gateway is starting; retry in a second", 1);
+		goto out;
+	}
+	if (accounting_request_init(&req, pid, db_now_ms()) != QP_OK) {
 		proxy_fail(r, 503, "no randomness available", 0);
 		goto out;
 	}

@@ -13,11 +13,10 @@
 #include "crypto.h"
 #include "db.h"
 #include "log.h"
+#include "maint.h"
 #include "paths.h"
 #include "route.h"
 #include "server.h"
-
-static void	server_register(struct worker *);
 
 enum qp_err
 server_worker_ready(struct worker *w)
@@ -64,8 +63,6 @@ server_worker_ready(struct worker *w)
 	}
 	w->reason[0] = '\0';
 	w->ready = 1;
-	if (atomic_load(&w->srv->process_id) == 0)
-		server_register(w);
 	return QP_OK;
 }
 
@@ -169,55 +166,117 @@ server_worker_main(void *arg)
 	return NULL;
 }
 
-/*
- * Records this process in the database, once, and closes what a crashed
- * predecessor left pending. Called when a worker first finds the
- * database ready (it may be migrated after the process started).
- */
-static void
-server_register(struct worker *w)
-{
-	struct server *srv = w->srv;
-	struct accounting_stale st;
-	int64_t id = 0;
-	char host[256];
+/* The maintenance thread's accounting statements, on its own connection. */
+struct server_hooks {
+	sqlite3			*db;	/* connection the statements belong to */
+	struct accounting_db	*acc;	/* prepared on db */
+};
 
-	pthread_mutex_lock(&srv->register_lock);
-	if (atomic_load(&srv->process_id) != 0)
-		goto out;
-	if (gethostname(host, sizeof(host)) != 0)
-		snprintf(host, sizeof(host), "unknown");
-	host[sizeof(host) - 1] = '\0';
-	if (accounting_process_register(w->acc, (long)getpid(), host, QP_VERSION,
-	    db_now_ms(), &id) != QP_OK) {
-		log_msg(LOG_ERROR, "cannot record this process in the database");
-		goto out;
-	}
-	memset(&st, 0, sizeof(st));
-	if (accounting_finalize_stale(w->acc, id, 1, db_now_ms(), &st) == QP_OK &&
-	    st.requests > 0)
-		log_msg(LOG_WARNING, "crash recovery: %lld pending request%s "
-		    "closed as interrupted", (long long)st.requests,
-		    st.requests == 1 ? "" : "s");
-	atomic_store(&srv->process_id, id);
-out:
-	pthread_mutex_unlock(&srv->register_lock);
+static struct accounting_db *
+server_hooks_acc(struct server_hooks *h, sqlite3 *db)
+{
+	char errbuf[256];
+	enum qp_err err;
+
+	if (h->acc != NULL && h->db == db)
+		return h->acc;
+	accounting_free(h->acc);
+	h->db = db;
+	if ((h->acc = accounting_new(db, &err, errbuf, sizeof(errbuf))) == NULL)
+		log_msg(LOG_ERROR, "maintenance: %s", errbuf);
+	return h->acc;
 }
 
-/* Marks this process stopped at a clean exit. */
 static void
-server_unregister(struct server *srv)
+server_hooks_close(void *arg)
 {
-	struct worker w;
+	struct server_hooks *h = arg;
 
-	if (atomic_load(&srv->process_id) == 0)
+	accounting_free(h->acc);
+	h->acc = NULL;
+	h->db = NULL;
+}
+
+/*
+ * Marks stopped the processes of this host that no longer exist (a crash
+ * or kill -9), so their pending requests are closed at once rather than
+ * when their heartbeat goes stale.
+ */
+static void
+server_mark_dead(sqlite3 *db, struct accounting_db *acc, int64_t self, int64_t now)
+{
+	sqlite3_stmt *st = NULL;
+	char host[256];
+	int64_t dead[64];
+	int i, n = 0;
+	long pid;
+
+	if (gethostname(host, sizeof(host)) != 0)
 		return;
-	memset(&w, 0, sizeof(w));
-	w.srv = srv;
-	w.id = -1;
-	if (server_worker_ready(&w) == QP_OK)
-		accounting_process_stop(w.acc, atomic_load(&srv->process_id), db_now_ms());
-	server_worker_close(&w);
+	host[sizeof(host) - 1] = '\0';
+	if (sqlite3_prepare_v2(db, "SELECT id, pid FROM processes WHERE "
+	    "stopped_at IS NULL AND hostname = ?1 AND id <> ?2", -1, &st,
+	    NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_text(st, 1, host, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, self);
+	while (n < 64 && sqlite3_step(st) == SQLITE_ROW) {
+		pid = (long)sqlite3_column_int64(st, 1);
+		if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+			dead[n++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	for (i = 0; i < n; i++)
+		accounting_process_stop(acc, dead[i], now);
+}
+
+/* MAINT_HOOK_STALE: closes requests nobody will close. */
+static enum qp_err
+server_stale_hook(const struct maint_ctx *ctx, void *arg, char *note, size_t len)
+{
+	struct accounting_db *acc = server_hooks_acc(arg, ctx->db);
+	struct accounting_stale st;
+	enum qp_err err;
+
+	if (acc == NULL)
+		return QP_EDB;
+	if (ctx->first)
+		server_mark_dead(ctx->db, acc, ctx->process_id, ctx->now);
+	memset(&st, 0, sizeof(st));
+	err = accounting_finalize_stale(acc, ctx->process_id, 0, ctx->now, &st);
+	snprintf(note, len, "%lld request%s closed", (long long)st.requests,
+	    st.requests == 1 ? "" : "s");
+	if (st.requests > 0)
+		log_msg(LOG_WARNING, "stale-request finalizer: %lld pending request%s "
+		    "closed as interrupted", (long long)st.requests,
+		    st.requests == 1 ? "" : "s");
+	return err;
+}
+
+/* MAINT_HOOK_RETENTION: deletes rows past their retention. */
+static enum qp_err
+server_retention_hook(const struct maint_ctx *ctx, void *arg, char *note, size_t len)
+{
+	struct accounting_db *acc = server_hooks_acc(arg, ctx->db);
+	struct accounting_retention r;
+	struct accounting_purged p;
+	enum qp_err err;
+
+	if (acc == NULL)
+		return QP_EDB;
+	accounting_retention_from_config(ctx->cfg, &r);
+	memset(&p, 0, sizeof(p));
+	err = accounting_purge(acc, &r, ctx->now, &p);
+	snprintf(note, len, "%lld requests, %lld pings, %lld events deleted",
+	    (long long)p.requests, (long long)p.pings, (long long)p.events);
+	return err;
+}
+
+int64_t
+server_process_id(struct server *srv)
+{
+
+	return srv->maint != NULL ? maint_process_id(srv->maint) : 0;
 }
 
 enum qp_err
@@ -225,6 +284,8 @@ server_run(const struct config *cfg, int listen_fd)
 {
 	struct server *srv = NULL;
 	struct worker *workers = NULL, probe;
+	struct maint_opts mopts;
+	struct server_hooks stale_hooks = { NULL, NULL }, retention_hooks = { NULL, NULL };
 	pthread_attr_t attr;
 	sigset_t ss;
 	struct timespec deadline;
@@ -240,7 +301,6 @@ server_run(const struct config *cfg, int listen_fd)
 	atomic_init(&srv->in_flight, 0);
 	atomic_init(&srv->served, 0);
 	atomic_init(&srv->stopping, 0);
-	pthread_mutex_init(&srv->register_lock, NULL);
 	if ((err = paths_datadir(srv->datadir, sizeof(srv->datadir))) != QP_OK ||
 	    (err = paths_join(dir, sizeof(dir), srv->datadir, "schema")) != QP_OK) {
 		log_msg(LOG_ERROR, "cannot locate the data directory");
@@ -255,7 +315,6 @@ server_run(const struct config *cfg, int listen_fd)
 		log_msg(LOG_ERROR, "cannot initialise libcurl: %s", qp_strerror(err));
 		goto out;
 	}
-	/* Register now if the database is ready; otherwise a worker will. */
 	memset(&probe, 0, sizeof(probe));
 	probe.srv = srv;
 	probe.id = -1;
@@ -294,6 +353,17 @@ server_run(const struct config *cfg, int listen_fd)
 		}
 		started++;
 	}
+	/* The maintenance thread registers this process and runs the hooks. */
+	maint_opts_init(&mopts);
+	mopts.hooks[MAINT_HOOK_STALE].run = server_stale_hook;
+	mopts.hooks[MAINT_HOOK_STALE].close = server_hooks_close;
+	mopts.hooks[MAINT_HOOK_STALE].arg = &stale_hooks;
+	mopts.hooks[MAINT_HOOK_RETENTION].run = server_retention_hook;
+	mopts.hooks[MAINT_HOOK_RETENTION].close = server_hooks_close;
+	mopts.hooks[MAINT_HOOK_RETENTION].arg = &retention_hooks;
+	if (err == QP_OK && (srv->maint = maint_start(cfg, &mopts, &err)) == NULL)
+		log_msg(LOG_ERROR, "cannot start the maintenance thread: %s",
+		    qp_strerror(err));
 	if (started > 0)
 		log_msg(LOG_INFO, "quotapool %s serving with %d worker threads",
 		    QP_VERSION, started);
@@ -313,6 +383,9 @@ server_run(const struct config *cfg, int listen_fd)
 		    sig, atomic_load(&srv->in_flight));
 
 	/* Stop accepting: idle workers return from FCGX_Accept_r at once. */
+	if (srv->maint != NULL && maint_stop(srv->maint) != QP_OK)
+		log_msg(LOG_WARNING, "the maintenance thread did not stop in time");
+	srv->maint = NULL;
 	atomic_store(&srv->stopping, 1);
 	FCGX_ShutdownPending();
 	shutdown(listen_fd, SHUT_RDWR);
@@ -336,7 +409,6 @@ out:
 		pthread_attr_destroy(&attr);
 	free(workers);
 	if (srv != NULL) {
-		server_unregister(srv);
 		upstream_share_free(srv->share);
 		migrate_set_free(&srv->schema);
 	}

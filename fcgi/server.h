@@ -14,6 +14,7 @@
 #include "http.h"
 #include "accounting.h"
 #include "keys.h"
+#include "maint.h"
 #include "migrate.h"
 #include "select.h"
 #include "upstream.h"
@@ -28,9 +29,8 @@ struct server {
 	char			 datadir[4096];	/* schema/ and views/ live here */
 	int			 listen_fd;	/* FastCGI socket */
 	int64_t			 started_ms;	/* wall clock at start */
-	atomic_llong		 process_id;	/* this process's row in processes, 0 until
-						   the database is first found ready */
-	pthread_mutex_t		 register_lock;	/* guards process_id while it is 0 */
+	struct maint		*maint;		/* the maintenance thread; owns this process's
+						   row in processes */
 	struct upstream_share	*share;		/* libcurl DNS and TLS caches of all workers */
 	atomic_int		 in_flight;	/* requests being served now */
 	atomic_llong		 served;	/* requests finished since start */
@@ -75,6 +75,12 @@ enum qp_err	 server_worker_ready(struct worker *w);
  * valid key was presented or the database is not ready.
  */
 enum server_role server_auth(struct worker *w, struct http_req *r);
+
+/*
+ * Returns this process's row in processes (requests carry it), 0 while
+ * the maintenance thread has not registered it yet. Thread-safe.
+ */
+int64_t		 server_process_id(struct server *srv);
 
 /*
  * Runs the server: opens the database check, starts cfg->server.threads
