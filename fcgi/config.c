@@ -1,4 +1,4 @@
-/* config.c: the configuration file, read, checked and documented through one key table per section. */
+/* config.c: the configuration file, read, checked and documented from per-section key tables. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -302,7 +302,7 @@ static const struct config_key config_keys_routing[] = {
 	  .doc = "Upstream attempts per request, the first included." },
 	{ .name = "max_retries_before_stream", .kind = CONFIG_KIND_INT,
 	  .off = offsetof(S, max_attempts), .min = 0, .max = 19, .bias = 1, .group = 1,
-	  .flags = CONFIG_F_EGGPOOL, .defdoc = "2",
+	  .flags = CONFIG_F_EGGPOOL, .defdoc = "`2`",
 	  .doc = "EggPool's name: retries after the first attempt (`max_attempts` = value + 1)." },
 	CK_INT(S, "backoff_base_s", backoff_base_s, 1, 86400, 5,
 	    "First backoff after a rate limit without Retry-After; doubles each time."),
@@ -312,7 +312,7 @@ static const struct config_key config_keys_routing[] = {
 	  .doc = "Backoff of an account whose provider says its quota is exhausted." },
 	{ .name = "quota_exhausted_cooldown_seconds", .kind = CONFIG_KIND_INT,
 	  .off = offsetof(S, quota_backoff_s), .min = 1, .max = 2592000, .group = 2,
-	  .flags = CONFIG_F_EGGPOOL, .defdoc = "3600",
+	  .flags = CONFIG_F_EGGPOOL, .defdoc = "`3600`",
 	  .doc = "EggPool's name for `quota_backoff_s`." },
 	CK_INT(S, "transient_backoff_s", transient_backoff_s, 0, 86400, 10,
 	    "Backoff after a 5xx answer or a connection error."),
@@ -372,7 +372,7 @@ static const struct config_key config_keys_dashboard[] = {
 	  .doc = "Days the per-request rows are kept." },
 	{ .name = "retain_request_stats_days", .kind = CONFIG_KIND_INT,
 	  .off = offsetof(S, retention_days), .min = 1, .max = 36500, .group = 1,
-	  .flags = CONFIG_F_EGGPOOL, .defdoc = "30",
+	  .flags = CONFIG_F_EGGPOOL, .defdoc = "`30`",
 	  .doc = "EggPool's name for `retention_days`." },
 	CK_IGN("themes_dir"),
 	CK_IGN("retain_event_days"),
@@ -435,7 +435,8 @@ static const struct config_key config_keys_provider[] = {
 	  .off = offsetof(S, first_byte_timeout_ms), .min = 0, .max = 86400,
 	  .defdoc = "`[upstream]`", .doc = "Overrides `[upstream]` when above 0." },
 	{ .name = "idle_timeout_s", .kind = CONFIG_KIND_MS, .off = offsetof(S, idle_timeout_ms),
-	  .min = 0, .max = 86400, .defdoc = "`[upstream]`", .doc = "Overrides `[upstream]` when above 0." },
+	  .min = 0, .max = 86400, .defdoc = "`[upstream]`",
+	  .doc = "Overrides `[upstream]` when above 0." },
 	{ .name = "accounts", .kind = CONFIG_KIND_TABLES, .off = CONFIG_NOFIELD,
 	  .doc = "The provider's accounts: see `[[providers.<id>.accounts]]`." },
 	{ .name = "stream_timeouts", .kind = CONFIG_KIND_SUBTABLE, .off = CONFIG_NOFIELD,
@@ -554,10 +555,12 @@ static const struct config_key config_keys_override[] = {
 	{ .name = "output_price_per_1k", .kind = CONFIG_KIND_PRICE,
 	  .off = offsetof(S, output_per_mtok), .min = 0, .max = CONFIG_PRICE_MAX, .idef = -1,
 	  .defdoc = "unset", .doc = "Price of output tokens in dollars per 1K." },
-	CK_I64(S, "cache_read_per_million_microdollars", cache_read_per_mtok, 0, CONFIG_QUOTA_MAX,
-	    -1, "Price of cache-read tokens in microdollars per million."),
-	CK_I64(S, "cache_write_per_million_microdollars", cache_write_per_mtok, 0,
-	    CONFIG_QUOTA_MAX, -1, "Price of cache-write tokens in microdollars per million."),
+	{ .name = "cache_read_per_million_microdollars", .kind = CONFIG_KIND_INT64,
+	  .off = offsetof(S, cache_read_per_mtok), .min = 0, .max = CONFIG_QUOTA_MAX, .idef = -1,
+	  .defdoc = "unset", .doc = "Price of cache-read tokens in microdollars per million." },
+	{ .name = "cache_write_per_million_microdollars", .kind = CONFIG_KIND_INT64,
+	  .off = offsetof(S, cache_write_per_mtok), .min = 0, .max = CONFIG_QUOTA_MAX, .idef = -1,
+	  .defdoc = "unset", .doc = "Price of cache-write tokens in microdollars per million." },
 	CK_I64(S, "max_context_tokens", max_context_tokens, 0, CONFIG_TOKENS_MAX, 0,
 	    "Context window; 0 = unknown."),
 	CK_I64(S, "max_output_tokens", max_output_tokens, 0, CONFIG_TOKENS_MAX, 0,
@@ -688,6 +691,7 @@ struct config_ctx {
 	int			 cap;		/* allocated messages */
 	int			 dropped;	/* messages beyond CONFIG_DIAG_MAX */
 	int			 dropped_errors;	/* how many of them were errors */
+	int			 summary;	/* 1 = room for the message counting them */
 	int			 oom;		/* an allocation failed */
 	const char		*dir;		/* directory of the file */
 	struct config_dotenv	 dotenv;	/* read when a variable is not in the environment */
@@ -711,7 +715,7 @@ config_msg(struct config_ctx *c, enum config_severity sev, unsigned line, unsign
 	va_list ap;
 	int ncap;
 
-	if (d->n >= CONFIG_DIAG_MAX) {
+	if (d->n >= CONFIG_DIAG_MAX + c->summary) {
 		c->dropped++;
 		if (sev == CONFIG_ERROR)
 			c->dropped_errors++;
@@ -1929,6 +1933,10 @@ config_parse_accounts(struct config_ctx *c, int pi, struct config_provider *p,
 		a->line = (int)it->line;
 		config_defaults(c, CONFIG_SEC_ACCOUNT, a);
 		config_parse_table(c, CONFIG_SEC_ACCOUNT, it, a);
+		if (p->auth != CONFIG_AUTH_NONE && toml_get(it, "api_key") == NULL &&
+		    toml_get(it, "api_key_env") == NULL)
+			config_msg(c, CONFIG_ERROR, it->line, 0, "%s: api_key or api_key_env is "
+			    "required (only a provider with auth = \"none\" needs no key)", c->where);
 		if (a->proxy == NULL || (pk = toml_get_kv(it, "proxy")) == NULL)
 			continue;
 		if (c->nrefs == c->refcap) {
@@ -2209,10 +2217,6 @@ config_finish_account(struct config_ctx *c, const struct config_provider *p, int
 
 	bearer = p->auth == CONFIG_AUTH_BEARER || (p->auth == CONFIG_AUTH_DEFAULT &&
 	    (p->protocols & CONFIG_PROTO_OPENAI));
-	if (p->auth != CONFIG_AUTH_NONE && a->api_key == NULL && a->api_key_env == NULL)
-		config_msg(c, CONFIG_ERROR, (unsigned)a->line, 0, "providers.%s.accounts[%d]: "
-		    "api_key or api_key_env is required (only a provider with auth = \"none\" "
-		    "needs no key)", p->id, ai);
 	if (bearer && a->api_key != NULL && strncasecmp(a->api_key, "bearer ", 7) == 0)
 		config_msg(c, CONFIG_ERROR, (unsigned)a->line, 0, "providers.%s.accounts[%d]: the "
 		    "key starts with \"Bearer \": give the key alone", p->id, ai);
@@ -2381,13 +2385,8 @@ config_load_buf(const char *buf, size_t len, const char *path, struct config_dia
 		config_finish(&c);
 checked:
 	config_diag_sort(c.diag, first);
-	if (c.dropped > 0 && c.diag->n < c.cap) {
-		c.diag->n--;	/* make room below the cap for the summary */
-		c.dropped++;
-		if (c.diag->msgs[c.diag->n].severity == CONFIG_ERROR) {
-			c.diag->nerrors--;
-			c.dropped_errors++;
-		}
+	if (c.dropped > 0) {
+		c.summary = 1;
 		config_msg(&c, c.dropped_errors > 0 ? CONFIG_ERROR : CONFIG_WARNING, 0, 0,
 		    "%d more problem%s not shown (%d error%s)", c.dropped, c.dropped == 1 ? "" : "s",
 		    c.dropped_errors, c.dropped_errors == 1 ? "" : "s");
