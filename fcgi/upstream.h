@@ -205,8 +205,8 @@ void			 upstream_free(struct upstream *u);
  * FCGX_Request.envp; may be NULL), only HTTP_ANTHROPIC_VERSION,
  * HTTP_ANTHROPIC_BETA and CONTENT_TYPE are forwarded; the client's
  * Authorization, X-Api-Key, Cookie, Host, Content-Length and hop-by-hop
- * headers never are. A POST without a client Content-Type gets
- * application/json; an Anthropic upstream gets anthropic-version:
+ * headers never are. Without a client Content-Type, application/json
+ * is sent (harmless on a GET); an Anthropic upstream gets anthropic-version:
  * 2023-06-01 unless the client sent one. Then acct's key (acct may be
  * NULL, or have no key: no credential) per prov->auth:
  * "Authorization: Bearer KEY" or "x-api-key: KEY" (CONFIG_AUTH_DEFAULT:
