@@ -219,6 +219,25 @@ catalog_list_normalize(struct catalog_list *l)
 	l->n = j + 1;
 }
 
+/* Returns 1 if the sorted models[0..n) of l hold id (binary search). */
+static int
+catalog_list_has_n(const struct catalog_list *l, int n, const char *id)
+{
+	int lo = 0, hi = n - 1, mid, c;
+
+	while (lo <= hi) {
+		mid = lo + (hi - lo) / 2;
+		c = strcmp(l->models[mid].id, id);
+		if (c == 0)
+			return 1;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return 0;
+}
+
 /* Returns the protocol an item or list names ("openai", "anthropic"), or 0. */
 static unsigned
 catalog_protocol_of(const cJSON *o)
@@ -246,12 +265,8 @@ catalog_list_add(struct catalog_list *l, const char *id, const char *name, unsig
 	struct catalog_model *m, *grown;
 	int cap;
 
-	if (l->n >= CATALOG_MODELS_MAX) {
-		/* Duplicates may fill it: make room by dropping them first. */
-		catalog_list_normalize(l);
-		if (l->n >= CATALOG_MODELS_MAX)
-			return QP_ETOOBIG;
-	}
+	if (l->n >= CATALOG_MODELS_MAX)
+		return QP_ETOOBIG;
 	if (l->n >= l->cap) {
 		cap = l->cap > 0 ? l->cap * 2 : CATALOG_LIST_INIT;
 		if (cap > CATALOG_MODELS_MAX)
@@ -319,6 +334,9 @@ catalog_parse(const char *buf, size_t len, struct catalog_list *l)
 			skipped++;
 			continue;
 		}
+		/* Earlier pages are sorted already: a model listed again is not added. */
+		if (catalog_list_has_n(l, n0, id))
+			continue;
 		v = json_member(item, "type");
 		if (cJSON_IsString(v) && strcmp(v->valuestring, "model") == 0)
 			anthropic = 1;
@@ -374,19 +392,8 @@ catalog_list_free(struct catalog_list *l)
 int
 catalog_list_has(const struct catalog_list *l, const char *id)
 {
-	int lo = 0, hi = l->n - 1, mid, c;
 
-	while (lo <= hi) {
-		mid = lo + (hi - lo) / 2;
-		c = strcmp(l->models[mid].id, id);
-		if (c == 0)
-			return 1;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return 0;
+	return catalog_list_has_n(l, l->n, id);
 }
 
 /* ---- storage ---------------------------------------------------------- */
