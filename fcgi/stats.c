@@ -107,9 +107,10 @@ enum stats_stmt {
 };
 
 static const char *const stats_sql[STATS_ST__MAX] = {
-	[STATS_ST_SUMMARY] = "SELECT status, cost_exactness, " STATS_SUMS_SQL
-	    " FROM stats_requests WHERE " STATS_PLAN_SQL STATS_F_REQ_SQL
-	    " GROUP BY status, cost_exactness",
+	[STATS_ST_SUMMARY] = "SELECT status, sum(exact_count), sum(derived_count), "
+	    "sum(partial_count), sum(estimated_count), sum(unknown_count), "
+	    "sum(provider_reported_count), " STATS_SUMS_SQL
+	    " FROM stats_requests WHERE " STATS_PLAN_SQL STATS_F_REQ_SQL " GROUP BY status",
 	[STATS_ST_PROVIDERS] = "SELECT count(DISTINCT provider_id) FROM stats_requests "
 	    "WHERE " STATS_PLAN_SQL STATS_F_REQ_SQL " AND provider_id <> ''",
 	[STATS_ST_PENDING] = "SELECT count(*), min(started_at), total(streamed), "
@@ -157,25 +158,24 @@ static const char *const stats_sql[STATS_ST__MAX] = {
 	    "sum(total_ms_sum) FROM stats_attempts WHERE " STATS_PLAN_SQL STATS_F_ACCOUNT_SQL
 	    STATS_F_PROVIDER_SQL STATS_F_MODEL_SQL " GROUP BY provider_id, outcome, "
 	    "retry_category ORDER BY provider_id, sum(attempts) DESC",
-	[STATS_ST_RETRIES] = "SELECT provider_id, model, attempt_count, status, sum(requests) "
+	[STATS_ST_RETRIES] = "SELECT provider_id, model, status, sum(attempts_0), "
+	    "sum(attempts_1), sum(attempts_2), sum(attempts_3), sum(attempts_4plus) "
 	    "FROM stats_requests WHERE " STATS_PLAN_SQL STATS_F_REQ_SQL
-	    " GROUP BY provider_id, model, attempt_count, status ORDER BY provider_id, model",
+	    " GROUP BY provider_id, model, status ORDER BY provider_id, model",
 	[STATS_ST_ROUTING] = "SELECT model, account_name, provider_id, reason, sum(decisions) "
 	    "FROM stats_routing WHERE " STATS_PLAN_SQL STATS_F_ACCOUNT_SQL STATS_F_PROVIDER_SQL
 	    STATS_F_MODEL_SQL " GROUP BY model, account_name, provider_id, reason "
 	    "ORDER BY sum(decisions) DESC, model, account_name",
-	[STATS_ST_PINGS] = "SELECT provider_id, probed_at / ?3 * ?3 AS b, count(*), total(ok), "
-	    "total(latency_ms), count(latency_ms), min(latency_ms), max(latency_ms) "
-	    "FROM provider_pings "
-	    "WHERE probed_at >= ?1 AND probed_at < ?2 AND (?4 IS NULL OR provider_id = ?4) "
-	    "GROUP BY provider_id, b ORDER BY provider_id, b",
-	[STATS_ST_PINGS_LAST] = "SELECT provider_id, max(probed_at), ok, status_code, error, "
-	    "latency_ms, account_name, model_count FROM provider_pings "
+	[STATS_ST_PINGS] = "SELECT provider_id, probed_at, ok, latency_ms FROM provider_pings "
 	    "WHERE probed_at >= ?1 AND probed_at < ?2 AND (?3 IS NULL OR provider_id = ?3) "
-	    "GROUP BY provider_id",
+	    "ORDER BY probed_at",
+	[STATS_ST_PINGS_LAST] = "SELECT provider_id, probed_at, ok, status_code, error, "
+	    "latency_ms, account_name, model_count FROM provider_pings "
+	    "WHERE provider_id = ?3 AND probed_at >= ?1 AND probed_at < ?2 "
+	    "ORDER BY probed_at DESC LIMIT 1",
 	[STATS_ST_ERRORS] = "SELECT error_class, status, sum(requests), max(bucket_start) "
-	    "FROM stats_requests WHERE " STATS_PLAN_SQL STATS_F_REQ_SQL
-	    " AND status NOT IN ('pending', 'completed') GROUP BY error_class, status "
+	    "FROM stats_errors WHERE " STATS_PLAN_SQL STATS_F_REQ_SQL
+	    " GROUP BY error_class, status "
 	    "ORDER BY sum(requests) DESC, error_class, status",
 	[STATS_ST_ERRORS_RECENT] = "SELECT " STATS_REQ_COLS " FROM requests "
 	    "WHERE status NOT IN ('pending', 'completed') AND completed_at >= ?1 "
@@ -211,12 +211,14 @@ enum stats_rstmt {
 	STATS_RU_ROLLBACK,	/* undo what it did */
 	STATS_RU_REQUEST,	/* the finalized request's latencies */
 	STATS_RU_REQUESTS,	/* add it to stats_requests */
+	STATS_RU_ERRORS,	/* add it to stats_errors if it did not complete */
 	STATS_RU_LATENCY,	/* add one latency to stats_latency */
 	STATS_RU_ATTEMPTS,	/* add its attempts to stats_attempts */
 	STATS_RU_CHOSEN,	/* add its decisions to stats_routing */
 	STATS_RU_EXCLUDED,	/* add the accounts they excluded to stats_routing */
 	STATS_RU_OLDEST,	/* oldest 5-minute bucket */
 	STATS_RU_PRUNE_REQ,	/* delete old 5-minute rows, one table each */
+	STATS_RU_PRUNE_ERR,
 	STATS_RU_PRUNE_LAT,
 	STATS_RU_PRUNE_ATT,
 	STATS_RU_PRUNE_ROUTE,
@@ -231,24 +233,28 @@ static const char *const stats_rollup_sql[STATS_RU__MAX] = {
 	    "coalesce(model_base, ''), total_ms, ttft_ms, connect_ms, first_byte_ms, "
 	    "overhead_us FROM requests WHERE id = ?1",
 	[STATS_RU_REQUESTS] = "INSERT INTO stats_requests (bucket_s, bucket_start, "
-	    "provider_id, model, account_name, status, cost_exactness, error_class, "
-	    "attempt_count, requests, streamed, attempts, input_tokens, output_tokens, "
-	    "cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_microdollars, "
-	    "bytes_in, bytes_out, upstream_bytes, total_ms_sum, total_count, ttft_ms_sum, "
-	    "ttft_count) SELECT g.s, " STATS_BUCKET_SQL("r.completed_at") ", "
+	    "provider_id, model, account_name, status, requests, streamed, attempts, "
+	    "input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
+	    "reasoning_tokens, cost_microdollars, bytes_in, bytes_out, upstream_bytes, "
+	    "total_ms_sum, total_count, ttft_ms_sum, ttft_count, exact_count, derived_count, "
+	    "partial_count, estimated_count, provider_reported_count, unknown_count, "
+	    "attempts_0, attempts_1, attempts_2, attempts_3, attempts_4plus) "
+	    "SELECT g.s, " STATS_BUCKET_SQL("r.completed_at") ", "
 	    "coalesce(r.provider_id, ''), coalesce(r.model_base, ''), "
-	    "coalesce(r.account_name, ''), r.status, r.cost_exactness, "
-	    "coalesce(r.error_class, ''), min(max(r.attempt_count, 0), 9), 1, "
-	    "r.streamed != 0, r.attempt_count, r.input_tokens, r.output_tokens, "
-	    "r.cache_read_tokens, r.cache_write_tokens, r.reasoning_tokens, "
-	    "r.cost_microdollars, r.bytes_in, r.bytes_out, r.upstream_bytes, "
+	    "coalesce(r.account_name, ''), r.status, 1, r.streamed != 0, r.attempt_count, "
+	    "r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_tokens, "
+	    "r.reasoning_tokens, r.cost_microdollars, r.bytes_in, r.bytes_out, r.upstream_bytes, "
 	    "coalesce(r.total_ms, 0), r.total_ms IS NOT NULL, coalesce(r.ttft_ms, 0), "
-	    "r.ttft_ms IS NOT NULL FROM requests AS r, " STATS_GRAN_SQL " "
+	    "r.ttft_ms IS NOT NULL, r.cost_exactness = 'exact', r.cost_exactness = 'derived', "
+	    "r.cost_exactness = 'partial', r.cost_exactness = 'estimated', "
+	    "r.cost_exactness = 'provider_reported', r.cost_exactness NOT IN ('exact', "
+	    "'derived', 'partial', 'estimated', 'provider_reported'), r.attempt_count <= 0, "
+	    "r.attempt_count = 1, r.attempt_count = 2, r.attempt_count = 3, "
+	    "r.attempt_count >= 4 FROM requests AS r, " STATS_GRAN_SQL " "
 	    "WHERE r.id = ?1 AND r.completed_at IS NOT NULL AND r.status <> 'pending' "
-	    "ON CONFLICT (bucket_s, bucket_start, provider_id, model, account_name, status, "
-	    "cost_exactness, error_class, attempt_count) DO UPDATE SET "
-	    "requests = requests + excluded.requests, streamed = streamed + excluded.streamed, "
-	    "attempts = attempts + excluded.attempts, "
+	    "ON CONFLICT (bucket_s, bucket_start, provider_id, model, account_name, status) "
+	    "DO UPDATE SET requests = requests + excluded.requests, "
+	    "streamed = streamed + excluded.streamed, attempts = attempts + excluded.attempts, "
 	    "input_tokens = input_tokens + excluded.input_tokens, "
 	    "output_tokens = output_tokens + excluded.output_tokens, "
 	    "cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, "
@@ -260,7 +266,27 @@ static const char *const stats_rollup_sql[STATS_RU__MAX] = {
 	    "total_ms_sum = total_ms_sum + excluded.total_ms_sum, "
 	    "total_count = total_count + excluded.total_count, "
 	    "ttft_ms_sum = ttft_ms_sum + excluded.ttft_ms_sum, "
-	    "ttft_count = ttft_count + excluded.ttft_count",
+	    "ttft_count = ttft_count + excluded.ttft_count, "
+	    "exact_count = exact_count + excluded.exact_count, "
+	    "derived_count = derived_count + excluded.derived_count, "
+	    "partial_count = partial_count + excluded.partial_count, "
+	    "estimated_count = estimated_count + excluded.estimated_count, "
+	    "provider_reported_count = provider_reported_count + excluded.provider_reported_count, "
+	    "unknown_count = unknown_count + excluded.unknown_count, "
+	    "attempts_0 = attempts_0 + excluded.attempts_0, "
+	    "attempts_1 = attempts_1 + excluded.attempts_1, "
+	    "attempts_2 = attempts_2 + excluded.attempts_2, "
+	    "attempts_3 = attempts_3 + excluded.attempts_3, "
+	    "attempts_4plus = attempts_4plus + excluded.attempts_4plus",
+	[STATS_RU_ERRORS] = "INSERT INTO stats_errors (bucket_s, bucket_start, provider_id, "
+	    "model, account_name, status, error_class, requests) SELECT g.s, "
+	    STATS_BUCKET_SQL("r.completed_at") ", coalesce(r.provider_id, ''), "
+	    "coalesce(r.model_base, ''), coalesce(r.account_name, ''), r.status, "
+	    "coalesce(r.error_class, ''), 1 FROM requests AS r, " STATS_GRAN_SQL " "
+	    "WHERE r.id = ?1 AND r.completed_at IS NOT NULL "
+	    "AND r.status NOT IN ('pending', 'completed') "
+	    "ON CONFLICT (bucket_s, bucket_start, provider_id, model, account_name, status, "
+	    "error_class) DO UPDATE SET requests = requests + excluded.requests",
 	[STATS_RU_LATENCY] = "INSERT INTO stats_latency (bucket_s, bucket_start, provider_id, "
 	    "model, metric, bin, count, sum_us) SELECT g.s, " STATS_BUCKET_SQL("?1") ", ?2, ?3, "
 	    "?4, ?5, 1, ?6 FROM " STATS_GRAN_SQL " WHERE 1 "
@@ -307,6 +333,8 @@ static const char *const stats_rollup_sql[STATS_RU__MAX] = {
 	    "UNION ALL SELECT min(bucket_start) FROM stats_attempts WHERE bucket_s = 300 "
 	    "UNION ALL SELECT min(bucket_start) FROM stats_routing WHERE bucket_s = 300)",
 	[STATS_RU_PRUNE_REQ] = "DELETE FROM stats_requests WHERE bucket_s = 300 "
+	    "AND bucket_start < ?1",
+	[STATS_RU_PRUNE_ERR] = "DELETE FROM stats_errors WHERE bucket_s = 300 "
 	    "AND bucket_start < ?1",
 	[STATS_RU_PRUNE_LAT] = "DELETE FROM stats_latency WHERE bucket_s = 300 "
 	    "AND bucket_start < ?1",
@@ -1655,15 +1683,6 @@ stats_backoff_find(const struct stats_backoff *v, int n, const char *account)
 	return NULL;
 }
 
-/* Account states, as the accounts dataset and /metrics name them. */
-enum stats_state {
-	STATS_STATE_OK,			/* "ok" */
-	STATS_STATE_BACKOFF,		/* "backoff" */
-	STATS_STATE_QUARANTINED,	/* "quarantined": after an auth failure */
-	STATS_STATE_DISABLED,		/* "disabled": account or provider */
-	STATS_STATE__MAX
-};
-
 static const char *const stats_state_names[STATS_STATE__MAX] = {
 	[STATS_STATE_OK] = "ok",
 	[STATS_STATE_BACKOFF] = "backoff",
@@ -1671,17 +1690,33 @@ static const char *const stats_state_names[STATS_STATE__MAX] = {
 	[STATS_STATE_DISABLED] = "disabled",
 };
 
+const char *
+stats_state_name(enum stats_state st)
+{
+
+	return (unsigned)st < STATS_STATE__MAX ? stats_state_names[st] : "";
+}
+
+enum stats_state
+stats_account_state(const struct config_provider *p, const struct config_account *a,
+    const char *backoff_reason)
+{
+
+	if (!p->enabled || !a->enabled)
+		return STATS_STATE_DISABLED;
+	if (backoff_reason == NULL)
+		return STATS_STATE_OK;
+	return strcmp(backoff_reason, "auth_failure") == 0 ? STATS_STATE_QUARANTINED :
+	    STATS_STATE_BACKOFF;
+}
+
+/* The state of a configured account given the running backoff rows. */
 static enum stats_state
 stats_state(const struct config_provider *p, const struct config_account *a,
     const struct stats_backoff *b)
 {
 
-	if (!p->enabled || !a->enabled)
-		return STATS_STATE_DISABLED;
-	if (b == NULL)
-		return STATS_STATE_OK;
-	return strcmp(b->reason, "auth_failure") == 0 ? STATS_STATE_QUARANTINED :
-	    STATS_STATE_BACKOFF;
+	return stats_account_state(p, a, b != NULL ? b->reason : NULL);
 }
 
 /* Puts the pending-request and account-state block "health" into root. */
@@ -1742,7 +1777,7 @@ stats_summary(struct stats_db *s, const struct config *cfg, const struct stats_q
 	struct stats_out o;
 	struct stats_plan p;
 	struct stats_sums all;
-	int64_t exact[STATS_NEXACT], bystatus[STATS_NSTATUSES], providers = 0, n;
+	int64_t exact[STATS_NEXACT], bystatus[STATS_NSTATUSES], providers = 0;
 	enum qp_err dberr = QP_OK;
 	char name[40];
 	cJSON *root, *bs;
@@ -1755,13 +1790,12 @@ stats_summary(struct stats_db *s, const struct config *cfg, const struct stats_q
 	root = stats_begin(&o, q, p.from, p.to, stats_ds_table[STATS_DS_SUMMARY].filters);
 	stats_bind_plan(st, &p, q);
 	while ((rc = stats_step(st, &dberr)) == 1) {
-		n = stats_ci(st, 2);
-		stats_sums_add(&all, st, 2);
+		stats_sums_add(&all, st, 1 + (int)STATS_NEXACT);
 		i = stats_lookup(stats_statuses, (int)STATS_NSTATUSES, stats_cs(st, 0));
 		if (i >= 0)
-			bystatus[i] += n;
-		i = stats_lookup(stats_exactness, (int)STATS_NEXACT, stats_cs(st, 1));
-		exact[i >= 0 ? i : 4] += n;
+			bystatus[i] += stats_ci(st, 1 + (int)STATS_NEXACT);
+		for (i = 0; i < (int)STATS_NEXACT; i++)
+			exact[i] += stats_ci(st, 1 + i);
 	}
 	if (rc < 0)
 		goto out;
@@ -2578,26 +2612,24 @@ stats_retries(struct stats_db *s, const struct config *cfg, const struct stats_q
 	root = stats_begin(&o, q, p.from, p.to, stats_ds_table[STATS_DS_RETRIES].filters);
 	stats_bind_plan(st, &p, q);
 	while ((rc = stats_step(st, &dberr)) == 1) {
-		ac = (int)stats_ci(st, 2);
-		if (ac < 0)
-			ac = 0;
-		if (ac > STATS_ATTEMPTS_CAP)
-			ac = STATS_ATTEMPTS_CAP;
-		n = stats_ci(st, 4);
-		done = strcmp(stats_cs(st, 3), "completed") == 0;
-		total += n;
-		dist[ac][0] += n;
-		if (done)
-			dist[ac][1] += n;
-		if (ac == 1 && done)
-			first_ok += n;
-		stats_tally_add(&by_model, stats_cs(st, 0), stats_cs(st, 1), 2, n);
-		if (ac > 1) {
-			retried += n;
-			stats_tally_add(&by_model, stats_cs(st, 0), stats_cs(st, 1), 0, n);
-			if (done) {
-				rescued += n;
-				stats_tally_add(&by_model, stats_cs(st, 0), stats_cs(st, 1), 1, n);
+		done = strcmp(stats_cs(st, 2), "completed") == 0;
+		for (ac = 0; ac <= STATS_ATTEMPTS_CAP; ac++) {
+			n = stats_ci(st, 3 + ac);
+			total += n;
+			dist[ac][0] += n;
+			if (done)
+				dist[ac][1] += n;
+			if (ac == 1 && done)
+				first_ok += n;
+			stats_tally_add(&by_model, stats_cs(st, 0), stats_cs(st, 1), 2, n);
+			if (ac > 1) {
+				retried += n;
+				stats_tally_add(&by_model, stats_cs(st, 0), stats_cs(st, 1), 0, n);
+				if (done) {
+					rescued += n;
+					stats_tally_add(&by_model, stats_cs(st, 0), stats_cs(st, 1), 1,
+					    n);
+				}
 			}
 		}
 	}
@@ -2706,85 +2738,143 @@ out:
 
 /* ---- pings --------------------------------------------------------------------- */
 
+/* One provider's pings, per bucket. */
+struct stats_pingser {
+	char		*provider;	/* owned */
+	int64_t		(*v)[5];	/* per bucket: probes, ok, latency sum, latency n, max */
+	int64_t		*min;		/* per bucket: least latency, -1 = none */
+};
+
+static int
+stats_pingser_cmp(const void *a, const void *b)
+{
+
+	return strcmp(((const struct stats_pingser *)a)->provider,
+	    ((const struct stats_pingser *)b)->provider);
+}
+
 cJSON *
 stats_pings(struct stats_db *s, const struct config *cfg, const struct stats_query *q,
     enum qp_err *err)
 {
 	sqlite3_stmt *st = s->st[STATS_ST_PINGS];
+	struct stats_pingser *ps = NULL, *t;
 	struct stats_out o;
 	enum qp_err dberr = QP_OK;
-	char provider[STATS_FILTER_MAX + 1] = "";
-	int64_t bms, probes = 0, oks = 0, n, k;
-	double lat_sum = 0;
-	int64_t lat_n = 0;
-	cJSON *root, *arr, *prov = NULL, *series = NULL, *obj, *it;
-	int rc, have = 0;
+	int64_t bms, first, nb, bi, lat, tot[4];
+	cJSON *root, *arr, *prov, *series, *obj, *it;
+	const char *name;
+	int rc, i, n = 0, cap = 0, last = -1;
 
 	(void)cfg;
 	bms = stats_bucket_ms(q->to - q->from, 1);
+	first = stats_floor(q->from, bms);
+	nb = (stats_floor(q->to - 1, bms) - first) / bms + 1;
+	if (nb < 1)
+		nb = 1;
 	root = stats_begin(&o, q, q->from, q->to, stats_ds_table[STATS_DS_PINGS].filters);
 	stats_put_i(&o, root, "bucket_ms", bms);
-	arr = stats_add_arr(&o, root, "providers");
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	sqlite3_bind_int64(st, 1, q->from);
-	sqlite3_bind_int64(st, 2, q->to);
-	sqlite3_bind_int64(st, 3, bms);
-	stats_bind_opt(st, 4, q->provider);
-	for (;;) {
-		rc = stats_step(st, &dberr);
-		if (rc < 0)
-			goto out;
-		if (have && (rc == 0 || strcmp(provider, stats_cs(st, 0)) != 0)) {
-			stats_put_i(&o, prov, "probes", probes);
-			stats_put_i(&o, prov, "ok", oks);
-			stats_put_d(&o, prov, "success_rate", stats_ratio((double)oks, (double)probes));
-			stats_put_d(&o, prov, "avg_latency_ms", lat_n > 0 ?
-			    stats_round3(lat_sum / (double)lat_n) : NAN);
-			probes = oks = lat_n = 0;
-			lat_sum = 0;
-			have = 0;
-		}
-		if (rc == 0)
-			break;
-		if (!have) {
-			prov = stats_arr_obj(&o, arr);
-			snprintf(provider, sizeof(provider), "%s", stats_cs(st, 0));
-			stats_put_s(&o, prov, "provider", provider);
-			series = stats_add_arr(&o, prov, "series");
-			have = 1;
-		}
-		n = stats_ci(st, 2);
-		k = (int64_t)sqlite3_column_double(st, 3);
-		probes += n;
-		oks += k;
-		obj = stats_arr_obj(&o, series);
-		stats_put_t(&o, obj, "start", stats_ci(st, 1));
-		stats_put_i(&o, obj, "probes", n);
-		stats_put_i(&o, obj, "ok", k);
-		/* Probes without an answer have no latency. */
-		stats_put_d(&o, obj, "avg_latency_ms", stats_ci(st, 5) > 0 ?
-		    stats_round3(sqlite3_column_double(st, 4) / (double)stats_ci(st, 5)) : NAN);
-		stats_put_ci(&o, obj, "min_latency_ms", st, 6);
-		stats_put_ci(&o, obj, "max_latency_ms", st, 7);
-		lat_sum += sqlite3_column_double(st, 4);
-		lat_n += stats_ci(st, 5);
-	}
-	/* The last probe of each provider. */
-	st = s->st[STATS_ST_PINGS_LAST];
+	/* Rows come in time order from a covering index; they are summed here. */
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	sqlite3_bind_int64(st, 1, q->from);
 	sqlite3_bind_int64(st, 2, q->to);
 	stats_bind_opt(st, 3, q->provider);
 	while ((rc = stats_step(st, &dberr)) == 1) {
-		cJSON_ArrayForEach(it, arr) {
-			cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "provider");
-
-			if (cJSON_IsString(name) && strcmp(name->valuestring, stats_cs(st, 0)) == 0)
-				break;
+		name = stats_cs(st, 0);
+		if (last < 0 || strcmp(ps[last].provider, name) != 0) {
+			for (last = 0; last < n && strcmp(ps[last].provider, name) != 0; last++)
+				;
+			if (last == n) {
+				if (n == cap) {
+					cap = cap ? cap * 2 : 8;
+					if ((t = realloc(ps, (size_t)cap * sizeof(*ps))) == NULL) {
+						dberr = QP_ENOMEM;
+						sqlite3_reset(st);
+						goto out;
+					}
+					ps = t;
+				}
+				t = &ps[n++];
+				t->provider = strdup(name);
+				t->v = calloc((size_t)nb, sizeof(*t->v));
+				t->min = malloc((size_t)nb * sizeof(*t->min));
+				if (t->provider == NULL || t->v == NULL || t->min == NULL) {
+					dberr = QP_ENOMEM;
+					sqlite3_reset(st);
+					goto out;
+				}
+				for (bi = 0; bi < nb; bi++)
+					t->min[bi] = -1;
+			}
 		}
-		if (it == NULL)
+		t = &ps[last];
+		bi = (stats_ci(st, 1) - first) / bms;
+		if (bi < 0 || bi >= nb)
+			continue;
+		t->v[bi][0]++;
+		t->v[bi][1] += stats_ci(st, 2) != 0;
+		if (!stats_cnull(st, 3)) {
+			lat = stats_ci(st, 3);
+			t->v[bi][2] += lat;
+			t->v[bi][3]++;
+			if (lat > t->v[bi][4])
+				t->v[bi][4] = lat;
+			if (t->min[bi] < 0 || lat < t->min[bi])
+				t->min[bi] = lat;
+		}
+	}
+	if (rc < 0)
+		goto out;
+	if (n > 1)
+		qsort(ps, (size_t)n, sizeof(*ps), stats_pingser_cmp);
+	arr = stats_add_arr(&o, root, "providers");
+	for (i = 0; i < n && !o.oom; i++) {
+		memset(tot, 0, sizeof(tot));
+		prov = stats_arr_obj(&o, arr);
+		stats_put_s(&o, prov, "provider", ps[i].provider);
+		series = stats_add_arr(&o, prov, "series");
+		for (bi = 0; bi < nb; bi++) {
+			if (ps[i].v[bi][0] == 0)
+				continue;
+			tot[0] += ps[i].v[bi][0];
+			tot[1] += ps[i].v[bi][1];
+			tot[2] += ps[i].v[bi][2];
+			tot[3] += ps[i].v[bi][3];
+			obj = stats_arr_obj(&o, series);
+			stats_put_t(&o, obj, "start", first + bi * bms);
+			stats_put_i(&o, obj, "probes", ps[i].v[bi][0]);
+			stats_put_i(&o, obj, "ok", ps[i].v[bi][1]);
+			/* Probes without an answer have no latency. */
+			stats_put_d(&o, obj, "avg_latency_ms", ps[i].v[bi][3] > 0 ?
+			    stats_round3((double)ps[i].v[bi][2] / (double)ps[i].v[bi][3]) : NAN);
+			if (ps[i].min[bi] >= 0) {
+				stats_put_i(&o, obj, "min_latency_ms", ps[i].min[bi]);
+				stats_put_i(&o, obj, "max_latency_ms", ps[i].v[bi][4]);
+			} else {
+				stats_put_null(&o, obj, "min_latency_ms");
+				stats_put_null(&o, obj, "max_latency_ms");
+			}
+		}
+		stats_put_i(&o, prov, "probes", tot[0]);
+		stats_put_i(&o, prov, "ok", tot[1]);
+		stats_put_d(&o, prov, "success_rate", stats_ratio((double)tot[1], (double)tot[0]));
+		stats_put_d(&o, prov, "avg_latency_ms", tot[3] > 0 ?
+		    stats_round3((double)tot[2] / (double)tot[3]) : NAN);
+	}
+	if (o.oom)
+		goto out;
+	/* The last probe of each provider. */
+	st = s->st[STATS_ST_PINGS_LAST];
+	i = 0;
+	cJSON_ArrayForEach(it, arr) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, q->from);
+		sqlite3_bind_int64(st, 2, q->to);
+		sqlite3_bind_text(st, 3, ps[i++].provider, -1, SQLITE_STATIC);
+		if ((rc = stats_step(st, &dberr)) < 0)
+			goto out;
+		if (rc == 0)
 			continue;
 		obj = stats_add_obj(&o, it, "last");
 		stats_put_t(&o, obj, "probed_at", stats_ci(st, 1));
@@ -2794,8 +2884,15 @@ stats_pings(struct stats_db *s, const struct config *cfg, const struct stats_que
 		stats_put_ci(&o, obj, "latency_ms", st, 5);
 		stats_put_cs(&o, obj, "account", st, 6);
 		stats_put_ci(&o, obj, "model_count", st, 7);
+		sqlite3_reset(st);
 	}
 out:
+	for (i = 0; i < n; i++) {
+		free(ps[i].provider);
+		free(ps[i].v);
+		free(ps[i].min);
+	}
+	free(ps);
 	return stats_end(&o, root, dberr, err);
 }
 
@@ -3310,6 +3407,10 @@ stats_rollup_request(struct stats_rollup *r, int64_t request_id)
 	if ((err = stats_exec(r->st[STATS_RU_SAVEPOINT])) != QP_OK)
 		return err;
 	st = r->st[STATS_RU_REQUESTS];
+	sqlite3_bind_int64(st, 1, request_id);
+	if ((err = stats_exec(st)) != QP_OK)
+		goto out;
+	st = r->st[STATS_RU_ERRORS];
 	sqlite3_bind_int64(st, 1, request_id);
 	if ((err = stats_exec(st)) != QP_OK)
 		goto out;

@@ -31,8 +31,8 @@
 /* A percentile read from the histogram is the geometric middle of its bin, so it is
  * within this relative error (percent) of the exact value: sqrt(1.6 / 1.25) - 1. */
 #define STATS_BIN_ERROR_PCT	13.2
-/* attempt_count values above this are counted in the last class of the rollup. */
-#define STATS_ATTEMPTS_CAP	9
+/* Requests are counted by attempts made 0, 1, 2, 3 and this many or more. */
+#define STATS_ATTEMPTS_CAP	4
 
 /* A period. */
 enum stats_period {
@@ -91,6 +91,15 @@ enum stats_dataset {
 	STATS_DS__MAX
 };
 
+/* State of a configured account, as the accounts dataset and /metrics name it. */
+enum stats_state {
+	STATS_STATE_OK,			/* "ok": eligible */
+	STATS_STATE_BACKOFF,		/* "backoff": rate limit, quota, transient or open circuit */
+	STATS_STATE_QUARANTINED,	/* "quarantined": after an auth failure */
+	STATS_STATE_DISABLED,		/* "disabled": the account or its provider */
+	STATS_STATE__MAX
+};
+
 /* Filters a dataset accepts (bit mask). */
 #define STATS_F_ACCOUNT		0x1	/* account= */
 #define STATS_F_PROVIDER	0x2	/* provider= */
@@ -129,6 +138,15 @@ const char	*stats_group_name(enum stats_group g);
 const char	*stats_metric_name(enum stats_metric m);
 const char	*stats_latency_name(enum stats_latency l);
 const char	*stats_dataset_name(enum stats_dataset d);
+
+const char	*stats_state_name(enum stats_state st);
+
+/*
+ * Returns the state of account a of provider p given the reason of its
+ * running account_backoffs row (NULL = none running). Thread-safe.
+ */
+enum stats_state stats_account_state(const struct config_provider *p,
+		    const struct config_account *a, const char *backoff_reason);
 
 /* Returns the dataset called name (len bytes), or STATS_DS__MAX if there is none. */
 enum stats_dataset stats_dataset_find(const char *name, size_t len);

@@ -222,12 +222,9 @@ CREATE TABLE stats_requests (
 	model		TEXT NOT NULL,		-- model_base, '' = unknown
 	account_name	TEXT NOT NULL,		-- account of the final attempt, '' = none reached
 	status		TEXT NOT NULL,		-- request status
-	cost_exactness	TEXT NOT NULL,		-- requests.cost_exactness
-	error_class	TEXT NOT NULL,		-- requests.error_class, '' = none
-	attempt_count	INTEGER NOT NULL,	-- upstream attempts made, capped at 9
 	requests	INTEGER NOT NULL DEFAULT 0, -- requests finalized
 	streamed	INTEGER NOT NULL DEFAULT 0, -- of which streamed
-	attempts	INTEGER NOT NULL DEFAULT 0, -- upstream attempts (uncapped sum)
+	attempts	INTEGER NOT NULL DEFAULT 0, -- upstream attempts they made
 	input_tokens	INTEGER NOT NULL DEFAULT 0, -- sum of requests.input_tokens
 	output_tokens	INTEGER NOT NULL DEFAULT 0, -- sum of requests.output_tokens
 	cache_read_tokens INTEGER NOT NULL DEFAULT 0, -- sum of requests.cache_read_tokens
@@ -241,8 +238,31 @@ CREATE TABLE stats_requests (
 	total_count	INTEGER NOT NULL DEFAULT 0, -- requests with a total_ms
 	ttft_ms_sum	INTEGER NOT NULL DEFAULT 0, -- sum of ttft_ms where known
 	ttft_count	INTEGER NOT NULL DEFAULT 0, -- requests with a ttft_ms
-	PRIMARY KEY (bucket_s, bucket_start, provider_id, model, account_name, status,
-	    cost_exactness, error_class, attempt_count)
+	exact_count	INTEGER NOT NULL DEFAULT 0, -- requests by cost_exactness: exact
+	derived_count	INTEGER NOT NULL DEFAULT 0, -- derived
+	partial_count	INTEGER NOT NULL DEFAULT 0, -- partial
+	estimated_count	INTEGER NOT NULL DEFAULT 0, -- estimated
+	provider_reported_count INTEGER NOT NULL DEFAULT 0, -- provider_reported
+	unknown_count	INTEGER NOT NULL DEFAULT 0, -- unknown (or anything else)
+	attempts_0	INTEGER NOT NULL DEFAULT 0, -- requests by upstream attempts made: none
+	attempts_1	INTEGER NOT NULL DEFAULT 0, -- one
+	attempts_2	INTEGER NOT NULL DEFAULT 0, -- two
+	attempts_3	INTEGER NOT NULL DEFAULT 0, -- three
+	attempts_4plus	INTEGER NOT NULL DEFAULT 0, -- four or more
+	PRIMARY KEY (bucket_s, bucket_start, provider_id, model, account_name, status)
+) WITHOUT ROWID;
+
+-- Requests that did not complete, by error class (same buckets as stats_requests).
+CREATE TABLE stats_errors (
+	bucket_s	INTEGER NOT NULL,	-- granularity: 300, 3600, 86400 or 0 (all time)
+	bucket_start	INTEGER NOT NULL,	-- bucket start (ms) holding the request's completed_at
+	provider_id	TEXT NOT NULL,		-- provider of the final attempt, '' = none reached
+	model		TEXT NOT NULL,		-- model_base, '' = unknown
+	account_name	TEXT NOT NULL,		-- account of the final attempt, '' = none reached
+	status		TEXT NOT NULL,		-- request status (never completed)
+	error_class	TEXT NOT NULL,		-- requests.error_class, '' = none
+	requests	INTEGER NOT NULL DEFAULT 0, -- requests
+	PRIMARY KEY (bucket_s, bucket_start, provider_id, model, account_name, status, error_class)
 ) WITHOUT ROWID;
 
 -- Latency histograms of completed requests, for percentiles and /metrics. Bins are
@@ -294,4 +314,4 @@ CREATE INDEX requests_failed ON requests(completed_at)
 	WHERE status NOT IN ('pending', 'completed');
 CREATE INDEX request_attempts_failed ON request_attempts(account_name, completed_at)
 	WHERE outcome NOT IN ('ok', 'client_error', 'client_disconnected');
-CREATE INDEX provider_pings_time ON provider_pings(probed_at);
+CREATE INDEX provider_pings_time ON provider_pings(probed_at, provider_id, ok, latency_ms);

@@ -719,6 +719,7 @@ test_boundaries(void)
 	cJSON_Delete(j);
 	exec("BEGIN IMMEDIATE");
 	exec("DELETE FROM stats_requests WHERE model = 'm-edge'");
+	exec("DELETE FROM stats_errors WHERE model = 'm-edge'");
 	exec("DELETE FROM stats_latency WHERE model = 'm-edge'");
 	exec("DELETE FROM requests WHERE model_base = 'm-edge'");
 	exec("COMMIT");
@@ -1190,9 +1191,9 @@ test_prune(void)
 
 	exec("BEGIN IMMEDIATE");
 	execf("INSERT INTO stats_requests (bucket_s, bucket_start, provider_id, model, "
-	    "account_name, status, cost_exactness, error_class, attempt_count, requests) VALUES "
-	    "(300, %lld, 'p', 'm', 'a', 'completed', 'exact', '', 1, 1), "
-	    "(300, %lld, 'p', 'm', 'a', 'completed', 'exact', '', 1, 1)",
+	    "account_name, status, requests) VALUES "
+	    "(300, %lld, 'p', 'm', 'a', 'completed', 1), "
+	    "(300, %lld, 'p', 'm', 'a', 'completed', 1)",
 	    (long long)(NOW - 3 * DAY), (long long)(NOW - 3 * DAY + 2 * HOUR));
 	exec("COMMIT");
 	fine_before = query_int("SELECT count(*) FROM stats_requests WHERE bucket_s = 300 AND "
