@@ -76,7 +76,6 @@ import re
 import select
 import signal
 import socket
-import socketserver
 import struct
 import sys
 import threading

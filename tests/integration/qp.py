@@ -45,8 +45,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import mock_upstream  # noqa: E402  (needs HERE on sys.path)
-from mock_upstream import MockClient, MockUpstream  # noqa: E402,F401
+from mock_upstream import MockClient, MockUpstream  # noqa: E402
 
 SRCDIR = os.environ.get("QP_SRCDIR") or os.path.dirname(os.path.dirname(HERE))
 BUILDDIR = os.environ.get("QP_BUILDDIR") or os.getcwd()

@@ -2,7 +2,6 @@
 """test_health.py: liveness, readiness, unknown paths and clean shutdown,
 through lighttpd and quotapool.fcgi started by `quotapool-admin serve`."""
 
-import json
 import os
 import socket
 import sys

@@ -7,8 +7,6 @@ parts of the harness that need no gateway."""
 import http.client
 import json
 import os
-import re
-import signal
 import socket
 import sys
 import time
