@@ -699,7 +699,7 @@ struct config_ctx {
 	int			 nrefs, refcap;
 	unsigned		 sec_line[CONFIG_SEC__MAX];	/* line of each fixed section */
 	char			 where[300];	/* dotted name of the table read, for messages */
-	char			 title[300];	/* its bracketed name */
+	char			 title[320];	/* its bracketed name */
 };
 
 static void	config_msg(struct config_ctx *, enum config_severity, unsigned, unsigned,
@@ -2288,6 +2288,24 @@ config_finish(struct config_ctx *c)
 		    "be served until one is added");
 }
 
+/* Wipes every string of a parsed tree: inline secrets must not outlive the load. */
+static void
+config_tree_wipe(struct toml_value *v)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	if (v->type == TOML_STRING)
+		crypto_wipe(v->u.str.ptr, v->u.str.len);
+	else if (v->type == TOML_ARRAY)
+		for (i = 0; i < v->u.arr.n; i++)
+			config_tree_wipe(v->u.arr.items[i]);
+	else if (v->type == TOML_TABLE)
+		for (i = 0; i < v->u.tab.n; i++)
+			config_tree_wipe(v->u.tab.items[i].val);
+}
+
 /* Sorts messages by line (stable), line 0 last. */
 static void
 config_diag_sort(struct config_diag *d, int from)
@@ -2396,6 +2414,7 @@ checked:
 	else if (c.diag->nerrors > 0 || c.dropped_errors > 0)
 		e = QP_ECONFIG;
 out:
+	config_tree_wipe(root);
 	toml_free(root);
 	config_dotenv_free(&c.dotenv);
 	free(c.refs);

@@ -229,7 +229,8 @@ enum qp_err	 config_find_path(const char *cli, char *buf, size_t len);
  * Every problem goes into diag (which the caller frees with
  * config_diag_free()). Returns the configuration (free with config_free())
  * or NULL when diag holds at least one error; *err says why
- * (QP_ECONFIG, QP_EIO, QP_ENOMEM).
+ * (QP_ECONFIG, QP_EIO with errno kept, QP_ENOMEM). Call at start-up: it
+ * reads the environment, so it must not race with setenv().
  */
 struct config	*config_load(const char *path, struct config_diag *diag, enum qp_err *err);
 
@@ -241,24 +242,30 @@ struct config	*config_load(const char *path, struct config_diag *diag, enum qp_e
 struct config	*config_load_buf(const char *buf, size_t len, const char *path,
 		    struct config_diag *diag, enum qp_err *err);
 
-/* Frees a configuration, wiping its secrets. NULL is allowed. */
+/* Frees a configuration, wiping its secrets. NULL is allowed. No thread may still use it. */
 void		 config_free(struct config *cfg);
 
-/* Writes each message as "PATH:LINE:COL: error: text" (or "warning:"), one per line. */
+/*
+ * Writes each message as "PATH:LINE:COL: error: text" (or "warning:"), one
+ * per line; ":COL" is left out when 0, ":LINE" too when 0. path NULL prints
+ * "config". Thread-safe for distinct streams.
+ */
 void		 config_diag_print(const struct config_diag *diag, const char *path, FILE *fp);
 
 /* Frees the messages of diag and zeroes it. */
 void		 config_diag_free(struct config_diag *diag);
 
-/* Returns the provider with this id, or NULL. */
+/* Returns the provider with this id, or NULL; borrowed from cfg. Thread-safe. */
 const struct config_provider *config_provider(const struct config *cfg, const char *id);
 
-/* Returns the override for this base model id, or NULL. */
+/* Returns the override for this base model id, or NULL; borrowed from cfg. Thread-safe. */
 const struct config_model_override *config_override(const struct config *cfg, const char *model);
 
 /*
  * Writes the Markdown reference of every section and key (type, default,
  * range, description) from the same tables that drive parsing.
+ * docs/configuration.md holds it (tests/unit/test_config --write-doc).
+ * Thread-safe.
  */
 void		 config_doc_markdown(FILE *fp);
 
@@ -267,7 +274,8 @@ void		 config_doc_markdown(FILE *fp);
  * the same text with [server] port, [server] state_dir and [database] path
  * set to the given values. Returns a malloc'd NUL-terminated string the
  * caller frees, or NULL with *err set (QP_EPARSE if the example lacks one
- * of those keys).
+ * of those keys, QP_EINVAL for a port outside 1-65535 or an empty path).
+ * Only the three values change; every other byte is kept. Thread-safe.
  */
 char		*config_instance_text(const char *ex, size_t len, int port,
 		    const char *state_dir, const char *db_path, enum qp_err *err);

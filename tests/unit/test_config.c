@@ -606,8 +606,8 @@ out:
 	    "[[providers.b.accounts]]\nname = \"x\"\napi_key = \"sk-0987654321\"\n", 8, 0,
 	    "account name \"x\" is already used at line 3 (names are unique across all providers)");
 	expect_error("[providers.a]\nbase_url = \"http://h\"\nauth = \"none\"\n[providers.b]\n"
-	    "base_url = \"http://h\"\n[[providers.b.accounts]]\nname = \"a\"\napi_key = \"sk-0987654321\"\n",
-	    6, 0, "account name \"a\" is already used at line 1 (names are unique across all "
+	    "base_url = \"http://h\"\n[[providers.b.accounts]]\nname = \"a\"\n"
+	    "api_key = \"sk-0987654321\"\n", 6, 0, "account name \"a\" is already used at line 1 (names are unique across all "
 	    "providers)");
 	expect_error("[providers.a]\nbase_url = \"http://h\"\n[[providers.a.accounts]]\nname = \"x\"\n"
 	    "api_key = \"sk-1234567890\"\nproxy = \"crop\"\n[proxies.corp]\nurl = \"http://h:1\"\n", 6,
@@ -1193,6 +1193,82 @@ test_example(void)
 	free(ex);
 }
 
+/* tests/data/config: an EggPool file that loads, a must-fail file with its exact output. */
+static void
+test_golden(void)
+{
+	char path[PATH_MAX + 64], *want = NULL, *got = NULL;
+	const struct config_provider *p;
+	struct config_diag d;
+	struct config *cfg;
+	enum qp_err err;
+	size_t len = 0;
+	int i, nwarn = 0, ignored = 0;
+	FILE *f;
+
+	setenv("QP_TEST_SERVER_API_KEY", "srv-0123456789abcdef", 1);
+	setenv("QP_TEST_GO_KEY", "sk-go-env-0123456789abcdef", 1);
+	setenv("QP_TEST_PROXY_URL", "socks5://127.0.0.1:1080", 1);
+	snprintf(path, sizeof(path), "%s/tests/data/config/eggpool.toml", srcdir());
+	memset(&d, 0, sizeof(d));
+	cfg = config_load(path, &d, &err);
+	if (!ok(cfg != NULL && d.nerrors == 0, "tests/data/config/eggpool.toml loads")) {
+		printf("#   %s: %s\n", path, qp_strerror(err));
+		dump(&d);
+	}
+	for (i = 0; i < d.n; i++) {
+		nwarn += d.msgs[i].severity == CONFIG_WARNING;
+		ignored += strstr(d.msgs[i].text, "ignored: not used by quotapool") != NULL;
+	}
+	if (!is_int(ignored, nwarn - 1, "its warnings: ignored EggPool settings, and threads = 1"))
+		dump(&d);
+	if (cfg != NULL) {
+		is_int(cfg->routing.max_attempts, 4, "eggpool: max_retries_before_stream 3");
+		is_int(cfg->routing.quota_backoff_s, 300, "eggpool: quota cooldown");
+		is_str(cfg->server.api_key, "srv-0123456789abcdef", "eggpool: server key from env");
+		p = config_provider(cfg, "opencode-go");
+		ok(p != NULL && p->naccounts == 2 && p->routing_priority == 10 &&
+		    p->first_byte_timeout_ms == 120000 && p->idle_timeout_ms == 90000 &&
+		    p->accounts[0].quota[CONFIG_WINDOW_5H].microdollars == 12000000 &&
+		    p->accounts[0].quota[CONFIG_WINDOW_5H].offset_microdollars == 1500000 &&
+		    p->accounts[1].proxy_url != NULL &&
+		    strcmp(p->accounts[1].proxy_url, "socks5://127.0.0.1:1080") == 0,
+		    "eggpool: opencode-go provider, timeouts, limits, offsets, proxy");
+		p = config_provider(cfg, "minimax");
+		ok(p != NULL && p->auth == CONFIG_AUTH_API_KEY && p->protocols ==
+		    CONFIG_PROTO_ANTHROPIC && strcmp(p->anthropic_path, "/v1/messages") == 0,
+		    "eggpool: minimax with its auth table");
+		p = config_provider(cfg, "ollama-local");
+		ok(p != NULL && p->auth == CONFIG_AUTH_NONE && p->naccounts == 1 && !p->enabled,
+		    "eggpool: keyless local provider");
+		ok(config_override(cfg, "claude-opus-4") != NULL &&
+		    config_override(cfg, "claude-opus-4")->output_per_mtok == 75000000,
+		    "eggpool: model override prices");
+	}
+	config_free(cfg);
+	config_diag_free(&d);
+	unsetenv("QP_TEST_SERVER_API_KEY");
+	unsetenv("QP_TEST_GO_KEY");
+	unsetenv("QP_TEST_PROXY_URL");
+
+	snprintf(path, sizeof(path), "%s/tests/data/config/bad.toml", srcdir());
+	memset(&d, 0, sizeof(d));
+	cfg = config_load(path, &d, &err);
+	ok(cfg == NULL && err == QP_ECONFIG, "tests/data/config/bad.toml is rejected");
+	if ((f = open_memstream(&got, &len)) != NULL) {
+		config_diag_print(&d, "bad.toml", f);
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "%s/tests/data/config/bad.expected", srcdir());
+	want = read_file(path, &len);
+	if (!is_str(got, want, "bad.toml gives exactly the messages of bad.expected"))
+		printf("#   input: %s/tests/data/config/bad.toml\n", srcdir());
+	free(got);
+	free(want);
+	config_free(cfg);
+	config_diag_free(&d);
+}
+
 static void
 test_doc(void)
 {
@@ -1261,6 +1337,7 @@ main(int argc, char **argv)
 	test_diag();
 	test_find_path();
 	test_example();
+	test_golden();
 	test_doc();
 	rmdir(tmpdir);
 	return done_testing();
