@@ -6,7 +6,9 @@
  * reservation and decision rows) and attempt end (attempt closed,
  * reservation released, backoff cleared, request finalized, hourly
  * rollup). Prints the rate without and with account selection, of
- * selection alone, with 1 and with T threads (one connection each).
+ * selection alone, with 1 and with T threads (one connection each), by
+ * wall clock and per CPU second used (the latter is steadier on a busy
+ * machine).
  * Usage: bench_accounting [REQUESTS_PER_THREAD [THREADS [DIR]]]
  */
 #include <pthread.h>
@@ -36,16 +38,24 @@ struct bench_run {
 	int		 n;		/* lifecycles to run */
 	int		 with_select;	/* 1: choose the account each time, 2: only choose */
 	int		 failed;	/* lifecycles that failed */
+	double		 cpu;		/* CPU seconds the thread used */
 	char		 err[256];	/* first failure */
 };
 
 static double
-bench_now(void)
+bench_clock(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double
+bench_now(void)
+{
+
+	return bench_clock(CLOCK_MONOTONIC);
 }
 
 static void
@@ -99,6 +109,7 @@ bench_thread(void *arg)
 	sqlite3 *db = NULL;
 	enum qp_err err;
 	int64_t now;
+	double cpu0 = bench_clock(CLOCK_THREAD_CPUTIME_ID);
 	int i;
 
 	if ((db = db_open(r->path, &o, &err, r->err, sizeof(r->err))) == NULL ||
@@ -172,6 +183,7 @@ out:
 	select_free(sel);
 	accounting_free(acc);
 	db_close(db);
+	r->cpu = bench_clock(CLOCK_THREAD_CPUTIME_ID) - cpu0;
 	return NULL;
 }
 
@@ -181,7 +193,7 @@ bench_measure(const char *path, int n, int threads, int with_select)
 {
 	struct bench_run runs[64];
 	pthread_t tid[64];
-	double t0, t1;
+	double t0, t1, cpu = 0;
 	int i, failed = 0;
 
 	for (i = 0; i < threads; i++) {
@@ -201,13 +213,16 @@ bench_measure(const char *path, int n, int threads, int with_select)
 	t1 = bench_now();
 	for (i = 0; i < threads; i++) {
 		failed += runs[i].failed;
+		cpu += runs[i].cpu;
 		if (runs[i].failed)
 			fprintf(stderr, "thread %d: %s\n", i, runs[i].err);
 	}
-	printf("%-34s threads=%-2d lifecycles=%-7d %9.0f lifecycles/s  (%.1f us each)%s\n",
+	printf("%-22s threads=%-2d n=%-7d %7.0f /s wall (%6.1f us each), %7.0f /s of CPU "
+	    "(%6.1f us CPU each)%s\n",
 	    with_select == 2 ? "select only (reads)" : with_select ? "select + start + end" :
 	    "start + end", threads, n * threads,
 	    (double)(n * threads - failed) / (t1 - t0), (t1 - t0) * 1e6 / (double)(n * threads),
+	    (double)(n * threads) / cpu, cpu * 1e6 / (double)(n * threads),
 	    failed ? "  FAILURES" : "");
 	return failed ? 1 : 0;
 }

@@ -757,6 +757,8 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 
 	memset(res, 0, sizeof(*res));
 	res->tier = -1;
+	res->detail_json = "{}";
+	res->detail_len = 2;
 	res->model = q->model;
 	res->decided_at = q->now;
 	res->status = SELECT_NO_MODEL;
