@@ -58,6 +58,8 @@ build_config(void)
 	cfg.models.ping_retain_days = 7;
 }
 
+static void	execf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static void
 execf(const char *fmt, ...)
 {
@@ -74,6 +76,8 @@ execf(const char *fmt, ...)
 }
 
 /* Returns the integer the query yields (first column of the first row), -1 if none. */
+static int64_t	q_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static int64_t
 q_int(const char *fmt, ...)
 {
@@ -96,6 +100,9 @@ q_int(const char *fmt, ...)
 }
 
 /* Copies the text the query yields into buf ("(null)" if none). */
+static const char *q_text(char *buf, size_t len, const char *fmt, ...)
+		    __attribute__((format(printf, 3, 4)));
+
 static const char *
 q_text(char *buf, size_t len, const char *fmt, ...)
 {

@@ -98,6 +98,8 @@ exec(const char *sql)
 	}
 }
 
+static void	execf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static void
 execf(const char *fmt, ...)
 {
