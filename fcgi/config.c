@@ -1686,10 +1686,10 @@ config_unknown_key(struct config_ctx *c, const struct config_section *s, const s
 		config_near_offer(&n, s->keys[i].name);
 	config_show(kv->key, kv->keylen, shown, sizeof(shown));
 	if (n.best != NULL)
-		config_msg(c, CONFIG_ERROR, config_kv_line(kv), 0, "unknown key \"%s\" in %s "
+		config_msg(c, CONFIG_ERROR, config_kv_line(kv), kv->col, "unknown key \"%s\" in %s "
 		    "(did you mean \"%s\"?)", shown, c->title, n.best);
 	else
-		config_msg(c, CONFIG_ERROR, config_kv_line(kv), 0, "unknown key \"%s\" in %s",
+		config_msg(c, CONFIG_ERROR, config_kv_line(kv), kv->col, "unknown key \"%s\" in %s",
 		    shown, c->title);
 }
 

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dashboard.h"
 #include "health.h"
 #include "models.h"
 #include "proxy.h"
@@ -13,6 +14,31 @@ static const struct route route_routes[] = {
 	{ "GET",	"/v1/models",	models_list,	ROUTE_CLIENT,	0 },
 	{ "POST",	"/v1/chat/completions", proxy_chat_completions, ROUTE_CLIENT, 0 },
 	{ "POST",	"/v1/messages",	proxy_messages,	ROUTE_CLIENT,	0 },
+	/*
+	 * The dashboard checks access itself: [dashboard] public, admin keys
+	 * and admin login sessions, a redirect to /login for pages and 401/403
+	 * for the JSON API; runtime, traces and per-request data are admin-only.
+	 */
+	{ "GET",	"/",		dashboard_overview,	ROUTE_OPEN,	0 },
+	{ "GET",	"/accounts",	dashboard_accounts,	ROUTE_OPEN,	0 },
+	{ "GET",	"/models",	dashboard_models,	ROUTE_OPEN,	0 },
+	{ "GET",	"/latency",	dashboard_latency,	ROUTE_OPEN,	0 },
+	{ "GET",	"/timeseries",	dashboard_timeseries,	ROUTE_OPEN,	0 },
+	{ "GET",	"/bandwidth",	dashboard_bandwidth,	ROUTE_OPEN,	0 },
+	{ "GET",	"/reliability",	dashboard_reliability,	ROUTE_OPEN,	0 },
+	{ "GET",	"/routing",	dashboard_routing,	ROUTE_OPEN,	0 },
+	{ "GET",	"/pings",	dashboard_pings,	ROUTE_OPEN,	0 },
+	{ "GET",	"/runtime",	dashboard_runtime,	ROUTE_OPEN,	0 },
+	{ "GET",	"/traces",	dashboard_traces,	ROUTE_OPEN,	0 },
+	{ "GET",	"/traces/",	dashboard_trace,	ROUTE_OPEN,	ROUTE_PREFIX },
+	{ "GET",	"/login",	dashboard_login_form,	ROUTE_OPEN,	0 },
+	{ "POST",	"/login",	dashboard_login,	ROUTE_OPEN,	0 },
+	{ "POST",	"/logout",	dashboard_logout,	ROUTE_OPEN,	0 },
+	{ "GET",	"/theme",	dashboard_theme,	ROUTE_OPEN,	0 },
+	{ "GET",	"/static/",	dashboard_static,	ROUTE_OPEN,	ROUTE_PREFIX },
+	{ "GET",	"/api/stats/",	dashboard_api_stats,	ROUTE_OPEN,	ROUTE_PREFIX },
+	{ "GET",	"/api/backoffs", dashboard_api_backoffs, ROUTE_OPEN,	0 },
+	{ "GET",	"/api/events",	dashboard_api_events,	ROUTE_OPEN,	0 },
 };
 
 const struct route *

@@ -12,6 +12,7 @@
 #include "bounds.h"
 #include "crypto.h"
 #include "db.h"
+#include "dashboard.h"
 #include "log.h"
 #include "maint.h"
 #include "paths.h"
@@ -291,7 +292,7 @@ server_run(const struct config *cfg, int listen_fd)
 	struct timespec deadline;
 	char dir[4200], errbuf[512];
 	enum qp_err err = QP_OK;
-	int i, n, started = 0, sig = 0, attr_init = 0, left;
+	int i, n, started = 0, sig = 0, attr_init = 0, left, dashboard_ready = 0;
 
 	if ((srv = calloc(1, sizeof(*srv))) == NULL)
 		return QP_ENOMEM;
@@ -311,6 +312,12 @@ server_run(const struct config *cfg, int listen_fd)
 		goto out;
 	}
 
+	if (cfg->dashboard.enabled &&
+	    (err = dashboard_init(srv->datadir, errbuf, sizeof(errbuf))) != QP_OK) {
+		log_msg(LOG_ERROR, "dashboard: %s", errbuf);
+		goto out;
+	}
+	dashboard_ready = cfg->dashboard.enabled;
 	if ((srv->share = upstream_share_new(&err)) == NULL) {
 		log_msg(LOG_ERROR, "cannot initialise libcurl: %s", qp_strerror(err));
 		goto out;
@@ -408,6 +415,8 @@ out:
 	if (attr_init)
 		pthread_attr_destroy(&attr);
 	free(workers);
+	if (dashboard_ready)
+		dashboard_free();
 	if (srv != NULL) {
 		upstream_share_free(srv->share);
 		migrate_set_free(&srv->schema);

@@ -361,6 +361,7 @@ toml_insert(struct toml_parser *p, struct toml_node *t, struct toml_keypart *kp,
 	kv->keylen = kp->len;
 	kv->val = &val->v;
 	kv->line = kp->line;
+	kv->col = kp->col;
 	kp->s = NULL;
 	t->v.u.tab.n = n + 1;
 	if ((t->index == NULL && t->v.u.tab.n > TOML_INDEX_MIN) ||
@@ -1451,6 +1452,7 @@ toml_header(struct toml_parser *p)
 		sub->v.line = hline;
 		sub->v.col = hcol;
 		kv->line = hline;
+		kv->col = hcol;
 	}
 	p->cur = sub;
 	rc = 0;

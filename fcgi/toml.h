@@ -61,6 +61,7 @@ struct toml_kv {
 	char			*key;	/* NUL-terminated UTF-8 (owned) */
 	size_t			 keylen;/* bytes of key, which may hold NUL */
 	unsigned		 line;	/* 1-based line where the key was written */
+	unsigned		 col;	/* 1-based column of its first (or only) part */
 	struct toml_value	*val;	/* owned */
 };
 

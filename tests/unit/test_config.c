@@ -368,22 +368,22 @@ test_ranges(void)
 static void
 test_unknown(void)
 {
-	expect_error("# c\n[server]\nthraeds = 4\n", 3, 0,
+	expect_error("# c\n[server]\nthraeds = 4\n", 3, -1,
 	    "unknown key \"thraeds\" in [server] (did you mean \"threads\"?)");
-	expect_error("[server]\nport = 1\nfrobnicate = 4\n", 3, 0,
+	expect_error("[server]\nport = 1\nfrobnicate = 4\n", 3, -1,
 	    "unknown key \"frobnicate\" in [server]");
 	expect_error("\n[servr]\nport = 1\n", 2, 0, "unknown section [servr] (did you mean [server]?)");
 	expect_error("[bogus]\n", 1, 0, "unknown section [bogus]");
-	expect_error("[providers.a]\nbase_url = \"http://h\"\nbase_ulr = \"x\"\nauth = \"none\"\n", 3, 0,
+	expect_error("[providers.a]\nbase_url = \"http://h\"\nbase_ulr = \"x\"\nauth = \"none\"\n", 3, -1,
 	    "unknown key \"base_ulr\" in [providers.a] (did you mean \"base_url\"?)");
 	expect_error("[providers.a]\nbase_url = \"http://h\"\n[[providers.a.accounts]]\nname = \"n\"\n"
-	    "api_key = \"k-1234567890\"\nwieght = 2\n", 6, 0,
+	    "api_key = \"k-1234567890\"\nwieght = 2\n", 6, -1,
 	    "unknown key \"wieght\" in [[providers.a.accounts]] (did you mean \"weight\"?)");
 	expect_error("[providers.a]\nbase_url = \"http://h\"\nauth = { mode = \"none\", mdoe = 1 }\n",
-	    3, 0, "unknown key \"mdoe\" in [providers.a.auth] (did you mean \"mode\"?)");
-	expect_error("[proxies.p]\nurl = \"http://h:1\"\nurl_evn = \"X\"\n", 3, 0,
+	    3, 25, "unknown key \"mdoe\" in [providers.a.auth] (did you mean \"mode\"?)");
+	expect_error("[proxies.p]\nurl = \"http://h:1\"\nurl_evn = \"X\"\n", 3, -1,
 	    "unknown key \"url_evn\" in [proxies.p] (did you mean \"url_env\"?)");
-	expect_error("[model_overrides.\"m\"]\nmax_context = 1\n", 2, 0,
+	expect_error("[model_overrides.\"m\"]\nmax_context = 1\n", 2, -1,
 	    "unknown key \"max_context\" in [model_overrides.\"m\"]");
 	expect_error("[[accounts]]\nname = \"x\"\n", 1, 0, "top-level [[accounts]] (EggPool's "
 	    "single-provider form) is not supported: move them under [providers.<id>] as "
@@ -934,7 +934,7 @@ test_diag(void)
 		config_diag_print(&d, "/etc/q.toml", f);
 		fclose(f);
 		is_str(buf, "/etc/q.toml:2:8: error: server.port: 0 is out of range (1 to 65535)\n"
-		    "/etc/q.toml:3: error: unknown key \"thraeds\" in [server] (did you mean "
+		    "/etc/q.toml:3:1: error: unknown key \"thraeds\" in [server] (did you mean "
 		    "\"threads\"?)\n"
 		    "/etc/q.toml:4: warning: [maintenance]: ignored: not used by quotapool\n"
 		    "/etc/q.toml: warning: no [providers.<id>] is defined: nothing can be served "
