@@ -639,8 +639,12 @@ dashboard_charts_overview(const cJSON *data, cJSON *charts)
 	if ((arr = cJSON_CreateArray()) == NULL)
 		return QP_ENOMEM;
 	cJSON_ArrayForEach(it, bs) {
-		cJSON *o = cJSON_CreateObject();
+		cJSON *o;
 
+		/* Skip the "_h" text twins added for display. */
+		if (!cJSON_IsNumber(it) || dashboard_ends(it->string, "_h"))
+			continue;
+		o = cJSON_CreateObject();
 		if (o == NULL || !cJSON_AddItemToArray(arr, o) ||
 		    cJSON_AddStringToObject(o, "status", it->string) == NULL ||
 		    cJSON_AddNumberToObject(o, "requests", it->valuedouble) == NULL) {

@@ -19,6 +19,14 @@
 #include "route.h"
 #include "server.h"
 
+/* Accounting's final hook: counts a finalized request in the dashboard rollups. */
+static int
+server_rollup_hook(void *arg, int64_t request_id)
+{
+
+	return stats_rollup_request(arg, request_id) == QP_OK ? 0 : -1;
+}
+
 enum qp_err
 server_worker_ready(struct worker *w)
 {
@@ -58,10 +66,13 @@ server_worker_ready(struct worker *w)
 	    (w->sel == NULL &&
 	    (w->sel = select_new(w->db, cfg, &err, errbuf, sizeof(errbuf))) == NULL) ||
 	    (w->acc == NULL &&
-	    (w->acc = accounting_new(w->db, &err, errbuf, sizeof(errbuf))) == NULL)) {
+	    (w->acc = accounting_new(w->db, &err, errbuf, sizeof(errbuf))) == NULL) ||
+	    (w->rollup == NULL &&
+	    (w->rollup = stats_rollup_new(w->db, &err, errbuf, sizeof(errbuf))) == NULL)) {
 		snprintf(w->reason, sizeof(w->reason), "database schema: %s", errbuf);
 		return err;
 	}
+	accounting_set_final_hook(w->acc, server_rollup_hook, w->rollup);
 	w->reason[0] = '\0';
 	w->ready = 1;
 	return QP_OK;
@@ -120,6 +131,8 @@ static void
 server_worker_close(struct worker *w)
 {
 
+	stats_rollup_free(w->rollup);
+	w->rollup = NULL;
 	accounting_free(w->acc);
 	w->acc = NULL;
 	select_free(w->sel);
@@ -171,7 +184,20 @@ server_worker_main(void *arg)
 struct server_hooks {
 	sqlite3			*db;	/* connection the statements belong to */
 	struct accounting_db	*acc;	/* prepared on db */
+	struct stats_rollup	*rollup; /* prepared on db */
 };
+
+static void
+server_hooks_close(void *arg)
+{
+	struct server_hooks *h = arg;
+
+	accounting_free(h->acc);
+	h->acc = NULL;
+	stats_rollup_free(h->rollup);
+	h->rollup = NULL;
+	h->db = NULL;
+}
 
 static struct accounting_db *
 server_hooks_acc(struct server_hooks *h, sqlite3 *db)
@@ -181,21 +207,16 @@ server_hooks_acc(struct server_hooks *h, sqlite3 *db)
 
 	if (h->acc != NULL && h->db == db)
 		return h->acc;
-	accounting_free(h->acc);
+	server_hooks_close(h);
 	h->db = db;
-	if ((h->acc = accounting_new(db, &err, errbuf, sizeof(errbuf))) == NULL)
+	if ((h->acc = accounting_new(db, &err, errbuf, sizeof(errbuf))) == NULL ||
+	    (h->rollup = stats_rollup_new(db, &err, errbuf, sizeof(errbuf))) == NULL) {
 		log_msg(LOG_ERROR, "maintenance: %s", errbuf);
+		server_hooks_close(h);
+		return NULL;
+	}
+	accounting_set_final_hook(h->acc, server_rollup_hook, h->rollup);
 	return h->acc;
-}
-
-static void
-server_hooks_close(void *arg)
-{
-	struct server_hooks *h = arg;
-
-	accounting_free(h->acc);
-	h->acc = NULL;
-	h->db = NULL;
 }
 
 /*
@@ -258,16 +279,29 @@ server_stale_hook(const struct maint_ctx *ctx, void *arg, char *note, size_t len
 static enum qp_err
 server_retention_hook(const struct maint_ctx *ctx, void *arg, char *note, size_t len)
 {
-	struct accounting_db *acc = server_hooks_acc(arg, ctx->db);
+	struct server_hooks *h = arg;
+	struct accounting_db *acc = server_hooks_acc(h, ctx->db);
 	struct accounting_retention r;
 	struct accounting_purged p;
 	enum qp_err err;
+	int rounds, more;
 
 	if (acc == NULL)
 		return QP_EDB;
 	accounting_retention_from_config(ctx->cfg, &r);
 	memset(&p, 0, sizeof(p));
 	err = accounting_purge(acc, &r, ctx->now, &p);
+	/* The 5-minute rollups are kept for a short while only. */
+	for (rounds = 0, more = 1; err == QP_OK && more && rounds < 1000; rounds++) {
+		more = 0;
+		if ((err = db_begin_write(ctx->db)) != QP_OK)
+			break;
+		if ((err = stats_rollup_prune(h->rollup, ctx->now, &more)) != QP_OK) {
+			db_rollback(ctx->db);
+			break;
+		}
+		err = db_commit(ctx->db);
+	}
 	snprintf(note, len, "%lld requests, %lld pings, %lld events deleted",
 	    (long long)p.requests, (long long)p.pings, (long long)p.events);
 	return err;
@@ -286,7 +320,8 @@ server_run(const struct config *cfg, int listen_fd)
 	struct server *srv = NULL;
 	struct worker *workers = NULL, probe;
 	struct maint_opts mopts;
-	struct server_hooks stale_hooks = { NULL, NULL }, retention_hooks = { NULL, NULL };
+	struct server_hooks stale_hooks = { NULL, NULL, NULL };
+	struct server_hooks retention_hooks = { NULL, NULL, NULL };
 	pthread_attr_t attr;
 	sigset_t ss;
 	struct timespec deadline;

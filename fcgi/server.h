@@ -17,6 +17,7 @@
 #include "maint.h"
 #include "migrate.h"
 #include "select.h"
+#include "stats.h"
 #include "upstream.h"
 
 /*
@@ -47,6 +48,7 @@ struct worker {
 	struct keys_db	*keys;		/* prepared key statements, NULL until ready */
 	struct select_db *sel;		/* account selection, NULL until ready */
 	struct accounting_db *acc;	/* request accounting, NULL until ready */
+	struct stats_rollup *rollup;	/* dashboard rollups kept as requests finalize */
 	struct upstream	*up;		/* this thread's upstream transport */
 	int		 ready;		/* 1 once the database is known fully migrated */
 	char		 reason[512];	/* why not ready, for /v1/readyz */

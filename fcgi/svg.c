@@ -175,6 +175,21 @@ svg_legend(struct tmpl_out *out, const char *const *names, int ns, int y)
 	return QP_OK;
 }
 
+/*
+ * Shortens an axis label: an ISO time "YYYY-MM-DDTHH:MM..." becomes
+ * "MM-DD HH:MM" (the full label stays in the bar's tooltip).
+ */
+static void
+svg_short_time(const char *s, char *buf, size_t len)
+{
+
+	if (strlen(s) >= 16 && s[4] == '-' && s[10] == 'T') {
+		snprintf(buf, len, "%.5s %.5s", s + 5, s + 11);
+		return;
+	}
+	snprintf(buf, len, "%s", s);
+}
+
 enum qp_err
 svg_stacked(struct tmpl_out *out, const char *title, const char *const *series, int ns,
     const char *const *xlabels, int nx, const double *v)
@@ -182,7 +197,7 @@ svg_stacked(struct tmpl_out *out, const char *title, const char *const *series, 
 	size_t start = out->len;
 	enum qp_err err = QP_OK;
 	double max = 0, tot, bw, y, h, val;
-	char num[32];
+	char num[32], lbl[32];
 	int x, s, every;
 
 	if (ns < 0 || nx < 0 || (ns > 0 && series == NULL) || (nx > 0 && xlabels == NULL) ||
@@ -206,7 +221,7 @@ svg_stacked(struct tmpl_out *out, const char *title, const char *const *series, 
 	    SVG_W - SVG_PAD, SVG_PAD + SVG_PLOT_H, SVG_PAD - 4, num)) != QP_OK)
 		goto out;
 	bw = nx > 0 ? (double)(SVG_W - 2 * SVG_PAD) / nx : 0;
-	every = nx > 12 ? (nx + 11) / 12 : 1;
+	every = nx > 6 ? (nx + 5) / 6 : 1;
 	for (x = 0; x < nx; x++) {
 		y = SVG_PAD + SVG_PLOT_H;
 		for (s = 0; s < ns; s++) {
@@ -226,9 +241,10 @@ svg_stacked(struct tmpl_out *out, const char *title, const char *const *series, 
 				goto out;
 		}
 		if (x % every == 0) {
+			svg_short_time(xlabels[x], lbl, sizeof(lbl));
 			if ((err = svg_put(out, "<text class=\"lbl\" x=\"%.2f\" y=\"%d\">",
 			    SVG_PAD + x * bw, SVG_PAD + SVG_PLOT_H + 14)) != QP_OK ||
-			    (err = svg_esc(out, xlabels[x])) != QP_OK ||
+			    (err = svg_esc(out, lbl)) != QP_OK ||
 			    (err = svg_put(out, "</text>")) != QP_OK)
 				goto out;
 		}
