@@ -1,5 +1,10 @@
-/* health.c: liveness and readiness endpoints. */
+/* health.c: endpoints for operators' tools: liveness, readiness and Prometheus metrics. */
+#include <stdlib.h>
+
 #include <cjson/cJSON.h>
+
+#include "log.h"
+#include "metrics.h"
 
 #include "health.h"
 
@@ -37,4 +42,41 @@ health_readyz(struct worker *w, struct http_req *r)
 		return;
 	}
 	health_reply(r, 200, "ok", NULL);
+}
+
+/* Largest exposition sent; a pool of this size never comes near it. */
+#define HEALTH_METRICS_MAX	(4 * 1024 * 1024)
+
+void
+health_metrics(struct worker *w, struct http_req *r)
+{
+	struct metrics_db *m = NULL;
+	char errbuf[256], *buf = NULL;
+	size_t len = 0;
+	enum qp_err err;
+
+	if (server_worker_ready(w) != QP_OK) {
+		http_error(r, 503, "server_error", w->reason);
+		return;
+	}
+	if ((m = metrics_db_new(w->db, &err, errbuf, sizeof(errbuf))) == NULL) {
+		log_msg(LOG_ERROR, "metrics: %s", errbuf);
+		http_error(r, 503, "server_error", "metrics unavailable");
+		return;
+	}
+	if ((buf = malloc(HEALTH_METRICS_MAX)) == NULL) {
+		http_error(r, 503, "server_error", "out of memory");
+		goto out;
+	}
+	err = metrics_render(m, w->srv->cfg, atomic_load(&w->srv->in_flight), buf,
+	    HEALTH_METRICS_MAX, &len);
+	if (err != QP_OK) {
+		log_msg(LOG_ERROR, "metrics: %s", qp_strerror(err));
+		http_error(r, 503, "server_error", "metrics unavailable");
+		goto out;
+	}
+	http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);
+out:
+	free(buf);
+	metrics_db_free(m);
 }

@@ -1,4 +1,4 @@
-/* health.h: liveness and readiness endpoints. */
+/* health.h: endpoints for operators' tools: liveness, readiness and Prometheus metrics. */
 #ifndef QP_HEALTH_H
 #define QP_HEALTH_H
 
@@ -13,5 +13,12 @@ void		 health_healthz(struct worker *w, struct http_req *r);
  * fully migrated, else 503 {"status":"degraded","reason":...}. Never writes.
  */
 void		 health_readyz(struct worker *w, struct http_req *r);
+
+/*
+ * GET /metrics: the Prometheus text exposition (version 0.0.4) of the
+ * counters, latency histograms and account states. Access follows
+ * [dashboard] metrics_public (the routing table checks it).
+ */
+void		 health_metrics(struct worker *w, struct http_req *r);
 
 #endif /* QP_HEALTH_H */
