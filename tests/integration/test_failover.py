@@ -43,6 +43,8 @@ SCEN = {
     "d401o": ("openai", "m-d401o", ["h1"]),
     "d401a": ("anthropic", "c-d401a", ["i1"]),
     "dead": ("openai", "m-dead", ["j1"]),
+    "cap5": ("openai", "m-cap5", ["v1", "v2", "v3", "v4"]),
+    "cap429": ("anthropic", "c-cap429", ["w1", "w2", "w3", "w4"]),
 }
 mocks = {}
 providers = {}
@@ -284,8 +286,10 @@ for pid in ("d429o", "d429a"):
     for a in SCEN[pid][2]:
         mocks[pid].set_default("k-" + a, {"status": 429, "headers": {
             "Retry-After": "30"}})
-for pid in ("d5o", "d5a"):
+for pid in ("d5o", "d5a", "cap5"):
     mocks[pid].set_default("*", {"status": 500})
+mocks["cap429"].set_default("*", {"status": 429, "headers": {
+    "Retry-After": "30"}})
 for pid in ("d401o", "d401a"):
     mocks[pid].set_default("*", {"status": 401})
 
@@ -343,6 +347,24 @@ for pid in ("d5o", "d5a", "d401o", "d401a", "dead"):
     n = len(SCEN[pid][2])
     is_eq(r.headers.get("x-proxy-attempt-count"), str(n),
           "%s: every account tried (%d)" % (name, n))
+
+# Four accounts, max_attempts 3 (the default): three are tried.
+r = send("cap5")
+name = "4 accounts down with 500, max_attempts 3 (openai)"
+ok(r.status in (502, 503), "%s: 502 or 503 (got %d)" % (name, r.status),
+   lambda: dp.show(r))
+dp.error_shape(r, "openai", name)
+is_eq((r.headers.get("x-proxy-attempt-count"), len(keys_seen("cap5"))),
+      ("3", 3), "%s: 3 attempts, 3 upstream requests" % name)
+r = send("cap429")
+name = "4 accounts rate limited, max_attempts 3 (anthropic)"
+is_eq(r.status, 429, "%s: 429" % name)
+ra = retry_after(r)
+ok(ra is not None and 1 <= ra <= 30, "%s: Retry-After header, 1..30 s"
+   % name, lambda: dp.show(r))
+dp.error_shape(r, "anthropic", name)
+is_eq((r.headers.get("x-proxy-attempt-count"), len(keys_seen("cap429"))),
+      ("3", 3), "%s: 3 attempts, 3 upstream requests" % name)
 
 # Streamed requests get the same answers before any byte was sent.
 with inst.stream(OPENAI, dp.chat("m-d5o", stream=True)) as s:

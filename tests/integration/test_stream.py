@@ -144,6 +144,71 @@ for path, fam, mock, body in (
 
 is_eq(dp.pending(inst), [], "no request is left pending after disconnects")
 
+# ---- the provider cuts its stream -----------------------------------------
+
+for path, fam, mock, body in (
+        (OPENAI, "OpenAI", mo, dp.chat("gpt-s", stream=True)),
+        (ANTHROPIC, "Anthropic", ma, dp.messages("claude-s", stream=True))):
+    mock.reset()
+    mock.script("*", {"events": 6, "cut_after": 3})
+    with inst.stream(path, body, timeout=20) as s:
+        got = s.read_all()
+        uid = dp.uid_of(s)
+        is_eq(s.status, 200, "%s cut by the provider: the stream had begun "
+              "(200)" % fam)
+    evs = dp.sse_json(got)
+    ok(len(evs) == 3 and b"[DONE]" not in got and b"message_stop" not in got,
+       "%s cut by the provider: the 3 events sent, no terminator made up"
+       % fam, lambda: repr(got[-300:]))
+    row = dp.wait_row(inst, uid) or {}
+    is_eq((row.get("status"), row.get("stream_complete"),
+           row.get("attempt_count")), ("error", 0, 1),
+          "%s cut by the provider: row error, stream incomplete, no "
+          "failover after the first byte" % fam)
+    is_eq([a["outcome"] for a in dp.attempts(inst, uid)], ["stream_error"],
+          "%s cut by the provider: attempt outcome stream_error" % fam)
+    is_eq(len(mock.requests(path=path)), 1,
+          "%s cut by the provider: one upstream request" % fam)
+
+# ---- keepalive comments while the provider is silent ----------------------
+
+mo.reset()
+mo.script("*", {"events": 2, "first_event_delay_ms": 2600})
+with inst.stream(OPENAI, dp.chat("gpt-s", stream=True), timeout=20) as s:
+    got = s.read_all()
+    t0 = s.t_sent
+first_t = s.chunks[0][0] - t0 if s.chunks else None
+ok(got.startswith(b":"), "silent provider: the client first gets SSE "
+   "comments", lambda: repr(got[:200]))
+ok(first_t is not None and first_t < 2.0, "silent provider: something "
+   "arrives before the first event (after %s s)" % (
+       "%.2f" % first_t if first_t is not None else "-"))
+is_eq(dp.openai_text(dp.sse_json(got)), "hello world",
+      "silent provider: the events follow, complete")
+
+# ---- concurrent streams ---------------------------------------------------
+
+N = 8
+mo.reset()
+mo.set_default("*", {"events": 10, "interval_ms": 100})
+streams = [inst.stream(OPENAI, dp.chat("gpt-s", stream=True), timeout=20)
+           for _ in range(N)]
+t0 = time.monotonic()
+bodies = []
+for s in streams:
+    bodies.append(s.read_all())
+    s.close()
+took = time.monotonic() - t0
+mo.set_default("*", None)
+is_eq([dp.openai_text(dp.sse_json(b)) for b in bodies],
+      ["hello world hello world hello world hello world hello world"] * N,
+      "%d concurrent streams: each relayed whole" % N)
+cmp_ok(took, "<", 6.0, "%d concurrent streams of ~1.2 s each run side by "
+       "side (%.1f s in all)" % (N, took))
+rows = [dp.wait_row(inst, dp.uid_of(s)) or {} for s in streams]
+is_eq([r.get("status") for r in rows], ["completed"] * N,
+      "%d concurrent streams: every row completed" % N)
+
 # ---- kill -9 of quotapool.fcgi mid-stream ---------------------------------
 
 mo.reset()
