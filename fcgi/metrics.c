@@ -33,12 +33,11 @@ static const char *const metrics_sql[METRICS_ST__MAX] = {
 	    "FROM stats_attempts WHERE bucket_s = 0 AND bucket_start = 0 "
 	    "GROUP BY provider_id, outcome, retry_category "
 	    "ORDER BY provider_id, outcome, retry_category",
-	[METRICS_ST_LATENCY] = "SELECT metric, provider_id, bin, sum(count), sum(sum_us) "
-	    "FROM stats_latency WHERE bucket_s = 0 AND bucket_start = 0 "
-	    "AND metric IN ('total', 'ttft') GROUP BY metric, provider_id, bin "
-	    "ORDER BY metric, provider_id, bin",
-	[METRICS_ST_BACKOFFS] = "SELECT account_name, reason FROM account_backoffs "
-	    "WHERE backoff_until > ?1",
+	[METRICS_ST_LATENCY] = "SELECT metric, provider_id, sum_us, bins FROM stats_latency "
+	    "WHERE bucket_s = 0 AND bucket_start = 0 AND metric IN ('total', 'ttft') "
+	    "ORDER BY metric, provider_id",
+	[METRICS_ST_BACKOFFS] = ("SELECT account_name, reason FROM account_backoffs WHERE "
+	    "backoff_until > ?1 ORDER BY account_name"),
 };
 
 struct metrics_db {
@@ -85,6 +84,9 @@ struct metrics_out {
 	size_t		 len;		/* bytes written */
 	int		 full;		/* 1 once something did not fit */
 };
+
+static void	 metrics_put(struct metrics_out *o, const char *fmt, ...)
+		    __attribute__((format(printf, 2, 3)));
 
 static void
 metrics_put(struct metrics_out *o, const char *fmt, ...)
@@ -311,7 +313,7 @@ metrics_render(struct metrics_db *m, const struct config *cfg, int64_t in_flight
 	sqlite3_stmt *st;
 	enum qp_err err = QP_OK;
 	size_t h;
-	int rc, i, j, k, have, bin;
+	int rc, i, j, k, have;
 
 	*len = 0;
 	if (cap == 0)
@@ -366,7 +368,7 @@ metrics_render(struct metrics_db *m, const struct config *cfg, int64_t in_flight
 	if (rc < 0)
 		goto dberr;
 
-	/* Histograms: rows come by metric, then provider, then bin. */
+	/* Histograms: rows come by metric, then provider (one per model). */
 	if ((counts = calloc(STATS_BINS, sizeof(*counts))) == NULL) {
 		err = QP_ENOMEM;
 		goto out;
@@ -392,10 +394,9 @@ metrics_render(struct metrics_db *m, const struct config *cfg, int64_t in_flight
 				break;
 			snprintf(provider, sizeof(provider), "%s", metrics_cs(st, 1));
 			have = 1;
-			bin = sqlite3_column_int(st, 2);
-			if (bin >= 0 && bin < STATS_BINS)
-				counts[bin] += sqlite3_column_int64(st, 3);
-			sum_us += sqlite3_column_int64(st, 4);
+			(void)stats_bins_read(sqlite3_column_blob(st, 3),
+			    (size_t)sqlite3_column_bytes(st, 3), counts);
+			sum_us += sqlite3_column_int64(st, 2);
 		}
 	}
 

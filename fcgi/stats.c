@@ -19,6 +19,8 @@
 #define STATS_TIME_MAX_S	253402300799LL
 /* Longest raw value of period= and now= accepted. */
 #define STATS_VALUE_MAX		128
+/* Raw request rows a filtered recent-requests looks at, newest first, at most. */
+#define STATS_SCAN_MAX		100000
 /* Ranges of one rollup plan. */
 #define STATS_PLAN_RANGES	5
 /* Buckets of a timeseries at most (the bucket size grows to keep below). */
@@ -67,6 +69,11 @@
 	"bytes_out, error_class, retry_category, finish_reason, stream_complete, client_ip"
 #define STATS_REQ_NCOLS	29
 
+/* The SQL function that adds one value to a sparse histogram (stats_bins_add_fn). */
+#define STATS_BINS_FN	"qp_stats_bins_add"
+/* Longest sparse histogram: every bin with a 10-byte count. */
+#define STATS_BINS_BLOB_MAX	(STATS_BINS * 11)
+
 /* The granularities a rollup row is written at: bucket_s values. */
 #define STATS_GRAN_SQL "(SELECT 300 AS s UNION ALL SELECT 3600 UNION ALL SELECT 86400 " \
 	"UNION ALL SELECT 0) AS g"
@@ -99,7 +106,8 @@ enum stats_stmt {
 	STATS_ST_ERRORS_RECENT,	/* latest failed requests */
 	STATS_ST_EVENTS,	/* operational events */
 	STATS_ST_EVENT_COUNTS,	/* operational events per type */
-	STATS_ST_RECENT,	/* latest requests, any filter */
+	STATS_ST_RECENT,	/* latest requests, any filter, within the scan budget */
+	STATS_ST_RECENT_EDGE,	/* where the scan budget ends */
 	STATS_ST_TRACE_REQ,	/* one request by uid */
 	STATS_ST_TRACE_ATT,	/* its attempts */
 	STATS_ST_TRACE_DEC,	/* its routing decisions */
@@ -143,9 +151,9 @@ static const char *const stats_sql[STATS_ST__MAX] = {
 	[STATS_ST_MODELS] = "SELECT provider_id, model, " STATS_SUMS_SQL
 	    " FROM stats_requests WHERE " STATS_PLAN_SQL STATS_F_REQ_SQL
 	    " GROUP BY provider_id, model ORDER BY sum(requests) DESC, provider_id, model",
-	[STATS_ST_LATENCY] = "SELECT provider_id, model, metric, bin, sum(count), sum(sum_us) "
+	[STATS_ST_LATENCY] = "SELECT provider_id, model, metric, count, sum_us, bins "
 	    "FROM stats_latency WHERE " STATS_PLAN_SQL STATS_F_PROVIDER_SQL STATS_F_MODEL_SQL
-	    " GROUP BY provider_id, model, metric, bin ORDER BY provider_id, model",
+	    " ORDER BY provider_id, model",
 	[STATS_ST_SERIES] = "SELECT CASE ?20 WHEN 0 THEN provider_id WHEN 1 THEN model "
 	    "WHEN 2 THEN account_name ELSE model || '/' || provider_id END AS k, "
 	    "bucket_start / ?21 * ?21 AS b, sum(CASE ?22 WHEN 0 THEN requests WHEN 1 THEN "
@@ -188,10 +196,12 @@ static const char *const stats_sql[STATS_ST__MAX] = {
 	[STATS_ST_EVENT_COUNTS] = "SELECT event_type, count(*), max(occurred_at) "
 	    "FROM operational_events WHERE occurred_at >= ?1 AND occurred_at < ?2 "
 	    "GROUP BY event_type ORDER BY count(*) DESC, event_type",
-	[STATS_ST_RECENT] = "SELECT " STATS_REQ_COLS " FROM requests "
-	    "WHERE started_at >= ?1 AND started_at < ?2 AND (?3 IS NULL OR account_name = ?3) "
-	    "AND (?4 IS NULL OR provider_id = ?4) AND (?5 IS NULL OR model_base = ?5) "
-	    "AND (?6 IS NULL OR status = ?6) ORDER BY started_at DESC, id DESC LIMIT ?7",
+	[STATS_ST_RECENT] = "SELECT * FROM (SELECT " STATS_REQ_COLS " FROM requests "
+	    "WHERE started_at >= ?1 AND started_at < ?2 ORDER BY started_at DESC, id DESC "
+	    "LIMIT ?8) WHERE (?3 IS NULL OR account_name = ?3) AND (?4 IS NULL OR provider_id = ?4) "
+	    "AND (?5 IS NULL OR model_base = ?5) AND (?6 IS NULL OR status = ?6) LIMIT ?7",
+	[STATS_ST_RECENT_EDGE] = "SELECT started_at FROM requests WHERE started_at >= ?1 "
+	    "AND started_at < ?2 ORDER BY started_at DESC, id DESC LIMIT 1 OFFSET ?3",
 	[STATS_ST_TRACE_REQ] = "SELECT " STATS_REQ_COLS ", r.id, connect_ms, first_byte_ms, "
 	    "overhead_us, upstream_bytes, k.name FROM requests AS r LEFT JOIN client_keys AS k "
 	    "ON k.id = r.client_key_id WHERE request_uid = ?1",
@@ -288,10 +298,11 @@ static const char *const stats_rollup_sql[STATS_RU__MAX] = {
 	    "ON CONFLICT (bucket_s, bucket_start, provider_id, model, account_name, status, "
 	    "error_class) DO UPDATE SET requests = requests + excluded.requests",
 	[STATS_RU_LATENCY] = "INSERT INTO stats_latency (bucket_s, bucket_start, provider_id, "
-	    "model, metric, bin, count, sum_us) SELECT g.s, " STATS_BUCKET_SQL("?1") ", ?2, ?3, "
-	    "?4, ?5, 1, ?6 FROM " STATS_GRAN_SQL " WHERE 1 "
-	    "ON CONFLICT (bucket_s, bucket_start, provider_id, model, metric, bin) "
-	    "DO UPDATE SET count = count + excluded.count, sum_us = sum_us + excluded.sum_us",
+	    "model, metric, count, sum_us, bins) SELECT g.s, " STATS_BUCKET_SQL("?1") ", ?2, ?3, "
+	    "?4, 1, ?6, " STATS_BINS_FN "(NULL, ?5) FROM " STATS_GRAN_SQL " WHERE 1 "
+	    "ON CONFLICT (bucket_s, bucket_start, provider_id, model, metric) DO UPDATE SET "
+	    "count = count + 1, sum_us = sum_us + excluded.sum_us, "
+	    "bins = " STATS_BINS_FN "(bins, ?5)",
 	[STATS_RU_ATTEMPTS] = "INSERT INTO stats_attempts (bucket_s, bucket_start, provider_id, "
 	    "account_name, model, outcome, retry_category, attempts, total_ms_sum) "
 	    "SELECT g.s, " STATS_BUCKET_SQL("coalesce(a.completed_at, ?2)") ", a.provider_id, "
@@ -1010,6 +1021,10 @@ stats_query_parse(struct stats_query *q, const char *buf, size_t len, int64_t no
 	}
 	if (stats_resolve_period(q, have_period ? period : NULL, errbuf, errlen) != QP_OK)
 		return QP_EINVAL;
+	if (q->from < 0) {
+		snprintf(errbuf, errlen, "now is too early: the period would start before 1970");
+		return QP_EINVAL;
+	}
 	q->period_given = have_period;
 	q->filters = (q->account[0] ? STATS_F_ACCOUNT : 0) |
 	    (q->provider[0] ? STATS_F_PROVIDER : 0) | (q->model[0] ? STATS_F_MODEL : 0) |
@@ -1127,6 +1142,82 @@ stats_percentile(const int64_t counts[STATS_BINS], double p)
 	if (hi < 0)
 		return (double)lo / 1e6;
 	return stats_middle(b) / 1e6;
+}
+
+/* ---- sparse histograms ---------------------------------------------------- */
+
+int
+stats_bins_read(const void *blob, size_t len, int64_t counts[STATS_BINS])
+{
+	const unsigned char *p = blob;
+	size_t i = 0;
+	uint64_t v;
+	int b, shift, last = -1;
+
+	if (p == NULL)
+		return len == 0 ? 0 : -1;
+	while (i < len) {
+		b = p[i++];
+		if (b >= STATS_BINS || b <= last)
+			return -1;
+		v = 0;
+		for (shift = 0;; shift += 7) {
+			if (i >= len || shift > 56)
+				return -1;
+			v |= (uint64_t)(p[i] & 0x7f) << shift;
+			if ((p[i++] & 0x80) == 0)
+				break;
+		}
+		counts[b] += (int64_t)v;
+		last = b;
+	}
+	return 0;
+}
+
+/* Encodes counts as a sparse histogram into out (STATS_BINS_BLOB_MAX bytes); returns its length. */
+static size_t
+stats_bins_write(const int64_t counts[STATS_BINS], unsigned char *out)
+{
+	uint64_t v;
+	size_t n = 0;
+	int b;
+
+	for (b = 0; b < STATS_BINS; b++) {
+		if (counts[b] <= 0)
+			continue;
+		out[n++] = (unsigned char)b;
+		v = (uint64_t)counts[b];
+		do {
+			out[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+			v >>= 7;
+		} while (v != 0);
+	}
+	return n;
+}
+
+/* SQL qp_stats_bins_add(bins, bin): bins (a sparse histogram or NULL) with one more in bin. */
+static void
+stats_bins_add_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	int64_t counts[STATS_BINS];
+	unsigned char out[STATS_BINS_BLOB_MAX];
+	int b;
+
+	(void)argc;
+	memset(counts, 0, sizeof(counts));
+	if (sqlite3_value_type(argv[0]) != SQLITE_NULL &&
+	    stats_bins_read(sqlite3_value_blob(argv[0]), (size_t)sqlite3_value_bytes(argv[0]),
+	    counts) != 0) {
+		sqlite3_result_error(ctx, "malformed latency histogram", -1);
+		return;
+	}
+	b = sqlite3_value_int(argv[1]);
+	if (b < 0 || b >= STATS_BINS) {
+		sqlite3_result_error(ctx, "latency bin out of range", -1);
+		return;
+	}
+	counts[b]++;
+	sqlite3_result_blob(ctx, out, (int)stats_bins_write(counts, out), SQLITE_TRANSIENT);
 }
 
 /* ---- plans: which rollup rows cover a period ------------------------------ */
@@ -2139,7 +2230,7 @@ stats_latency(struct stats_db *s, const struct config *cfg, const struct stats_q
 	struct stats_plan p;
 	enum qp_err dberr = QP_OK;
 	cJSON *root, *arr = NULL, *obj;
-	int rc, m, b, have = 0;
+	int rc, m, b, i, have = 0;
 	int64_t c, sum;
 
 	(void)cfg;
@@ -2156,26 +2247,31 @@ stats_latency(struct stats_db *s, const struct config *cfg, const struct stats_q
 	stats_bind_plan(st, &p, q);
 	while ((rc = stats_step(st, &dberr)) == 1) {
 		m = stats_lookup(stats_latency_names, STATS_LAT__MAX, stats_cs(st, 2));
-		b = (int)stats_ci(st, 3);
-		if (m < 0 || b < 0 || b >= STATS_BINS)
+		if (m < 0)
 			continue;
 		if (have && (strcmp(provider, stats_cs(st, 0)) != 0 ||
 		    strcmp(model, stats_cs(st, 1)) != 0)) {
 			stats_latency_row(&o, arr, provider, model, one);
+			for (i = 0; i < STATS_LAT__MAX; i++)
+				for (b = 0; b < STATS_BINS; b++)
+					all->counts[i][b] += one->counts[i][b];
 			memset(one, 0, sizeof(*one));
 		}
 		have = 1;
 		snprintf(provider, sizeof(provider), "%s", stats_cs(st, 0));
 		snprintf(model, sizeof(model), "%s", stats_cs(st, 1));
-		c = stats_ci(st, 4);
-		sum = stats_ci(st, 5);
-		one->counts[m][b] += c;
+		c = stats_ci(st, 3);
+		sum = stats_ci(st, 4);
+		(void)stats_bins_read(sqlite3_column_blob(st, 5), (size_t)sqlite3_column_bytes(st, 5),
+		    one->counts[m]);
 		one->n[m] += c;
 		one->sum_us[m] += sum;
-		all->counts[m][b] += c;
 		all->n[m] += c;
 		all->sum_us[m] += sum;
 	}
+	for (m = 0; have && m < STATS_LAT__MAX; m++)
+		for (b = 0; b < STATS_BINS; b++)
+			all->counts[m][b] += one->counts[m][b];
 	if (rc < 0)
 		goto out;
 	if (have)
@@ -3137,8 +3233,9 @@ stats_recent_requests(struct stats_db *s, const struct config *cfg,
 	sqlite3_stmt *st;
 	struct stats_out o;
 	enum qp_err dberr = QP_OK;
+	int64_t searched;
 	cJSON *root, *arr;
-	int rc;
+	int rc, n = 0;
 
 	(void)cfg;
 	root = stats_begin(&o, q, q->from, q->to,
@@ -3147,8 +3244,31 @@ stats_recent_requests(struct stats_db *s, const struct config *cfg,
 	arr = stats_add_arr(&o, root, "requests");
 	st = s->st[STATS_ST_RECENT];
 	stats_bind_raw(st, q->from, q->to, q);
-	while ((rc = stats_step(st, &dberr)) == 1)
+	stats_bind_i(st, 8, STATS_SCAN_MAX);
+	while ((rc = stats_step(st, &dberr)) == 1) {
 		stats_put_request(&o, stats_arr_obj(&o, arr), st);
+		n++;
+	}
+	if (rc < 0)
+		goto out;
+	/* A filtered search looks at the newest STATS_SCAN_MAX rows only: say so. */
+	searched = q->from;
+	if (n < q->limit && q->filters != 0) {
+		st = s->st[STATS_ST_RECENT_EDGE];
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, q->from);
+		sqlite3_bind_int64(st, 2, q->to);
+		sqlite3_bind_int(st, 3, STATS_SCAN_MAX);
+		if ((rc = stats_step(st, &dberr)) < 0)
+			goto out;
+		if (rc == 1) {
+			searched = stats_ci(st, 0);
+			sqlite3_reset(st);
+		}
+	}
+	stats_put_b(&o, root, "complete", searched == q->from);
+	stats_put_t(&o, root, "searched_from", searched);
+out:
 	return stats_end(&o, root, dberr, err);
 }
 
@@ -3345,6 +3465,13 @@ stats_rollup_new(sqlite3 *db, enum qp_err *err, char *errbuf, size_t errlen)
 		return NULL;
 	}
 	r->db = db;
+	if (sqlite3_create_function_v2(db, STATS_BINS_FN, 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC |
+	    SQLITE_DIRECTONLY, NULL, stats_bins_add_fn, NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(errbuf, errlen, "cannot register %s: %s", STATS_BINS_FN, sqlite3_errmsg(db));
+		free(r);
+		*err = QP_EDB;
+		return NULL;
+	}
 	*err = db_prepare_all(db, stats_rollup_sql, STATS_RU__MAX, r->st, errbuf, errlen);
 	if (*err != QP_OK) {
 		free(r);

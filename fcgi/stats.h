@@ -192,6 +192,13 @@ int		 stats_bin(int64_t ns);
 void		 stats_bin_edges(int b, int64_t *lo_ns, int64_t *hi_ns);
 
 /*
+ * Adds the sparse histogram blob (len bytes, as stored in
+ * stats_latency.bins) to counts. Returns 0, or -1 if the blob is
+ * malformed (what was read before the fault is added). Thread-safe.
+ */
+int		 stats_bins_read(const void *blob, size_t len, int64_t counts[STATS_BINS]);
+
+/*
  * Returns the value (ms) reported for the p-quantile (0 < p <= 1) of a
  * histogram counts[STATS_BINS]: the geometric middle of the bin holding
  * the nearest-rank value ceil(p * n), 0 for bin 0; -1 when empty.

@@ -265,19 +265,20 @@ CREATE TABLE stats_errors (
 	PRIMARY KEY (bucket_s, bucket_start, provider_id, model, account_name, status, error_class)
 ) WITHOUT ROWID;
 
--- Latency histograms of completed requests, for percentiles and /metrics. Bins are
--- log-scale with 10 per decade (edges 1, 1.25, 1.6, 2, 2.5, 3.15, 4, 5, 6.3, 8 x 10^k),
--- from 1 microsecond: stats.h documents the edges and the resolution.
+-- Latency histograms of completed requests, for percentiles and /metrics: one row per
+-- bucket, provider, model and metric. Bins are log-scale with 10 per decade (edges 1,
+-- 1.25, 1.6, 2, 2.5, 3.15, 4, 5, 6.3, 8 x 10^k) from 1 microsecond: bin 0 holds values
+-- under 1 us, bin b values in [edge(b-1), edge(b)); stats.h documents the resolution.
 CREATE TABLE stats_latency (
 	bucket_s	INTEGER NOT NULL,	-- granularity: 300, 3600, 86400 or 0 (all time)
 	bucket_start	INTEGER NOT NULL,	-- bucket start (ms) holding the request's completed_at
 	provider_id	TEXT NOT NULL,		-- provider of the final attempt
 	model		TEXT NOT NULL,		-- model_base, '' = unknown
 	metric		TEXT NOT NULL,		-- total, ttft, connect, first_byte or overhead
-	bin		INTEGER NOT NULL,	-- histogram bin: values in [edge(bin-1), edge(bin))
-	count		INTEGER NOT NULL DEFAULT 0, -- values in the bin
+	count		INTEGER NOT NULL DEFAULT 0, -- values counted
 	sum_us		INTEGER NOT NULL DEFAULT 0, -- their sum in microseconds
-	PRIMARY KEY (bucket_s, bucket_start, provider_id, model, metric, bin)
+	bins		BLOB NOT NULL,		-- sparse histogram: (bin byte, LEB128 count) pairs by bin
+	PRIMARY KEY (bucket_s, bucket_start, provider_id, model, metric)
 ) WITHOUT ROWID;
 
 -- Upstream attempts by how they ended, rolled up when their request finalizes.

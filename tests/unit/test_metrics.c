@@ -675,6 +675,14 @@ main(void)
 	err = metrics_render(m, &cfg, 7, buf, METRICS_BUF_DEFAULT, &len);
 	is_int(err, QP_OK, "renders");
 	is_int(strlen(buf), len, "length is the text's");
+	if (getenv("QP_METRICS_DUMP") != NULL) {
+		FILE *fp = fopen(getenv("QP_METRICS_DUMP"), "w");
+
+		if (fp != NULL) {
+			fwrite(buf, 1, len, fp);
+			fclose(fp);
+		}
+	}
 	rc = check_text(&c, buf, len);
 	ok(rc == 0, "exposition passes the strict checker (%s at line %d)", c.err, c.line);
 	if (rc != 0)

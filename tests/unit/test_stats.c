@@ -429,7 +429,7 @@ test_query(void)
 		"period=2024-02-30", "period=2024-05-01T25:00", "period=abc..def",
 		"limit=0", "limit=201", "limit=ten", "limit=-1", "top=0", "top=21",
 		"group_by=color", "metric=bytes", "status=done", "include_disabled=2",
-		"now=-5", "now=1.5", "now=", "account=%zz", "account=%0a", "model=%ff%fe",
+		"now=-5", "now=1.5", "now=", "now=000000", "account=%zz", "account=%0a", "model=%ff%fe",
 		"period=%", "account=" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 		"period=2099-01-01",
@@ -523,6 +523,20 @@ test_bins(void)
 			ok_mid = 0;
 	}
 	ok(ok_edges, "every bin holds its edges and is at most 1.28 wide");
+	{
+		static const unsigned char good[] = { 3, 5, 40, 0x81, 0x01 };
+		static const unsigned char unsorted[] = { 40, 1, 3, 1 };
+		static const unsigned char cut[] = { 3, 0x81 };
+		static const unsigned char range[] = { STATS_BINS, 1 };
+
+		memset(counts, 0, sizeof(counts));
+		is_int(stats_bins_read(good, sizeof(good), counts), 0, "sparse histogram read");
+		ok(counts[3] == 5 && counts[40] == 129, "bins 3 and 40 hold 5 and 129");
+		is_int(stats_bins_read(unsorted, sizeof(unsorted), counts), -1, "unsorted bins refused");
+		is_int(stats_bins_read(cut, sizeof(cut), counts), -1, "cut varint refused");
+		is_int(stats_bins_read(range, sizeof(range), counts), -1, "bin out of range refused");
+		is_int(stats_bins_read(NULL, 0, counts), 0, "empty histogram");
+	}
 	ok(ok_mid, "a bin's reported value is within the documented error of both its ends");
 	memset(counts, 0, sizeof(counts));
 	ok(stats_percentile(counts, 0.5) < 0, "empty histogram has no percentile");
@@ -1087,6 +1101,11 @@ test_errors_lists(void)
 	cJSON_Delete(j);
 	j = run(STATS_DS_RECENT_REQUESTS, "limit=200&period=1h&status=pending");
 	is_int(cJSON_GetArraySize(jget(j, "requests")), 2, "pending requests listed");
+	ok(cJSON_IsTrue(jget(j, "complete")), "small search is complete");
+	cJSON_Delete(j);
+	j = run(STATS_DS_RECENT_REQUESTS, "limit=200&period=30d&account=nobody");
+	is_int(cJSON_GetArraySize(jget(j, "requests")), 0, "no request of an unknown account");
+	ok(cJSON_IsTrue(jget(j, "complete")), "searched the whole period");
 	cJSON_Delete(j);
 
 	j = run(STATS_DS_OPERATIONAL, "period=24h");
@@ -1215,6 +1234,44 @@ test_prune(void)
 	    "bucket_start < 1715774400000 - 2 * 86400000") > 0, "hourly rows kept");
 }
 
+/* With QP_STATS_DUMP=DIR, writes each dataset's answer there (docs/api.md's examples). */
+static void
+dump(const char *dir)
+{
+	static const char *const qs[STATS_DS__MAX] = {
+		[STATS_DS_TIMESERIES] = "period=24h&group_by=provider&metric=requests&top=2",
+		[STATS_DS_BANDWIDTH] = "period=7d",
+		[STATS_DS_RECENT_REQUESTS] = "limit=2",
+		[STATS_DS_ERRORS] = "limit=1",
+		[STATS_DS_OPERATIONAL] = "limit=2",
+		[STATS_DS_PINGS] = "period=1h",
+	};
+	char path[1024], *text;
+	enum qp_err err;
+	FILE *fp;
+	cJSON *j;
+	int d;
+
+	for (d = 0; d <= STATS_DS__MAX; d++) {
+		if (d == STATS_DS__MAX) {
+			j = stats_recent(sdb, &cfg, reqs[7].uid, strlen(reqs[7].uid), &err);
+			snprintf(path, sizeof(path), "%s/recent.json", dir);
+		} else {
+			j = run((enum stats_dataset)d, qs[d] != NULL ? qs[d] : "");
+			snprintf(path, sizeof(path), "%s/%s.json", dir,
+			    stats_dataset_name((enum stats_dataset)d));
+		}
+		if (j == NULL || (text = cJSON_Print(j)) == NULL)
+			continue;
+		if ((fp = fopen(path, "w")) != NULL) {
+			fputs(text, fp);
+			fclose(fp);
+		}
+		free(text);
+		cJSON_Delete(j);
+	}
+}
+
 int
 main(void)
 {
@@ -1243,6 +1300,8 @@ main(void)
 	setup_config();
 	generate();
 
+	if (getenv("QP_STATS_DUMP") != NULL)
+		dump(getenv("QP_STATS_DUMP"));
 	test_query();
 	test_bins();
 	test_rollup_consistency();
