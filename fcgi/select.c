@@ -751,7 +751,7 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 	const struct config_account *a;
 	struct select_cand *c;
 	enum qp_err err;
-	int64_t retry_auth = 0, retry_backoff = 0;
+	int64_t retry_auth = 0, retry_backoff = 0, retry_any = 0;
 	int i, j, pi, tier = -1, best = -1, serving = 0, wrong = 0;
 	int n_backoff = 0, n_auth = 0, n_tried = 0, scored_limited = 0;
 
@@ -809,9 +809,11 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 		}
 		/* What decides the status does not depend on the order of exclusions. */
 		if (p->enabled && s->listed[pi]) {
-			if (s->served[pi] & q->protocol)
+			if (s->served[pi] & q->protocol) {
 				serving++;
-			else
+				if (c->until > q->now && (retry_any == 0 || c->until < retry_any))
+					retry_any = c->until;
+			} else
 				wrong++;
 		}
 		switch (c->reason) {
@@ -848,9 +850,10 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 		} else if (n_auth > 0) {
 			res->status = SELECT_AUTH;
 			res->retry_at = retry_auth;
-		} else if (n_tried > 0)
+		} else if (n_tried > 0) {
 			res->status = SELECT_EXHAUSTED;
-		else
+			res->retry_at = retry_any;
+		} else
 			res->status = SELECT_DISABLED;
 		goto detail;
 	}

@@ -61,7 +61,9 @@ struct select_result {
 	double			 pressure;	/* chosen account's quota pressure (0 = no limits) */
 	int64_t			 inflight;	/* chosen account's live reservations */
 	int64_t			 last_used;	/* chosen account's latest attempt start, 0 = never */
-	int64_t			 retry_at;	/* BACKOFF, AUTH: earliest end of an exclusion (ms), 0 = none */
+	int64_t			 retry_at;	/* BACKOFF, AUTH: earliest end of an exclusion (ms);
+						   EXHAUSTED: earliest end of a backoff of any account
+						   that serves the model, tried ones included; 0 = none */
 	const char		*model;		/* the query's model (borrowed from it) */
 	int64_t			 decided_at;	/* the query's now */
 	const char		*detail_json;	/* the decision explained (format below); borrowed

@@ -377,6 +377,14 @@ test_backoffs(void)
 	    "an expired backoff is ignored");
 	is_str(choose(s, "m1", NULL, CONFIG_PROTO_OPENAI, t, 1, &res), "auth_quarantine",
 	    "tried and quarantined: auth reported");
+	{
+		const char *all[] = { "a1", "a2", "b1", "b2" };
+
+		is_str(choose(s, "m1", NULL, CONFIG_PROTO_OPENAI, all, 4, &res), "exhausted",
+		    "all tried: exhausted");
+		is_int(res.retry_at, NOW + 20000,
+		    "exhausted still tells when the first backoff ends (tried ones included)");
+	}
 	exec("UPDATE account_backoffs SET backoff_until = 1700000000000 WHERE account_name = 'a1'");
 	is_str(choose(s, "m1", NULL, CONFIG_PROTO_OPENAI, NULL, 0, &res), "a1",
 	    "a backoff ending now is over");
