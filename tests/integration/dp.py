@@ -111,15 +111,15 @@ def wait_row(inst, uid, pred=None, timeout=5.0):
 
 
 def attempts(inst, uid):
-    return query(inst, "SELECT a.* FROM request_attempts AS a JOIN requests AS "
-                 "r ON r.id = a.request_id WHERE r.request_uid = ? ORDER BY "
+    return query(inst, "SELECT a.* FROM request_attempts AS a JOIN requests "
+                 "AS r ON r.id = a.request_id WHERE r.request_uid = ? ORDER BY "
                  "a.attempt_number", (uid,))
 
 
 def decisions(inst, uid):
-    return query(inst, "SELECT d.* FROM routing_decisions AS d JOIN requests "
-                 "AS r ON r.id = d.request_id WHERE r.request_uid = ? ORDER BY "
-                 "d.attempt_number", (uid,))
+    return query(inst, "SELECT d.* FROM routing_decisions AS d JOIN "
+                 "requests AS r ON r.id = d.request_id WHERE r.request_uid = ? "
+                 "ORDER BY d.attempt_number", (uid,))
 
 
 def backoff(inst, account):

@@ -57,7 +57,8 @@ for pid, (style, model, accts) in SCEN.items():
         p["mock"] = mocks[pid]
     providers[pid] = p
 inst = qp.Instance(providers=providers, sections={
-    "upstream": {"first_byte_timeout_s": FIRST_BYTE_S, "connect_timeout_s": 2}})
+    "upstream": {"first_byte_timeout_s": FIRST_BYTE_S,
+                 "connect_timeout_s": 2}})
 dp.start(inst)
 
 
@@ -177,8 +178,8 @@ is_eq(dp.anthropic_text(evs), "hello world",
 ok(b"rate_limit" not in body, "429 failover on a stream: nothing of the "
    "failed attempt reaches the client", lambda: repr(body[:300]))
 row = dp.wait_row(inst, suid) or {}
-is_eq((row.get("status"), row.get("attempt_count"), row.get("stream_complete")),
-      ("completed", 2, 1), "429 failover on a stream: row completed, 2 "
+is_eq((row.get("status"), row.get("attempt_count"),
+       row.get("stream_complete")), ("completed", 2, 1), "429 failover on a stream: row completed, 2 "
       "attempts, stream complete")
 
 # ---- 401: quarantine ------------------------------------------------------

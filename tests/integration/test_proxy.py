@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import qp  # noqa: E402
 import dp  # noqa: E402
 from dp import ANTHROPIC, OPENAI  # noqa: E402
-from qp import cmp_ok, is_eq, like, ok  # noqa: E402
+from qp import is_eq, like, ok  # noqa: E402
 
 qp.require_gateway()
 qp.set_timeout(120)
@@ -195,7 +195,8 @@ with inst.stream(ANTHROPIC, dp.messages("claude-mock", stream=True),
     is_eq(s.status, 200, "Anthropic stream: 200")
     like(s.headers.get("Content-Type", ""), r"^text/event-stream",
          "Anthropic stream: text/event-stream")
-    ok(s.error is None, "Anthropic stream: ends cleanly", lambda: repr(s.error))
+    ok(s.error is None, "Anthropic stream: ends cleanly",
+       lambda: repr(s.error))
     suid = dp.uid_of(s)
 evs = dp.sse_json(body)
 names = [n for n, _ in evs]
