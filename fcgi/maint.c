@@ -1,5 +1,6 @@
 /* maint.c: the maintenance thread: lease, heartbeat, catalog refresh, ping pruning, server hooks. */
 #include <errno.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -32,7 +33,8 @@ static const char *const maint_sql[MAINT_STMT__MAX] = {
 	[MAINT_STMT_LEASE_ACQUIRE] = "INSERT INTO leases (name, process_id, expires_at) "
 	    "VALUES (?1, ?2, ?3) ON CONFLICT (name) DO UPDATE SET "
 	    "process_id = excluded.process_id, expires_at = excluded.expires_at "
-	    "WHERE leases.process_id = excluded.process_id OR leases.expires_at <= ?4",
+	    "WHERE leases.process_id = excluded.process_id OR leases.expires_at <= ?4 "
+	    "OR leases.process_id IN (SELECT id FROM processes WHERE stopped_at IS NOT NULL)",
 	[MAINT_STMT_LEASE_RELEASE] = "DELETE FROM leases WHERE name = ?1 AND process_id = ?2",
 	[MAINT_STMT_LEASE_HOLDER] = "SELECT process_id, expires_at FROM leases WHERE name = ?1",
 	[MAINT_STMT_PROC_REGISTER] = "INSERT INTO processes (pid, hostname, version, "
@@ -310,6 +312,40 @@ maint_holds(struct maint *m)
 }
 
 /* Opens what the tasks need; the reason of a failure goes to m->dberr. */
+
+/*
+ * Marks stopped the processes of this host that no longer exist (a crash
+ * or kill -9): their lease is free at once and the stale-request
+ * finalizer closes their pending requests without waiting for their
+ * heartbeat to go stale.
+ */
+static void
+maint_mark_dead(struct maint *m, int64_t self)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t dead[64];
+	int i, n = 0;
+	long pid;
+
+	if (sqlite3_prepare_v2(m->db, "SELECT id, pid FROM processes WHERE "
+	    "stopped_at IS NULL AND hostname = ?1 AND id <> ?2", -1, &st,
+	    NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_text(st, 1, m->hostname, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, self);
+	while (n < 64 && sqlite3_step(st) == SQLITE_ROW) {
+		pid = (long)sqlite3_column_int64(st, 1);
+		if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+			dead[n++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	for (i = 0; i < n; i++) {
+		if (maint_process_stop(m->mdb, dead[i], db_now_ms()) == QP_OK)
+			log_msg(LOG_WARNING, "maintenance: process %lld of this host "
+			    "is gone; its requests will be closed", (long long)dead[i]);
+	}
+}
+
 static enum qp_err
 maint_connect(struct maint *m)
 {
@@ -347,6 +383,7 @@ maint_connect(struct maint *m)
 			goto out;
 		}
 		atomic_store(&m->process_id, id);
+		maint_mark_dead(m, id);
 	}
 out:
 	if (err != QP_OK) {

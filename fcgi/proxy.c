@@ -464,15 +464,8 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 			break;
 		}
 		if (sel.status != SELECT_OK) {
-			/* Nothing (more) to try. */
-			if (ntried > 0 && a.status >= 400 && a.body.len > 0 &&
-			    v.outcome != FAILOVER_OUTCOME_CLIENT_ERROR &&
-			    sel.status == SELECT_EXHAUSTED) {
-				/* Only one account could serve it: its answer, as is. */
-				http_reply(r, a.status, a.ctype[0] ? a.ctype :
-				    "application/json", a.body.p, a.body.len);
-				final_status = a.status;
-			} else {
+			/* Nothing (more) to try: say why, in the client's family. */
+			{
 				st_code = select_status_http(sel.status);
 				retry_s = 0;
 				switch (sel.status) {
@@ -504,7 +497,9 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 					if (v.outcome == FAILOVER_OUTCOME_RATE_LIMITED ||
 					    v.outcome == FAILOVER_OUTCOME_QUOTA_EXCEEDED) {
 						st_code = 429;
-						retry_s = v.retry_after_s > 0 ? v.retry_after_s : 0;
+						retry_s = v.retry_after_s > 0 ? v.retry_after_s :
+						    sel.retry_at > q.now ?
+						    (sel.retry_at - q.now + 999) / 1000 : 0;
 					} else if (v.outcome == FAILOVER_OUTCOME_AUTH_FAILURE)
 						st_code = 503;
 					else if (strcmp(v.error_class, "first_byte_timeout") == 0)
@@ -608,8 +603,12 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 		fi.body_len = a.status >= 400 ? a.body.len : 0;
 		fi.now = db_now_ms();
 		failover_classify(&fi, &v);
-		if (err != QP_OK && v.outcome == FAILOVER_OUTCOME_OK)
+		if (err != QP_OK) {
+			/* quotapool's own failure: not the account's fault, no retry. */
 			v.outcome = FAILOVER_OUTCOME_LOCAL_ERROR;
+			v.effect = FAILOVER_EFFECT_NONE;
+			v.retry = 0;
+		}
 
 		memset(&att, 0, sizeof(att));
 		att.ended_at = db_now_ms();

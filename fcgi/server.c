@@ -219,39 +219,6 @@ server_hooks_acc(struct server_hooks *h, sqlite3 *db)
 	return h->acc;
 }
 
-/*
- * Marks stopped the processes of this host that no longer exist (a crash
- * or kill -9), so their pending requests are closed at once rather than
- * when their heartbeat goes stale.
- */
-static void
-server_mark_dead(sqlite3 *db, struct accounting_db *acc, int64_t self, int64_t now)
-{
-	sqlite3_stmt *st = NULL;
-	char host[256];
-	int64_t dead[64];
-	int i, n = 0;
-	long pid;
-
-	if (gethostname(host, sizeof(host)) != 0)
-		return;
-	host[sizeof(host) - 1] = '\0';
-	if (sqlite3_prepare_v2(db, "SELECT id, pid FROM processes WHERE "
-	    "stopped_at IS NULL AND hostname = ?1 AND id <> ?2", -1, &st,
-	    NULL) != SQLITE_OK)
-		return;
-	sqlite3_bind_text(st, 1, host, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, self);
-	while (n < 64 && sqlite3_step(st) == SQLITE_ROW) {
-		pid = (long)sqlite3_column_int64(st, 1);
-		if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-			dead[n++] = sqlite3_column_int64(st, 0);
-	}
-	sqlite3_finalize(st);
-	for (i = 0; i < n; i++)
-		accounting_process_stop(acc, dead[i], now);
-}
-
 /* MAINT_HOOK_STALE: closes requests nobody will close. */
 static enum qp_err
 server_stale_hook(const struct maint_ctx *ctx, void *arg, char *note, size_t len)
@@ -262,8 +229,6 @@ server_stale_hook(const struct maint_ctx *ctx, void *arg, char *note, size_t len
 
 	if (acc == NULL)
 		return QP_EDB;
-	if (ctx->first)
-		server_mark_dead(ctx->db, acc, ctx->process_id, ctx->now);
 	memset(&st, 0, sizeof(st));
 	err = accounting_finalize_stale(acc, ctx->process_id, 0, ctx->now, &st);
 	snprintf(note, len, "%lld request%s closed", (long long)st.requests,
