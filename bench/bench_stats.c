@@ -401,9 +401,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "bench_stats: cannot set up %s: %s\n", path, errbuf);
 		return 1;
 	}
-	if ((ru = stats_rollup_new(db, &err, errbuf, sizeof(errbuf))) == NULL ||
-	    (sdb = stats_db_new(db, &err, errbuf, sizeof(errbuf))) == NULL ||
-	    (mdb = metrics_db_new(db, &err, errbuf, sizeof(errbuf))) == NULL) {
+	ru = stats_rollup_new(db, &err, errbuf, sizeof(errbuf));
+	sdb = ru != NULL ? stats_db_new(db, &err, errbuf, sizeof(errbuf)) : NULL;
+	mdb = sdb != NULL ? metrics_db_new(db, &err, errbuf, sizeof(errbuf)) : NULL;
+	if (mdb == NULL) {
 		fprintf(stderr, "bench_stats: %s\n", errbuf);
 		return 1;
 	}
@@ -489,7 +490,8 @@ main(int argc, char **argv)
 		qsort(t, RUNS, sizeof(t[0]), cmp_double);
 		printf("%-16s one trace: %.2f ms\n", "recent/{id}", t[RUNS / 2]);
 		len = 1 << 20;
-		if ((buf = malloc(len)) == NULL)
+		buf = malloc(len);
+		if (buf == NULL)
 			return 1;
 		for (r = 0; r < RUNS; r++) {
 			size_t used = 0;

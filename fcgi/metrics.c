@@ -173,12 +173,15 @@ metrics_value(struct metrics_out *o, const char *s)
 		} else if (p[i] == '\n') {
 			metrics_putc(o, "\\n", 2);
 			i++;
-		} else if ((k = metrics_utf8(p + i, n - i)) == 0) {
-			metrics_putc(o, "\xef\xbf\xbd", 3);
-			i++;
 		} else {
-			metrics_putc(o, (const char *)p + i, k);
-			i += k;
+			k = metrics_utf8(p + i, n - i);
+			if (k == 0) {
+				metrics_putc(o, "\xef\xbf\xbd", 3);
+				i++;
+			} else {
+				metrics_putc(o, (const char *)p + i, k);
+				i += k;
+			}
 		}
 	}
 }
@@ -239,7 +242,8 @@ metrics_db_new(sqlite3 *db, enum qp_err *err, char *errbuf, size_t errlen)
 {
 	struct metrics_db *m;
 
-	if ((m = calloc(1, sizeof(*m))) == NULL) {
+	m = calloc(1, sizeof(*m));
+	if (m == NULL) {
 		*err = QP_ENOMEM;
 		return NULL;
 	}
@@ -324,7 +328,7 @@ metrics_render(struct metrics_db *m, const struct config *cfg, int64_t in_flight
 	    "Requests finalized, by provider, model and status.");
 	st = m->st[METRICS_ST_REQUESTS];
 	sqlite3_reset(st);
-	while ((rc = metrics_step(st)) == 1) {
+	for (rc = metrics_step(st); rc == 1; rc = metrics_step(st)) {
 		metrics_series(&o, "quotapool_requests_total", 3, "provider", metrics_cs(st, 0),
 		    "model", metrics_cs(st, 1), "status", metrics_cs(st, 2));
 		metrics_put(&o, " %lld\n", (long long)sqlite3_column_int64(st, 3));
@@ -336,7 +340,7 @@ metrics_render(struct metrics_db *m, const struct config *cfg, int64_t in_flight
 	    "Upstream attempts, by provider, outcome and retry category.");
 	st = m->st[METRICS_ST_ATTEMPTS];
 	sqlite3_reset(st);
-	while ((rc = metrics_step(st)) == 1) {
+	for (rc = metrics_step(st); rc == 1; rc = metrics_step(st)) {
 		metrics_series(&o, "quotapool_attempts_total", 3, "provider", metrics_cs(st, 0),
 		    "outcome", metrics_cs(st, 1)[0] ? metrics_cs(st, 1) : "none",
 		    "retry_category", metrics_cs(st, 2)[0] ? metrics_cs(st, 2) : "none");
@@ -349,10 +353,10 @@ metrics_render(struct metrics_db *m, const struct config *cfg, int64_t in_flight
 	    "Tokens of finalized requests, by provider, model and kind.");
 	st = m->st[METRICS_ST_TOKENS];
 	sqlite3_reset(st);
-	while ((rc = metrics_step(st)) == 1)
+	for (rc = metrics_step(st); rc == 1; rc = metrics_step(st))
 		for (k = 0; k < 5; k++) {
-			metrics_series(&o, "quotapool_tokens_total", 3, "provider", metrics_cs(st, 0),
-			    "model", metrics_cs(st, 1), "kind", kinds[k]);
+			metrics_series(&o, "quotapool_tokens_total", 3, "provider",
+			    metrics_cs(st, 0), "model", metrics_cs(st, 1), "kind", kinds[k]);
 			metrics_put(&o, " %lld\n", (long long)sqlite3_column_int64(st, 2 + k));
 		}
 	if (rc < 0)
@@ -360,7 +364,7 @@ metrics_render(struct metrics_db *m, const struct config *cfg, int64_t in_flight
 	metrics_family(&o, "quotapool_cost_microdollars_total", "counter",
 	    "Cost of finalized requests in microdollars, by provider and model.");
 	sqlite3_reset(st);
-	while ((rc = metrics_step(st)) == 1) {
+	for (rc = metrics_step(st); rc == 1; rc = metrics_step(st)) {
 		metrics_series(&o, "quotapool_cost_microdollars_total", 2, "provider",
 		    metrics_cs(st, 0), "model", metrics_cs(st, 1));
 		metrics_put(&o, " %lld\n", (long long)sqlite3_column_int64(st, 7));
@@ -369,7 +373,8 @@ metrics_render(struct metrics_db *m, const struct config *cfg, int64_t in_flight
 		goto dberr;
 
 	/* Histograms: rows come by metric, then provider (one per model). */
-	if ((counts = calloc(STATS_BINS, sizeof(*counts))) == NULL) {
+	counts = calloc(STATS_BINS, sizeof(*counts));
+	if (counts == NULL) {
 		err = QP_ENOMEM;
 		goto out;
 	}
@@ -385,7 +390,8 @@ metrics_render(struct metrics_db *m, const struct config *cfg, int64_t in_flight
 			if (rc == 1 && strcmp(metrics_cs(st, 0), metrics_hist[h].metric) != 0)
 				continue;
 			if (have && (rc == 0 || strcmp(provider, metrics_cs(st, 1)) != 0)) {
-				metrics_histogram(&o, metrics_hist[h].name, provider, counts, sum_us);
+				metrics_histogram(&o, metrics_hist[h].name, provider, counts,
+				    sum_us);
 				memset(counts, 0, STATS_BINS * sizeof(*counts));
 				sum_us = 0;
 				have = 0;
@@ -404,12 +410,13 @@ metrics_render(struct metrics_db *m, const struct config *cfg, int64_t in_flight
 	st = m->st[METRICS_ST_BACKOFFS];
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, db_now_ms());
-	while ((rc = metrics_step(st)) == 1) {
+	for (rc = metrics_step(st); rc == 1; rc = metrics_step(st)) {
 		if (nbo == capbo) {
 			struct metrics_backoff *t;
 
 			capbo = capbo ? capbo * 2 : 16;
-			if ((t = realloc(bo, (size_t)capbo * sizeof(*bo))) == NULL) {
+			t = realloc(bo, (size_t)capbo * sizeof(*bo));
+			if (t == NULL) {
 				sqlite3_reset(st);
 				err = QP_ENOMEM;
 				goto out;

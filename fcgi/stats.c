@@ -198,8 +198,9 @@ static const char *const stats_sql[STATS_ST__MAX] = {
 	    "GROUP BY event_type ORDER BY count(*) DESC, event_type",
 	[STATS_ST_RECENT] = "SELECT * FROM (SELECT " STATS_REQ_COLS " FROM requests "
 	    "WHERE started_at >= ?1 AND started_at < ?2 ORDER BY started_at DESC, id DESC "
-	    "LIMIT ?8) WHERE (?3 IS NULL OR account_name = ?3) AND (?4 IS NULL OR provider_id = ?4) "
-	    "AND (?5 IS NULL OR model_base = ?5) AND (?6 IS NULL OR status = ?6) LIMIT ?7",
+	    "LIMIT ?8) WHERE (?3 IS NULL OR account_name = ?3) "
+	    "AND (?4 IS NULL OR provider_id = ?4) AND (?5 IS NULL OR model_base = ?5) "
+	    "AND (?6 IS NULL OR status = ?6) LIMIT ?7",
 	[STATS_ST_RECENT_EDGE] = "SELECT started_at FROM requests WHERE started_at >= ?1 "
 	    "AND started_at < ?2 ORDER BY started_at DESC, id DESC LIMIT 1 OFFSET ?3",
 	[STATS_ST_TRACE_REQ] = "SELECT " STATS_REQ_COLS ", r.id, connect_ms, first_byte_ms, "
@@ -907,7 +908,8 @@ stats_query_parse(struct stats_query *q, const char *buf, size_t len, int64_t no
 		if (eq != NULL) {
 			vlen = stats_decode(eq + 1, (size_t)(amp - eq - 1), val, sizeof(val));
 			if (vlen == -1) {
-				snprintf(errbuf, errlen, "parameter %s has a bad percent-escape", key);
+				snprintf(errbuf, errlen, "parameter %s has a bad percent-escape",
+				    key);
 				return QP_EINVAL;
 			}
 			if (vlen == -2) {
@@ -935,8 +937,8 @@ stats_query_parse(struct stats_query *q, const char *buf, size_t len, int64_t no
 		}
 		if (dst != NULL) {
 			if ((size_t)vlen >= cap) {
-				snprintf(errbuf, errlen, "parameter %s is longer than %d bytes", key,
-				    STATS_FILTER_MAX);
+				snprintf(errbuf, errlen, "parameter %s is longer than %d bytes",
+				    key, STATS_FILTER_MAX);
 				return QP_EINVAL;
 			}
 			if (!stats_text_valid(val, (size_t)vlen)) {
@@ -963,21 +965,24 @@ stats_query_parse(struct stats_query *q, const char *buf, size_t len, int64_t no
 			break;
 		case STATS_Q_NOW:
 			if (!stats_parse_int(val, 0, STATS_TIME_MAX_S, &v)) {
-				snprintf(errbuf, errlen, "now must be epoch seconds (a whole number)");
+				snprintf(errbuf, errlen,
+				    "now must be epoch seconds (a whole number)");
 				return QP_EINVAL;
 			}
 			q->now = v * 1000;
 			break;
 		case STATS_Q_GROUP_BY:
-			if ((k = stats_lookup(stats_group_names, STATS_GROUP__MAX, val)) < 0) {
-				snprintf(errbuf, errlen, "group_by must be provider, model, account "
-				    "or provider_model");
+			k = stats_lookup(stats_group_names, STATS_GROUP__MAX, val);
+			if (k < 0) {
+				snprintf(errbuf, errlen, "group_by must be provider, model, "
+				    "account or provider_model");
 				return QP_EINVAL;
 			}
 			q->group_by = (enum stats_group)k;
 			break;
 		case STATS_Q_METRIC:
-			if ((k = stats_lookup(stats_metric_names, STATS_METRIC__MAX, val)) < 0) {
+			k = stats_lookup(stats_metric_names, STATS_METRIC__MAX, val);
+			if (k < 0) {
 				snprintf(errbuf, errlen, "metric must be requests, tokens or cost");
 				return QP_EINVAL;
 			}
@@ -993,8 +998,8 @@ stats_query_parse(struct stats_query *q, const char *buf, size_t len, int64_t no
 			break;
 		case STATS_Q_LIMIT:
 			if (!stats_parse_int(val, 1, STATS_LIMIT_MAX, &v)) {
-				snprintf(errbuf, errlen, "limit must be a whole number from 1 to %d",
-				    STATS_LIMIT_MAX);
+				snprintf(errbuf, errlen,
+				    "limit must be a whole number from 1 to %d", STATS_LIMIT_MAX);
 				return QP_EINVAL;
 			}
 			q->limit = (int)v;
@@ -1007,9 +1012,11 @@ stats_query_parse(struct stats_query *q, const char *buf, size_t len, int64_t no
 			q->include_disabled = (int)v;
 			break;
 		case STATS_Q_STATUS:
-			if (vlen > 0 && stats_lookup(stats_statuses, (int)STATS_NSTATUSES, val) < 0) {
-				snprintf(errbuf, errlen, "status must be one of pending, completed, "
-				    "client_error, error, client_disconnected, interrupted, rejected");
+			if (vlen > 0 &&
+			    stats_lookup(stats_statuses, (int)STATS_NSTATUSES, val) < 0) {
+				snprintf(errbuf, errlen, "status must be one of pending, "
+				    "completed, client_error, error, client_disconnected, "
+				    "interrupted, rejected");
 				return QP_EINVAL;
 			}
 			snprintf(q->status, sizeof(q->status), "%s", val);
@@ -1397,7 +1404,8 @@ stats_db_new(sqlite3 *db, enum qp_err *err, char *errbuf, size_t errlen)
 {
 	struct stats_db *s;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
 		*err = QP_ENOMEM;
 		return NULL;
 	}
@@ -1561,7 +1569,8 @@ stats_arr_obj(struct stats_out *o, cJSON *arr)
 {
 	cJSON *c;
 
-	if (arr == NULL || (c = cJSON_CreateObject()) == NULL) {
+	c = arr != NULL ? cJSON_CreateObject() : NULL;
+	if (c == NULL) {
 		o->oom = 1;
 		return NULL;
 	}
@@ -1579,7 +1588,8 @@ stats_arr_num(struct stats_out *o, cJSON *arr, double v)
 {
 	cJSON *c;
 
-	if (arr == NULL || (c = cJSON_CreateNumber(v)) == NULL) {
+	c = arr != NULL ? cJSON_CreateNumber(v) : NULL;
+	if (c == NULL) {
 		o->oom = 1;
 		return;
 	}
@@ -1597,7 +1607,8 @@ stats_begin(struct stats_out *o, const struct stats_query *q, int64_t from, int6
 	cJSON *root, *f;
 
 	o->oom = 0;
-	if ((root = cJSON_CreateObject()) == NULL) {
+	root = cJSON_CreateObject();
+	if (root == NULL) {
 		o->oom = 1;
 		return NULL;
 	}
@@ -1733,10 +1744,11 @@ stats_backoffs_load(struct stats_db *s, int64_t now, struct stats_backoff **out,
 	*n = 0;
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, now);
-	while ((rc = stats_step(st, &err)) == 1) {
+	for (rc = stats_step(st, &err); rc == 1; rc = stats_step(st, &err)) {
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 16;
-			if ((t = realloc(v, (size_t)cap * sizeof(*v))) == NULL) {
+			t = realloc(v, (size_t)cap * sizeof(*v));
+			if (t == NULL) {
 				sqlite3_reset(st);
 				free(v);
 				return QP_ENOMEM;
@@ -1824,7 +1836,8 @@ stats_put_health(struct stats_db *s, const struct config *cfg, int64_t now,
 
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, now);
-	if ((rc = stats_step(st, &err)) < 0)
+	rc = stats_step(st, &err);
+	if (rc < 0)
 		return err;
 	if (rc == 1) {
 		pending = stats_ci(st, 0);
@@ -1832,7 +1845,8 @@ stats_put_health(struct stats_db *s, const struct config *cfg, int64_t now,
 		streamed = stats_ci(st, 2);
 		sqlite3_reset(st);
 	}
-	if ((err = stats_backoffs_load(s, now, &bo, &n)) != QP_OK)
+	err = stats_backoffs_load(s, now, &bo, &n);
+	if (err != QP_OK)
 		return err;
 	for (i = 0; cfg != NULL && i < cfg->nproviders; i++)
 		for (j = 0; j < cfg->providers[i].naccounts; j++)
@@ -1880,7 +1894,7 @@ stats_summary(struct stats_db *s, const struct config *cfg, const struct stats_q
 	stats_plan_make(&p, q->from, q->to, q->now, STATS_DAY_MS);
 	root = stats_begin(&o, q, p.from, p.to, stats_ds_table[STATS_DS_SUMMARY].filters);
 	stats_bind_plan(st, &p, q);
-	while ((rc = stats_step(st, &dberr)) == 1) {
+	for (rc = stats_step(st, &dberr); rc == 1; rc = stats_step(st, &dberr)) {
 		stats_sums_add(&all, st, 1 + (int)STATS_NEXACT);
 		i = stats_lookup(stats_statuses, (int)STATS_NSTATUSES, stats_cs(st, 0));
 		if (i >= 0)
@@ -1892,7 +1906,8 @@ stats_summary(struct stats_db *s, const struct config *cfg, const struct stats_q
 		goto out;
 	st = s->st[STATS_ST_PROVIDERS];
 	stats_bind_plan(st, &p, q);
-	if ((rc = stats_step(st, &dberr)) < 0)
+	rc = stats_step(st, &dberr);
+	if (rc < 0)
 		goto out;
 	if (rc == 1) {
 		providers = stats_ci(st, 0);
@@ -2018,7 +2033,9 @@ stats_accounts(struct stats_db *s, const struct config *cfg, const struct stats_
 	stats_put_b(&o, root, "include_disabled", q->include_disabled);
 	for (i = 0; cfg != NULL && i < cfg->nproviders; i++)
 		total += cfg->providers[i].naccounts;
-	if (total > 0 && (acct = calloc((size_t)total, sizeof(*acct))) == NULL) {
+	if (total > 0)
+		acct = calloc((size_t)total, sizeof(*acct));
+	if (total > 0 && acct == NULL) {
 		dberr = QP_ENOMEM;
 		goto out;
 	}
@@ -2031,9 +2048,11 @@ stats_accounts(struct stats_db *s, const struct config *cfg, const struct stats_
 
 	st = s->st[STATS_ST_ACCT_PERIOD];
 	stats_bind_plan(st, &p, q);
-	while ((rc = stats_step(st, &dberr)) == 1)
-		if ((x = stats_acct_find(acct, n, stats_cs(st, 0))) != NULL)
+	for (rc = stats_step(st, &dberr); rc == 1; rc = stats_step(st, &dberr)) {
+		x = stats_acct_find(acct, n, stats_cs(st, 0));
+		if (x != NULL)
 			stats_sums_add(&x->sums, st, 1);
+	}
 	if (rc < 0)
 		goto out;
 	/* Quota windows start at the hour holding now - window, as the selector counts. */
@@ -2042,24 +2061,29 @@ stats_accounts(struct stats_db *s, const struct config *cfg, const struct stats_
 		stats_plan_make(&wp, stats_floor(q->now - stats_window_ms[i], STATS_HOUR_MS),
 		    q->now, q->now, STATS_DAY_MS);
 		stats_bind_plan(st, &wp, NULL);
-		while ((rc = stats_step(st, &dberr)) == 1)
-			if ((x = stats_acct_find(acct, n, stats_cs(st, 0))) != NULL) {
+		for (rc = stats_step(st, &dberr); rc == 1; rc = stats_step(st, &dberr)) {
+			x = stats_acct_find(acct, n, stats_cs(st, 0));
+			if (x != NULL) {
 				x->win[i][0] = stats_ci(st, 1);
 				x->win[i][1] = stats_ci(st, 2);
 				x->win[i][2] = stats_ci(st, 3);
 			}
+		}
 		if (rc < 0)
 			goto out;
 	}
 	st = s->st[STATS_ST_INFLIGHT];
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, q->now);
-	while ((rc = stats_step(st, &dberr)) == 1)
-		if ((x = stats_acct_find(acct, n, stats_cs(st, 0))) != NULL)
+	for (rc = stats_step(st, &dberr); rc == 1; rc = stats_step(st, &dberr)) {
+		x = stats_acct_find(acct, n, stats_cs(st, 0));
+		if (x != NULL)
 			x->inflight = stats_ci(st, 1);
+	}
 	if (rc < 0)
 		goto out;
-	if ((dberr = stats_backoffs_load(s, q->now, &bo, &nbo)) != QP_OK)
+	dberr = stats_backoffs_load(s, q->now, &bo, &nbo);
+	if (dberr != QP_OK)
 		goto out;
 
 	wins = stats_add_arr(&o, root, "windows");
@@ -2071,7 +2095,7 @@ stats_accounts(struct stats_db *s, const struct config *cfg, const struct stats_
 	arr = stats_add_arr(&o, root, "accounts");
 	for (i = 0; i < n; i++) {
 		x = &acct[i];
-		if ((q->provider[0] && strcmp(q->provider, x->p->id) != 0))
+		if (q->provider[0] && strcmp(q->provider, x->p->id) != 0)
 			continue;
 		b = stats_backoff_find(bo, nbo, x->a->name);
 		state = stats_state(x->p, x->a, b);
@@ -2116,7 +2140,8 @@ stats_accounts(struct stats_db *s, const struct config *cfg, const struct stats_
 		st = s->st[STATS_ST_ACCT_LASTERR];
 		sqlite3_reset(st);
 		sqlite3_bind_text(st, 1, x->a->name, -1, SQLITE_STATIC);
-		if ((rc = stats_step(st, &dberr)) < 0)
+		rc = stats_step(st, &dberr);
+		if (rc < 0)
 			goto out;
 		if (rc == 1) {
 			stats_put_cs(&o, obj, "last_error_class", st, 0);
@@ -2157,7 +2182,7 @@ stats_models(struct stats_db *s, const struct config *cfg, const struct stats_qu
 	root = stats_begin(&o, q, p.from, p.to, stats_ds_table[STATS_DS_MODELS].filters);
 	arr = stats_add_arr(&o, root, "models");
 	stats_bind_plan(st, &p, q);
-	while ((rc = stats_step(st, &dberr)) == 1) {
+	for (rc = stats_step(st, &dberr); rc == 1; rc = stats_step(st, &dberr)) {
 		memset(&sums, 0, sizeof(sums));
 		stats_sums_add(&sums, st, 2);
 		obj = stats_arr_obj(&o, arr);
@@ -2237,7 +2262,9 @@ stats_latency(struct stats_db *s, const struct config *cfg, const struct stats_q
 	stats_plan_make(&p, q->from, q->to, q->now, STATS_DAY_MS);
 	root = stats_begin(&o, q, p.from, p.to, stats_ds_table[STATS_DS_LATENCY].filters);
 	stats_put_d(&o, root, "bin_error_pct", STATS_BIN_ERROR_PCT);
-	if ((all = calloc(1, sizeof(*all))) == NULL || (one = calloc(1, sizeof(*one))) == NULL) {
+	all = calloc(1, sizeof(*all));
+	one = calloc(1, sizeof(*one));
+	if (all == NULL || one == NULL) {
 		dberr = QP_ENOMEM;
 		goto out;
 	}
@@ -2245,7 +2272,7 @@ stats_latency(struct stats_db *s, const struct config *cfg, const struct stats_q
 	if (arr == NULL)
 		o.oom = 1;
 	stats_bind_plan(st, &p, q);
-	while ((rc = stats_step(st, &dberr)) == 1) {
+	for (rc = stats_step(st, &dberr); rc == 1; rc = stats_step(st, &dberr)) {
 		m = stats_lookup(stats_latency_names, STATS_LAT__MAX, stats_cs(st, 2));
 		if (m < 0)
 			continue;
@@ -2262,8 +2289,8 @@ stats_latency(struct stats_db *s, const struct config *cfg, const struct stats_q
 		snprintf(model, sizeof(model), "%s", stats_cs(st, 1));
 		c = stats_ci(st, 3);
 		sum = stats_ci(st, 4);
-		(void)stats_bins_read(sqlite3_column_blob(st, 5), (size_t)sqlite3_column_bytes(st, 5),
-		    one->counts[m]);
+		(void)stats_bins_read(sqlite3_column_blob(st, 5),
+		    (size_t)sqlite3_column_bytes(st, 5), one->counts[m]);
 		one->n[m] += c;
 		one->sum_us[m] += sum;
 		all->n[m] += c;
@@ -2323,7 +2350,8 @@ stats_tally_get(struct stats_tally *t, const char *key, const char *key2)
 	if (t->n == t->cap) {
 		int cap = t->cap ? t->cap * 2 : 16;
 
-		if ((r = realloc(t->rows, (size_t)cap * sizeof(*r))) == NULL) {
+		r = realloc(t->rows, (size_t)cap * sizeof(*r));
+		if (r == NULL) {
 			t->oom = 1;
 			return NULL;
 		}
@@ -2361,7 +2389,8 @@ stats_trow_cmp(const void *a, const void *b)
 
 	if (x->v[0] != y->v[0])
 		return x->v[0] > y->v[0] ? -1 : 1;
-	if ((c = strcmp(x->key, y->key)) != 0)
+	c = strcmp(x->key, y->key);
+	if (c != 0)
 		return c;
 	return strcmp(x->key2, y->key2);
 }
@@ -2436,7 +2465,8 @@ stats_timeseries(struct stats_db *s, const struct config *cfg, const struct stat
 	cJSON *root, *arr, *obj, *vals;
 
 	(void)cfg;
-	bms = stats_bucket_ms(q->to - q->from, q->from >= q->now - STATS_FINE_KEEP_MS + STATS_FINE_MS);
+	bms = stats_bucket_ms(q->to - q->from,
+	    q->from >= q->now - STATS_FINE_KEEP_MS + STATS_FINE_MS);
 	stats_plan_make(&p, q->from, q->to, q->now, bms >= STATS_DAY_MS ? STATS_DAY_MS :
 	    bms >= STATS_HOUR_MS ? STATS_HOUR_MS : STATS_FINE_MS);
 	root = stats_begin(&o, q, p.from, p.to, stats_ds_table[STATS_DS_TIMESERIES].filters);
@@ -2453,14 +2483,15 @@ stats_timeseries(struct stats_db *s, const struct config *cfg, const struct stat
 	stats_bind_i(st, STATS_P_EXTRA, q->group_by);
 	stats_bind_i(st, STATS_P_EXTRA + 1, bms);
 	stats_bind_i(st, STATS_P_EXTRA + 2, q->metric);
-	while ((rc = stats_step(st, &dberr)) == 1) {
+	for (rc = stats_step(st, &dberr); rc == 1; rc = stats_step(st, &dberr)) {
 		k = stats_cs(st, 0);
 		if (k[0] == '\0' || strcmp(k, "/") == 0)
 			k = "(none)";
 		if (nser == 0 || strcmp(ser[nser - 1].name, k) != 0) {
 			if (nser == cap) {
 				cap = cap ? cap * 2 : 16;
-				if ((t = realloc(ser, (size_t)cap * sizeof(*ser))) == NULL) {
+				t = realloc(ser, (size_t)cap * sizeof(*ser));
+				if (t == NULL) {
 					dberr = QP_ENOMEM;
 					sqlite3_reset(st);
 					goto out;
@@ -2565,12 +2596,13 @@ stats_bandwidth(struct stats_db *s, const struct config *cfg, const struct stats
 	nd = (p.to - 1) / STATS_DAY_MS - d0 + 1;
 	if (nd < 1)
 		nd = 1;
-	if ((days = calloc((size_t)nd, sizeof(*days))) == NULL) {
+	days = calloc((size_t)nd, sizeof(*days));
+	if (days == NULL) {
 		dberr = QP_ENOMEM;
 		goto out;
 	}
 	stats_bind_plan(st, &p, q);
-	while ((rc = stats_step(st, &dberr)) == 1) {
+	for (rc = stats_step(st, &dberr); rc == 1; rc = stats_step(st, &dberr)) {
 		di = stats_ci(st, 0) - d0;
 		if (di < 0 || di >= nd)
 			continue;
@@ -2655,7 +2687,7 @@ stats_attempts(struct stats_db *s, const struct config *cfg, const struct stats_
 	stats_plan_make(&p, q->from, q->to, q->now, STATS_DAY_MS);
 	root = stats_begin(&o, q, p.from, p.to, stats_ds_table[STATS_DS_ATTEMPTS].filters);
 	stats_bind_plan(st, &p, q);
-	while ((rc = stats_step(st, &dberr)) == 1) {
+	for (rc = stats_step(st, &dberr); rc == 1; rc = stats_step(st, &dberr)) {
 		n = stats_ci(st, 3);
 		outcome = stats_cs(st, 1);
 		total += n;
@@ -2707,7 +2739,7 @@ stats_retries(struct stats_db *s, const struct config *cfg, const struct stats_q
 	stats_plan_make(&p, q->from, q->to, q->now, STATS_DAY_MS);
 	root = stats_begin(&o, q, p.from, p.to, stats_ds_table[STATS_DS_RETRIES].filters);
 	stats_bind_plan(st, &p, q);
-	while ((rc = stats_step(st, &dberr)) == 1) {
+	for (rc = stats_step(st, &dberr); rc == 1; rc = stats_step(st, &dberr)) {
 		done = strcmp(stats_cs(st, 2), "completed") == 0;
 		for (ac = 0; ac <= STATS_ATTEMPTS_CAP; ac++) {
 			n = stats_ci(st, 3 + ac);
@@ -2723,8 +2755,8 @@ stats_retries(struct stats_db *s, const struct config *cfg, const struct stats_q
 				stats_tally_add(&by_model, stats_cs(st, 0), stats_cs(st, 1), 0, n);
 				if (done) {
 					rescued += n;
-					stats_tally_add(&by_model, stats_cs(st, 0), stats_cs(st, 1), 1,
-					    n);
+					stats_tally_add(&by_model, stats_cs(st, 0),
+					    stats_cs(st, 1), 1, n);
 				}
 			}
 		}
@@ -2784,7 +2816,7 @@ stats_routing(struct stats_db *s, const struct config *cfg, const struct stats_q
 	stats_plan_make(&p, q->from, q->to, q->now, STATS_DAY_MS);
 	root = stats_begin(&o, q, p.from, p.to, stats_ds_table[STATS_DS_ROUTING].filters);
 	stats_bind_plan(st, &p, q);
-	while ((rc = stats_step(st, &dberr)) == 1) {
+	for (rc = stats_step(st, &dberr); rc == 1; rc = stats_step(st, &dberr)) {
 		reason = stats_cs(st, 3);
 		n = stats_ci(st, 4);
 		if (strcmp(reason, "chosen") == 0) {
@@ -2876,7 +2908,7 @@ stats_pings(struct stats_db *s, const struct config *cfg, const struct stats_que
 	sqlite3_bind_int64(st, 1, q->from);
 	sqlite3_bind_int64(st, 2, q->to);
 	stats_bind_opt(st, 3, q->provider);
-	while ((rc = stats_step(st, &dberr)) == 1) {
+	for (rc = stats_step(st, &dberr); rc == 1; rc = stats_step(st, &dberr)) {
 		name = stats_cs(st, 0);
 		if (last < 0 || strcmp(ps[last].provider, name) != 0) {
 			for (last = 0; last < n && strcmp(ps[last].provider, name) != 0; last++)
@@ -2884,7 +2916,8 @@ stats_pings(struct stats_db *s, const struct config *cfg, const struct stats_que
 			if (last == n) {
 				if (n == cap) {
 					cap = cap ? cap * 2 : 8;
-					if ((t = realloc(ps, (size_t)cap * sizeof(*ps))) == NULL) {
+					t = realloc(ps, (size_t)cap * sizeof(*ps));
+					if (t == NULL) {
 						dberr = QP_ENOMEM;
 						sqlite3_reset(st);
 						goto out;
@@ -2968,7 +3001,8 @@ stats_pings(struct stats_db *s, const struct config *cfg, const struct stats_que
 		sqlite3_bind_int64(st, 1, q->from);
 		sqlite3_bind_int64(st, 2, q->to);
 		sqlite3_bind_text(st, 3, ps[i++].provider, -1, SQLITE_STATIC);
-		if ((rc = stats_step(st, &dberr)) < 0)
+		rc = stats_step(st, &dberr);
+		if (rc < 0)
 			goto out;
 		if (rc == 0)
 			continue;
@@ -3052,7 +3086,7 @@ stats_errors(struct stats_db *s, const struct config *cfg, const struct stats_qu
 	root = stats_begin(&o, q, p.from, p.to, stats_ds_table[STATS_DS_ERRORS].filters);
 	arr = stats_add_arr(&o, root, "by_class");
 	stats_bind_plan(st, &p, q);
-	while ((rc = stats_step(st, &dberr)) == 1) {
+	for (rc = stats_step(st, &dberr); rc == 1; rc = stats_step(st, &dberr)) {
 		obj = stats_arr_obj(&o, arr);
 		stats_put_s(&o, obj, "error_class", stats_cs(st, 0)[0] ? stats_cs(st, 0) : NULL);
 		stats_put_s(&o, obj, "status", stats_cs(st, 1));
@@ -3066,7 +3100,7 @@ stats_errors(struct stats_db *s, const struct config *cfg, const struct stats_qu
 	arr = stats_add_arr(&o, root, "recent");
 	st = s->st[STATS_ST_ERRORS_RECENT];
 	stats_bind_raw(st, q->from, q->to, q);
-	while ((rc = stats_step(st, &dberr)) == 1)
+	for (rc = stats_step(st, &dberr); rc == 1; rc = stats_step(st, &dberr))
 		stats_put_request(&o, stats_arr_obj(&o, arr), st);
 out:
 	return stats_end(&o, root, dberr, err);
@@ -3091,7 +3125,7 @@ stats_operational(struct stats_db *s, const struct config *cfg, const struct sta
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, q->from);
 	sqlite3_bind_int64(st, 2, q->to);
-	while ((rc = stats_step(st, &dberr)) == 1) {
+	for (rc = stats_step(st, &dberr); rc == 1; rc = stats_step(st, &dberr)) {
 		obj = stats_arr_obj(&o, arr);
 		stats_put_s(&o, obj, "event_type", stats_cs(st, 0));
 		stats_put_i(&o, obj, "count", stats_ci(st, 1));
@@ -3105,7 +3139,7 @@ stats_operational(struct stats_db *s, const struct config *cfg, const struct sta
 	sqlite3_bind_int64(st, 1, q->from);
 	sqlite3_bind_int64(st, 2, q->to);
 	sqlite3_bind_int(st, 3, q->limit);
-	while ((rc = stats_step(st, &dberr)) == 1) {
+	for (rc = stats_step(st, &dberr); rc == 1; rc = stats_step(st, &dberr)) {
 		obj = stats_arr_obj(&o, arr);
 		stats_put_i(&o, obj, "id", stats_ci(st, 0));
 		stats_put_s(&o, obj, "event_type", stats_cs(st, 1));
@@ -3137,12 +3171,14 @@ stats_pending_health(struct stats_db *s, const struct config *cfg, const struct 
 	int rc;
 
 	o.oom = 0;
-	if ((root = cJSON_CreateObject()) == NULL)
+	root = cJSON_CreateObject();
+	if (root == NULL)
 		o.oom = 1;
 	stats_put_t(&o, root, "now", now);
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, now);
-	if ((rc = stats_step(st, &dberr)) < 0)
+	rc = stats_step(st, &dberr);
+	if (rc < 0)
 		goto out;
 	if (rc == 1) {
 		stats_put_i(&o, root, "pending_requests", stats_ci(st, 0));
@@ -3162,17 +3198,20 @@ stats_pending_health(struct stats_db *s, const struct config *cfg, const struct 
 	st = s->st[STATS_ST_RESERVATIONS];
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, now);
-	if ((rc = stats_step(st, &dberr)) < 0)
+	rc = stats_step(st, &dberr);
+	if (rc < 0)
 		goto out;
 	if (rc == 1) {
 		stats_put_i(&o, root, "reservations", stats_ci(st, 0));
-		stats_put_i(&o, root, "reservations_expired", (int64_t)sqlite3_column_double(st, 1));
+		stats_put_i(&o, root, "reservations_expired",
+		    (int64_t)sqlite3_column_double(st, 1));
 		sqlite3_reset(st);
 	}
 	st = s->st[STATS_ST_PROCESSES];
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, stale);
-	if ((rc = stats_step(st, &dberr)) < 0)
+	rc = stats_step(st, &dberr);
+	if (rc < 0)
 		goto out;
 	if (rc == 1) {
 		stats_put_i(&o, root, "processes_live", (int64_t)sqlite3_column_double(st, 0));
@@ -3182,7 +3221,7 @@ stats_pending_health(struct stats_db *s, const struct config *cfg, const struct 
 	arr = stats_add_arr(&o, root, "by_process");
 	st = s->st[STATS_ST_PENDING_PROCS];
 	sqlite3_reset(st);
-	while ((rc = stats_step(st, &dberr)) == 1) {
+	for (rc = stats_step(st, &dberr); rc == 1; rc = stats_step(st, &dberr)) {
 		obj = stats_arr_obj(&o, arr);
 		stats_put_ci(&o, obj, "process_id", st, 0);
 		stats_put_ci(&o, obj, "pid", st, 1);
@@ -3205,7 +3244,7 @@ stats_pending_health(struct stats_db *s, const struct config *cfg, const struct 
 	st = s->st[STATS_ST_PENDING_OLDEST];
 	sqlite3_reset(st);
 	sqlite3_bind_int(st, 1, q->limit < STATS_PENDING_LIST ? q->limit : STATS_PENDING_LIST);
-	while ((rc = stats_step(st, &dberr)) == 1) {
+	for (rc = stats_step(st, &dberr); rc == 1; rc = stats_step(st, &dberr)) {
 		obj = stats_arr_obj(&o, arr);
 		stats_put_cs(&o, obj, "request_id", st, 0);
 		stats_put_t(&o, obj, "started_at", stats_ci(st, 1));
@@ -3245,7 +3284,7 @@ stats_recent_requests(struct stats_db *s, const struct config *cfg,
 	st = s->st[STATS_ST_RECENT];
 	stats_bind_raw(st, q->from, q->to, q);
 	stats_bind_i(st, 8, STATS_SCAN_MAX);
-	while ((rc = stats_step(st, &dberr)) == 1) {
+	for (rc = stats_step(st, &dberr); rc == 1; rc = stats_step(st, &dberr)) {
 		stats_put_request(&o, stats_arr_obj(&o, arr), st);
 		n++;
 	}
@@ -3259,7 +3298,8 @@ stats_recent_requests(struct stats_db *s, const struct config *cfg,
 		sqlite3_bind_int64(st, 1, q->from);
 		sqlite3_bind_int64(st, 2, q->to);
 		sqlite3_bind_int(st, 3, STATS_SCAN_MAX);
-		if ((rc = stats_step(st, &dberr)) < 0)
+		rc = stats_step(st, &dberr);
+		if (rc < 0)
 			goto out;
 		if (rc == 1) {
 			searched = stats_ci(st, 0);
@@ -3320,11 +3360,13 @@ stats_recent(struct stats_db *s, const struct config *cfg, const char *uid, size
 		}
 	sqlite3_reset(st);
 	sqlite3_bind_text(st, 1, uid, (int)len, SQLITE_TRANSIENT);
-	if ((rc = stats_step(st, &dberr)) <= 0) {
+	rc = stats_step(st, &dberr);
+	if (rc <= 0) {
 		*err = rc < 0 ? dberr : QP_ENOTFOUND;
 		return NULL;
 	}
-	if ((root = cJSON_CreateObject()) == NULL)
+	root = cJSON_CreateObject();
+	if (root == NULL)
 		o.oom = 1;
 	req = stats_add_obj(&o, root, "request");
 	stats_put_request(&o, req, st);
@@ -3340,7 +3382,7 @@ stats_recent(struct stats_db *s, const struct config *cfg, const char *uid, size
 	st = s->st[STATS_ST_TRACE_ATT];
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, id);
-	while ((rc = stats_step(st, &dberr)) == 1) {
+	for (rc = stats_step(st, &dberr); rc == 1; rc = stats_step(st, &dberr)) {
 		obj = stats_arr_obj(&o, atts);
 		stats_put_i(&o, obj, "attempt_number", stats_ci(st, 0));
 		stats_put_cs(&o, obj, "provider", st, 1);
@@ -3365,7 +3407,7 @@ stats_recent(struct stats_db *s, const struct config *cfg, const char *uid, size
 	st = s->st[STATS_ST_TRACE_DEC];
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, id);
-	while ((rc = stats_step(st, &dberr)) == 1) {
+	for (rc = stats_step(st, &dberr); rc == 1; rc = stats_step(st, &dberr)) {
 		found = 0;
 		cJSON_ArrayForEach(it, atts) {
 			cJSON *num = cJSON_GetObjectItemCaseSensitive(it, "attempt_number");
@@ -3404,19 +3446,22 @@ stats_backoffs(struct stats_db *s, const struct config *cfg, const struct stats_
 	int i, j, k, n = 0;
 
 	o.oom = 0;
-	if ((root = cJSON_CreateObject()) == NULL)
+	root = cJSON_CreateObject();
+	if (root == NULL)
 		o.oom = 1;
 	stats_iso(q->now, iso, sizeof(iso));
 	stats_put_s(&o, root, "now", iso);
 	stats_put_i(&o, root, "now_ms", q->now);
-	if ((dberr = stats_backoffs_load(s, q->now, &bo, &n)) != QP_OK)
+	dberr = stats_backoffs_load(s, q->now, &bo, &n);
+	if (dberr != QP_OK)
 		goto out;
 	arr = stats_add_arr(&o, root, "backoffs");
 	for (k = 0; k < n; k++) {
 		prov = NULL;
 		for (i = 0; cfg != NULL && i < cfg->nproviders && prov == NULL; i++)
 			for (j = 0; j < cfg->providers[i].naccounts; j++)
-				if (strcmp(cfg->providers[i].accounts[j].name, bo[k].account) == 0) {
+				if (strcmp(cfg->providers[i].accounts[j].name,
+				    bo[k].account) == 0) {
 					prov = cfg->providers[i].id;
 					break;
 				}
@@ -3433,7 +3478,8 @@ stats_backoffs(struct stats_db *s, const struct config *cfg, const struct stats_
 			stats_put_i(&o, obj, "status_code", bo[k].status_code);
 		else
 			stats_put_null(&o, obj, "status_code");
-		stats_put_s(&o, obj, "error_class", bo[k].error_class[0] ? bo[k].error_class : NULL);
+		stats_put_s(&o, obj, "error_class",
+		    bo[k].error_class[0] ? bo[k].error_class : NULL);
 		stats_put_t(&o, obj, "updated_at", bo[k].updated_at);
 	}
 out:
@@ -3448,7 +3494,8 @@ stats_dataset_run(struct stats_db *s, const struct config *cfg, enum stats_datas
     const struct stats_query *q, enum qp_err *err, char *errbuf, size_t errlen)
 {
 
-	if ((*err = stats_query_check(d, q, errbuf, errlen)) != QP_OK)
+	*err = stats_query_check(d, q, errbuf, errlen);
+	if (*err != QP_OK)
 		return NULL;
 	return stats_ds_table[d].fn(s, cfg, q, err);
 }
@@ -3460,14 +3507,16 @@ stats_rollup_new(sqlite3 *db, enum qp_err *err, char *errbuf, size_t errlen)
 {
 	struct stats_rollup *r;
 
-	if ((r = calloc(1, sizeof(*r))) == NULL) {
+	r = calloc(1, sizeof(*r));
+	if (r == NULL) {
 		*err = QP_ENOMEM;
 		return NULL;
 	}
 	r->db = db;
 	if (sqlite3_create_function_v2(db, STATS_BINS_FN, 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC |
 	    SQLITE_DIRECTONLY, NULL, stats_bins_add_fn, NULL, NULL, NULL) != SQLITE_OK) {
-		snprintf(errbuf, errlen, "cannot register %s: %s", STATS_BINS_FN, sqlite3_errmsg(db));
+		snprintf(errbuf, errlen, "cannot register %s: %s", STATS_BINS_FN,
+		    sqlite3_errmsg(db));
 		free(r);
 		*err = QP_EDB;
 		return NULL;
@@ -3531,15 +3580,18 @@ stats_rollup_request(struct stats_rollup *r, int64_t request_id)
 	}
 	sqlite3_reset(st);
 
-	if ((err = stats_exec(r->st[STATS_RU_SAVEPOINT])) != QP_OK)
+	err = stats_exec(r->st[STATS_RU_SAVEPOINT]);
+	if (err != QP_OK)
 		return err;
 	st = r->st[STATS_RU_REQUESTS];
 	sqlite3_bind_int64(st, 1, request_id);
-	if ((err = stats_exec(st)) != QP_OK)
+	err = stats_exec(st);
+	if (err != QP_OK)
 		goto out;
 	st = r->st[STATS_RU_ERRORS];
 	sqlite3_bind_int64(st, 1, request_id);
-	if ((err = stats_exec(st)) != QP_OK)
+	err = stats_exec(st);
+	if (err != QP_OK)
 		goto out;
 	for (m = 0; ok && m < STATS_LAT__MAX; m++) {
 		if (!known[m])
@@ -3553,17 +3605,20 @@ stats_rollup_request(struct stats_rollup *r, int64_t request_id)
 		sqlite3_bind_text(st, 4, stats_latency_names[m], -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 5, stats_bin(ns));
 		sqlite3_bind_int64(st, 6, ns / 1000);
-		if ((err = stats_exec(st)) != QP_OK)
+		err = stats_exec(st);
+		if (err != QP_OK)
 			goto out;
 	}
 	st = r->st[STATS_RU_ATTEMPTS];
 	sqlite3_bind_int64(st, 1, request_id);
 	sqlite3_bind_int64(st, 2, completed);
-	if ((err = stats_exec(st)) != QP_OK)
+	err = stats_exec(st);
+	if (err != QP_OK)
 		goto out;
 	st = r->st[STATS_RU_CHOSEN];
 	sqlite3_bind_int64(st, 1, request_id);
-	if ((err = stats_exec(st)) != QP_OK)
+	err = stats_exec(st);
+	if (err != QP_OK)
 		goto out;
 	st = r->st[STATS_RU_EXCLUDED];
 	sqlite3_bind_int64(st, 1, request_id);
@@ -3602,7 +3657,8 @@ stats_rollup_prune(struct stats_rollup *r, int64_t now, int *more)
 	upto = oldest + STATS_HOUR_MS < cutoff ? oldest + STATS_HOUR_MS : cutoff;
 	for (i = STATS_RU_PRUNE_REQ; i <= STATS_RU_PRUNE_ROUTE; i++) {
 		sqlite3_bind_int64(r->st[i], 1, upto);
-		if ((err = stats_exec(r->st[i])) != QP_OK)
+		err = stats_exec(r->st[i]);
+		if (err != QP_OK)
 			return err;
 	}
 	*more = upto < cutoff;

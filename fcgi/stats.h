@@ -94,7 +94,7 @@ enum stats_dataset {
 /* State of a configured account, as the accounts dataset and /metrics name it. */
 enum stats_state {
 	STATS_STATE_OK,			/* "ok": eligible */
-	STATS_STATE_BACKOFF,		/* "backoff": rate limit, quota, transient or open circuit */
+	STATS_STATE_BACKOFF,		/* "backoff": rate limit, quota, transient, open circuit */
 	STATS_STATE_QUARANTINED,	/* "quarantined": after an auth failure */
 	STATS_STATE_DISABLED,		/* "disabled": the account or its provider */
 	STATS_STATE__MAX

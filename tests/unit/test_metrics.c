@@ -194,8 +194,9 @@ parse_labels(struct checker *c, int line, const char **p, char *canon, size_t ca
 			return fail(c, line, "bad label name");
 		if (strncmp(lname, "__", 2) == 0)
 			return fail(c, line, "reserved label name %s", lname);
-		if (*(*p)++ != '=' || *(*p)++ != '"')
+		if ((*p)[0] != '=' || (*p)[1] != '"')
 			return fail(c, line, "label %s: expected =\"", lname);
+		*p += 2;
 		vn = 0;
 		while (**p != '"') {
 			if (**p == '\0' || **p == '\n')
@@ -348,8 +349,9 @@ check_line(struct checker *c, int line, const char *s)
 	le[0] = '\0';
 	if (*p == '{' && parse_labels(c, line, &p, canon, sizeof(canon), le, sizeof(le)) < 0)
 		return -1;
-	if (*p++ != ' ')
+	if (*p != ' ')
 		return fail(c, line, "expected a space before the value");
+	p++;
 	n = strcspn(p, " ");
 	if (n == 0 || n >= sizeof(val))
 		return fail(c, line, "missing value");
@@ -375,7 +377,8 @@ check_line(struct checker *c, int line, const char *s)
 			return fail(c, line, "le label outside a histogram");
 		return 0;
 	}
-	if ((h = hist_get(c, c->fams[f].name, canon)) == NULL)
+	h = hist_get(c, c->fams[f].name, canon);
+	if (h == NULL)
 		return fail(c, line, "too many histogram series");
 	if (strcmp(suffix, "_bucket") == 0) {
 		if (!le[0])
@@ -548,17 +551,20 @@ promtool(const char *path, const char *text, size_t len)
 	int fd, status;
 
 	snprintf(file, sizeof(file), "%s/metrics.txt", tmpdir);
-	if ((fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0)
+	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
 		return -1;
 	if (write(fd, text, len) != (ssize_t)len) {
 		close(fd);
 		return -1;
 	}
 	close(fd);
-	if ((pid = fork()) < 0)
+	pid = fork();
+	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		if ((fd = open(file, O_RDONLY)) < 0)
+		fd = open(file, O_RDONLY);
+		if (fd < 0)
 			_exit(127);
 		dup2(fd, 0);
 		dup2(1, 2);

@@ -1261,9 +1261,13 @@ dump(const char *dir)
 			snprintf(path, sizeof(path), "%s/%s.json", dir,
 			    stats_dataset_name((enum stats_dataset)d));
 		}
-		if (j == NULL || (text = cJSON_Print(j)) == NULL)
+		text = j != NULL ? cJSON_Print(j) : NULL;
+		if (text == NULL) {
+			cJSON_Delete(j);
 			continue;
-		if ((fp = fopen(path, "w")) != NULL) {
+		}
+		fp = fopen(path, "w");
+		if (fp != NULL) {
 			fputs(text, fp);
 			fclose(fp);
 		}
