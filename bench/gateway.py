@@ -205,11 +205,11 @@ http {
                   port, workdir)
 
 
-def start_mod_proxy(workdir, upstream_port, max_request_kb):
+def start_mod_proxy(workdir, upstream_port, max_request_kb, name="modproxy"):
     """lighttpd with mod_proxy to upstream_port: the same server settings as
     quotapool's lighttpd/standalone.conf (streaming, buffered request bodies,
     access log), only the backend differs."""
-    d = os.path.join(workdir, "modproxy")
+    d = os.path.join(workdir, name)
     for sub in ("www", "tmp"):
         os.makedirs(os.path.join(d, sub))
     port = qp.free_port()
@@ -229,7 +229,7 @@ proxy.server = ("/" => (("host" => "127.0.0.1", "port" => %(up)d)))
     path = os.path.join(d, "lighttpd.conf")
     with open(path, "w") as f:
         f.write(conf)
-    return Server("lighttpd-mod_proxy",
+    return Server("lighttpd-" + name,
                   [os.environ["LIGHTTPD"], "-D", "-f", path], port, workdir)
 
 # ---------------------------------------------------------------------------
@@ -288,8 +288,10 @@ class Wrk:
             self.scripts[size] = lua
         return self.scripts[size]
 
-    def run(self, port, seconds, conns=1, threads=1, size=1024):
-        """Runs wrk against port for seconds; returns its summary dict."""
+    def run(self, port, seconds, conns=1, threads=1, size=1024, pids=()):
+        """Runs wrk against port for seconds; returns its summary dict, with
+        the CPU time the processes pids used per request (cpu_us)."""
+        cpu0 = cpu_ns(pids)
         args = [WRK, "-t%d" % threads, "-c%d" % conns, "-d%ds" % seconds,
                 "--latency", "--timeout", "10s", "-s", self.script(size),
                 "http://127.0.0.1:%d%s" % (port, PATH)]
@@ -307,6 +309,7 @@ class Wrk:
             fail("wrk failed (status %s): %s %s" % (
                 p.returncode, text[-500:], err.decode()[-500:]))
         res = json.loads(m.group(1))
+        res["cpu_us"] = (cpu_ns(pids) - cpu0) / 1e3 / max(1, res["requests"])
         res["ok"] = res["requests"] - res["status_errors"]
         res["rps"] = res["requests"] / (res["duration_us"] / 1e6)
         res["errors"] = sum(res[k] for k in (
@@ -351,6 +354,24 @@ def first_event_time(port, req, timeout=10.0):
     if t1 is None:
         fail("no event in the answer from port %d: %r" % (port, buf[:300]))
     return t1 - t0, status
+
+
+def cpu_ns(pids):
+    """CPU time used so far by the processes pids, all their threads, in
+    nanoseconds (from /proc/PID/task/TID/schedstat)."""
+    total = 0
+    for pid in pids:
+        try:
+            tids = os.listdir("/proc/%d/task" % pid)
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    return total
 
 
 def pct(values, p):
@@ -457,19 +478,21 @@ def phase_latency(res, wrk, ports, rounds, seconds):
         rounds, seconds))
     runs = {k: [] for k in ports}
     for r in range(rounds):
-        for name, port in ports.items():
-            w = wrk.run(port, seconds)
+        for name, (port, pids) in ports.items():
+            w = wrk.run(port, seconds, pids=pids)
             if w["errors"]:
                 fail("latency run %s had errors: %r" % (name, w))
             runs[name].append(w)
-            say("  round %d %-9s p50 %.3f ms p99 %.3f ms (%d requests)" % (
-                r + 1, name, w["p50_us"] / 1e3, w["p99_us"] / 1e3,
-                w["requests"]))
+            say("  round %d %-9s p50 %.3f ms p99 %.3f ms (%d requests, "
+                "%.0f us CPU each)" % (r + 1, name, w["p50_us"] / 1e3,
+                                       w["p99_us"] / 1e3, w["requests"],
+                                       w["cpu_us"]))
     lat = {}
     for name, ws in runs.items():
         lat[name] = {k: statistics.median(w[k + "_us"] for w in ws) / 1e3
                      for k in ("p50", "p90", "p99", "mean")}
         lat[name]["requests"] = sum(w["requests"] for w in ws)
+        lat[name]["cpu_us"] = statistics.median(w["cpu_us"] for w in ws)
     res["latency_ms"] = lat
 
 
@@ -478,22 +501,24 @@ def phase_bodies(res, wrk, ports, sizes, seconds):
     out = {}
     for size in sizes:
         row = {}
-        for name, port in ports.items():
-            w = wrk.run(port, seconds, size=size)
+        for name, (port, pids) in ports.items():
+            w = wrk.run(port, seconds, size=size, pids=pids)
             if w["errors"]:
                 fail("body %d run %s had errors: %r" % (size, name, w))
             row[name] = {"p50": w["p50_us"] / 1e3, "p99": w["p99_us"] / 1e3,
-                         "requests": w["requests"]}
-            say("  %7d B %-9s p50 %.3f ms p99 %.3f ms" % (
-                size, name, row[name]["p50"], row[name]["p99"]))
+                         "requests": w["requests"], "cpu_us": w["cpu_us"]}
+            say("  %7d B %-9s p50 %.3f ms p99 %.3f ms, %.0f us CPU" % (
+                size, name, row[name]["p50"], row[name]["p99"],
+                w["cpu_us"]))
         out[size] = row
     res["bodies_ms"] = out
 
 
-def phase_throughput(res, wrk, inst, qport, mport, seconds):
+def phase_throughput(res, wrk, inst, ports, seconds):
     say("accounted requests/s at concurrency 32 for %d s" % seconds)
     before = wait_settled(inst)
-    w = wrk.run(qport, seconds, conns=32, threads=2)
+    w = wrk.run(ports["quotapool"][0], seconds, conns=32, threads=2,
+                pids=ports["quotapool"][1])
     after = wait_settled(inst)
     rows = after[0] - before[0]
     rows_2xx = after[2] - before[2]
@@ -502,11 +527,13 @@ def phase_throughput(res, wrk, inst, qport, mport, seconds):
         "seconds": w["duration_us"] / 1e6,
         "rps_2xx": w["ok"] / (w["duration_us"] / 1e6),
         "rows": rows, "rows_2xx": rows_2xx, "pending_after": after[1],
-        "p50_ms": w["p50_us"] / 1e3, "p99_ms": w["p99_us"] / 1e3}
+        "p50_ms": w["p50_us"] / 1e3, "p99_ms": w["p99_us"] / 1e3,
+        "cpu_us": w["cpu_us"]}
     say("  quotapool: %d answers (%d 2xx, %d errors), %d rows (%d with 2xx)"
         ", %.0f req/s" % (w["requests"], w["ok"], w["errors"], rows,
                           rows_2xx, res["throughput"]["rps_2xx"]))
-    m = wrk.run(mport, seconds, conns=32, threads=2)
+    m = wrk.run(ports["mod_proxy"][0], seconds, conns=32, threads=2,
+                pids=ports["mod_proxy"][1])
     res["throughput"]["mod_proxy_rps"] = m["ok"] / (m["duration_us"] / 1e6)
     say("  mod_proxy: %.0f req/s" % res["throughput"]["mod_proxy_rps"])
 
@@ -517,7 +544,7 @@ def stream_body():
                       ).encode()
 
 
-def phase_ttft(res, inst, mock, samples, warm):
+def phase_ttft(res, inst, mock, proxy, samples, warm):
     """Sequential streams, direct and through quotapool in turn. The first
     warm ones only warm up: worker threads take connections in turn, and
     each opens its database connection on its first request."""
@@ -526,12 +553,14 @@ def phase_ttft(res, inst, mock, samples, warm):
     mock.set_default(UPSTREAM_KEY, {})
     body = stream_body()
     paths = {"direct": stream_request(mock.port, body, UPSTREAM_KEY),
+             "mod_proxy": stream_request(proxy.port, body, UPSTREAM_KEY),
              "quotapool": stream_request(inst.port, body, inst.key)}
-    ports = {"direct": mock.port, "quotapool": inst.port}
+    ports = {"direct": mock.port, "mod_proxy": proxy.port,
+             "quotapool": inst.port}
     got = {k: [] for k in paths}
     for i in range(samples + warm):
         for name in paths:
-            if i < warm and name == "direct" and i >= 20:
+            if i < warm and name != "quotapool" and i >= 20:
                 continue
             t, status = first_event_time(ports[name], paths[name])
             if not status.startswith("HTTP/1.1 200") and \
@@ -610,7 +639,7 @@ def open_streams(inst, pid, mock, n, seconds):
     return out
 
 
-def phase_streams(res, inst, pid, mock, n, seconds, samples):
+def phase_streams(res, inst, pid, mock, proxy, n, seconds, samples):
     """RSS with n streams open: first from a fresh process (every stream
     lands on a worker thread that has not served anything yet), then, after
     the time-to-first-event phase has used every thread, once more."""
@@ -619,7 +648,7 @@ def phase_streams(res, inst, pid, mock, n, seconds, samples):
     cold = open_streams(inst, pid, mock, n, seconds)
     say("  fresh idle %d KB, %d streams open %d KB: %.1f KB per stream" % (
         fresh, n, cold["kb"], (cold["kb"] - fresh) / n))
-    phase_ttft(res, inst, mock, samples, proc_threads(pid) + 20)
+    phase_ttft(res, inst, mock, proxy, samples, proc_threads(pid) + 20)
     time.sleep(2)
     warm_idle = vm_rss_kb(pid)
     warm = open_streams(inst, pid, mock, n, seconds)
@@ -671,18 +700,26 @@ def table(res):
     row("added p99 (quotapool; mod_proxy)",
         "%.3f ms; %.3f ms" % (add_q99, add_m99), "< %.0f ms" % TARGET_P99_MS,
         yes(add_q99 < TARGET_P99_MS))
+    row("CPU per request, concurrency 1, 1 KB body",
+        "nginx %.0f us / mod_proxy's lighttpd %.0f us / quotapool.fcgi + "
+        "its lighttpd %.0f us" % (d["cpu_us"], m["cpu_us"], q["cpu_us"]))
     row("time to first event p50 / p99",
-        "direct %.3f / %.3f ms, quotapool %.3f / %.3f ms" % (
+        "direct %.3f / %.3f ms, mod_proxy %.3f / %.3f ms, quotapool "
+        "%.3f / %.3f ms" % (
             tt["direct"]["p50"], tt["direct"]["p99"],
+            tt["mod_proxy"]["p50"], tt["mod_proxy"]["p99"],
             tt["quotapool"]["p50"], tt["quotapool"]["p99"]))
     row("added time to first token p50 (p99)",
-        "%.3f ms (%.3f ms)" % (add_t50, add_t99),
+        "%.3f ms (%.3f ms); mod_proxy adds %.3f ms (%.3f ms)" % (
+            add_t50, add_t99, tt["mod_proxy"]["p50"] - tt["direct"]["p50"],
+            tt["mod_proxy"]["p99"] - tt["direct"]["p99"]),
         "< %.0f ms" % TARGET_TTFT_MS, yes(add_t50 < TARGET_TTFT_MS))
     rows_ok = tp["rows"] >= tp["ok"] and tp["rows"] - tp["ok"] <= 32 and \
         tp["pending_after"] == 0
     row("accounted req/s, concurrency 32, %d s" % round(tp["seconds"]),
-        "%.0f req/s (p50 %.2f ms, p99 %.2f ms); mod_proxy %.0f req/s" % (
-            tp["rps_2xx"], tp["p50_ms"], tp["p99_ms"], tp["mod_proxy_rps"]),
+        "%.0f req/s (p50 %.2f ms, p99 %.2f ms, %.0f us CPU each); "
+        "mod_proxy %.0f req/s" % (tp["rps_2xx"], tp["p50_ms"], tp["p99_ms"],
+                                  tp["cpu_us"], tp["mod_proxy_rps"]),
         ">= %d req/s on %d cores" % (TARGET_RPS, os.cpu_count()),
         yes(tp["rps_2xx"] >= TARGET_RPS and rows_ok))
     row("requests rows written vs 2xx answers",
@@ -715,9 +752,9 @@ def table(res):
     for size, r in sorted(res["bodies_ms"].items()):
         bd, bm, bq = r["direct"], r["mod_proxy"], r["quotapool"]
         row("body %s: p50 added by mod_proxy / quotapool" % fmt_size(size),
-            "%.3f / %.3f ms (direct p50 %.3f ms; added p99 %.3f / %.3f ms)" % (
+            "%.3f / %.3f ms (direct p50 %.3f ms); CPU %.0f / %.0f us" % (
                 bm["p50"] - bd["p50"], bq["p50"] - bd["p50"], bd["p50"],
-                bm["p99"] - bd["p99"], bq["p99"] - bd["p99"]))
+                bm["cpu_us"], bq["cpu_us"]))
     w = [max(len(r[i]) for r in rows + [("Measurement", "Value", "Target",
                                          "Met")]) for i in range(4)]
     lines = ["| %s | %s | %s | %s |" % tuple(
@@ -771,6 +808,9 @@ def main():
                     help="streams held open for the RSS reading (default 500)")
     ap.add_argument("--stream-seconds", type=int, default=60,
                     help="length of each held-open stream (default 60)")
+    ap.add_argument("--wait-idle", type=int, default=0, metavar="SECONDS",
+                    help="first wait up to SECONDS for the 1-minute load "
+                    "average to fall below 1.0 (others' work skews numbers)")
     ap.add_argument("--quick", action="store_true",
                     help="short runs (a smoke check, not for the record)")
     ap.add_argument("--json", help="also write the results to this file")
@@ -790,11 +830,16 @@ def main():
         if not os.access(p, os.X_OK):
             fail("%s is not built (run make first, or run this from the "
                  "build directory)" % p)
-    budget = 600 + a.rounds * 3 * a.seconds + 2 * a.rps_seconds + \
+    budget = 600 + a.wait_idle + a.rounds * 3 * a.seconds + 2 * a.rps_seconds + \
         12 * a.body_seconds + a.ttft_samples // 5 + a.stream_seconds
     qp.set_timeout(budget)
     atexit_register()
 
+    if a.wait_idle > 0:
+        deadline = time.monotonic() + a.wait_idle
+        while os.getloadavg()[0] >= 1.0 and time.monotonic() < deadline:
+            say("load average %.2f, waiting" % os.getloadavg()[0])
+            time.sleep(15)
     sizes = [1024, 64 * 1024, 512 * 1024, 2 * MB]
     res = {"machine": machine(), "args": vars(a)}
     work = qp.tempdir("qp-bench-")
@@ -821,14 +866,15 @@ def main():
     if not r.headers.get("x-proxy-request-id"):
         fail("quotapool answered without x-proxy-request-id")
     wrk = Wrk(work, inst.key)
-    ports = {"direct": nginx.port, "mod_proxy": modproxy.port,
-             "quotapool": inst.port}
+    ports = {"direct": (nginx.port, [nginx.pid] + qp.descendants(nginx.pid)),
+             "mod_proxy": (modproxy.port, [modproxy.pid]),
+             "quotapool": (inst.port, [pid] + inst.lighttpd_pids())}
     say("warm-up")
-    for port in ports.values():
+    for port, _ in ports.values():
         wrk.run(port, 2)
     wrk.run(inst.port, 2, conns=32, threads=2)
     phase_latency(res, wrk, ports, a.rounds, a.seconds)
-    phase_throughput(res, wrk, inst, inst.port, modproxy.port, a.rps_seconds)
+    phase_throughput(res, wrk, inst, ports, a.rps_seconds)
     phase_bodies(res, wrk, ports, sizes, a.body_seconds)
     time.sleep(2)
     res["after_load_rss_kb"] = vm_rss_kb(pid)
@@ -844,10 +890,12 @@ def main():
         {"mock": {"base_url": mock.base_url, "protocols": ["openai"],
                   "models": [MODEL], "accounts": [ACCOUNT]}},
         {"threads": max(256, a.streams + 100)})
+    proxy2 = start_mod_proxy(work, mock.port, 65536, "modproxy-mock")
     time.sleep(1)
-    phase_streams(res, inst2, pid2, mock, a.streams, a.stream_seconds,
-                  a.ttft_samples)
+    phase_streams(res, inst2, pid2, mock, proxy2, a.streams,
+                  a.stream_seconds, a.ttft_samples)
     inst2.stop()
+    proxy2.stop()
     mock.stop()
 
     res["machine"]["load_after"] = os.getloadavg()
