@@ -2310,10 +2310,10 @@ stats_latency(struct stats_db *s, const struct config *cfg, const struct stats_q
 		stats_put_s(&o, mo, "metric", stats_latency_names[m]);
 		stats_hist_put(&o, mo, all, m, "");
 	}
-	if (root != NULL && arr != NULL) {
-		cJSON_AddItemToObject(root, "by_model", arr);
+	if (root == NULL || arr == NULL || !cJSON_AddItemToObject(root, "by_model", arr))
+		o.oom = 1;
+	else
 		arr = NULL;
-	}
 out:
 	cJSON_Delete(arr);
 	free(all);
