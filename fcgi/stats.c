@@ -3631,6 +3631,13 @@ out:
 	return err;
 }
 
+int
+stats_rollup_hook(void *rollup, int64_t request_id)
+{
+
+	return stats_rollup_request(rollup, request_id) == QP_OK ? 0 : -1;
+}
+
 enum qp_err
 stats_rollup_prune(struct stats_rollup *r, int64_t now, int *more)
 {

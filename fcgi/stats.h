@@ -300,6 +300,13 @@ void		 stats_rollup_free(struct stats_rollup *r);
 enum qp_err	 stats_rollup_request(struct stats_rollup *r, int64_t request_id);
 
 /*
+ * stats_rollup_request() in the shape of accounting_set_final_hook():
+ * rollup is a struct stats_rollup *; returns 0, or -1 when the request
+ * could not be counted (the transaction stays usable).
+ */
+int		 stats_rollup_hook(void *rollup, int64_t request_id);
+
+/*
  * Deletes 5-minute rollup rows older than now - STATS_FINE_KEEP_MS, at
  * most one hour of buckets per call (run it in a write transaction and
  * repeat while *more is 1). Maintenance thread.

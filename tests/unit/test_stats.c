@@ -719,7 +719,8 @@ test_boundaries(void)
 	    "account_name, status, started_at, completed_at, total_ms, cost_microdollars) VALUES "
 	    "('edge-out', 'openai', '/v1/x', 'm-edge', 'alpha', 'a1', 'completed', %lld, %lld, 1, "
 	    "11)", (long long)(NOW - 2 * DAY - 1), (long long)(NOW - 2 * DAY - 1));
-	stats_rollup_request(sru, sqlite3_last_insert_rowid(db));
+	is_int(stats_rollup_hook(sru, sqlite3_last_insert_rowid(db)), 0,
+	    "the accounting hook rolls a request up");
 	exec("COMMIT");
 	snprintf(qs, sizeof(qs), "period=%lld..%lld&model=m-edge", (long long)((NOW - 2 * DAY) / SEC),
 	    (long long)(NOW / SEC));
@@ -742,6 +743,7 @@ test_boundaries(void)
 	is_int(stats_rollup_request(sru, (int64_t)query_int("SELECT id FROM requests "
 	    "WHERE status = 'pending' LIMIT 1")), QP_EINVAL, "pending request not rolled up");
 	is_int(stats_rollup_request(sru, 999999), QP_EINVAL, "unknown request not rolled up");
+	is_int(stats_rollup_hook(sru, 999999), -1, "the hook says so");
 
 	err = stats_query_parse(&q, "period=1h", 9, NOW, errbuf, sizeof(errbuf));
 	(void)err;
