@@ -575,48 +575,61 @@ def phase_ttft(res, inst, mock, proxy, samples, warm):
         say("  %-9s p50 %.3f ms p99 %.3f ms" % (k, v["p50"], v["p99"]))
 
 
-def open_streams(inst, pid, mock, n, seconds):
+def open_streams(inst, pid, mock, n, seconds, batch):
     """Opens n streams (one event per second for seconds) with raw sockets,
-    waits until every one has its first event, reads VmRSS, closes them and
-    waits until no request row is pending. Returns the readings."""
+    batch at a time, each batch waiting for the first events of the last;
+    a stream the gateway refuses (its status line kept in "refused") is
+    opened again, up to n times in all. Waits until every stream has its
+    first event, reads VmRSS, closes them and waits until no request row
+    is pending. Returns the readings."""
     mock.set_default(UPSTREAM_KEY, {"events": seconds, "interval_ms": 1000})
     req = stream_request(inst.port, stream_body(), inst.key)
     sel = selectors.DefaultSelector()
     socks = []
     waiting = {}
+    refused = {}
+    opened = 0
     t0 = time.monotonic()
+    deadline = t0 + 120
     try:
-        for _ in range(n):
-            s = socket.create_connection(("127.0.0.1", inst.port), 10)
-            s.sendall(req)
-            s.setblocking(False)
-            socks.append(s)
-            waiting[s] = b""
-            sel.register(s, selectors.EVENT_READ)
-        deadline = time.monotonic() + 60
-        while waiting and time.monotonic() < deadline:
+        while opened < n:
+            if time.monotonic() > deadline:
+                fail("only %d of %d streams open after 120 s (refused: %r)"
+                     % (opened, n, refused))
+            while len(waiting) < batch and opened + len(waiting) < n:
+                s = socket.create_connection(("127.0.0.1", inst.port), 10)
+                s.sendall(req)
+                s.setblocking(False)
+                socks.append(s)
+                waiting[s] = b""
+                sel.register(s, selectors.EVENT_READ)
             for key, _ in sel.select(timeout=1):
                 s = key.fileobj
                 try:
                     d = s.recv(65536)
                 except BlockingIOError:
                     continue
-                if not d:
-                    fail("a stream closed before its first event: %r" %
-                         waiting[s][:300])
                 buf = waiting[s] + d
                 h = buf.find(b"\r\n\r\n")
-                if h >= 0 and buf.find(b"data:", h) >= 0:
-                    if not buf.startswith(b"HTTP/1.1 200"):
-                        fail("a stream answered %r" % buf[:200])
-                    del waiting[s]
-                    sel.unregister(s)
-                else:
+                done = h >= 0 and buf.find(b"data:", h) >= 0
+                if d and not done and not (
+                        h >= 0 and not buf.startswith(b"HTTP/1.1 200")):
                     waiting[s] = buf
+                    continue
+                del waiting[s]
+                sel.unregister(s)
+                if done and buf.startswith(b"HTTP/1.1 200"):
+                    opened += 1
+                    continue
+                line = buf.split(b"\r\n", 1)[0].decode("latin-1") or \
+                    "closed without an answer"
+                refused[line] = refused.get(line, 0) + 1
+                if sum(refused.values()) > n:
+                    fail("the gateway refused more than %d streams: %r" % (
+                        n, refused))
+                socks.remove(s)
+                s.close()
         t_all = time.monotonic() - t0
-        if waiting:
-            fail("only %d of %d streams got their first event in 60 s" % (
-                n - len(waiting), n))
         time.sleep(2)
         rss = []
         for _ in range(3):
@@ -625,7 +638,7 @@ def open_streams(inst, pid, mock, n, seconds):
         out = {"kb": max(rss), "threads": proc_threads(pid),
                "anon_kb": status_kb(pid, "RssAnon"),
                "pending_while_open": count_requests(inst)[1],
-               "open_seconds": t_all}
+               "open_seconds": t_all, "batch": batch, "refused": refused}
     finally:
         for s in socks:
             s.close()
@@ -645,15 +658,19 @@ def phase_streams(res, inst, pid, mock, proxy, n, seconds, samples):
     the time-to-first-event phase has used every thread, once more."""
     say("RSS of quotapool.fcgi with %d streams open" % n)
     fresh = vm_rss_kb(pid)
-    cold = open_streams(inst, pid, mock, n, seconds)
-    say("  fresh idle %d KB, %d streams open %d KB: %.1f KB per stream" % (
-        fresh, n, cold["kb"], (cold["kb"] - fresh) / n))
+    cold = open_streams(inst, pid, mock, n, seconds, n)
+    say("  fresh idle %d KB, %d streams open %d KB: %.1f KB per stream; "
+        "opened all at once in %.1f s, refused %r" % (
+            fresh, n, cold["kb"], (cold["kb"] - fresh) / n,
+            cold["open_seconds"], cold["refused"]))
     phase_ttft(res, inst, mock, proxy, samples, proc_threads(pid) + 20)
     time.sleep(2)
     warm_idle = vm_rss_kb(pid)
-    warm = open_streams(inst, pid, mock, n, seconds)
-    say("  warm idle %d KB, %d streams open %d KB: %.1f KB per stream" % (
-        warm_idle, n, warm["kb"], (warm["kb"] - warm_idle) / n))
+    warm = open_streams(inst, pid, mock, n, seconds, n)
+    say("  warm idle %d KB, %d streams open %d KB: %.1f KB per stream; "
+        "opened all at once in %.1f s, refused %r" % (
+            warm_idle, n, warm["kb"], (warm["kb"] - warm_idle) / n,
+            warm["open_seconds"], warm["refused"]))
     res["streams"] = {
         "n": n, "threads": cold["threads"], "fresh_idle_kb": fresh,
         "cold": cold, "cold_per_stream_kb": (cold["kb"] - fresh) / n,
@@ -749,6 +766,13 @@ def table(res):
             st["warm_per_stream_kb"]),
         "<= %.0f KB per stream" % TARGET_STREAM_KB,
         yes(st["warm_per_stream_kb"] <= TARGET_STREAM_KB))
+    for label, o in (("fresh process", st["cold"]),
+                     ("every thread used before", st["warm"])):
+        row("%d streams opened at once, %s" % (st["n"], label),
+            "all open after %.1f s; refused on the way: %s" % (
+                o["open_seconds"], ", ".join(
+                    "%d x %s" % (v, k) for k, v in sorted(
+                        o["refused"].items())) or "none"))
     for size, r in sorted(res["bodies_ms"].items()):
         bd, bm, bq = r["direct"], r["mod_proxy"], r["quotapool"]
         row("body %s: p50 added by mod_proxy / quotapool" % fmt_size(size),
@@ -787,7 +811,62 @@ def machine():
     except OSError:
         pass
     info["load_before"] = os.getloadavg()
+    info["versions"] = versions()
     return info
+
+
+def deb_version(path):
+    """The Debian package version of the package owning path, or "?"."""
+    try:
+        p = subprocess.run(["dpkg", "-S", path], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, timeout=10)
+        pkg = p.stdout.decode().split(":")[0]
+        p = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", pkg],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                           timeout=10)
+        return p.stdout.decode().strip() or "?"
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return "?"
+
+
+def versions():
+    """Versions of what the measurement ran on: lighttpd, nginx, wrk, and
+    the libcurl, SQLite and libfcgi that quotapool.fcgi is linked with."""
+    import ctypes
+    out = {}
+    for name, args, pat in (
+            ("lighttpd", [os.environ["LIGHTTPD"], "-v"], r"lighttpd/(\S+)"),
+            ("nginx", [NGINX, "-v"], r"nginx/(\S+)"),
+            ("wrk", [WRK, "-v"], r"wrk (\S+)")):
+        try:
+            p = subprocess.run(args, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=10)
+            m = re.search(pat, p.stdout.decode("utf-8", "replace"))
+            out[name] = m.group(1) if m else "?"
+        except (OSError, subprocess.SubprocessError):
+            out[name] = "?"
+    try:
+        p = subprocess.run(["ldd", qp.FCGI], stdout=subprocess.PIPE,
+                           timeout=10)
+        libs = dict(re.findall(r"^\s*(\S+) => (\S+)",
+                               p.stdout.decode("utf-8", "replace"), re.M))
+    except (OSError, subprocess.SubprocessError):
+        libs = {}
+    for soname, lib in libs.items():
+        try:
+            if soname.startswith("libcurl"):
+                f = ctypes.CDLL(lib).curl_version
+                f.restype = ctypes.c_char_p
+                out["libcurl"] = f().decode().split()[0]
+            elif soname.startswith("libsqlite3"):
+                f = ctypes.CDLL(lib).sqlite3_libversion
+                f.restype = ctypes.c_char_p
+                out["sqlite"] = f().decode()
+            elif soname.startswith("libfcgi"):
+                out["libfcgi"] = deb_version(os.path.realpath(lib))
+        except (OSError, AttributeError):
+            pass
+    return out
 
 # ---------------------------------------------------------------------------
 
@@ -901,9 +980,14 @@ def main():
     res["machine"]["load_after"] = os.getloadavg()
     res["table"] = table(res)
     print(res["table"])
-    print("load average before %.2f, after %.2f (1 min); %d cores" % (
-        res["machine"]["load_before"][0], res["machine"]["load_after"][0],
-        os.cpu_count()))
+    mach = res["machine"]
+    print("machine: %d cores (%s), %d MB, Debian %s, kernel %s; load average "
+          "%.2f before, %.2f after (1 min)" % (
+              mach["nproc"], mach.get("cpu", "?"), mach.get("mem_mb", 0),
+              mach.get("debian", "?"), mach["kernel"], mach["load_before"][0],
+              mach["load_after"][0]))
+    print("versions: " + ", ".join("%s %s" % kv for kv in sorted(
+        mach["versions"].items())))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1, sort_keys=True)
