@@ -41,6 +41,11 @@ health_readyz(struct worker *w, struct http_req *r)
 		health_reply(r, 503, "degraded", w->reason);
 		return;
 	}
+	if (server_process_id(w->srv) == 0) {
+		health_reply(r, 503, "degraded", "starting: this process is not "
+		    "registered in the database yet");
+		return;
+	}
 	health_reply(r, 200, "ok", NULL);
 }
 

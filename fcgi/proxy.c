@@ -482,8 +482,9 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 					retry_s = sel.retry_at > q.now ?
 					    (sel.retry_at - q.now + 999) / 1000 : 1;
 					snprintf(msg, sizeof(msg), "Every account that serves "
-					    "'%s' is rate limited or out of quota; retry in %lld s",
-					    model, (long long)retry_s);
+					    "'%s' is backing off after rate limits, quota or "
+					    "upstream errors; retry in %lld s", model,
+					    (long long)retry_s);
 					break;
 				case SELECT_AUTH:
 					snprintf(msg, sizeof(msg), "Every account that serves '%s' "
