@@ -657,7 +657,9 @@ maint_main(void *arg)
 			s->last_err = QP_EDB;
 			snprintf(s->note, sizeof(s->note), "database: %.140s", m->dberr);
 			pthread_mutex_unlock(&m->lock);
-			maint_sleep(m, now + m->opts.tick_ms);
+			/* Retry soon: the database may be migrated any moment. */
+			maint_sleep(m, now + (m->opts.tick_ms < MAINT_RETRY_MS ?
+			    m->opts.tick_ms : MAINT_RETRY_MS));
 			continue;
 		}
 		for (t = 0; t < MAINT_TASK__MAX && !atomic_load(&m->stopping); t++) {

@@ -17,6 +17,8 @@
 #define MAINT_LEASE_TTL_MS	90000
 /* Lease renewal and process heartbeat period (ms). */
 #define MAINT_TICK_MS		30000
+/* Retry period while the database cannot be opened or is not migrated (ms). */
+#define MAINT_RETRY_MS		1000
 /* Period of pruning provider_pings (ms). */
 #define MAINT_PRUNE_MS		(3600 * 1000)
 /* Default period of the stale-request finalizer hook (ms). */
