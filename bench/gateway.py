@@ -852,6 +852,13 @@ def versions():
                                p.stdout.decode("utf-8", "replace"), re.M))
     except (OSError, subprocess.SubprocessError):
         libs = {}
+    try:
+        p = subprocess.run(["git", "-C", SRCDIR, "describe", "--always",
+                            "--dirty"], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, timeout=10)
+        out["quotapool"] = p.stdout.decode().strip() or "?"
+    except (OSError, subprocess.SubprocessError):
+        out["quotapool"] = "?"
     for soname, lib in libs.items():
         try:
             if soname.startswith("libcurl"):
