@@ -896,7 +896,10 @@ def main():
                     help="length of each held-open stream (default 60)")
     ap.add_argument("--wait-idle", type=int, default=0, metavar="SECONDS",
                     help="first wait up to SECONDS for the 1-minute load "
-                    "average to fall below 1.0 (others' work skews numbers)")
+                    "average to fall below --idle-load (others' work skews "
+                    "the numbers)")
+    ap.add_argument("--idle-load", type=float, default=1.0,
+                    help="load average --wait-idle waits for (default 1.0)")
     ap.add_argument("--quick", action="store_true",
                     help="short runs (a smoke check, not for the record)")
     ap.add_argument("--json", help="also write the results to this file")
@@ -923,7 +926,8 @@ def main():
 
     if a.wait_idle > 0:
         deadline = time.monotonic() + a.wait_idle
-        while os.getloadavg()[0] >= 1.0 and time.monotonic() < deadline:
+        while os.getloadavg()[0] >= a.idle_load and \
+                time.monotonic() < deadline:
             say("load average %.2f, waiting" % os.getloadavg()[0])
             time.sleep(15)
     sizes = [1024, 64 * 1024, 512 * 1024, 2 * MB]
