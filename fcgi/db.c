@@ -1,5 +1,6 @@
 /* db.c: SQLite connections with quotapool's pragmas, and transactions. */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,15 +37,21 @@ db_open(const char *path, const struct db_opts *opts, enum qp_err *err,
 		}
 	}
 	if (!opts->readonly) {
-		/* Create the file ourselves so that it is 0600 whatever the umask. */
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		if (fd < 0) {
+		/*
+		 * Create the file ourselves so that it is 0600 whatever the
+		 * umask, but only when it does not exist: closing a descriptor
+		 * of an open database would drop this process's SQLite locks
+		 * (POSIX releases every fcntl lock of a file on any close).
+		 */
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST) {
 			snprintf(errbuf, errlen, "cannot open %s: %s", path,
 			    strerror(errno));
 			*err = QP_EIO;
 			return NULL;
 		}
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
 	} else
 		flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
@@ -89,20 +96,49 @@ db_close(sqlite3 *db)
 	sqlite3_close_v2(db);
 }
 
+/*
+ * Write transactions of one process take turns on this lock, so its
+ * connections never sleep in SQLite's busy handler waiting for each
+ * other (that handler backs off in steps of up to 100 ms); only other
+ * processes are waited for there. The one process-wide state of this
+ * module, held by a thread from db_begin_write() to db_commit() or
+ * db_rollback().
+ */
+static pthread_mutex_t db_write_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local int db_write_held;
+
+static void
+db_write_release(void)
+{
+
+	if (db_write_held) {
+		db_write_held = 0;
+		pthread_mutex_unlock(&db_write_lock);
+	}
+}
+
 enum qp_err
 db_begin_write(sqlite3 *db)
 {
 
-	return sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ?
-	    QP_OK : QP_EDB;
+	if (!db_write_held) {
+		pthread_mutex_lock(&db_write_lock);
+		db_write_held = 1;
+	}
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK)
+		return QP_OK;
+	db_write_release();
+	return QP_EDB;
 }
 
 enum qp_err
 db_commit(sqlite3 *db)
 {
 
-	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
+		db_write_release();
 		return QP_OK;
+	}
 	db_rollback(db);
 	return QP_EDB;
 }
@@ -113,6 +149,7 @@ db_rollback(sqlite3 *db)
 
 	if (!sqlite3_get_autocommit(db))
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	db_write_release();
 }
 
 enum qp_err

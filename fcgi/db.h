@@ -26,7 +26,12 @@ sqlite3		*db_open(const char *path, const struct db_opts *opts,
 /* Closes a connection opened by db_open(), finalizing its statements. NULL is allowed. */
 void		 db_close(sqlite3 *db);
 
-/* Starts a write transaction (BEGIN IMMEDIATE), waiting up to the busy timeout. */
+/*
+ * Starts a write transaction (BEGIN IMMEDIATE), waiting up to the busy
+ * timeout for other processes. Thread-safe: the write transactions of
+ * one process are serialized by one lock, held until db_commit() or
+ * db_rollback(); a thread holds at most one write transaction at a time.
+ */
 enum qp_err	 db_begin_write(sqlite3 *db);
 
 /* Commits the transaction begun by db_begin_write(). */
