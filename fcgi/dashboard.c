@@ -10,6 +10,7 @@
 
 #include "crypto.h"
 #include "dashboard.h"
+#include "maint.h"
 #include "db.h"
 #include "keys.h"
 #include "paths.h"
@@ -1087,7 +1088,8 @@ dashboard_file_size(const char *path)
 static cJSON *
 dashboard_runtime_tree(struct worker *w)
 {
-	cJSON *j = cJSON_CreateObject();
+	cJSON *j = cJSON_CreateObject(), *m, *t, *at;
+	char iso[40];
 	const char *dbf = w->db != NULL ? sqlite3_db_filename(w->db, "main") : NULL;
 	char wal[4200];
 	struct dirent *de;
@@ -1122,6 +1124,26 @@ dashboard_runtime_tree(struct worker *w)
 	    (double)(dbf != NULL && dbf[0] != '\0' ? dashboard_file_size(wal) : 0)) == NULL) {
 		cJSON_Delete(j);
 		return NULL;
+	}
+	/* The maintenance thread's tasks and their last runs. */
+	if (w->srv->maint != NULL) {
+		if ((m = maint_status_json(w->srv->maint)) == NULL) {
+			cJSON_Delete(j);
+			return NULL;
+		}
+		cJSON_ArrayForEach(t, m) {
+			at = cJSON_GetObjectItemCaseSensitive(t, "last_run_at");
+			if (cJSON_IsNumber(at)) {
+				stats_iso((int64_t)at->valuedouble, iso, sizeof(iso));
+				cJSON_AddStringToObject(t, "last_run_at_utc", iso);
+			}
+		}
+		cJSON_AddItemToObject(j, "maintenance", m);
+		if (cJSON_AddBoolToObject(j, "maintenance_lease",
+		    maint_lease_held(w->srv->maint)) == NULL) {
+			cJSON_Delete(j);
+			return NULL;
+		}
 	}
 	return j;
 }
