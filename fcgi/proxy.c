@@ -388,6 +388,9 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 
 	memset(&a, 0, sizeof(a));
 	memset(&rb, 0, sizeof(rb));
+	/* Idle threads hold no curl handles: the transport comes with the first use. */
+	if (w->up == NULL)
+		w->up = upstream_new(w->srv->share);
 	if (w->sel == NULL || w->acc == NULL || w->up == NULL) {
 		proxy_fail(r, 503, "the gateway is not ready", 0);
 		return;

@@ -154,8 +154,7 @@ server_worker_main(void *arg)
 	struct server *srv = w->srv;
 	struct http_req r;
 
-	if ((w->up = upstream_new(srv->share)) == NULL ||
-	    FCGX_InitRequest(&w->fr, srv->listen_fd, 0) != 0) {
+	if (FCGX_InitRequest(&w->fr, srv->listen_fd, 0) != 0) {
 		log_msg(LOG_ERROR, "worker %d: cannot set up its FastCGI request", w->id);
 		w->done = 1;
 		return NULL;

@@ -49,7 +49,8 @@ struct worker {
 	struct select_db *sel;		/* account selection, NULL until ready */
 	struct accounting_db *acc;	/* request accounting, NULL until ready */
 	struct stats_rollup *rollup;	/* dashboard rollups kept as requests finalize */
-	struct upstream	*up;		/* this thread's upstream transport */
+	struct upstream	*up;		/* this thread's upstream transport, made at its
+					   first data-plane request */
 	int		 ready;		/* 1 once the database is known fully migrated */
 	char		 reason[512];	/* why not ready, for /v1/readyz */
 	int		 done;		/* 1 once the thread has returned */
