@@ -27,6 +27,10 @@
 #define QP_THREADS_MAX		1024
 /* Stack of each worker thread: small, so hundreds of streams fit in little memory. */
 #define QP_THREAD_STACK		(256 * 1024)
+/* Database connections a process keeps, lent to worker threads around their database work. */
+#define QP_DB_POOL		8
+/* Seconds a worker waits for a free database connection (503 beyond). */
+#define QP_DB_POOL_WAIT_S	30
 /* Seconds a stopping process waits for in-flight requests before it exits anyway. */
 #define QP_SHUTDOWN_GRACE_S	30
 /* Client key: length of the random part in bytes. */

@@ -574,7 +574,11 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 			if (overhead_us < 0)
 				overhead_us = proxy_mono_us() - t0_us;
 			att_t0 = proxy_mono_ms();
+			/* No database connection is held while the upstream answers. */
+			server_worker_release(w);
 			err = upstream_perform(w->up, &ureq, &ures);
+			if (server_worker_ready(w) != QP_OK)
+				log_msg(LOG_ERROR, "request %s: %s", req.uid, w->reason);
 		}
 		upstream_headers_free(hdrs);
 		hdrs = NULL;
@@ -623,6 +627,13 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 		att.upstream_request_id = ures.head.request_id[0] ?
 		    ures.head.request_id : NULL;
 
+		if (w->acc == NULL) {
+			/* The database stayed busy: the stale finalizer closes the row. */
+			if (!a.handed_off && !a.client_gone)
+				proxy_fail(r, 503, "the gateway's database is busy", 1);
+			done = 1;
+			break;
+		}
 		if (!a.handed_off && !a.client_gone && v.retry && ntried < max_attempts) {
 			/* Not seen by the client yet: try another account. */
 			if (accounting_attempt_end(w->acc, &req, &att, &v, &cfg->routing,
@@ -692,7 +703,7 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 		done = 1;
 		break;
 	}
-	if (!done && req.attempt_open) {
+	if (!done && req.attempt_open && w->acc != NULL) {
 		accounting_final_init(&fin, ACCOUNTING_ERROR, final_status, db_now_ms());
 		memset(&att, 0, sizeof(att));
 		att.ended_at = db_now_ms();

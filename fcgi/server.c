@@ -27,10 +27,88 @@ server_rollup_hook(void *arg, int64_t request_id)
 	return stats_rollup_request(arg, request_id) == QP_OK ? 0 : -1;
 }
 
+/* One pooled connection and the statements prepared on it. */
+struct server_dbslot {
+	sqlite3			*db;		/* NULL until first lent */
+	struct keys_db		*keys;		/* NULL until ready */
+	struct select_db	*sel;
+	struct accounting_db	*acc;
+	struct stats_rollup	*rollup;
+	int			 ready;		/* 1 once migrated and prepared */
+	int			 busy;		/* 1 while lent to a thread */
+};
+
+/* Closes a slot's statements and connection. */
+static void
+server_slot_close(struct server_dbslot *s)
+{
+
+	stats_rollup_free(s->rollup);
+	accounting_free(s->acc);
+	select_free(s->sel);
+	keys_db_free(s->keys);
+	db_close(s->db);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Takes a free slot for w, preferring one already ready. */
+static enum qp_err
+server_slot_acquire(struct worker *w)
+{
+	struct server *srv = w->srv;
+	struct server_dbslot *pick = NULL;
+	struct timespec until;
+	int i;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += QP_DB_POOL_WAIT_S;
+	pthread_mutex_lock(&srv->pool_lock);
+	for (;;) {
+		for (i = 0; i < QP_DB_POOL && pick == NULL; i++)
+			if (!srv->slots[i].busy && srv->slots[i].ready)
+				pick = &srv->slots[i];
+		for (i = 0; i < QP_DB_POOL && pick == NULL; i++)
+			if (!srv->slots[i].busy)
+				pick = &srv->slots[i];
+		if (pick != NULL)
+			break;
+		if (pthread_cond_timedwait(&srv->pool_cond, &srv->pool_lock,
+		    &until) == ETIMEDOUT) {
+			pthread_mutex_unlock(&srv->pool_lock);
+			return QP_EBUSY;
+		}
+	}
+	pick->busy = 1;
+	pthread_mutex_unlock(&srv->pool_lock);
+	w->slot = pick;
+	return QP_OK;
+}
+
+void
+server_worker_release(struct worker *w)
+{
+	struct server *srv = w->srv;
+
+	if (w->slot == NULL)
+		return;
+	pthread_mutex_lock(&srv->pool_lock);
+	w->slot->busy = 0;
+	pthread_cond_signal(&srv->pool_cond);
+	pthread_mutex_unlock(&srv->pool_lock);
+	w->slot = NULL;
+	w->db = NULL;
+	w->keys = NULL;
+	w->sel = NULL;
+	w->acc = NULL;
+	w->rollup = NULL;
+	w->ready = 0;
+}
+
 enum qp_err
 server_worker_ready(struct worker *w)
 {
 	const struct config *cfg = w->srv->cfg;
+	struct server_dbslot *s;
 	struct db_opts opts;
 	struct migrate_status st;
 	char errbuf[256];
@@ -38,41 +116,60 @@ server_worker_ready(struct worker *w)
 
 	if (w->ready)
 		return QP_OK;
-	if (w->db == NULL) {
-		memset(&opts, 0, sizeof(opts));
-		opts.busy_timeout_ms = cfg->database.busy_timeout_ms;
-		opts.synchronous = cfg->database.synchronous;
-		w->db = db_open(cfg->database.path, &opts, &err, errbuf, sizeof(errbuf));
-		if (w->db == NULL) {
-			log_msg(LOG_ERROR, "worker %d: %s", w->id, errbuf);
-			snprintf(w->reason, sizeof(w->reason), "database not connected");
-			return QP_EDB;
+	if (w->slot == NULL && server_slot_acquire(w) != QP_OK) {
+		snprintf(w->reason, sizeof(w->reason), "every database connection "
+		    "stayed busy for %d s", QP_DB_POOL_WAIT_S);
+		return QP_EBUSY;
+	}
+	s = w->slot;
+	w->db = NULL;
+	if (!s->ready) {
+		if (s->db == NULL) {
+			memset(&opts, 0, sizeof(opts));
+			opts.busy_timeout_ms = cfg->database.busy_timeout_ms;
+			opts.synchronous = cfg->database.synchronous;
+			s->db = db_open(cfg->database.path, &opts, &err, errbuf,
+			    sizeof(errbuf));
+			if (s->db == NULL) {
+				log_msg(LOG_ERROR, "worker %d: %s", w->id, errbuf);
+				snprintf(w->reason, sizeof(w->reason),
+				    "database not connected");
+				return QP_EDB;
+			}
 		}
+		err = migrate_check(s->db, &w->srv->schema, &st, errbuf, sizeof(errbuf));
+		if (err != QP_OK) {
+			snprintf(w->reason, sizeof(w->reason), "database schema: %s",
+			    errbuf);
+			return err;
+		}
+		if (st.pending > 0) {
+			snprintf(w->reason, sizeof(w->reason),
+			    "database not migrated: %d migration%s pending "
+			    "(run quotapool-admin migrate)", st.pending,
+			    st.pending == 1 ? "" : "s");
+			return QP_ESCHEMA;
+		}
+		if ((s->keys == NULL &&
+		    (s->keys = keys_db_new(s->db, &err, errbuf, sizeof(errbuf))) == NULL) ||
+		    (s->sel == NULL &&
+		    (s->sel = select_new(s->db, cfg, &err, errbuf, sizeof(errbuf))) == NULL) ||
+		    (s->acc == NULL &&
+		    (s->acc = accounting_new(s->db, &err, errbuf, sizeof(errbuf))) == NULL) ||
+		    (s->rollup == NULL &&
+		    (s->rollup = stats_rollup_new(s->db, &err, errbuf, sizeof(errbuf))) == NULL)) {
+			snprintf(w->reason, sizeof(w->reason), "database schema: %s",
+			    errbuf);
+			return err;
+		}
+		accounting_set_final_hook(s->acc, server_rollup_hook, s->rollup);
+		s->ready = 1;
 	}
-	err = migrate_check(w->db, &w->srv->schema, &st, errbuf, sizeof(errbuf));
-	if (err != QP_OK) {
-		snprintf(w->reason, sizeof(w->reason), "database schema: %s", errbuf);
-		return err;
-	}
-	if (st.pending > 0) {
-		snprintf(w->reason, sizeof(w->reason),
-		    "database not migrated: %d migration%s pending "
-		    "(run quotapool-admin migrate)", st.pending,
-		    st.pending == 1 ? "" : "s");
-		return QP_ESCHEMA;
-	}
-	if ((w->keys == NULL &&
-	    (w->keys = keys_db_new(w->db, &err, errbuf, sizeof(errbuf))) == NULL) ||
-	    (w->sel == NULL &&
-	    (w->sel = select_new(w->db, cfg, &err, errbuf, sizeof(errbuf))) == NULL) ||
-	    (w->acc == NULL &&
-	    (w->acc = accounting_new(w->db, &err, errbuf, sizeof(errbuf))) == NULL) ||
-	    (w->rollup == NULL &&
-	    (w->rollup = stats_rollup_new(w->db, &err, errbuf, sizeof(errbuf))) == NULL)) {
-		snprintf(w->reason, sizeof(w->reason), "database schema: %s", errbuf);
-		return err;
-	}
-	accounting_set_final_hook(w->acc, server_rollup_hook, w->rollup);
+	w->db = s->db;
+	w->keys = s->keys;
+	w->sel = s->sel;
+	w->acc = s->acc;
+	w->rollup = s->rollup;
 	w->reason[0] = '\0';
 	w->ready = 1;
 	return QP_OK;
@@ -131,19 +228,9 @@ static void
 server_worker_close(struct worker *w)
 {
 
-	stats_rollup_free(w->rollup);
-	w->rollup = NULL;
-	accounting_free(w->acc);
-	w->acc = NULL;
-	select_free(w->sel);
-	w->sel = NULL;
-	keys_db_free(w->keys);
-	w->keys = NULL;
+	server_worker_release(w);
 	upstream_free(w->up);
 	w->up = NULL;
-	db_close(w->db);
-	w->db = NULL;
-	w->ready = 0;
 }
 
 /* A worker thread: accepts and serves one request at a time until shutdown. */
@@ -167,6 +254,7 @@ server_worker_main(void *arg)
 		if (!r.headers_sent)
 			http_error(&r, 500, http_type(&r, "server_error", "api_error"),
 			    "internal error");
+		server_worker_release(w);
 		FCGX_Finish_r(&w->fr);
 		atomic_fetch_sub(&srv->in_flight, 1);
 		atomic_fetch_add(&srv->served, 1);
@@ -301,6 +389,12 @@ server_run(const struct config *cfg, int listen_fd)
 	atomic_init(&srv->in_flight, 0);
 	atomic_init(&srv->served, 0);
 	atomic_init(&srv->stopping, 0);
+	pthread_mutex_init(&srv->pool_lock, NULL);
+	pthread_cond_init(&srv->pool_cond, NULL);
+	if ((srv->slots = calloc(QP_DB_POOL, sizeof(*srv->slots))) == NULL) {
+		free(srv);
+		return QP_ENOMEM;
+	}
 	if ((err = paths_datadir(srv->datadir, sizeof(srv->datadir))) != QP_OK ||
 	    (err = paths_join(dir, sizeof(dir), srv->datadir, "schema")) != QP_OK) {
 		log_msg(LOG_ERROR, "cannot locate the data directory");
@@ -417,6 +511,9 @@ out:
 	if (dashboard_ready)
 		dashboard_free();
 	if (srv != NULL) {
+		for (i = 0; i < QP_DB_POOL; i++)
+			server_slot_close(&srv->slots[i]);
+		free(srv->slots);
 		upstream_share_free(srv->share);
 		migrate_set_free(&srv->schema);
 	}

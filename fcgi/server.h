@@ -20,6 +20,9 @@
 #include "stats.h"
 #include "upstream.h"
 
+/* One pooled database connection with its prepared statements (opaque). */
+struct server_dbslot;
+
 /*
  * What every thread shares. Filled before the threads start and read-only
  * afterwards, except for the atomic counters.
@@ -36,6 +39,9 @@ struct server {
 	atomic_int		 in_flight;	/* requests being served now */
 	atomic_llong		 served;	/* requests finished since start */
 	atomic_int		 stopping;	/* 1 once shutdown began */
+	struct server_dbslot	*slots;		/* QP_DB_POOL pooled connections */
+	pthread_mutex_t		 pool_lock;	/* guards the slots' busy flags */
+	pthread_cond_t		 pool_cond;	/* signalled when a slot is returned */
 };
 
 /* What one worker thread owns: never touched by another thread. */
@@ -44,11 +50,12 @@ struct worker {
 	int		 id;		/* 0-based thread number */
 	pthread_t	 thread;	/* this thread */
 	FCGX_Request	 fr;		/* the FastCGI request being served */
-	sqlite3		*db;		/* this thread's connection, NULL until first use */
-	struct keys_db	*keys;		/* prepared key statements, NULL until ready */
-	struct select_db *sel;		/* account selection, NULL until ready */
-	struct accounting_db *acc;	/* request accounting, NULL until ready */
-	struct stats_rollup *rollup;	/* dashboard rollups kept as requests finalize */
+	struct server_dbslot *slot;	/* the pooled connection lent to this thread, or NULL */
+	sqlite3		*db;		/* the lent connection, NULL when none is lent */
+	struct keys_db	*keys;		/* its key statements, NULL unless ready */
+	struct select_db *sel;		/* its account selection, NULL unless ready */
+	struct accounting_db *acc;	/* its request accounting, NULL unless ready */
+	struct stats_rollup *rollup;	/* its dashboard rollups, NULL unless ready */
 	struct upstream	*up;		/* this thread's upstream transport, made at its
 					   first data-plane request */
 	int		 ready;		/* 1 once the database is known fully migrated */
@@ -65,12 +72,19 @@ enum server_role {
 };
 
 /*
- * Makes sure w has an open, fully migrated database with its statements
- * prepared. Returns QP_OK when ready; otherwise the reason is in w->reason
- * (QP_EDB: unreachable, QP_ESCHEMA: not migrated or unknown version).
- * Cheap once ready. Worker thread only.
+ * Lends w a pooled database connection (waiting up to QP_DB_POOL_WAIT_S
+ * for one) that is open and fully migrated, with its statements
+ * prepared, in w->db, w->keys, w->sel, w->acc and w->rollup. Returns
+ * QP_OK when ready; otherwise the reason is in w->reason (QP_EDB:
+ * unreachable, QP_ESCHEMA: not migrated or unknown version, QP_EBUSY: no
+ * connection free). Cheap once ready. The connection stays lent until
+ * server_worker_release(): the end of the request, or before a long wait
+ * such as an upstream transfer. Worker thread only.
  */
 enum qp_err	 server_worker_ready(struct worker *w);
+
+/* Returns w's pooled connection, if any, and clears w's pointers into it. */
+void		 server_worker_release(struct worker *w);
 
 /*
  * Works out the role of the key presented with r (Authorization: Bearer,
