@@ -19,9 +19,6 @@ enum accounting_stmt {
 	ACC_RES_DELETE,		/* release a reservation */
 	ACC_DEC_INSERT,		/* a routing decision */
 	ACC_ROLLUP,		/* add a finalized request to its usage_hourly bucket */
-	ACC_PROC_INSERT,	/* register a process */
-	ACC_PROC_HEARTBEAT,	/* a process is alive */
-	ACC_PROC_STOP,		/* a process stopped cleanly */
 	ACC_STALE_FIND,		/* pending requests nobody will finalize */
 	ACC_STALE_ATTEMPTS,	/* close their open attempts */
 	ACC_STALE_RESERVATIONS,	/* delete their reservations */
@@ -30,7 +27,6 @@ enum accounting_stmt {
 	ACC_EVENT_INSERT,	/* an operational event */
 	ACC_PURGE_REQUESTS,	/* delete a batch of old requests */
 	ACC_PURGE_DECISIONS,	/* delete a batch of old routing decisions */
-	ACC_PURGE_PINGS,	/* delete a batch of old provider pings */
 	ACC_PURGE_EVENTS,	/* delete a batch of old operational events */
 	ACC_STMT__MAX
 };
@@ -86,10 +82,6 @@ static const char *const accounting_sql[ACC_STMT__MAX] = {
 	    "total_ms_sum = total_ms_sum + excluded.total_ms_sum, "
 	    "ttft_ms_sum = ttft_ms_sum + excluded.ttft_ms_sum, "
 	    "ttft_count = ttft_count + excluded.ttft_count",
-	[ACC_PROC_INSERT] = "INSERT INTO processes (pid, hostname, version, started_at, "
-	    "heartbeat_at) VALUES (?, ?, ?, ?, ?)",
-	[ACC_PROC_HEARTBEAT] = "UPDATE processes SET heartbeat_at = ? WHERE id = ?",
-	[ACC_PROC_STOP] = "UPDATE processes SET stopped_at = ?, heartbeat_at = ? WHERE id = ?",
 	[ACC_STALE_FIND] = "SELECT r.id, r.started_at < ?1 FROM requests AS r "
 	    "LEFT JOIN processes AS p ON p.id = r.process_id "
 	    "WHERE r.status = 'pending' AND (r.started_at < ?1 OR r.process_id IS NULL "
@@ -112,8 +104,6 @@ static const char *const accounting_sql[ACC_STMT__MAX] = {
 	    "IN (SELECT request_id, attempt_number FROM (SELECT request_id, attempt_number, "
 	    "decided_at FROM routing_decisions ORDER BY request_id, attempt_number LIMIT ?2) "
 	    "WHERE decided_at < ?1)",
-	[ACC_PURGE_PINGS] = "DELETE FROM provider_pings WHERE id IN (SELECT id "
-	    "FROM provider_pings WHERE probed_at < ?1 LIMIT ?2)",
 	[ACC_PURGE_EVENTS] = "DELETE FROM operational_events WHERE id IN (SELECT id "
 	    "FROM operational_events WHERE occurred_at < ?1 LIMIT ?2)",
 };
@@ -581,69 +571,6 @@ out:
 	return QP_OK;
 }
 
-/* Runs one statement in its own write transaction. */
-static enum qp_err
-accounting_write_one(struct accounting_db *acc, sqlite3_stmt *st)
-{
-	enum qp_err err;
-
-	if ((err = db_begin_write(acc->db)) != QP_OK) {
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
-		return err;
-	}
-	if ((err = accounting_step(st)) != QP_OK) {
-		db_rollback(acc->db);
-		return err;
-	}
-	return db_commit(acc->db);
-}
-
-enum qp_err
-accounting_process_register(struct accounting_db *acc, long pid, const char *hostname,
-    const char *version, int64_t now, int64_t *id)
-{
-	sqlite3_stmt *st = acc->st[ACC_PROC_INSERT];
-	enum qp_err err;
-
-	sqlite3_bind_int64(st, 1, pid);
-	sqlite3_bind_text(st, 2, hostname != NULL ? hostname : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, version != NULL ? version : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, now);
-	sqlite3_bind_int64(st, 5, now);
-	if ((err = db_begin_write(acc->db)) != QP_OK) {
-		sqlite3_clear_bindings(st);
-		return err;
-	}
-	if ((err = accounting_step(st)) != QP_OK) {
-		db_rollback(acc->db);
-		return err;
-	}
-	*id = sqlite3_last_insert_rowid(acc->db);
-	return db_commit(acc->db);
-}
-
-enum qp_err
-accounting_process_heartbeat(struct accounting_db *acc, int64_t id, int64_t now)
-{
-	sqlite3_stmt *st = acc->st[ACC_PROC_HEARTBEAT];
-
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int64(st, 2, id);
-	return accounting_write_one(acc, st);
-}
-
-enum qp_err
-accounting_process_stop(struct accounting_db *acc, int64_t id, int64_t now)
-{
-	sqlite3_stmt *st = acc->st[ACC_PROC_STOP];
-
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_int64(st, 3, id);
-	return accounting_write_one(acc, st);
-}
-
 /* Finalizes one batch of stale requests in one transaction; *found gets the batch size. */
 static enum qp_err
 accounting_stale_batch(struct accounting_db *acc, int64_t self, int at_start, int64_t now,
@@ -771,8 +698,6 @@ accounting_retention_from_config(const struct config *cfg, struct accounting_ret
 	r->requests_days = cfg->dashboard.retention_days;
 	r->decisions_days = cfg->dashboard.retention_days;
 	r->events_days = cfg->dashboard.retention_days;
-	r->pings_days = cfg->models.ping_retain_days > 0 ? cfg->models.ping_retain_days :
-	    cfg->dashboard.retention_days;
 	r->batch = ACCOUNTING_BATCH;
 }
 
@@ -820,9 +745,6 @@ accounting_purge(struct accounting_db *acc, const struct accounting_retention *r
 		goto out;
 	if ((err = accounting_purge_one(acc, acc->st[ACC_PURGE_DECISIONS], r->decisions_days, batch,
 	    now, &p.decisions, &p.batches)) != QP_OK)
-		goto out;
-	if ((err = accounting_purge_one(acc, acc->st[ACC_PURGE_PINGS], r->pings_days, batch,
-	    now, &p.pings, &p.batches)) != QP_OK)
 		goto out;
 	err = accounting_purge_one(acc, acc->st[ACC_PURGE_EVENTS], r->events_days, batch,
 	    now, &p.events, &p.batches);

@@ -1,4 +1,4 @@
-/* accounting.h: the life of a request in SQLite: rows, attempts, reservations, rollups, processes, recovery, retention. */
+/* accounting.h: the life of a request in SQLite: rows, attempts, reservations, rollups, recovery, retention. */
 #ifndef QP_ACCOUNTING_H
 #define QP_ACCOUNTING_H
 
@@ -117,7 +117,6 @@ struct accounting_stale {
 struct accounting_retention {
 	int		 requests_days;	/* requests, with their attempts and decisions */
 	int		 decisions_days; /* routing_decisions */
-	int		 pings_days;	/* provider_pings */
 	int		 events_days;	/* operational_events */
 	int		 batch;		/* rows per transaction, 0 = ACCOUNTING_BATCH */
 };
@@ -126,7 +125,6 @@ struct accounting_retention {
 struct accounting_purged {
 	int64_t		 requests;	/* request rows (attempts and decisions went with them) */
 	int64_t		 decisions;	/* routing_decisions rows on their own age */
-	int64_t		 pings;		/* provider_pings rows */
 	int64_t		 events;	/* operational_events rows */
 	int		 batches;	/* write transactions used */
 };
@@ -204,20 +202,6 @@ void		 accounting_set_final_hook(struct accounting_db *acc,
 void		 accounting_final_init(struct accounting_final *fin, enum accounting_status st,
 		    int status_code, int64_t completed_at);
 
-/* Registers this process (pid, hostname, version) at start; *id receives its row id. */
-enum qp_err	 accounting_process_register(struct accounting_db *acc, long pid,
-		    const char *hostname, const char *version, int64_t now, int64_t *id);
-
-/*
- * Records that process id is alive. The maintenance thread calls it at
- * least every ACCOUNTING_HEARTBEAT_STALE_MS / 4, or other processes take
- * this one for dead and finalize its requests.
- */
-enum qp_err	 accounting_process_heartbeat(struct accounting_db *acc, int64_t id, int64_t now);
-
-/* Marks process id stopped at a clean exit. */
-enum qp_err	 accounting_process_stop(struct accounting_db *acc, int64_t id, int64_t now);
-
 /*
  * Closes what nobody will close: pending requests of a stopped process,
  * of a process whose heartbeat is older than
@@ -236,8 +220,8 @@ enum qp_err	 accounting_finalize_stale(struct accounting_db *acc, int64_t self, 
 
 /*
  * Fills r from the configuration: requests, decisions and events keep
- * [dashboard] retention_days, pings [models] ping_retain_days (else
- * retention_days).
+ * [dashboard] retention_days. (provider_pings are pruned by the
+ * maintenance thread's own task, after [models] ping_retain_days.)
  */
 void		 accounting_retention_from_config(const struct config *cfg,
 		    struct accounting_retention *r);
@@ -246,7 +230,7 @@ void		 accounting_retention_from_config(const struct config *cfg,
  * Deletes rows older than r allows, in batches of r->batch rows per
  * write transaction until none is left: finalized requests (their
  * attempts, decisions and reservations through cascades), routing
- * decisions, provider pings and operational events. usage_hourly is
+ * decisions and operational events. usage_hourly is
  * kept. out may be NULL.
  */
 enum qp_err	 accounting_purge(struct accounting_db *acc, const struct accounting_retention *r,

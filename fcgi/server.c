@@ -354,8 +354,8 @@ server_retention_hook(const struct maint_ctx *ctx, void *arg, char *note, size_t
 		}
 		err = db_commit(ctx->db);
 	}
-	snprintf(note, len, "%lld requests, %lld pings, %lld events deleted",
-	    (long long)p.requests, (long long)p.pings, (long long)p.events);
+	snprintf(note, len, "%lld requests, %lld decisions, %lld events deleted",
+	    (long long)p.requests, (long long)p.decisions, (long long)p.events);
 	return err;
 }
 
