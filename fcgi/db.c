@@ -106,6 +106,8 @@ db_close(sqlite3 *db)
  */
 static pthread_mutex_t db_write_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Thread_local int db_write_held;
+/* Savepoints this thread opened inside its write transaction. */
+static _Thread_local int db_nested;
 
 static void
 db_write_release(void)
@@ -121,6 +123,13 @@ enum qp_err
 db_begin_write(sqlite3 *db)
 {
 
+	if (db_write_held && !sqlite3_get_autocommit(db)) {
+		/* Inside a batch: a savepoint, undone alone on failure. */
+		if (sqlite3_exec(db, "SAVEPOINT qp_nested", NULL, NULL, NULL) != SQLITE_OK)
+			return QP_EDB;
+		db_nested++;
+		return QP_OK;
+	}
 	if (!db_write_held) {
 		pthread_mutex_lock(&db_write_lock);
 		db_write_held = 1;
@@ -135,6 +144,12 @@ enum qp_err
 db_commit(sqlite3 *db)
 {
 
+	if (db_nested > 0) {
+		db_nested--;
+		if (sqlite3_exec(db, "RELEASE qp_nested", NULL, NULL, NULL) == SQLITE_OK)
+			return QP_OK;
+		return QP_EDB;
+	}
 	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
 		db_write_release();
 		return QP_OK;
@@ -147,6 +162,13 @@ void
 db_rollback(sqlite3 *db)
 {
 
+	if (db_nested > 0) {
+		db_nested--;
+		if (!sqlite3_get_autocommit(db))
+			sqlite3_exec(db, "ROLLBACK TO qp_nested; RELEASE qp_nested",
+			    NULL, NULL, NULL);
+		return;
+	}
 	if (!sqlite3_get_autocommit(db))
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	db_write_release();

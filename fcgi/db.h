@@ -31,13 +31,19 @@ void		 db_close(sqlite3 *db);
  * timeout for other processes. Thread-safe: the write transactions of
  * one process are serialized by one lock, held until db_commit() or
  * db_rollback(); a thread holds at most one write transaction at a time.
+ * Called while db's write transaction is already open (work batched into
+ * one transaction), it opens a savepoint instead, so the caller's
+ * db_commit() or db_rollback() keeps or undoes only its own changes.
  */
 enum qp_err	 db_begin_write(sqlite3 *db);
 
-/* Commits the transaction begun by db_begin_write(). */
+/* Commits the transaction (or releases the savepoint) begun by db_begin_write(). */
 enum qp_err	 db_commit(sqlite3 *db);
 
-/* Rolls back the open transaction, if any; safe to call when none is open. */
+/*
+ * Rolls back what the matching db_begin_write() began: the transaction,
+ * or only the savepoint when nested. Safe to call when nothing is open.
+ */
 void		 db_rollback(sqlite3 *db);
 
 /*
