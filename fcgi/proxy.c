@@ -358,6 +358,56 @@ proxy_fail(struct http_req *r, int status, const char *message, int64_t retry_s)
 		http_error(r, status, type, message);
 }
 
+/* The database work of one step of a request, run in a batch (server_batch()). */
+struct proxy_job {
+	struct accounting_request *req;
+	const struct select_query *q;		/* PROXY_JOB_CHOOSE */
+	struct select_result	*sel;		/* its answer; or the refusal to record */
+	char			*detail;	/* a refusal's decision, copied: owned */
+	struct accounting_attempt *att;		/* PROXY_JOB_END */
+	const struct failover_verdict *v;
+	const struct config_routing *routing;
+	const struct accounting_final *fin;	/* END (NULL: the request goes on), FINISH */
+};
+
+/* Chooses an account and, when one is eligible, opens the attempt on it. */
+static enum qp_err
+proxy_job_choose(const struct server_db *d, void *arg)
+{
+	struct proxy_job *j = arg;
+	enum qp_err err;
+
+	if ((err = select_choose(d->sel, j->q, j->sel)) != QP_OK)
+		return err;
+	if (j->sel->status == SELECT_OK)
+		return accounting_attempt_start(d->acc, j->req, j->sel, j->q->now);
+	/* The selector's buffer is the next job's: keep the refusal's own copy. */
+	free(j->detail);
+	if ((j->detail = strdup(j->sel->detail_json != NULL ? j->sel->detail_json :
+	    "{}")) == NULL)
+		return QP_ENOMEM;
+	j->sel->detail_json = j->detail;
+	return QP_OK;
+}
+
+/* Closes the open attempt, and the request with it when fin is set. */
+static enum qp_err
+proxy_job_end(const struct server_db *d, void *arg)
+{
+	struct proxy_job *j = arg;
+
+	return accounting_attempt_end(d->acc, j->req, j->att, j->v, j->routing, j->fin);
+}
+
+/* Records a request that ended with no attempt open (refused, or after failovers). */
+static enum qp_err
+proxy_job_finish(const struct server_db *d, void *arg)
+{
+	struct proxy_job *j = arg;
+
+	return accounting_finish(d->acc, j->req, j->sel, j->fin);
+}
+
 /* The whole request, for either protocol. */
 static void
 proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
@@ -376,6 +426,7 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 	struct failover_verdict v;
 	struct cost_price price;
 	struct proxy_attempt a;
+	struct proxy_job job;
 	const struct config_provider *pinned;
 	const char *tried[64], *why = NULL, *ip;
 	char *body = NULL, *upbody = NULL, model[256], base[256], msg[512];
@@ -388,10 +439,13 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 
 	memset(&a, 0, sizeof(a));
 	memset(&rb, 0, sizeof(rb));
+	memset(&job, 0, sizeof(job));
+	/* The key is checked: database work from here on goes through batches. */
+	server_worker_release(w);
 	/* Idle threads hold no curl handles: the transport comes with the first use. */
 	if (w->up == NULL)
 		w->up = upstream_new(w->srv->share);
-	if (w->sel == NULL || w->acc == NULL || w->up == NULL) {
+	if (w->up == NULL) {
 		proxy_fail(r, 503, "the gateway is not ready", 0);
 		return;
 	}
@@ -460,7 +514,12 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 		q.tried = tried;
 		q.ntried = ntried;
 		q.now = db_now_ms();
-		if (select_choose(w->sel, &q, &sel) != QP_OK) {
+		job.req = &req;
+		job.q = &q;
+		job.sel = &sel;
+		if ((err = server_batch(w->srv, proxy_job_choose, &job)) != QP_OK) {
+			log_msg(LOG_ERROR, "request %s: cannot choose an account: %s",
+			    req.uid, qp_strerror(err));
 			proxy_fail(r, 503, "the gateway's database is unavailable", 0);
 			final_status = 503;
 			final_st = ACCOUNTING_ERROR;
@@ -523,18 +582,13 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 			accounting_final_init(&fin, final_st, final_status, db_now_ms());
 			fin.bytes_out = r->bytes_out;
 			fin.overhead_us = overhead_us;
-			if (accounting_finish(w->acc, &req, ntried == 0 ? &sel : NULL,
-			    &fin) != QP_OK)
+			/* The answer is out before the bookkeeping. */
+			(void)http_flush(r);
+			job.sel = ntried == 0 ? &sel : NULL;
+			job.fin = &fin;
+			if (server_batch(w->srv, proxy_job_finish, &job) != QP_OK)
 				log_msg(LOG_ERROR, "request %s: cannot record its end", req.uid);
 			done = 1;
-			break;
-		}
-
-		if ((err = accounting_attempt_start(w->acc, &req, &sel, db_now_ms())) != QP_OK) {
-			log_msg(LOG_ERROR, "request %s: cannot record attempt: %s", req.uid,
-			    qp_strerror(err));
-			proxy_fail(r, 503, "the gateway's database is busy", 0);
-			final_status = 503;
 			break;
 		}
 		tried[ntried++] = sel.account->name;
@@ -574,11 +628,7 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 			if (overhead_us < 0)
 				overhead_us = proxy_mono_us() - t0_us;
 			att_t0 = proxy_mono_ms();
-			/* No database connection is held while the upstream answers. */
-			server_worker_release(w);
 			err = upstream_perform(w->up, &ureq, &ures);
-			if (server_worker_ready(w) != QP_OK)
-				log_msg(LOG_ERROR, "request %s: %s", req.uid, w->reason);
 		}
 		upstream_headers_free(hdrs);
 		hdrs = NULL;
@@ -627,17 +677,13 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 		att.upstream_request_id = ures.head.request_id[0] ?
 		    ures.head.request_id : NULL;
 
-		if (w->acc == NULL) {
-			/* The database stayed busy: the stale finalizer closes the row. */
-			if (!a.handed_off && !a.client_gone)
-				proxy_fail(r, 503, "the gateway's database is busy", 1);
-			done = 1;
-			break;
-		}
+		job.att = &att;
+		job.v = &v;
+		job.routing = &cfg->routing;
+		job.fin = NULL;
 		if (!a.handed_off && !a.client_gone && v.retry && ntried < max_attempts) {
 			/* Not seen by the client yet: try another account. */
-			if (accounting_attempt_end(w->acc, &req, &att, &v, &cfg->routing,
-			    NULL) != QP_OK)
+			if (server_batch(w->srv, proxy_job_end, &job) != QP_OK)
 				log_msg(LOG_ERROR, "request %s: cannot record attempt end",
 				    req.uid);
 			log_msg(LOG_INFO, "request %s: account %s failed (%s), failing over",
@@ -697,21 +743,30 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 		fin.upstream_bytes = ures.timing.bytes_received;
 		if (a.stream_failed && final_st == ACCOUNTING_ERROR)
 			fin.error_class = "stream_incomplete";
-		if (accounting_attempt_end(w->acc, &req, &att, &v, &cfg->routing,
-		    &fin) != QP_OK)
+		/* The answer is out before the bookkeeping. */
+		if (!a.client_gone)
+			(void)http_flush(r);
+		job.fin = &fin;
+		if (server_batch(w->srv, proxy_job_end, &job) != QP_OK)
 			log_msg(LOG_ERROR, "request %s: cannot record its end", req.uid);
 		done = 1;
 		break;
 	}
-	if (!done && req.attempt_open && w->acc != NULL) {
+	if (!done && req.attempt_open) {
 		accounting_final_init(&fin, ACCOUNTING_ERROR, final_status, db_now_ms());
 		memset(&att, 0, sizeof(att));
 		att.ended_at = db_now_ms();
 		att.connect_ms = att.first_byte_ms = -1;
 		v.outcome = FAILOVER_OUTCOME_LOCAL_ERROR;
-		accounting_attempt_end(w->acc, &req, &att, &v, NULL, &fin);
+		job.att = &att;
+		job.v = &v;
+		job.routing = NULL;
+		job.fin = &fin;
+		if (server_batch(w->srv, proxy_job_end, &job) != QP_OK)
+			log_msg(LOG_ERROR, "request %s: cannot record its end", req.uid);
 	}
 out:
+	free(job.detail);
 	sse_free(a.parser);
 	proxy_buf_free(&a.pend);
 	proxy_buf_free(&a.body);

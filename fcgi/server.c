@@ -104,14 +104,62 @@ server_worker_release(struct worker *w)
 	w->ready = 0;
 }
 
-enum qp_err
-server_worker_ready(struct worker *w)
+/*
+ * Opens s's connection if needed, checks the schema and prepares the
+ * statements; a reason goes to reason when it cannot. The caller owns s.
+ */
+static enum qp_err
+server_slot_prepare(struct server *srv, struct server_dbslot *s, char *reason, size_t len)
 {
-	const struct config *cfg = w->srv->cfg;
-	struct server_dbslot *s;
+	const struct config *cfg = srv->cfg;
 	struct db_opts opts;
 	struct migrate_status st;
 	char errbuf[256];
+	enum qp_err err;
+
+	if (s->ready)
+		return QP_OK;
+	if (s->db == NULL) {
+		memset(&opts, 0, sizeof(opts));
+		opts.busy_timeout_ms = cfg->database.busy_timeout_ms;
+		opts.synchronous = cfg->database.synchronous;
+		s->db = db_open(cfg->database.path, &opts, &err, errbuf, sizeof(errbuf));
+		if (s->db == NULL) {
+			log_msg(LOG_ERROR, "database: %s", errbuf);
+			snprintf(reason, len, "database not connected");
+			return QP_EDB;
+		}
+	}
+	err = migrate_check(s->db, &srv->schema, &st, errbuf, sizeof(errbuf));
+	if (err != QP_OK) {
+		snprintf(reason, len, "database schema: %s", errbuf);
+		return err;
+	}
+	if (st.pending > 0) {
+		snprintf(reason, len, "database not migrated: %d migration%s pending "
+		    "(run quotapool-admin migrate)", st.pending, st.pending == 1 ? "" : "s");
+		return QP_ESCHEMA;
+	}
+	if ((s->keys == NULL &&
+	    (s->keys = keys_db_new(s->db, &err, errbuf, sizeof(errbuf))) == NULL) ||
+	    (s->sel == NULL &&
+	    (s->sel = select_new(s->db, cfg, &err, errbuf, sizeof(errbuf))) == NULL) ||
+	    (s->acc == NULL &&
+	    (s->acc = accounting_new(s->db, &err, errbuf, sizeof(errbuf))) == NULL) ||
+	    (s->rollup == NULL &&
+	    (s->rollup = stats_rollup_new(s->db, &err, errbuf, sizeof(errbuf))) == NULL)) {
+		snprintf(reason, len, "database schema: %s", errbuf);
+		return err;
+	}
+	accounting_set_final_hook(s->acc, server_rollup_hook, s->rollup);
+	s->ready = 1;
+	return QP_OK;
+}
+
+enum qp_err
+server_worker_ready(struct worker *w)
+{
+	struct server_dbslot *s;
 	enum qp_err err;
 
 	if (w->ready)
@@ -123,48 +171,8 @@ server_worker_ready(struct worker *w)
 	}
 	s = w->slot;
 	w->db = NULL;
-	if (!s->ready) {
-		if (s->db == NULL) {
-			memset(&opts, 0, sizeof(opts));
-			opts.busy_timeout_ms = cfg->database.busy_timeout_ms;
-			opts.synchronous = cfg->database.synchronous;
-			s->db = db_open(cfg->database.path, &opts, &err, errbuf,
-			    sizeof(errbuf));
-			if (s->db == NULL) {
-				log_msg(LOG_ERROR, "worker %d: %s", w->id, errbuf);
-				snprintf(w->reason, sizeof(w->reason),
-				    "database not connected");
-				return QP_EDB;
-			}
-		}
-		err = migrate_check(s->db, &w->srv->schema, &st, errbuf, sizeof(errbuf));
-		if (err != QP_OK) {
-			snprintf(w->reason, sizeof(w->reason), "database schema: %s",
-			    errbuf);
-			return err;
-		}
-		if (st.pending > 0) {
-			snprintf(w->reason, sizeof(w->reason),
-			    "database not migrated: %d migration%s pending "
-			    "(run quotapool-admin migrate)", st.pending,
-			    st.pending == 1 ? "" : "s");
-			return QP_ESCHEMA;
-		}
-		if ((s->keys == NULL &&
-		    (s->keys = keys_db_new(s->db, &err, errbuf, sizeof(errbuf))) == NULL) ||
-		    (s->sel == NULL &&
-		    (s->sel = select_new(s->db, cfg, &err, errbuf, sizeof(errbuf))) == NULL) ||
-		    (s->acc == NULL &&
-		    (s->acc = accounting_new(s->db, &err, errbuf, sizeof(errbuf))) == NULL) ||
-		    (s->rollup == NULL &&
-		    (s->rollup = stats_rollup_new(s->db, &err, errbuf, sizeof(errbuf))) == NULL)) {
-			snprintf(w->reason, sizeof(w->reason), "database schema: %s",
-			    errbuf);
-			return err;
-		}
-		accounting_set_final_hook(s->acc, server_rollup_hook, s->rollup);
-		s->ready = 1;
-	}
+	if ((err = server_slot_prepare(w->srv, s, w->reason, sizeof(w->reason))) != QP_OK)
+		return err;
 	w->db = s->db;
 	w->keys = s->keys;
 	w->sel = s->sel;
@@ -173,6 +181,91 @@ server_worker_ready(struct worker *w)
 	w->reason[0] = '\0';
 	w->ready = 1;
 	return QP_OK;
+}
+
+/* One thread's work waiting for a batch (it lives on that thread's stack). */
+struct server_job {
+	enum qp_err	(*fn)(const struct server_db *, void *);
+	void		*arg;
+	enum qp_err	 err;		/* fn's result, or why the batch failed */
+	int		 done;		/* 1 once its batch committed or failed */
+	struct server_job *next;	/* queue order */
+};
+
+/*
+ * Runs the jobs of one batch on the writer connection in one transaction.
+ * Called by the batch leader without the batch lock held.
+ */
+static void
+server_batch_run(struct server *srv, struct server_job *jobs)
+{
+	struct server_dbslot *s = &srv->slots[QP_DB_POOL];
+	struct server_db d;
+	struct server_job *j;
+	char reason[512];
+	enum qp_err err;
+
+	if ((err = server_slot_prepare(srv, s, reason, sizeof(reason))) != QP_OK)
+		log_msg(LOG_ERROR, "batched database work: %s", reason);
+	else
+		err = db_begin_write(s->db);
+	if (err != QP_OK) {
+		for (j = jobs; j != NULL; j = j->next)
+			j->err = err;
+		return;
+	}
+	d.db = s->db;
+	d.keys = s->keys;
+	d.sel = s->sel;
+	d.acc = s->acc;
+	d.rollup = s->rollup;
+	for (j = jobs; j != NULL; j = j->next)
+		j->err = j->fn(&d, j->arg);
+	if ((err = db_commit(s->db)) != QP_OK) {
+		log_msg(LOG_ERROR, "batched database work: commit failed: %s",
+		    sqlite3_errmsg(s->db));
+		for (j = jobs; j != NULL; j = j->next)
+			if (j->err == QP_OK)
+				j->err = err;
+	}
+}
+
+enum qp_err
+server_batch(struct server *srv, enum qp_err (*fn)(const struct server_db *, void *),
+    void *arg)
+{
+	struct server_job job, *batch, *j, *next;
+
+	memset(&job, 0, sizeof(job));
+	job.fn = fn;
+	job.arg = arg;
+	pthread_mutex_lock(&srv->batch_lock);
+	*srv->batch_tail = &job;
+	srv->batch_tail = &job.next;
+	while (!job.done) {
+		if (srv->batch_leading) {
+			pthread_cond_wait(&srv->batch_cond, &srv->batch_lock);
+			continue;
+		}
+		/* Lead: take every queued job, this one included. */
+		srv->batch_leading = 1;
+		batch = srv->batch_head;
+		srv->batch_head = NULL;
+		srv->batch_tail = &srv->batch_head;
+		pthread_mutex_unlock(&srv->batch_lock);
+		server_batch_run(srv, batch);
+		pthread_mutex_lock(&srv->batch_lock);
+		for (j = batch; j != NULL; j = next) {
+			next = j->next;
+			j->next = NULL;
+			j->done = 1;
+		}
+		srv->batch_leading = 0;
+		/* Wakes the finished ones, and a waiter to lead the next batch. */
+		pthread_cond_broadcast(&srv->batch_cond);
+	}
+	pthread_mutex_unlock(&srv->batch_lock);
+	return job.err;
 }
 
 /*
@@ -391,7 +484,11 @@ server_run(const struct config *cfg, int listen_fd)
 	atomic_init(&srv->stopping, 0);
 	pthread_mutex_init(&srv->pool_lock, NULL);
 	pthread_cond_init(&srv->pool_cond, NULL);
-	if ((srv->slots = calloc(QP_DB_POOL, sizeof(*srv->slots))) == NULL) {
+	pthread_mutex_init(&srv->batch_lock, NULL);
+	pthread_cond_init(&srv->batch_cond, NULL);
+	srv->batch_tail = &srv->batch_head;
+	/* The pool, then the writer connection of the batches. */
+	if ((srv->slots = calloc(QP_DB_POOL + 1, sizeof(*srv->slots))) == NULL) {
 		free(srv);
 		return QP_ENOMEM;
 	}
@@ -511,7 +608,7 @@ out:
 	if (dashboard_ready)
 		dashboard_free();
 	if (srv != NULL) {
-		for (i = 0; i < QP_DB_POOL; i++)
+		for (i = 0; i <= QP_DB_POOL; i++)
 			server_slot_close(&srv->slots[i]);
 		free(srv->slots);
 		upstream_share_free(srv->share);

@@ -23,6 +23,18 @@
 /* One pooled database connection with its prepared statements (opaque). */
 struct server_dbslot;
 
+/* A batch job waiting its turn (opaque). */
+struct server_job;
+
+/* A connection and its statements, as a batched job sees them. */
+struct server_db {
+	sqlite3			*db;
+	struct keys_db		*keys;
+	struct select_db	*sel;
+	struct accounting_db	*acc;
+	struct stats_rollup	*rollup;
+};
+
 /*
  * What every thread shares. Filled before the threads start and read-only
  * afterwards, except for the atomic counters.
@@ -42,6 +54,11 @@ struct server {
 	struct server_dbslot	*slots;		/* QP_DB_POOL pooled connections */
 	pthread_mutex_t		 pool_lock;	/* guards the slots' busy flags */
 	pthread_cond_t		 pool_cond;	/* signalled when a slot is returned */
+	pthread_mutex_t		 batch_lock;	/* guards the batch queue */
+	pthread_cond_t		 batch_cond;	/* signalled when a batch ends */
+	struct server_job	*batch_head;	/* jobs waiting for the next batch */
+	struct server_job	**batch_tail;	/* where the next job is linked */
+	int			 batch_leading;	/* 1 while a thread runs a batch */
 };
 
 /* What one worker thread owns: never touched by another thread. */
@@ -82,6 +99,21 @@ enum server_role {
  * such as an upstream transfer. Worker thread only.
  */
 enum qp_err	 server_worker_ready(struct worker *w);
+
+/*
+ * Runs fn(d, arg) in this process's write transaction on its writer
+ * connection (not a pooled one), together with the jobs other threads
+ * submit meanwhile: the first waiting thread runs every queued job, in
+ * order, and commits them at once (group commit), so concurrent requests
+ * share one commit. fn must not block on anything but the database, and
+ * nothing it returns through arg may point into d's statements or buffers
+ * (another job reuses them next). Inside fn, db_begin_write() opens a
+ * savepoint, so a failing job can undo only its own changes. Returns fn's
+ * result, or QP_EDB/QP_EBUSY/QP_ESCHEMA when the batch could not begin
+ * or commit (then fn's changes are lost). Thread-safe; any thread.
+ */
+enum qp_err	 server_batch(struct server *srv,
+		    enum qp_err (*fn)(const struct server_db *d, void *arg), void *arg);
 
 /* Returns w's pooled connection, if any, and clears w's pointers into it. */
 void		 server_worker_release(struct worker *w);

@@ -111,12 +111,16 @@ def wait_row(inst, uid, pred=None, timeout=5.0):
 
 
 def attempts(inst, uid):
+    """The attempt rows of uid, once its request row is closed (it closes
+    just after the answer went out, with its last attempt)."""
+    wait_row(inst, uid)
     return query(inst, "SELECT a.* FROM request_attempts AS a JOIN requests "
                  "AS r ON r.id = a.request_id WHERE r.request_uid = ? ORDER BY "
                  "a.attempt_number", (uid,))
 
 
 def decisions(inst, uid):
+    wait_row(inst, uid)
     return query(inst, "SELECT d.* FROM routing_decisions AS d JOIN "
                  "requests AS r ON r.id = d.request_id WHERE r.request_uid = ? "
                  "ORDER BY d.attempt_number", (uid,))
@@ -128,9 +132,17 @@ def backoff(inst, account):
     return rows[0] if rows else None
 
 
-def pending(inst):
-    return query(inst, "SELECT request_uid, started_at FROM requests WHERE "
-                 "status = 'pending'")
+def pending(inst, settle=3.0):
+    """Requests still pending once the ones being finished have had up to
+    settle seconds (a request's row is closed just after its answer went
+    out, not before)."""
+    deadline = time.monotonic() + settle
+    while True:
+        rows = query(inst, "SELECT request_uid, started_at FROM requests "
+                     "WHERE status = 'pending'")
+        if not rows or time.monotonic() >= deadline:
+            return rows
+        time.sleep(0.05)
 
 
 def uid_of(resp):
