@@ -247,7 +247,13 @@ accounting_request_init(struct accounting_request *req, int64_t process_id, int6
 	memset(req, 0, sizeof(*req));
 	if ((err = crypto_random(b, sizeof(b))) != QP_OK)
 		return err;
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	/*
+	 * A version 7 UUID (RFC 9562): the time in ms leads, so the ids of
+	 * new requests land at the end of their index, not all over it.
+	 */
+	for (i = 0; i < 6; i++)
+		b[i] = (unsigned char)(((uint64_t)(now > 0 ? now : 0) >> (8 * (5 - i))) & 0xff);
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x70);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
 	for (i = 0, j = 0; i < 16; i++) {
 		if (i == 4 || i == 6 || i == 8 || i == 10)

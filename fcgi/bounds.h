@@ -31,6 +31,19 @@
 #define QP_DB_POOL		8
 /* Seconds a worker waits for a free database connection (503 beyond). */
 #define QP_DB_POOL_WAIT_S	30
+/*
+ * The data plane's writes share one transaction for this long before it
+ * commits (the most a crash can lose), or QP_WRITE_BATCH_MAX jobs.
+ */
+#define QP_WRITE_DELAY_MS	2
+#define QP_WRITE_BATCH_MAX	512
+/* The WAL is checkpointed off the request path once it holds this many pages, or each second. */
+#define QP_CHECKPOINT_PAGES	1000
+#define QP_CHECKPOINT_S		1
+/* WAL length (pages) at which the committer makes it start over from its beginning. */
+#define QP_WAL_RESTART_PAGES	4000
+/* WAL pages past which the writer checkpoints itself, should the committer not keep up. */
+#define QP_CHECKPOINT_BACKSTOP	20000
 /* Seconds a stopping process waits for in-flight requests before it exits anyway. */
 #define QP_SHUTDOWN_GRACE_S	30
 /* Client key: length of the random part in bytes. */

@@ -100,14 +100,38 @@ db_close(sqlite3 *db)
  * Write transactions of one process take turns on this lock, so its
  * connections never sleep in SQLite's busy handler waiting for each
  * other (that handler backs off in steps of up to 100 ms); only other
- * processes are waited for there. The one process-wide state of this
- * module, held by a thread from db_begin_write() to db_commit() or
- * db_rollback().
+ * processes are waited for there. It is not tied to a thread: a
+ * transaction may begin on one thread and commit on another
+ * (db_write_lock()). The one process-wide state of this module.
  */
-static pthread_mutex_t db_write_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t db_write_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t db_write_cv = PTHREAD_COND_INITIALIZER;
+static int db_write_taken;
+/* 1 while this thread holds the lock through db_begin_write(). */
 static _Thread_local int db_write_held;
-/* Savepoints this thread opened inside its write transaction. */
+/* Savepoints this thread opened inside an open transaction. */
 static _Thread_local int db_nested;
+
+void
+db_write_lock(void)
+{
+
+	pthread_mutex_lock(&db_write_mu);
+	while (db_write_taken)
+		pthread_cond_wait(&db_write_cv, &db_write_mu);
+	db_write_taken = 1;
+	pthread_mutex_unlock(&db_write_mu);
+}
+
+void
+db_write_unlock(void)
+{
+
+	pthread_mutex_lock(&db_write_mu);
+	db_write_taken = 0;
+	pthread_cond_signal(&db_write_cv);
+	pthread_mutex_unlock(&db_write_mu);
+}
 
 static void
 db_write_release(void)
@@ -115,7 +139,7 @@ db_write_release(void)
 
 	if (db_write_held) {
 		db_write_held = 0;
-		pthread_mutex_unlock(&db_write_lock);
+		db_write_unlock();
 	}
 }
 
@@ -123,15 +147,15 @@ enum qp_err
 db_begin_write(sqlite3 *db)
 {
 
-	if (db_write_held && !sqlite3_get_autocommit(db)) {
-		/* Inside a batch: a savepoint, undone alone on failure. */
+	if (!sqlite3_get_autocommit(db)) {
+		/* Inside an open transaction: a savepoint, undone alone on failure. */
 		if (sqlite3_exec(db, "SAVEPOINT qp_nested", NULL, NULL, NULL) != SQLITE_OK)
 			return QP_EDB;
 		db_nested++;
 		return QP_OK;
 	}
 	if (!db_write_held) {
-		pthread_mutex_lock(&db_write_lock);
+		db_write_lock();
 		db_write_held = 1;
 	}
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK)

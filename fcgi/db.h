@@ -31,11 +31,20 @@ void		 db_close(sqlite3 *db);
  * timeout for other processes. Thread-safe: the write transactions of
  * one process are serialized by one lock, held until db_commit() or
  * db_rollback(); a thread holds at most one write transaction at a time.
- * Called while db's write transaction is already open (work batched into
+ * Called while a transaction of db is already open (work batched into
  * one transaction), it opens a savepoint instead, so the caller's
  * db_commit() or db_rollback() keeps or undoes only its own changes.
  */
 enum qp_err	 db_begin_write(sqlite3 *db);
+
+/*
+ * The process's write lock that db_begin_write() takes, for a write
+ * transaction managed by hand (BEGIN IMMEDIATE after db_write_lock(),
+ * db_write_unlock() after COMMIT or ROLLBACK). Not tied to a thread: the
+ * transaction may end on another thread than the one that began it.
+ */
+void		 db_write_lock(void);
+void		 db_write_unlock(void);
 
 /* Commits the transaction (or releases the savepoint) begun by db_begin_write(). */
 enum qp_err	 db_commit(sqlite3 *db);

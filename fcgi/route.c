@@ -74,12 +74,18 @@ route_allowed(struct worker *w, struct http_req *r, enum route_access access)
 	    (access == ROUTE_DASHBOARD && cfg->dashboard.public) ||
 	    (access == ROUTE_METRICS && cfg->dashboard.metrics_public))
 		return 1;
-	if (server_worker_ready(w) != QP_OK) {
+	/* Client routes need no pooled connection: the key is checked by the writer. */
+	if (access != ROUTE_CLIENT && server_worker_ready(w) != QP_OK) {
 		http_error(r, 503, http_type(r, "server_error", "api_error"),
 		    "the gateway is not ready: its database is unavailable");
 		return 0;
 	}
 	role = server_auth(w, r);
+	if (role == SERVER_ROLE_NONE && w->auth_err != QP_EAUTH) {
+		http_error(r, 503, http_type(r, "server_error", "api_error"),
+		    "the gateway is not ready: its database is unavailable");
+		return 0;
+	}
 	if (role == SERVER_ROLE_NONE) {
 		http_error_ex(r, 401, http_type(r, "invalid_request_error",
 		    "authentication_error"), "invalid or missing API key",

@@ -183,89 +183,191 @@ server_worker_ready(struct worker *w)
 	return QP_OK;
 }
 
-/* One thread's work waiting for a batch (it lives on that thread's stack). */
-struct server_job {
-	enum qp_err	(*fn)(const struct server_db *, void *);
-	void		*arg;
-	enum qp_err	 err;		/* fn's result, or why the batch failed */
-	int		 done;		/* 1 once its batch committed or failed */
-	struct server_job *next;	/* queue order */
-};
+static int64_t
+server_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 /*
- * Runs the jobs of one batch on the writer connection in one transaction.
- * Called by the batch leader without the batch lock held.
+ * The writer connection's WAL hook: notes how long the WAL has grown for
+ * the committer (which replaces SQLite's automatic checkpoints), and
+ * checkpoints at once should it grow past QP_CHECKPOINT_BACKSTOP pages.
  */
-static void
-server_batch_run(struct server *srv, struct server_job *jobs)
+static int
+server_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
-	struct server_dbslot *s = &srv->slots[QP_DB_POOL];
-	struct server_db d;
-	struct server_job *j;
-	char reason[512];
-	enum qp_err err;
+	struct server *srv = arg;
 
-	if ((err = server_slot_prepare(srv, s, reason, sizeof(reason))) != QP_OK)
-		log_msg(LOG_ERROR, "batched database work: %s", reason);
-	else
-		err = db_begin_write(s->db);
-	if (err != QP_OK) {
-		for (j = jobs; j != NULL; j = j->next)
-			j->err = err;
+	srv->wr_wal_pages = pages;
+	if (pages >= QP_CHECKPOINT_BACKSTOP)
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	return SQLITE_OK;
+}
+
+/* Commits the writer's open transaction. Called with wr_lock held. */
+static void
+server_wr_commit(struct server *srv)
+{
+	sqlite3 *db = srv->slots[QP_DB_POOL].db;
+
+	if (!srv->wr_open)
 		return;
+	if (!sqlite3_get_autocommit(db) &&
+	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		log_msg(LOG_ERROR, "database: %d batched change%s lost: commit failed: %s",
+		    srv->wr_jobs, srv->wr_jobs == 1 ? "" : "s", sqlite3_errmsg(db));
+		if (!sqlite3_get_autocommit(db))
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	}
-	d.db = s->db;
-	d.keys = s->keys;
-	d.sel = s->sel;
-	d.acc = s->acc;
-	d.rollup = s->rollup;
-	for (j = jobs; j != NULL; j = j->next)
-		j->err = j->fn(&d, j->arg);
-	if ((err = db_commit(s->db)) != QP_OK) {
-		log_msg(LOG_ERROR, "batched database work: commit failed: %s",
-		    sqlite3_errmsg(s->db));
-		for (j = jobs; j != NULL; j = j->next)
-			if (j->err == QP_OK)
-				j->err = err;
-	}
+	db_write_unlock();
+	srv->wr_open = 0;
+	srv->wr_jobs = 0;
+	srv->wr_commits++;
 }
 
 enum qp_err
 server_batch(struct server *srv, enum qp_err (*fn)(const struct server_db *, void *),
     void *arg)
 {
-	struct server_job job, *batch, *j, *next;
+	struct server_dbslot *s = &srv->slots[QP_DB_POOL];
+	struct server_db d;
+	char reason[512];
+	enum qp_err err;
 
-	memset(&job, 0, sizeof(job));
-	job.fn = fn;
-	job.arg = arg;
-	pthread_mutex_lock(&srv->batch_lock);
-	*srv->batch_tail = &job;
-	srv->batch_tail = &job.next;
-	while (!job.done) {
-		if (srv->batch_leading) {
-			pthread_cond_wait(&srv->batch_cond, &srv->batch_lock);
+	pthread_mutex_lock(&srv->wr_lock);
+	if ((err = server_slot_prepare(srv, s, reason, sizeof(reason))) != QP_OK) {
+		log_msg(LOG_ERROR, "database writer: %s", reason);
+		goto out;
+	}
+	if (!srv->wr_tuned) {
+		/* Checkpoints are the committer's, counted by this hook. */
+		sqlite3_wal_hook(s->db, server_wal_hook, srv);
+		srv->wr_tuned = 1;
+	}
+	if (!srv->wr_open) {
+		db_write_lock();
+		if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+			db_write_unlock();
+			log_msg(LOG_ERROR, "database writer: cannot begin: %s",
+			    sqlite3_errmsg(s->db));
+			err = QP_EBUSY;
+			goto out;
+		}
+		srv->wr_open = 1;
+		srv->wr_since = server_mono_us();
+		pthread_cond_signal(&srv->wr_cond);
+	}
+	d.db = s->db;
+	d.keys = s->keys;
+	d.sel = s->sel;
+	d.acc = s->acc;
+	d.rollup = s->rollup;
+	err = fn(&d, arg);
+	srv->wr_jobs++;
+	if (sqlite3_get_autocommit(s->db)) {
+		/* An I/O error rolled the whole transaction back. */
+		log_msg(LOG_ERROR, "database writer: transaction lost: %s",
+		    sqlite3_errmsg(s->db));
+		server_wr_commit(srv);
+		if (err == QP_OK)
+			err = QP_EDB;
+	} else if (srv->wr_jobs >= QP_WRITE_BATCH_MAX)
+		server_wr_commit(srv);
+out:
+	pthread_mutex_unlock(&srv->wr_lock);
+	return err;
+}
+
+/* A passive checkpoint on the committer's connection, opened at first use. */
+static void
+server_checkpoint(struct server *srv, sqlite3 **ckpt, int *log, int *done)
+{
+	struct db_opts opts;
+	char errbuf[256];
+	enum qp_err err;
+
+	*log = *done = -1;
+	if (*ckpt == NULL) {
+		memset(&opts, 0, sizeof(opts));
+		opts.busy_timeout_ms = srv->cfg->database.busy_timeout_ms;
+		opts.synchronous = srv->cfg->database.synchronous;
+		if ((*ckpt = db_open(srv->cfg->database.path, &opts, &err, errbuf,
+		    sizeof(errbuf))) == NULL) {
+			log_msg(LOG_WARNING, "checkpoints: %s", errbuf);
+			return;
+		}
+	}
+	if (sqlite3_wal_checkpoint_v2(*ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, log,
+	    done) != SQLITE_OK)
+		log_msg(LOG_WARNING, "checkpoint: %s", sqlite3_errmsg(*ckpt));
+}
+
+/*
+ * The committer thread: commits the writer's transaction QP_WRITE_DELAY_MS
+ * after it opened, and checkpoints the WAL on a connection of its own, so
+ * that neither commits nor checkpoints run on a request's thread.
+ * Checkpoints run while the writer goes on; but the WAL only starts over
+ * from its beginning when a transaction begins with every page of it
+ * checkpointed, so once it is QP_WAL_RESTART_PAGES long the committer
+ * holds new transactions back for as long as it takes to checkpoint the
+ * last few pages.
+ */
+static void *
+server_committer_main(void *arg)
+{
+	struct server *srv = arg;
+	struct timespec until;
+	sqlite3 *ckpt = NULL;
+	int64_t now, due, last_ckpt = server_mono_us();
+	int log, done, backfilled = 0;
+
+	pthread_mutex_lock(&srv->wr_lock);
+	for (;;) {
+		if (!srv->wr_open) {
+			if (srv->wr_stop)
+				break;
+			pthread_cond_wait(&srv->wr_cond, &srv->wr_lock);
 			continue;
 		}
-		/* Lead: take every queued job, this one included. */
-		srv->batch_leading = 1;
-		batch = srv->batch_head;
-		srv->batch_head = NULL;
-		srv->batch_tail = &srv->batch_head;
-		pthread_mutex_unlock(&srv->batch_lock);
-		server_batch_run(srv, batch);
-		pthread_mutex_lock(&srv->batch_lock);
-		for (j = batch; j != NULL; j = next) {
-			next = j->next;
-			j->next = NULL;
-			j->done = 1;
+		now = server_mono_us();
+		due = srv->wr_since + QP_WRITE_DELAY_MS * 1000;
+		if (now < due && !srv->wr_stop) {
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_nsec += (long)((due - now) * 1000);
+			until.tv_sec += until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&srv->wr_cond, &srv->wr_lock, &until);
+			continue;
 		}
-		srv->batch_leading = 0;
-		/* Wakes the finished ones, and a waiter to lead the next batch. */
-		pthread_cond_broadcast(&srv->batch_cond);
+		server_wr_commit(srv);
+		if (srv->wr_wal_pages < backfilled)
+			backfilled = 0;		/* the WAL started over */
+		if (srv->wr_wal_pages - backfilled < QP_CHECKPOINT_PAGES &&
+		    (srv->wr_wal_pages == backfilled ||
+		    now - last_ckpt < QP_CHECKPOINT_S * 1000000LL))
+			continue;
+		/* A passive checkpoint waits for no one; writers go on meanwhile. */
+		last_ckpt = now;
+		pthread_mutex_unlock(&srv->wr_lock);
+		server_checkpoint(srv, &ckpt, &log, &done);
+		if (log >= QP_WAL_RESTART_PAGES)
+			server_checkpoint(srv, &ckpt, &log, &done);	/* catch up */
+		pthread_mutex_lock(&srv->wr_lock);
+		backfilled = done > 0 ? done : 0;
+		if (log < QP_WAL_RESTART_PAGES)
+			continue;
+		/* The last pages, with new transactions held back. */
+		server_wr_commit(srv);
+		server_checkpoint(srv, &ckpt, &log, &done);
+		backfilled = done > 0 ? done : 0;
 	}
-	pthread_mutex_unlock(&srv->batch_lock);
-	return job.err;
+	pthread_mutex_unlock(&srv->wr_lock);
+	db_close(ckpt);
+	return NULL;
 }
 
 /*
@@ -296,24 +398,40 @@ server_presented_key(struct http_req *r, size_t *len)
 	return v;
 }
 
+/* A key to verify, with what is found about it. */
+struct server_auth_job {
+	const char		*key;
+	size_t			 len;
+	struct keys_info	 info;
+};
+
+static enum qp_err
+server_auth_run(const struct server_db *d, void *arg)
+{
+	struct server_auth_job *j = arg;
+
+	return keys_verify(d->keys, j->key, j->len, &j->info);
+}
+
 enum server_role
 server_auth(struct worker *w, struct http_req *r)
 {
 	const char *legacy = w->srv->cfg->server.api_key;
-	struct keys_info info;
-	const char *key;
-	size_t len;
+	struct server_auth_job job;
 
-	if ((key = server_presented_key(r, &len)) == NULL)
+	memset(&job, 0, sizeof(job));
+	w->auth_err = QP_EAUTH;
+	if ((job.key = server_presented_key(r, &job.len)) == NULL)
 		return SERVER_ROLE_NONE;
-	if (legacy != NULL && strlen(legacy) == len && crypto_equal(legacy, key, len))
+	if (legacy != NULL && strlen(legacy) == job.len &&
+	    crypto_equal(legacy, job.key, job.len))
 		return SERVER_ROLE_CLIENT;
-	if (server_worker_ready(w) != QP_OK)
+	/* On the writer connection: its pages are warm, and the last-use touch is a write. */
+	w->auth_err = server_batch(w->srv, server_auth_run, &job);
+	if (w->auth_err != QP_OK)
 		return SERVER_ROLE_NONE;
-	if (keys_verify(w->keys, key, len, &info) != QP_OK)
-		return SERVER_ROLE_NONE;
-	r->key_id = info.id;
-	return info.role == KEYS_ROLE_ADMIN ? SERVER_ROLE_ADMIN : SERVER_ROLE_CLIENT;
+	r->key_id = job.info.id;
+	return job.info.role == KEYS_ROLE_ADMIN ? SERVER_ROLE_ADMIN : SERVER_ROLE_CLIENT;
 }
 
 /* Releases what a worker opened. */
@@ -468,12 +586,21 @@ server_run(const struct config *cfg, int listen_fd)
 	struct server_hooks stale_hooks = { NULL, NULL, NULL };
 	struct server_hooks retention_hooks = { NULL, NULL, NULL };
 	pthread_attr_t attr;
+	pthread_condattr_t cattr;
 	sigset_t ss;
 	struct timespec deadline;
 	char dir[4200], errbuf[512];
 	enum qp_err err = QP_OK;
 	int i, n, started = 0, sig = 0, attr_init = 0, left, dashboard_ready = 0;
+	int committer = 0;
 
+	/*
+	 * SQLite counts its allocations under one process-wide mutex unless
+	 * told not to; nothing here reads those counts. Only possible before
+	 * the first connection opens.
+	 */
+	if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
+		log_msg(LOG_DEBUG, "SQLite was initialised early: memory counts stay on");
 	if ((srv = calloc(1, sizeof(*srv))) == NULL)
 		return QP_ENOMEM;
 	srv->cfg = cfg;
@@ -484,9 +611,11 @@ server_run(const struct config *cfg, int listen_fd)
 	atomic_init(&srv->stopping, 0);
 	pthread_mutex_init(&srv->pool_lock, NULL);
 	pthread_cond_init(&srv->pool_cond, NULL);
-	pthread_mutex_init(&srv->batch_lock, NULL);
-	pthread_cond_init(&srv->batch_cond, NULL);
-	srv->batch_tail = &srv->batch_head;
+	pthread_mutex_init(&srv->wr_lock, NULL);
+	pthread_condattr_init(&cattr);
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&srv->wr_cond, &cattr);
+	pthread_condattr_destroy(&cattr);
 	/* The pool, then the writer connection of the batches. */
 	if ((srv->slots = calloc(QP_DB_POOL + 1, sizeof(*srv->slots))) == NULL) {
 		free(srv);
@@ -538,6 +667,12 @@ server_run(const struct config *cfg, int listen_fd)
 	}
 	attr_init = 1;
 	pthread_attr_setstacksize(&attr, QP_THREAD_STACK);
+	if (pthread_create(&srv->wr_thread, &attr, server_committer_main, srv) != 0) {
+		log_msg(LOG_ERROR, "cannot start the committer thread: %s", strerror(errno));
+		err = QP_ENOMEM;
+		goto out;
+	}
+	committer = 1;
 	for (i = 0; i < n; i++) {
 		workers[i].srv = srv;
 		workers[i].id = i;
@@ -602,6 +737,14 @@ server_run(const struct config *cfg, int listen_fd)
 		log_msg(LOG_INFO, "stopped after serving %lld requests",
 		    (long long)atomic_load(&srv->served));
 out:
+	if (committer && srv != NULL) {
+		/* The last batched changes are committed before the exit. */
+		pthread_mutex_lock(&srv->wr_lock);
+		srv->wr_stop = 1;
+		pthread_cond_signal(&srv->wr_cond);
+		pthread_mutex_unlock(&srv->wr_lock);
+		pthread_join(srv->wr_thread, NULL);
+	}
 	if (attr_init)
 		pthread_attr_destroy(&attr);
 	free(workers);

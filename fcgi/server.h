@@ -23,9 +23,6 @@
 /* One pooled database connection with its prepared statements (opaque). */
 struct server_dbslot;
 
-/* A batch job waiting its turn (opaque). */
-struct server_job;
-
 /* A connection and its statements, as a batched job sees them. */
 struct server_db {
 	sqlite3			*db;
@@ -54,11 +51,17 @@ struct server {
 	struct server_dbslot	*slots;		/* QP_DB_POOL pooled connections */
 	pthread_mutex_t		 pool_lock;	/* guards the slots' busy flags */
 	pthread_cond_t		 pool_cond;	/* signalled when a slot is returned */
-	pthread_mutex_t		 batch_lock;	/* guards the batch queue */
-	pthread_cond_t		 batch_cond;	/* signalled when a batch ends */
-	struct server_job	*batch_head;	/* jobs waiting for the next batch */
-	struct server_job	**batch_tail;	/* where the next job is linked */
-	int			 batch_leading;	/* 1 while a thread runs a batch */
+	pthread_mutex_t		 wr_lock;	/* guards the writer connection (the
+						   last slot) and the fields below */
+	pthread_cond_t		 wr_cond;	/* a transaction opened, or stop */
+	int			 wr_open;	/* 1 while its transaction is open */
+	int64_t			 wr_since;	/* monotonic us when it opened */
+	int			 wr_jobs;	/* jobs run in it */
+	int64_t			 wr_commits;	/* transactions committed */
+	int			 wr_wal_pages;	/* WAL pages after its last commit */
+	int			 wr_stop;	/* 1: the committer commits and exits */
+	int			 wr_tuned;	/* 1 once its connection's pragmas are set */
+	pthread_t		 wr_thread;	/* the committer */
 };
 
 /* What one worker thread owns: never touched by another thread. */
@@ -76,6 +79,8 @@ struct worker {
 	struct upstream	*up;		/* this thread's upstream transport, made at its
 					   first data-plane request */
 	int		 ready;		/* 1 once the database is known fully migrated */
+	enum qp_err	 auth_err;	/* why server_auth() last refused: QP_EAUTH (the
+					   key), or the database's error */
 	char		 reason[512];	/* why not ready, for /v1/readyz */
 	int		 done;		/* 1 once the thread has returned */
 };
@@ -101,16 +106,21 @@ enum server_role {
 enum qp_err	 server_worker_ready(struct worker *w);
 
 /*
- * Runs fn(d, arg) in this process's write transaction on its writer
- * connection (not a pooled one), together with the jobs other threads
- * submit meanwhile: the first waiting thread runs every queued job, in
- * order, and commits them at once (group commit), so concurrent requests
- * share one commit. fn must not block on anything but the database, and
+ * Runs fn(d, arg) at once, on this process's writer connection (not a
+ * pooled one), inside its open write transaction, begun if none is open.
+ * That transaction is committed by the committer thread QP_WRITE_DELAY_MS
+ * after it began (or at once after QP_WRITE_BATCH_MAX jobs), so the jobs
+ * of concurrent and consecutive requests share one commit and no request
+ * waits for a commit. What fn wrote is seen at once by later jobs of this
+ * process, and by other connections and processes after that commit; a
+ * crash of the process can lose the changes of at most that last
+ * transaction, and the stale-request finalizer then closes any request
+ * left pending. fn must not block on anything but the database, and
  * nothing it returns through arg may point into d's statements or buffers
- * (another job reuses them next). Inside fn, db_begin_write() opens a
- * savepoint, so a failing job can undo only its own changes. Returns fn's
- * result, or QP_EDB/QP_EBUSY/QP_ESCHEMA when the batch could not begin
- * or commit (then fn's changes are lost). Thread-safe; any thread.
+ * (the next job reuses them). Inside fn, db_begin_write() opens a
+ * savepoint, so a failing job undoes only its own changes. Returns fn's
+ * result, or QP_EDB/QP_EBUSY/QP_ESCHEMA when the transaction could not
+ * begin (fn did not run). Thread-safe; any thread.
  */
 enum qp_err	 server_batch(struct server *srv,
 		    enum qp_err (*fn)(const struct server_db *d, void *arg), void *arg);

@@ -240,8 +240,19 @@ test_two_attempts(int64_t pid)
 
 	new_request(&req, pid, NOW);
 	is_int(strlen(req.uid), 36, "uid is 36 characters: %s", req.uid);
-	ok(req.uid[14] == '4' && strchr("89ab", req.uid[19]) != NULL && req.uid[8] == '-' &&
-	    req.uid[13] == '-' && req.uid[18] == '-' && req.uid[23] == '-', "uid is a UUIDv4");
+	ok(req.uid[14] == '7' && strchr("89ab", req.uid[19]) != NULL && req.uid[8] == '-' &&
+	    req.uid[13] == '-' && req.uid[18] == '-' && req.uid[23] == '-', "uid is a UUIDv7");
+	/* Its first 48 bits are the start time in ms, so ids sort by time. */
+	snprintf(buf, sizeof(buf), "%08llx-%04llx", (unsigned long long)(NOW >> 16),
+	    (unsigned long long)(NOW & 0xffff));
+	ok(strncmp(req.uid, buf, 13) == 0, "uid leads with the time: %s vs %s", req.uid, buf);
+	{
+		struct accounting_request later;
+
+		new_request(&later, pid, NOW + 1);
+		ok(strcmp(later.uid, req.uid) > 0, "a later request's uid sorts after: %s > %s",
+		    later.uid, req.uid);
+	}
 
 	pick(NULL, 0, NOW, &res);
 	is_str(res.account ? res.account->name : "none", "a1", "first attempt on a1");
