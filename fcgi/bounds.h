@@ -25,6 +25,14 @@
 /* Worker threads: range of [server] threads. */
 #define QP_THREADS_MIN		1
 #define QP_THREADS_MAX		1024
+/*
+ * Worker threads waiting in accept at once; the others wait their turn,
+ * the last one to finish a request first, so that light traffic keeps to
+ * a few threads whose memory stays in the CPU caches. Each FastCGI
+ * connection that stays open between requests (Apache's enablereuse=on,
+ * never used) would hold one of them.
+ */
+#define QP_ACCEPTORS		8
 /* Stack of each worker thread: small, so hundreds of streams fit in little memory. */
 #define QP_THREAD_STACK		(256 * 1024)
 /* Database connections a process keeps, lent to worker threads around their database work. */

@@ -444,6 +444,46 @@ server_worker_close(struct worker *w)
 	w->up = NULL;
 }
 
+/*
+ * Waits until w may call accept: at once while fewer than QP_ACCEPTORS
+ * threads wait there, else parked on top of the stack of idle threads.
+ */
+static void
+server_accept_turn(struct server *srv, struct worker *w)
+{
+
+	pthread_mutex_lock(&srv->acc_lock);
+	if (srv->acc_waiting < QP_ACCEPTORS || atomic_load(&srv->stopping)) {
+		srv->acc_waiting++;
+		pthread_mutex_unlock(&srv->acc_lock);
+		return;
+	}
+	w->parked_next = srv->acc_parked;
+	srv->acc_parked = w;
+	w->parked = 1;
+	while (w->parked)
+		pthread_cond_wait(&w->park_cond, &srv->acc_lock);
+	pthread_mutex_unlock(&srv->acc_lock);
+}
+
+/* A thread left accept: the idle thread parked last takes its place. */
+static void
+server_accept_done(struct server *srv)
+{
+	struct worker *next;
+
+	pthread_mutex_lock(&srv->acc_lock);
+	srv->acc_waiting--;
+	if ((next = srv->acc_parked) != NULL) {
+		srv->acc_parked = next->parked_next;
+		next->parked_next = NULL;
+		next->parked = 0;
+		srv->acc_waiting++;
+		pthread_cond_signal(&next->park_cond);
+	}
+	pthread_mutex_unlock(&srv->acc_lock);
+}
+
 /* A worker thread: accepts and serves one request at a time until shutdown. */
 static void *
 server_worker_main(void *arg)
@@ -451,14 +491,24 @@ server_worker_main(void *arg)
 	struct worker *w = arg;
 	struct server *srv = w->srv;
 	struct http_req r;
+	int rc;
 
 	if (FCGX_InitRequest(&w->fr, srv->listen_fd, 0) != 0) {
 		log_msg(LOG_ERROR, "worker %d: cannot set up its FastCGI request", w->id);
 		w->done = 1;
 		return NULL;
 	}
-	/* No lock around accept: see notes on libfcgi threading. */
-	while (FCGX_Accept_r(&w->fr) >= 0) {
+	/*
+	 * No lock around accept (see notes on libfcgi threading), but only
+	 * QP_ACCEPTORS threads wait in it at once, and the thread that
+	 * served last goes first: a few warm threads serve light traffic.
+	 */
+	for (;;) {
+		server_accept_turn(srv, w);
+		rc = FCGX_Accept_r(&w->fr);
+		server_accept_done(srv);
+		if (rc < 0)
+			break;
 		atomic_fetch_add(&srv->in_flight, 1);
 		http_req_init(&r, &w->fr);
 		route_dispatch(w, &r);
@@ -611,6 +661,7 @@ server_run(const struct config *cfg, int listen_fd)
 	atomic_init(&srv->stopping, 0);
 	pthread_mutex_init(&srv->pool_lock, NULL);
 	pthread_cond_init(&srv->pool_cond, NULL);
+	pthread_mutex_init(&srv->acc_lock, NULL);
 	pthread_mutex_init(&srv->wr_lock, NULL);
 	pthread_condattr_init(&cattr);
 	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
@@ -676,6 +727,7 @@ server_run(const struct config *cfg, int listen_fd)
 	for (i = 0; i < n; i++) {
 		workers[i].srv = srv;
 		workers[i].id = i;
+		pthread_cond_init(&workers[i].park_cond, NULL);
 		if (pthread_create(&workers[i].thread, &attr, server_worker_main,
 		    &workers[i]) != 0) {
 			log_msg(LOG_ERROR, "cannot start worker thread %d: %s", i,

@@ -51,6 +51,9 @@ struct server {
 	struct server_dbslot	*slots;		/* QP_DB_POOL pooled connections */
 	pthread_mutex_t		 pool_lock;	/* guards the slots' busy flags */
 	pthread_cond_t		 pool_cond;	/* signalled when a slot is returned */
+	pthread_mutex_t		 acc_lock;	/* guards the two below */
+	int			 acc_waiting;	/* threads in (or let into) accept */
+	struct worker		*acc_parked;	/* idle threads, the last parked on top */
 	pthread_mutex_t		 wr_lock;	/* guards the writer connection (the
 						   last slot) and the fields below */
 	pthread_cond_t		 wr_cond;	/* a transaction opened, or stop */
@@ -83,6 +86,9 @@ struct worker {
 					   key), or the database's error */
 	char		 reason[512];	/* why not ready, for /v1/readyz */
 	int		 done;		/* 1 once the thread has returned */
+	pthread_cond_t	 park_cond;	/* signalled when its turn to accept comes */
+	int		 parked;	/* 1 while parked (under acc_lock) */
+	struct worker	*parked_next;	/* the thread parked before it */
 };
 
 /* Roles a request may present. */
