@@ -227,6 +227,24 @@ server_wr_commit(struct server *srv)
 	srv->wr_open = 0;
 	srv->wr_jobs = 0;
 	srv->wr_commits++;
+	/* A gap in which other processes' writers can begin (see QP_WRITE_GAP_US). */
+	srv->wr_gap_until = server_mono_us() + QP_WRITE_GAP_US;
+}
+
+/* Waits (wr_lock held) until the gap after the last commit is over. */
+static void
+server_wr_wait_gap(struct server *srv)
+{
+	struct timespec until;
+	int64_t left = srv->wr_gap_until - server_mono_us();
+
+	if (left <= 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += (long)(left * 1000);
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	pthread_cond_timedwait(&srv->wr_gap_cond, &srv->wr_lock, &until);
 }
 
 enum qp_err
@@ -248,6 +266,8 @@ server_batch(struct server *srv, enum qp_err (*fn)(const struct server_db *, voi
 		sqlite3_wal_hook(s->db, server_wal_hook, srv);
 		srv->wr_tuned = 1;
 	}
+	while (!srv->wr_open && server_mono_us() < srv->wr_gap_until)
+		server_wr_wait_gap(srv);
 	if (!srv->wr_open) {
 		db_write_lock();
 		if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
@@ -666,6 +686,7 @@ server_run(const struct config *cfg, int listen_fd)
 	pthread_condattr_init(&cattr);
 	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
 	pthread_cond_init(&srv->wr_cond, &cattr);
+	pthread_cond_init(&srv->wr_gap_cond, &cattr);
 	pthread_condattr_destroy(&cattr);
 	/* The pool, then the writer connection of the batches. */
 	if ((srv->slots = calloc(QP_DB_POOL + 1, sizeof(*srv->slots))) == NULL) {
