@@ -4,8 +4,9 @@
  * synchronous=NORMAL). Each lifecycle is what a worker does for one
  * request served by one attempt: attempt start (request, attempt,
  * reservation and decision rows) and attempt end (attempt closed,
- * reservation released, backoff cleared, request finalized, hourly
- * rollup). Prints the rate without and with account selection, of
+ * reservation released, backoff cleared, request finalized, dashboard
+ * rollups through accounting's final hook, as the server installs it).
+ * Prints the rate without and with account selection, of
  * selection alone, with 1 and with T threads (one connection each), by
  * wall clock and per CPU second used (the latter is steadier on a busy
  * machine).
@@ -23,6 +24,7 @@
 #include "db.h"
 #include "migrate.h"
 #include "select.h"
+#include "stats.h"
 
 #define BENCH_ACCOUNTS	8
 
@@ -98,6 +100,7 @@ bench_thread(void *arg)
 	struct bench_run *r = arg;
 	struct db_opts o = { 10000, "NORMAL", 0 };
 	struct accounting_db *acc = NULL;
+	struct stats_rollup *ru = NULL;
 	struct select_db *sel = NULL;
 	struct accounting_request req;
 	struct accounting_attempt att;
@@ -114,10 +117,12 @@ bench_thread(void *arg)
 
 	if ((db = db_open(r->path, &o, &err, r->err, sizeof(r->err))) == NULL ||
 	    (acc = accounting_new(db, &err, r->err, sizeof(r->err))) == NULL ||
+	    (ru = stats_rollup_new(db, &err, r->err, sizeof(r->err))) == NULL ||
 	    (sel = select_new(db, &bench_cfg, &err, r->err, sizeof(r->err))) == NULL) {
 		r->failed = r->n;
 		goto out;
 	}
+	accounting_set_final_hook(acc, stats_rollup_hook, ru);
 	memset(&in, 0, sizeof(in));
 	in.status = 200;
 	failover_classify(&in, &v);
@@ -181,6 +186,7 @@ fail:
 	}
 out:
 	select_free(sel);
+	stats_rollup_free(ru);
 	accounting_free(acc);
 	db_close(db);
 	r->cpu = bench_clock(CLOCK_THREAD_CPUTIME_ID) - cpu0;

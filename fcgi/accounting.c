@@ -1,4 +1,4 @@
-/* accounting.c: request, attempt, reservation, decision and rollup rows in two write transactions per attempt. */
+/* accounting.c: request, attempt, reservation and decision rows in two write transactions per attempt. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +18,6 @@ enum accounting_stmt {
 	ACC_RES_INSERT,		/* a reservation */
 	ACC_RES_DELETE,		/* release a reservation */
 	ACC_DEC_INSERT,		/* a routing decision */
-	ACC_ROLLUP,		/* add a finalized request to its usage_hourly bucket */
 	ACC_STALE_FIND,		/* pending requests nobody will finalize */
 	ACC_STALE_ATTEMPTS,	/* close their open attempts */
 	ACC_STALE_RESERVATIONS,	/* delete their reservations */
@@ -59,29 +58,6 @@ static const char *const accounting_sql[ACC_STMT__MAX] = {
 	[ACC_DEC_INSERT] = "INSERT INTO routing_decisions (request_id, attempt_number, model, "
 	    "chosen_account, chosen_provider, tier, candidates, eligible, detail_json, "
 	    "decided_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	[ACC_ROLLUP] = "INSERT INTO usage_hourly (bucket_start, provider_id, model, "
-	    "account_name, protocol, status, requests, streamed, attempts, input_tokens, "
-	    "output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, "
-	    "cost_microdollars, bytes_in, bytes_out, total_ms_sum, ttft_ms_sum, ttft_count) "
-	    "SELECT completed_at / 3600000 * 3600000, coalesce(provider_id, ''), "
-	    "coalesce(model_base, ''), coalesce(account_name, ''), protocol, status, 1, "
-	    "streamed, attempt_count, input_tokens, output_tokens, cache_read_tokens, "
-	    "cache_write_tokens, reasoning_tokens, cost_microdollars, bytes_in, bytes_out, "
-	    "coalesce(total_ms, 0), coalesce(ttft_ms, 0), ttft_ms IS NOT NULL "
-	    "FROM requests WHERE id = ? AND completed_at IS NOT NULL "
-	    "ON CONFLICT (bucket_start, provider_id, model, account_name, protocol, status) "
-	    "DO UPDATE SET requests = requests + excluded.requests, "
-	    "streamed = streamed + excluded.streamed, attempts = attempts + excluded.attempts, "
-	    "input_tokens = input_tokens + excluded.input_tokens, "
-	    "output_tokens = output_tokens + excluded.output_tokens, "
-	    "cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, "
-	    "cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, "
-	    "reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens, "
-	    "cost_microdollars = cost_microdollars + excluded.cost_microdollars, "
-	    "bytes_in = bytes_in + excluded.bytes_in, bytes_out = bytes_out + excluded.bytes_out, "
-	    "total_ms_sum = total_ms_sum + excluded.total_ms_sum, "
-	    "ttft_ms_sum = ttft_ms_sum + excluded.ttft_ms_sum, "
-	    "ttft_count = ttft_count + excluded.ttft_count",
 	[ACC_STALE_FIND] = "SELECT r.id, r.started_at < ?1 FROM requests AS r "
 	    "LEFT JOIN processes AS p ON p.id = r.process_id "
 	    "WHERE r.status = 'pending' AND (r.started_at < ?1 OR r.process_id IS NULL "
@@ -418,7 +394,7 @@ accounting_exactness_valid(const char *s)
 	return 0;
 }
 
-/* Finalizes the pending request row and adds it to its rollup bucket. */
+/* Finalizes the pending request row and hands it to the final hook. */
 static enum qp_err
 accounting_finalize(struct accounting_db *acc, const struct accounting_request *req,
     const struct accounting_final *fin)
@@ -469,10 +445,6 @@ accounting_finalize(struct accounting_db *acc, const struct accounting_request *
 		return err;
 	if (sqlite3_changes(acc->db) == 0)
 		return QP_OK;	/* finalized already, by the stale finalizer */
-	st = acc->st[ACC_ROLLUP];
-	sqlite3_bind_int64(st, 1, req->id);
-	if ((err = accounting_step(st)) != QP_OK)
-		return err;
 	if (acc->hook != NULL)
 		(void)acc->hook(acc->hook_arg, req->id);
 	return QP_OK;
@@ -635,10 +607,6 @@ accounting_stale_batch(struct accounting_db *acc, int64_t self, int at_start, in
 			rep->too_old++;
 		else
 			rep->dead_process++;
-		st = acc->st[ACC_ROLLUP];
-		sqlite3_bind_int64(st, 1, ids[i]);
-		if ((err = accounting_step(st)) != QP_OK)
-			goto out;
 		if (acc->hook != NULL)
 			(void)acc->hook(acc->hook_arg, ids[i]);
 	}

@@ -1,4 +1,4 @@
-/* accounting.h: the life of a request in SQLite: rows, attempts, reservations, rollups, recovery, retention. */
+/* accounting.h: the life of a request in SQLite: rows, attempts, reservations, recovery, retention. */
 #ifndef QP_ACCOUNTING_H
 #define QP_ACCOUNTING_H
 
@@ -169,9 +169,9 @@ enum qp_err	 accounting_attempt_start(struct accounting_db *acc, struct accounti
  * its outcome, category, class and status from v and its numbers from
  * att, the reservation is deleted, the account's backoff is updated per
  * v (failover_apply(); skipped when routing is NULL), and when fin is
- * not NULL the request is finalized with fin and its usage_hourly
- * bucket updated. A request already finalized elsewhere (stale
- * finalizer) is left as it is. QP_EINVAL if no attempt is open.
+ * not NULL the request is finalized with fin and given to the final
+ * hook. A request already finalized elsewhere (stale finalizer) is left
+ * as it is. QP_EINVAL if no attempt is open.
  */
 enum qp_err	 accounting_attempt_end(struct accounting_db *acc, struct accounting_request *req,
 		    const struct accounting_attempt *att, const struct failover_verdict *v,
@@ -181,8 +181,8 @@ enum qp_err	 accounting_attempt_end(struct accounting_db *acc, struct accounting
  * Finalizes a request that has no open attempt, in one write
  * transaction: writes its row first if it has none (a request refused
  * before any attempt), records sel as the decision that found no
- * account when sel is not NULL, finalizes it with fin and updates the
- * rollup. QP_EINVAL if an attempt is open.
+ * account when sel is not NULL, finalizes it with fin and gives it to
+ * the final hook. QP_EINVAL if an attempt is open.
  */
 enum qp_err	 accounting_finish(struct accounting_db *acc, struct accounting_request *req,
 		    const struct select_result *sel, const struct accounting_final *fin);
@@ -191,9 +191,12 @@ enum qp_err	 accounting_finish(struct accounting_db *acc, struct accounting_requ
  * Sets a function called inside the finalizing write transaction each
  * time a request row got its final status here (attempt end, finish,
  * stale finalizer), with the request's row id: for rollups kept by other
- * modules (stats_rollup_request()). Its return value is ignored, so it
- * must leave the transaction usable when it fails (use a savepoint).
- * fn NULL removes it. arg is passed through and must outlive acc.
+ * modules (stats_rollup_request()). Account selection reads each
+ * account's usage from those rollups (hourly stats_requests rows), so a
+ * process that serves requests must set it to stats_rollup_hook() or an
+ * equivalent. Its return value is ignored, so it must leave the
+ * transaction usable when it fails (use a savepoint). fn NULL removes
+ * it. arg is passed through and must outlive acc.
  */
 void		 accounting_set_final_hook(struct accounting_db *acc,
 		    int (*fn)(void *arg, int64_t request_id), void *arg);
@@ -208,8 +211,8 @@ void		 accounting_final_init(struct accounting_final *fin, enum accounting_statu
  * ACCOUNTING_HEARTBEAT_STALE_MS, of no known process, of self when
  * at_start, and any pending longer than ACCOUNTING_PENDING_MAX_MS become
  * interrupted (completed_at, total_ms, error_class), their open attempts
- * are closed as interrupted, their reservations deleted and their
- * rollups updated; expired reservations are deleted too. Works in
+ * are closed as interrupted, their reservations deleted and each is
+ * given to the final hook; expired reservations are deleted too. Works in
  * batches of ACCOUNTING_BATCH rows per transaction and, when anything
  * was done, writes one operational_events row ("crash_recovery" when
  * at_start, else "stale_finalized") with the counts. self is this
@@ -230,8 +233,8 @@ void		 accounting_retention_from_config(const struct config *cfg,
  * Deletes rows older than r allows, in batches of r->batch rows per
  * write transaction until none is left: finalized requests (their
  * attempts, decisions and reservations through cascades), routing
- * decisions and operational events. usage_hourly is
- * kept. out may be NULL.
+ * decisions and operational events. The stats_* rollups are not
+ * touched. out may be NULL.
  */
 enum qp_err	 accounting_purge(struct accounting_db *acc, const struct accounting_retention *r,
 		    int64_t now, struct accounting_purged *out);

@@ -32,6 +32,7 @@ enum select_stmt {
 	SELECT_STMT__MAX
 };
 
+/* Usage comes from the hourly rows (bucket_s 3600) of the rollup stats_requests. */
 #define SELECT_TOKENS_SQL "input_tokens + output_tokens + cache_read_tokens + cache_write_tokens"
 
 static const char *const select_sql[SELECT_STMT__MAX] = {
@@ -50,11 +51,11 @@ static const char *const select_sql[SELECT_STMT__MAX] = {
 	    "sum(CASE WHEN bucket_start >= ?2 THEN requests ELSE 0 END), "
 	    "sum(CASE WHEN bucket_start >= ?2 THEN " SELECT_TOKENS_SQL " ELSE 0 END), "
 	    "sum(cost_microdollars), sum(requests), sum(" SELECT_TOKENS_SQL ") "
-	    "FROM usage_hourly WHERE bucket_start >= ?3 AND bucket_start < ?4 "
-	    "GROUP BY account_name",
+	    "FROM stats_requests WHERE bucket_s = 3600 AND bucket_start >= ?3 "
+	    "AND bucket_start < ?4 GROUP BY account_name",
 	[SELECT_STMT_USAGE_NOW] = "SELECT account_name, sum(cost_microdollars), sum(requests), "
-	    "sum(" SELECT_TOKENS_SQL ") FROM usage_hourly WHERE bucket_start >= ? "
-	    "GROUP BY account_name",
+	    "sum(" SELECT_TOKENS_SQL ") FROM stats_requests WHERE bucket_s = 3600 "
+	    "AND bucket_start >= ? GROUP BY account_name",
 	[SELECT_STMT_LAST_USED] = "SELECT max(started_at) FROM request_attempts "
 	    "WHERE account_name = ?",
 	[SELECT_STMT_BEGIN] = "BEGIN",

@@ -128,8 +128,9 @@ void		 select_free(struct select_db *s);
  * it the lowest quota pressure (the largest, over the 5-hour, 7-day and
  * 30-day windows and over the limits that are set, of spend + offset,
  * requests, and tokens (input + output + cache read + cache write) over
- * the limit, from usage_hourly buckets since the hour holding the
- * window's start plus live reservations), then the fewest live
+ * the limit, from the hourly stats_requests rows (bucket_s 3600, kept
+ * by accounting's final hook) since the hour holding the window's start,
+ * plus live reservations), then the fewest live
  * reservations of any process, then the least recently started attempt,
  * then configuration order. Fills res (its detail_json stays valid
  * until the next call on s); when nothing is eligible res->status says

@@ -288,8 +288,11 @@ void		 stats_rollup_free(struct stats_rollup *r);
 
 /*
  * Adds the finalized request request_id (requests.id) to every rollup:
- * stats_requests, stats_latency (if completed), stats_attempts (its
- * attempts) and stats_routing (its decisions), at every granularity.
+ * stats_requests, stats_errors (if not completed), stats_latency (if
+ * completed), stats_attempts (its attempts) and stats_routing (its
+ * decisions), at every granularity. Account selection reads the hourly
+ * stats_requests rows for quota pressure, so a request this fails for is
+ * missing from its account's usage too.
  * Call exactly once per request, inside the caller's open write
  * transaction, right after the row got its final status (the UPDATE
  * ... WHERE status = 'pending' changed it). Works in a savepoint: on

@@ -186,33 +186,9 @@ CREATE TABLE leases (
 	expires_at	INTEGER NOT NULL	-- free after this time
 );
 
--- Hourly rollups kept current as requests finalize; dashboard pages read these.
-CREATE TABLE usage_hourly (
-	bucket_start	INTEGER NOT NULL,	-- start of the hour the requests were finalized in
-	provider_id	TEXT NOT NULL,		-- '' when no provider was reached
-	model		TEXT NOT NULL,		-- model_base, '' when unknown
-	account_name	TEXT NOT NULL,		-- '' when no account was reached
-	protocol	TEXT NOT NULL,		-- client protocol
-	status		TEXT NOT NULL,		-- request status
-	requests	INTEGER NOT NULL DEFAULT 0, -- requests finalized
-	streamed	INTEGER NOT NULL DEFAULT 0, -- of which streamed
-	attempts	INTEGER NOT NULL DEFAULT 0, -- upstream attempts
-	input_tokens	INTEGER NOT NULL DEFAULT 0, -- sum of input_tokens
-	output_tokens	INTEGER NOT NULL DEFAULT 0, -- sum of output_tokens
-	cache_read_tokens INTEGER NOT NULL DEFAULT 0, -- sum of cache_read_tokens
-	cache_write_tokens INTEGER NOT NULL DEFAULT 0, -- sum of cache_write_tokens
-	reasoning_tokens INTEGER NOT NULL DEFAULT 0, -- sum of reasoning_tokens
-	cost_microdollars INTEGER NOT NULL DEFAULT 0, -- sum of cost_microdollars
-	bytes_in	INTEGER NOT NULL DEFAULT 0, -- sum of bytes_in
-	bytes_out	INTEGER NOT NULL DEFAULT 0, -- sum of bytes_out
-	total_ms_sum	INTEGER NOT NULL DEFAULT 0, -- sum of total_ms
-	ttft_ms_sum	INTEGER NOT NULL DEFAULT 0, -- sum of ttft_ms where known
-	ttft_count	INTEGER NOT NULL DEFAULT 0, -- requests with a ttft_ms
-	PRIMARY KEY (bucket_start, provider_id, model, account_name, protocol, status)
-) WITHOUT ROWID;
-
 -- Statistics rollups kept current by stats_rollup_request() as requests finalize: the
--- dashboard, the stats API and /metrics read these instead of the raw rows. Each row is
+-- dashboard, the stats API and /metrics read these instead of the raw rows, and account
+-- selection reads the hourly stats_requests rows for quota pressure. Each row is
 -- one bucket of one granularity: bucket_s = 300 (5 minutes, pruned after 2 days), 3600
 -- (hour), 86400 (UTC day) or 0 (all time: one bucket, bucket_start 0).
 CREATE TABLE stats_requests (

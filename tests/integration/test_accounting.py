@@ -112,27 +112,35 @@ for name, fam, stream, acct, prov, model, row, recs, got, body in cases:
             d["model"]) for d in dec], [(1, acct, prov, model)],
           "%s: one routing decision naming the account" % name)
 
-# The hourly rollup holds exactly the sums of the rows.
-sums = dp.query(inst, "SELECT provider_id, model_base AS model, account_name, "
-                "protocol, status, count(*) AS requests, sum(streamed) AS "
-                "streamed, sum(input_tokens) AS input_tokens, "
-                "sum(output_tokens) AS output_tokens, sum(cache_read_tokens) "
-                "AS cache_read_tokens, sum(cache_write_tokens) AS "
-                "cache_write_tokens, sum(reasoning_tokens) AS "
-                "reasoning_tokens, sum(bytes_in) AS bytes_in, sum(bytes_out) "
-                "AS bytes_out FROM requests GROUP BY 1, 2, 3, 4, 5 "
-                "ORDER BY 1, 2, 3, 4, 5")
-hourly = dp.query(inst, "SELECT provider_id, model, account_name, protocol, "
-                  "status, sum(requests) AS requests, sum(streamed) AS "
-                  "streamed, sum(input_tokens) AS input_tokens, "
+# The hourly rollup that account selection reads (stats_requests, bucket_s
+# 3600) holds exactly the sums of the rows.
+sums = dp.query(inst, "SELECT completed_at / 3600000 * 3600000 AS hour, "
+                "coalesce(provider_id, '') AS provider_id, coalesce(model_base, "
+                "'') AS model, coalesce(account_name, '') AS account_name, "
+                "status, count(*) AS requests, sum(streamed) AS streamed, "
+                "sum(attempt_count) AS attempts, sum(input_tokens) AS "
+                "input_tokens, sum(output_tokens) AS output_tokens, "
+                "sum(cache_read_tokens) AS cache_read_tokens, "
+                "sum(cache_write_tokens) AS cache_write_tokens, "
+                "sum(reasoning_tokens) AS reasoning_tokens, "
+                "sum(cost_microdollars) AS cost_microdollars, sum(bytes_in) AS "
+                "bytes_in, sum(bytes_out) AS bytes_out FROM requests "
+                "GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5")
+hourly = dp.query(inst, "SELECT bucket_start AS hour, provider_id, model, "
+                  "account_name, status, sum(requests) AS requests, "
+                  "sum(streamed) AS streamed, sum(attempts) AS attempts, "
+                  "sum(input_tokens) AS input_tokens, "
                   "sum(output_tokens) AS output_tokens, "
                   "sum(cache_read_tokens) AS cache_read_tokens, "
                   "sum(cache_write_tokens) AS cache_write_tokens, "
-                  "sum(reasoning_tokens) AS reasoning_tokens, sum(bytes_in) "
-                  "AS bytes_in, sum(bytes_out) AS bytes_out FROM usage_hourly "
-                  "GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5")
-is_eq(hourly, sums, "usage_hourly sums equal the requests rows")
-is_eq(sum(h["requests"] for h in hourly), 4, "usage_hourly counts 4 requests")
+                  "sum(reasoning_tokens) AS reasoning_tokens, "
+                  "sum(cost_microdollars) AS cost_microdollars, sum(bytes_in) "
+                  "AS bytes_in, sum(bytes_out) AS bytes_out FROM stats_requests "
+                  "WHERE bucket_s = 3600 GROUP BY 1, 2, 3, 4, 5 "
+                  "ORDER BY 1, 2, 3, 4, 5")
+is_eq(hourly, sums, "hourly stats_requests sums equal the requests rows")
+is_eq(sum(h["requests"] for h in hourly), 4,
+      "hourly stats_requests counts 4 requests")
 
 # Neither the prompt nor a key is stored anywhere.
 c = inst.db()

@@ -1,4 +1,5 @@
 /* test_accounting.c: request lifecycles leave consistent rows, rollups match them, stale rows are closed, old rows purged. */
+#include <math.h>
 #include <unistd.h>
 
 #include "../tap.h"
@@ -8,6 +9,7 @@
 #include "maint.h"
 #include "migrate.h"
 #include "select.h"
+#include "stats.h"
 
 static char tmpdir[] = "/tmp/qp-test-accounting-XXXXXX";
 
@@ -126,22 +128,26 @@ q_text(char *buf, size_t len, const char *fmt, ...)
 	return buf;
 }
 
-/* Rows of usage_hourly that differ from the sums of the finalized request rows (0 = equal). */
+/*
+ * Rows of the hourly stats_requests rollup (what account selection reads)
+ * that differ from the sums of the finalized request rows (0 = equal).
+ */
 static int64_t
 rollup_mismatch(void)
 {
 	static const char sums[] = "SELECT completed_at / 3600000 * 3600000 AS b, "
 	    "coalesce(provider_id, '') AS p, coalesce(model_base, '') AS m, "
-	    "coalesce(account_name, '') AS a, protocol, status, count(*), sum(streamed), "
+	    "coalesce(account_name, '') AS a, status, count(*), sum(streamed), "
 	    "sum(attempt_count), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), "
 	    "sum(cache_write_tokens), sum(reasoning_tokens), sum(cost_microdollars), sum(bytes_in), "
-	    "sum(bytes_out), sum(coalesce(total_ms, 0)), sum(coalesce(ttft_ms, 0)), "
-	    "sum(ttft_ms IS NOT NULL) FROM requests WHERE status <> 'pending' "
-	    "GROUP BY b, p, m, a, protocol, status";
-	static const char roll[] = "SELECT bucket_start, provider_id, model, account_name, protocol, "
+	    "sum(bytes_out), sum(upstream_bytes), sum(coalesce(total_ms, 0)), "
+	    "sum(coalesce(ttft_ms, 0)), sum(ttft_ms IS NOT NULL) FROM requests "
+	    "WHERE status <> 'pending' GROUP BY b, p, m, a, status";
+	static const char roll[] = "SELECT bucket_start, provider_id, model, account_name, "
 	    "status, requests, streamed, attempts, input_tokens, output_tokens, cache_read_tokens, "
 	    "cache_write_tokens, reasoning_tokens, cost_microdollars, bytes_in, bytes_out, "
-	    "total_ms_sum, ttft_ms_sum, ttft_count FROM usage_hourly";
+	    "upstream_bytes, total_ms_sum, ttft_ms_sum, ttft_count FROM stats_requests "
+	    "WHERE bucket_s = 3600";
 
 	return q_int("SELECT (SELECT count(*) FROM (%s EXCEPT %s)) + "
 	    "(SELECT count(*) FROM (%s EXCEPT %s))", sums, roll, roll, sums);
@@ -151,11 +157,13 @@ static struct select_db *sel_db;
 static struct accounting_db *acc;
 static struct maint_db *mdb;	/* the processes table, as the maintenance thread keeps it */
 
-/* What the final hook saw. */
+/* What the final hook saw; it keeps the rollups as the server's hook does. */
 struct hooked {
+	struct stats_rollup *ru;	/* the rollup statements */
 	int	 calls;		/* times called */
 	int	 pending;	/* of which the row was still pending */
 	int	 outside;	/* of which no transaction was open */
+	int	 failed;	/* of which the rollup failed */
 };
 
 static int
@@ -169,6 +177,8 @@ final_hook(void *arg, int64_t id)
 		h->pending++;
 	if (sqlite3_get_autocommit(db))
 		h->outside++;
+	if (stats_rollup_hook(h->ru, id) != 0)
+		h->failed++;
 	return 0;
 }
 
@@ -340,10 +350,10 @@ test_two_attempts(int64_t pid)
 	    "success cleared a2's backoff row");
 	is_int(q_int("SELECT count(*) FROM account_backoffs WHERE account_name = 'a1'"), 1,
 	    "a1 stays in backoff");
-	is_int(q_int("SELECT requests FROM usage_hourly WHERE account_name = 'a2'"), 1,
-	    "rollup counts the request once");
-	is_int(q_int("SELECT attempts FROM usage_hourly WHERE account_name = 'a2'"), 2,
-	    "rollup counts both attempts");
+	is_int(q_int("SELECT requests FROM stats_requests WHERE bucket_s = 3600 AND "
+	    "account_name = 'a2'"), 1, "rollup counts the request once");
+	is_int(q_int("SELECT attempts FROM stats_requests WHERE bucket_s = 3600 AND "
+	    "account_name = 'a2'"), 2, "rollup counts both attempts");
 	is_int(rollup_mismatch(), 0, "rollup equals the sums of the rows");
 	is_int(accounting_attempt_end(acc, &req, &att, &v, &routing, &fin), QP_EINVAL,
 	    "no attempt open any more");
@@ -414,7 +424,8 @@ test_many(int64_t pid)
 	}
 	is_int(bad, 0, "60 requests over 7 hours accounted");
 	is_int(rollup_mismatch(), 0, "rollup equals the sums of the rows over many buckets");
-	ok(q_int("SELECT count(DISTINCT bucket_start) FROM usage_hourly") >= 7, "several buckets used");
+	ok(q_int("SELECT count(DISTINCT bucket_start) FROM stats_requests WHERE bucket_s = 3600") >= 7,
+	    "several buckets used");
 	is_int(q_int("SELECT count(*) FROM reservations"), 0, "no reservation left");
 	is_int(q_int("SELECT count(*) FROM request_attempts WHERE completed_at IS NULL"), 0,
 	    "no attempt left open");
@@ -518,6 +529,154 @@ test_stale(int64_t live)
 	is_int(rollup_mismatch(), 0, "rollup still equals the rows");
 }
 
+/*
+ * Quota pressure expected from the finalized request rows of account at
+ * now (select.h): the largest of the windows', each stored in win.
+ */
+static double
+expected_pressure(const char *acct, int64_t now, double win[CONFIG_WINDOW__MAX])
+{
+	static const int64_t len[CONFIG_WINDOW__MAX] = {
+		[CONFIG_WINDOW_5H] = 5 * HOUR, [CONFIG_WINDOW_WEEK] = 7 * DAY,
+		[CONFIG_WINDOW_MONTH] = 30 * DAY,
+	};
+	const struct config_quota *q;
+	const struct config_account *a = strcmp(acct, "a1") == 0 ? &accts[0] : &accts[1];
+	double p = 0, v;
+	int64_t start, used;
+	int w;
+
+	for (w = 0; w < CONFIG_WINDOW__MAX; w++) {
+		q = &a->quota[w];
+		start = (now - len[w]) / HOUR * HOUR;
+		win[w] = 0;
+		if (q->requests > 0) {
+			used = q_int("SELECT count(*) FROM requests WHERE account_name = '%s' AND "
+			    "status <> 'pending' AND completed_at >= %lld", acct, (long long)start);
+			v = (double)used / (double)q->requests;
+			win[w] = v > win[w] ? v : win[w];
+		}
+		if (q->tokens > 0) {
+			used = q_int("SELECT total(input_tokens + output_tokens + cache_read_tokens + "
+			    "cache_write_tokens) FROM requests WHERE account_name = '%s' AND "
+			    "status <> 'pending' AND completed_at >= %lld", acct, (long long)start);
+			v = (double)used / (double)q->tokens;
+			win[w] = v > win[w] ? v : win[w];
+		}
+		if (q->microdollars > 0) {
+			used = q_int("SELECT total(cost_microdollars) FROM requests WHERE "
+			    "account_name = '%s' AND status <> 'pending' AND completed_at >= %lld", acct,
+			    (long long)start) + q->offset_microdollars;
+			v = (double)used / (double)q->microdollars;
+			win[w] = v > win[w] ? v : win[w];
+		}
+		p = win[w] > p ? win[w] : p;
+	}
+	return p;
+}
+
+/* Chooses with s at now, a1 or a2 tried (NULL = none); 1 if an account was chosen. */
+static int
+pick_with(struct select_db *s, const char *tried, int64_t now, struct select_result *res)
+{
+	const char *t[1] = { tried };
+	struct select_query q = { "m1", NULL, CONFIG_PROTO_OPENAI, t, tried != NULL, now };
+
+	return ok(select_choose(s, &q, res) == QP_OK && res->account != NULL,
+	    "choice at %lld", (long long)now);
+}
+
+/*
+ * Checks the chosen account's pressure, and its three window pressures
+ * in detail_json (printed with 6 digits), against the rows.
+ */
+static void
+check_pressure(const struct select_result *res, int64_t now, int round)
+{
+	double want, win[CONFIG_WINDOW__MAX], got;
+	const char *p;
+	char key[64], *end;
+	int w, i;
+
+	want = expected_pressure(res->account->name, now, win);
+	ok(fabs(res->pressure - want) < 1e-9, "%s: pressure %.9g from the rollup, %.9g "
+	    "from the rows (round %d)", res->account->name, res->pressure, want, round);
+	ok(want > 0.1, "%s has usage in its windows", res->account->name);
+	snprintf(key, sizeof(key), "{\"account\":\"%s\",", res->account->name);
+	if ((p = strstr(res->detail_json, key)) != NULL)
+		p = strstr(p, "\"score\":[");
+	if (!ok(p != NULL, "score of %s in the detail: %s", res->account->name, res->detail_json))
+		return;
+	p += strlen("\"score\":[");
+	for (i = 0; i < 3; i++) {	/* pressure, inflight, last_used */
+		(void)strtod(p, &end);
+		p = *end == ',' ? end + 1 : end;
+	}
+	for (w = 0; w < CONFIG_WINDOW__MAX; w++) {
+		got = strtod(p, &end);
+		ok(end != p && fabs(got - win[w]) <= 1e-5 * (win[w] > 1 ? win[w] : 1),
+		    "%s window %d: %.6g in the detail, %.9g from the rows", res->account->name, w,
+		    got, win[w]);
+		p = *end == ',' ? end + 1 : end;
+	}
+}
+
+/*
+ * Quota pressure, read by selection from the rollup the final hook keeps,
+ * equals what the finalized rows give, for the past hours (cached) and
+ * for the current hour (read at each choice).
+ */
+static void
+test_pressure(int64_t pid)
+{
+	struct select_db *s;
+	struct select_result res;
+	struct accounting_request req;
+	struct failover_verdict v;
+	struct accounting_attempt att;
+	struct accounting_final fin;
+	char errbuf[256];
+	enum qp_err err;
+	int64_t now = NOW + 10 * HOUR + 30 * MIN;
+	int i;
+
+	execf("DELETE FROM account_backoffs");
+	for (i = 0; i < 2; i++) {
+		accts[i].quota[CONFIG_WINDOW_5H].requests = 40;
+		accts[i].quota[CONFIG_WINDOW_WEEK].tokens = 20000;
+		accts[i].quota[CONFIG_WINDOW_MONTH].microdollars = 100000;
+	}
+	accts[1].quota[CONFIG_WINDOW_MONTH].offset_microdollars = 2000;
+	s = select_new(db, &cfg, &err, errbuf, sizeof(errbuf));
+	if (!ok(s != NULL, "selector with quotas: %s", s != NULL ? "" : errbuf))
+		return;
+	for (i = 0; i < 3; i++) {
+		if (!pick_with(s, NULL, now, &res))
+			break;
+		check_pressure(&res, now, i);
+		if (!pick_with(s, res.account->name, now, &res))
+			break;
+		check_pressure(&res, now, i);
+
+		/* One more request in the current hour counts at the next choice. */
+		new_request(&req, pid, now);
+		is_int(accounting_attempt_start(acc, &req, &res, now), QP_OK, "attempt starts");
+		verdict(200, &v, now + 10);
+		attempt_done(&att, now + 10);
+		accounting_final_init(&fin, ACCOUNTING_COMPLETED, 200, now + 20);
+		fin.input_tokens = 300 + i;
+		fin.output_tokens = 200;
+		fin.cache_write_tokens = 50;
+		fin.cost_microdollars = 2500;
+		is_int(accounting_attempt_end(acc, &req, &att, &v, &routing, &fin), QP_OK,
+		    "and ends");
+		now += 30;
+	}
+	select_free(s);
+	for (i = 0; i < 2; i++)
+		memset(accts[i].quota, 0, sizeof(accts[i].quota));
+}
+
 static void
 test_purge(void)
 {
@@ -567,7 +726,8 @@ test_purge(void)
 	    "provider pings are left to the maintenance task that owns them");
 	is_int(q_int("SELECT count(*) FROM operational_events WHERE occurred_at < %lld",
 	    (long long)(NOW - 30 * DAY)), 0, "no old event left");
-	ok(q_int("SELECT count(*) FROM usage_hourly") > 0, "rollups are kept");
+	ok(q_int("SELECT count(*) FROM stats_requests WHERE bucket_s = 3600") > 0,
+	    "rollups are kept");
 	r.requests_days = 0;
 	r.decisions_days = r.events_days = 0;
 	is_int(accounting_purge(acc, &r, NOW + 1000 * DAY, &p), QP_OK, "0 days keeps forever");
@@ -581,7 +741,7 @@ main(void)
 	struct db_opts o = { 1000, NULL, 0 };
 	char dir[512], dbpath[600], errbuf[512], buf[128];
 	enum qp_err err;
-	struct hooked hooked = { 0, 0, 0 };
+	struct hooked hooked = { NULL, 0, 0, 0, 0 };
 	int64_t pid = 0;
 	int n;
 
@@ -599,7 +759,8 @@ main(void)
 	sel_db = select_new(db, &cfg, &err, errbuf, sizeof(errbuf));
 	acc = accounting_new(db, &err, errbuf, sizeof(errbuf));
 	mdb = maint_db_new(db, &err, errbuf, sizeof(errbuf));
-	if (!ok(sel_db != NULL && acc != NULL && mdb != NULL,
+	hooked.ru = stats_rollup_new(db, &err, errbuf, sizeof(errbuf));
+	if (!ok(sel_db != NULL && acc != NULL && mdb != NULL && hooked.ru != NULL,
 	    "statements prepare on the shipped schema")) {
 		printf("Bail out! %s\n", errbuf);
 		return 1;
@@ -615,9 +776,12 @@ main(void)
 	test_rejected(pid);
 	test_many(pid);
 	test_stale(pid);
+	test_pressure(pid);
 	is_int(hooked.calls, q_int("SELECT count(*) FROM requests WHERE status <> 'pending'"),
 	    "the final hook saw every request finalized here once");
 	is_int(hooked.pending + hooked.outside, 0, "always final, always inside the transaction");
+	is_int(hooked.failed, 0, "every finalized request was rolled up");
+	is_int(rollup_mismatch(), 0, "rollup equals the rows after the quota checks");
 	accounting_set_final_hook(acc, NULL, NULL);
 	test_purge();
 	is_str(accounting_status_name(ACCOUNTING_CLIENT_DISCONNECTED), "client_disconnected",
@@ -625,6 +789,7 @@ main(void)
 	ok(sqlite3_get_autocommit(db), "no transaction left open");
 
 	accounting_free(acc);
+	stats_rollup_free(hooked.ru);
 	maint_db_free(mdb);
 	select_free(sel_db);
 	db_close(db);

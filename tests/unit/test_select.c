@@ -117,7 +117,7 @@ reset_state(void)
 {
 
 	exec("DELETE FROM reservations; DELETE FROM request_attempts; DELETE FROM requests; "
-	    "DELETE FROM account_backoffs; DELETE FROM usage_hourly");
+	    "DELETE FROM account_backoffs; DELETE FROM stats_requests");
 }
 
 /* Adds a request row with one attempt of account started at t. */
@@ -149,15 +149,35 @@ add_reservation(const char *acct, int64_t expires, int64_t tokens)
 	    (long long)tokens, (long long)NOW, (long long)expires);
 }
 
+/*
+ * Adds usage of account finalized at t to the stats_requests rollup, at
+ * every granularity as the rollup writes it (selection must read only
+ * the hourly rows), with the tokens spread over the four kinds counted
+ * and reasoning tokens besides (part of output, not counted again).
+ */
 static void
-add_usage(const char *acct, int64_t bucket, int64_t requests, int64_t tokens, int64_t cost)
+add_usage(const char *acct, int64_t t, int64_t requests, int64_t tokens, int64_t cost)
 {
+	static const int64_t gran[] = { 300, 3600, 86400, 0 };
+	size_t i;
 
-	execf("INSERT INTO usage_hourly (bucket_start, provider_id, model, account_name, protocol, "
-	    "status, requests, input_tokens, output_tokens, cost_microdollars) VALUES "
-	    "(%lld, 'alpha', 'm1', '%s', 'openai', 'completed', %lld, %lld, %lld, %lld)",
-	    (long long)(bucket / HOUR * HOUR), acct, (long long)requests, (long long)(tokens / 2),
-	    (long long)(tokens - tokens / 2), (long long)cost);
+	for (i = 0; i < sizeof(gran) / sizeof(gran[0]); i++)
+		execf("INSERT INTO stats_requests (bucket_s, bucket_start, provider_id, model, "
+		    "account_name, status, requests, input_tokens, output_tokens, "
+		    "cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_microdollars) "
+		    "VALUES (%lld, %lld, 'alpha', 'm1', '%s', 'completed', %lld, %lld, %lld, %lld, "
+		    "%lld, %lld, %lld) ON CONFLICT (bucket_s, bucket_start, provider_id, model, "
+		    "account_name, status) DO UPDATE SET requests = requests + excluded.requests, "
+		    "input_tokens = input_tokens + excluded.input_tokens, "
+		    "output_tokens = output_tokens + excluded.output_tokens, "
+		    "cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, "
+		    "cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, "
+		    "reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens, "
+		    "cost_microdollars = cost_microdollars + excluded.cost_microdollars",
+		    (long long)gran[i], (long long)(gran[i] ? t / (gran[i] * 1000) * gran[i] * 1000 : 0),
+		    acct, (long long)requests, (long long)(tokens / 4), (long long)(tokens / 4),
+		    (long long)(tokens / 4), (long long)(tokens - 3 * (tokens / 4)),
+		    (long long)(tokens / 8), (long long)cost);
 }
 
 static void
