@@ -1,5 +1,6 @@
 /* upstream.c: the libcurl transport to providers: a reused handle per thread, its own poll loop. */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -47,9 +48,10 @@ struct upstream {
 	struct upstream_share *sh;		/* borrowed, outlives the transport */
 	CURL		*easy;			/* reused for every attempt */
 	CURLM		*multi;			/* drives easy; holds the kept connections */
-	char		 url[UPSTREAM_URL_MAX + 1]; /* URL of the current attempt */
+	char		*url;			/* URL of the current attempt, malloc'd, NULL
+						   before the first */
+	size_t		 url_cap;		/* bytes allocated at url */
 	char		 errbuf[CURL_ERROR_SIZE]; /* curl's message for the current attempt */
-	struct upstream_head_reader rd;		/* head of the response being read */
 	/* State of the current attempt, reset by upstream_perform(). */
 	const struct upstream_req *req;		/* borrowed for the attempt */
 	struct upstream_res *res;		/* filled as the attempt goes */
@@ -60,6 +62,8 @@ struct upstream {
 	int		 prereq;		/* 1 once the connection is ready for the request */
 	curl_off_t	 tx_seen;		/* request body bytes sent so far */
 	enum upstream_result stop;		/* reason the transport ended it, OK while not */
+	struct upstream_head_reader rd;		/* head of the response being read; last, see
+						   upstream_new() */
 };
 
 static const char *const upstream_result_names[UPSTREAM__MAX] = {
@@ -212,9 +216,17 @@ upstream_new(struct upstream_share *sh)
 
 	if (sh == NULL)
 		return NULL;
-	u = calloc(1, sizeof(*u));
+	/*
+	 * Not calloc: every thread that streams makes a transport, and the
+	 * head buffer at its end (UPSTREAM_HEAD_MAX bytes) is written only as
+	 * far as response heads reach, so most of it never becomes resident.
+	 * Zeroing it would cost each thread three more pages of RSS.
+	 */
+	u = malloc(sizeof(*u));
 	if (u == NULL)
 		goto out;
+	memset(u, 0, offsetof(struct upstream, rd.raw));
+	upstream_head_reset(&u->rd);
 	u->sh = sh;
 	u->easy = curl_easy_init();
 	if (u->easy == NULL)
@@ -241,6 +253,7 @@ upstream_free(struct upstream *u)
 		curl_multi_cleanup(u->multi);
 	if (u->easy != NULL)
 		curl_easy_cleanup(u->easy);
+	free(u->url);
 	free(u);
 }
 
@@ -448,11 +461,12 @@ upstream_prefix(const char *s, const char *prefix)
 	return strncasecmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* Writes base_url + "/" + path into u->url. */
+/* Writes base_url + "/" + path into u->url, growing it as needed. */
 static enum qp_err
 upstream_url(struct upstream *u, const char *base, const char *path)
 {
 	size_t bl, pl;
+	char *p;
 
 	if (base == NULL || !(upstream_prefix(base, "http://") ||
 	    upstream_prefix(base, "https://")))
@@ -468,6 +482,12 @@ upstream_url(struct upstream *u, const char *base, const char *path)
 	if (bl + 1 + pl > UPSTREAM_URL_MAX ||
 	    !upstream_value_ok(base, bl) || !upstream_value_ok(path, pl))
 		return QP_EINVAL;
+	if (u->url_cap < bl + 1 + pl + 1) {
+		if ((p = realloc(u->url, bl + 1 + pl + 1)) == NULL)
+			return QP_ENOMEM;
+		u->url = p;
+		u->url_cap = bl + 1 + pl + 1;
+	}
 	memcpy(u->url, base, bl);
 	if (pl > 0) {
 		u->url[bl] = '/';

@@ -96,10 +96,11 @@ struct upstream_head {
  */
 struct upstream_head_reader {
 	struct upstream_head	 head;		/* fields so far; head.raw points into raw */
-	char			 raw[UPSTREAM_HEAD_MAX]; /* header lines kept, NUL-terminated */
 	int			 status;	/* status line of the head being read, 0 before */
 	int			 id_rank;	/* rank of the request id kept, 0 none */
 	int			 done;		/* 1 once a final (not 1xx) head ended */
+	char			 raw[UPSTREAM_HEAD_MAX]; /* header lines kept, NUL-terminated; last,
+						   so that its unused tail is never touched */
 };
 
 /* Timings and counters of one attempt. */
