@@ -35,8 +35,13 @@
 #define QP_ACCEPTORS		8
 /* Stack of each worker thread: small, so hundreds of streams fit in little memory. */
 #define QP_THREAD_STACK		(256 * 1024)
-/* Database connections a process keeps, lent to worker threads around their database work. */
-#define QP_DB_POOL		8
+/*
+ * Database connections a process keeps, lent to worker threads around their database work.
+ * Each costs about 470 KB once its statements are prepared, and a burst of requests opens
+ * them all; writes take turns anyway, and 4 served as many requests per second at
+ * concurrency 32 as 8 did (2-core machine, docs/performance.md).
+ */
+#define QP_DB_POOL		4
 /* Seconds a worker waits for a free database connection (503 beyond). */
 #define QP_DB_POOL_WAIT_S	30
 /*
