@@ -220,13 +220,15 @@ enum stats_rstmt {
 	STATS_RU_SAVEPOINT,	/* open the savepoint */
 	STATS_RU_RELEASE,	/* keep what it did */
 	STATS_RU_ROLLBACK,	/* undo what it did */
-	STATS_RU_REQUEST,	/* the finalized request's latencies */
+	STATS_RU_REQUEST,	/* the finalized request's row, read once (STATS_RC_* columns) */
 	STATS_RU_REQUESTS,	/* add it to stats_requests */
-	STATS_RU_ERRORS,	/* add it to stats_errors if it did not complete */
-	STATS_RU_LATENCY,	/* add one latency to stats_latency */
-	STATS_RU_ATTEMPTS,	/* add its attempts to stats_attempts */
-	STATS_RU_CHOSEN,	/* add its decisions to stats_routing */
-	STATS_RU_EXCLUDED,	/* add the accounts they excluded to stats_routing */
+	STATS_RU_ERRORS,	/* add it to stats_errors (only when it did not complete) */
+	STATS_RU_LATENCY,	/* add its latencies to stats_latency */
+	STATS_RU_ATTEMPTS,	/* its attempts */
+	STATS_RU_ATTEMPT,	/* add one attempt to stats_attempts */
+	STATS_RU_DECISIONS,	/* its routing decisions */
+	STATS_RU_ROUTING,	/* add one chosen, no_account or exclusion row to stats_routing */
+	STATS_RU_EXCLUDED,	/* add the exclusions of one decision the detail scanner left */
 	STATS_RU_OLDEST,	/* oldest 5-minute bucket */
 	STATS_RU_PRUNE_REQ,	/* delete old 5-minute rows, one table each */
 	STATS_RU_PRUNE_ERR,
@@ -236,13 +238,78 @@ enum stats_rstmt {
 	STATS_RU__MAX
 };
 
+/*
+ * Columns of STATS_RU_REQUEST. The first STATS_RC__BOUND are bound, in
+ * this order, as ?1.. of STATS_RU_REQUESTS.
+ */
+enum stats_rcol {
+	STATS_RC_COMPLETED,	/* completed_at */
+	STATS_RC_PROVIDER,	/* provider_id, '' = none */
+	STATS_RC_MODEL,		/* model_base, '' = unknown */
+	STATS_RC_ACCOUNT,	/* account_name, '' = none */
+	STATS_RC_STATUS,	/* status */
+	STATS_RC_STREAMED,	/* streamed */
+	STATS_RC_ATTEMPTS,	/* attempt_count */
+	STATS_RC_INPUT,		/* input_tokens */
+	STATS_RC_OUTPUT,	/* output_tokens */
+	STATS_RC_CACHE_READ,	/* cache_read_tokens */
+	STATS_RC_CACHE_WRITE,	/* cache_write_tokens */
+	STATS_RC_REASONING,	/* reasoning_tokens */
+	STATS_RC_COST,		/* cost_microdollars */
+	STATS_RC_BYTES_IN,	/* bytes_in */
+	STATS_RC_BYTES_OUT,	/* bytes_out */
+	STATS_RC_UPSTREAM,	/* upstream_bytes */
+	STATS_RC_TOTAL,		/* total_ms */
+	STATS_RC_TTFT,		/* ttft_ms */
+	STATS_RC_EXACTNESS,	/* cost_exactness */
+	STATS_RC__BOUND,	/* (the columns below are read in C) */
+	STATS_RC_ERROR_CLASS = STATS_RC__BOUND, /* error_class, '' = none */
+	STATS_RC_CONNECT,	/* connect_ms */
+	STATS_RC_FIRST_BYTE,	/* first_byte_ms */
+	STATS_RC_OVERHEAD,	/* overhead_us */
+	STATS_RC__MAX
+};
+
+/*
+ * STATS_RU_LATENCY: ?1 completed_at, ?2 provider, ?3 model, then for
+ * each metric m its name, bin (NULL = unknown: no row) and value in
+ * microseconds from STATS_LAT_PARAM(m); one row per granularity and
+ * known metric, from a compound SELECT (a join would be materialized).
+ */
+#define STATS_LAT_PARAM(m)	(4 + 3 * (m))
+#define STATS_LAT_ROW(s, b, n, bin, v) "SELECT " s ", " b ", ?2, ?3, ?" n ", 1, ?" v ", " \
+	STATS_BINS_FN "(NULL, ?" bin ") WHERE ?" bin " IS NOT NULL"
+#define STATS_LAT_GRAN(s, b) STATS_LAT_ROW(s, b, "4", "5", "6") " UNION ALL " \
+	STATS_LAT_ROW(s, b, "7", "8", "9") " UNION ALL " STATS_LAT_ROW(s, b, "10", "11", "12") \
+	" UNION ALL " STATS_LAT_ROW(s, b, "13", "14", "15") " UNION ALL " \
+	STATS_LAT_ROW(s, b, "16", "17", "18")
+_Static_assert(STATS_LAT__MAX == 5, "STATS_LAT_GRAN has one row per latency");
+/* Columns of a STATS_RU_ATTEMPTS row. */
+#define STATS_ATT_NCOL		7
+
+/* Columns of STATS_RU_DECISIONS; the 2nd to 6th are ?1..?5 of STATS_RU_ROUTING. */
+enum stats_dcol {
+	STATS_DC_ATTEMPT,	/* attempt_number */
+	STATS_DC_DECIDED,	/* decided_at */
+	STATS_DC_MODEL,		/* model */
+	STATS_DC_ACCOUNT,	/* chosen account, '' = none */
+	STATS_DC_PROVIDER,	/* its provider, '' = none */
+	STATS_DC_REASON,	/* chosen or no_account */
+	STATS_DC_DETAIL,	/* detail_json */
+	STATS_DC__MAX
+};
+
 static const char *const stats_rollup_sql[STATS_RU__MAX] = {
 	[STATS_RU_SAVEPOINT] = "SAVEPOINT stats_rollup",
 	[STATS_RU_RELEASE] = "RELEASE stats_rollup",
 	[STATS_RU_ROLLBACK] = "ROLLBACK TO stats_rollup",
-	[STATS_RU_REQUEST] = "SELECT status, completed_at, coalesce(provider_id, ''), "
-	    "coalesce(model_base, ''), total_ms, ttft_ms, connect_ms, first_byte_ms, "
+	[STATS_RU_REQUEST] = "SELECT completed_at, coalesce(provider_id, ''), "
+	    "coalesce(model_base, ''), coalesce(account_name, ''), status, streamed, "
+	    "attempt_count, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
+	    "reasoning_tokens, cost_microdollars, bytes_in, bytes_out, upstream_bytes, total_ms, "
+	    "ttft_ms, cost_exactness, coalesce(error_class, ''), connect_ms, first_byte_ms, "
 	    "overhead_us FROM requests WHERE id = ?1",
+	/* ?1.. are the STATS_RC_* columns of the request. */
 	[STATS_RU_REQUESTS] = "INSERT INTO stats_requests (bucket_s, bucket_start, "
 	    "provider_id, model, account_name, status, requests, streamed, attempts, "
 	    "input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
@@ -250,19 +317,12 @@ static const char *const stats_rollup_sql[STATS_RU__MAX] = {
 	    "total_ms_sum, total_count, ttft_ms_sum, ttft_count, exact_count, derived_count, "
 	    "partial_count, estimated_count, provider_reported_count, unknown_count, "
 	    "attempts_0, attempts_1, attempts_2, attempts_3, attempts_4plus) "
-	    "SELECT g.s, " STATS_BUCKET_SQL("r.completed_at") ", "
-	    "coalesce(r.provider_id, ''), coalesce(r.model_base, ''), "
-	    "coalesce(r.account_name, ''), r.status, 1, r.streamed != 0, r.attempt_count, "
-	    "r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_tokens, "
-	    "r.reasoning_tokens, r.cost_microdollars, r.bytes_in, r.bytes_out, r.upstream_bytes, "
-	    "coalesce(r.total_ms, 0), r.total_ms IS NOT NULL, coalesce(r.ttft_ms, 0), "
-	    "r.ttft_ms IS NOT NULL, r.cost_exactness = 'exact', r.cost_exactness = 'derived', "
-	    "r.cost_exactness = 'partial', r.cost_exactness = 'estimated', "
-	    "r.cost_exactness = 'provider_reported', r.cost_exactness NOT IN ('exact', "
-	    "'derived', 'partial', 'estimated', 'provider_reported'), r.attempt_count <= 0, "
-	    "r.attempt_count = 1, r.attempt_count = 2, r.attempt_count = 3, "
-	    "r.attempt_count >= 4 FROM requests AS r, " STATS_GRAN_SQL " "
-	    "WHERE r.id = ?1 AND r.completed_at IS NOT NULL AND r.status <> 'pending' "
+	    "SELECT g.s, " STATS_BUCKET_SQL("?1") ", ?2, ?3, ?4, ?5, 1, ?6 != 0, ?7, ?8, ?9, "
+	    "?10, ?11, ?12, ?13, ?14, ?15, ?16, coalesce(?17, 0), ?17 IS NOT NULL, "
+	    "coalesce(?18, 0), ?18 IS NOT NULL, ?19 = 'exact', ?19 = 'derived', "
+	    "?19 = 'partial', ?19 = 'estimated', ?19 = 'provider_reported', ?19 NOT IN "
+	    "('exact', 'derived', 'partial', 'estimated', 'provider_reported'), ?7 <= 0, "
+	    "?7 = 1, ?7 = 2, ?7 = 3, ?7 >= 4 FROM " STATS_GRAN_SQL " WHERE 1 "
 	    "ON CONFLICT (bucket_s, bucket_start, provider_id, model, account_name, status) "
 	    "DO UPDATE SET requests = requests + excluded.requests, "
 	    "streamed = streamed + excluded.streamed, attempts = attempts + excluded.attempts, "
@@ -289,38 +349,45 @@ static const char *const stats_rollup_sql[STATS_RU__MAX] = {
 	    "attempts_2 = attempts_2 + excluded.attempts_2, "
 	    "attempts_3 = attempts_3 + excluded.attempts_3, "
 	    "attempts_4plus = attempts_4plus + excluded.attempts_4plus",
+	/* ?1 completed_at, ?2 provider, ?3 model, ?4 account, ?5 status, ?6 error class. */
 	[STATS_RU_ERRORS] = "INSERT INTO stats_errors (bucket_s, bucket_start, provider_id, "
 	    "model, account_name, status, error_class, requests) SELECT g.s, "
-	    STATS_BUCKET_SQL("r.completed_at") ", coalesce(r.provider_id, ''), "
-	    "coalesce(r.model_base, ''), coalesce(r.account_name, ''), r.status, "
-	    "coalesce(r.error_class, ''), 1 FROM requests AS r, " STATS_GRAN_SQL " "
-	    "WHERE r.id = ?1 AND r.completed_at IS NOT NULL "
-	    "AND r.status NOT IN ('pending', 'completed') "
+	    STATS_BUCKET_SQL("?1") ", ?2, ?3, ?4, ?5, ?6, 1 FROM " STATS_GRAN_SQL " WHERE 1 "
 	    "ON CONFLICT (bucket_s, bucket_start, provider_id, model, account_name, status, "
 	    "error_class) DO UPDATE SET requests = requests + excluded.requests",
+	/* Parameters: see STATS_LAT_PARAM. */
 	[STATS_RU_LATENCY] = "INSERT INTO stats_latency (bucket_s, bucket_start, provider_id, "
-	    "model, metric, count, sum_us, bins) SELECT g.s, " STATS_BUCKET_SQL("?1") ", ?2, ?3, "
-	    "?4, 1, ?6, " STATS_BINS_FN "(NULL, ?5) FROM " STATS_GRAN_SQL " WHERE 1 "
+	    "model, metric, count, sum_us, bins) "
+	    STATS_LAT_GRAN("300", "?1 / 300000 * 300000") " UNION ALL "
+	    STATS_LAT_GRAN("3600", "?1 / 3600000 * 3600000") " UNION ALL "
+	    STATS_LAT_GRAN("86400", "?1 / 86400000 * 86400000") " UNION ALL "
+	    STATS_LAT_GRAN("0", "0") " "
 	    "ON CONFLICT (bucket_s, bucket_start, provider_id, model, metric) DO UPDATE SET "
 	    "count = count + 1, sum_us = sum_us + excluded.sum_us, "
-	    "bins = " STATS_BINS_FN "(bins, ?5)",
-	[STATS_RU_ATTEMPTS] = "INSERT INTO stats_attempts (bucket_s, bucket_start, provider_id, "
+	    "bins = " STATS_BINS_FN "(bins, excluded.bins)",
+	/* ?2 is the request's completed_at, for attempts never closed; columns = ?1.. of the next. */
+	[STATS_RU_ATTEMPTS] = "SELECT coalesce(completed_at, ?2), provider_id, account_name, "
+	    "model, coalesce(outcome, ''), coalesce(retry_category, ''), coalesce(total_ms, 0) "
+	    "FROM request_attempts WHERE request_id = ?1",
+	[STATS_RU_ATTEMPT] = "INSERT INTO stats_attempts (bucket_s, bucket_start, provider_id, "
 	    "account_name, model, outcome, retry_category, attempts, total_ms_sum) "
-	    "SELECT g.s, " STATS_BUCKET_SQL("coalesce(a.completed_at, ?2)") ", a.provider_id, "
-	    "a.account_name, a.model, coalesce(a.outcome, ''), coalesce(a.retry_category, ''), "
-	    "1, coalesce(a.total_ms, 0) FROM request_attempts AS a, " STATS_GRAN_SQL " "
-	    "WHERE a.request_id = ?1 "
+	    "SELECT g.s, " STATS_BUCKET_SQL("?1") ", ?2, ?3, ?4, ?5, ?6, 1, ?7 FROM "
+	    STATS_GRAN_SQL " WHERE 1 "
 	    "ON CONFLICT (bucket_s, bucket_start, provider_id, account_name, model, outcome, "
 	    "retry_category) DO UPDATE SET attempts = attempts + excluded.attempts, "
 	    "total_ms_sum = total_ms_sum + excluded.total_ms_sum",
-	[STATS_RU_CHOSEN] = "INSERT INTO stats_routing (bucket_s, bucket_start, model, "
-	    "account_name, provider_id, reason, decisions) SELECT g.s, "
-	    STATS_BUCKET_SQL("d.decided_at") ", d.model, coalesce(d.chosen_account, ''), "
-	    "CASE WHEN d.chosen_account IS NULL THEN '' ELSE coalesce(d.chosen_provider, '') END, "
-	    "CASE WHEN d.chosen_account IS NULL THEN 'no_account' ELSE 'chosen' END, 1 "
-	    "FROM routing_decisions AS d, " STATS_GRAN_SQL " WHERE d.request_id = ?1 "
+	[STATS_RU_DECISIONS] = "SELECT attempt_number, decided_at, model, "
+	    "coalesce(chosen_account, ''), "
+	    "CASE WHEN chosen_account IS NULL THEN '' ELSE coalesce(chosen_provider, '') END, "
+	    "CASE WHEN chosen_account IS NULL THEN 'no_account' ELSE 'chosen' END, detail_json "
+	    "FROM routing_decisions WHERE request_id = ?1",
+	/* ?1 decided_at, ?2 model, ?3 account, ?4 provider, ?5 reason. */
+	[STATS_RU_ROUTING] = "INSERT INTO stats_routing (bucket_s, bucket_start, model, "
+	    "account_name, provider_id, reason, decisions) SELECT g.s, " STATS_BUCKET_SQL("?1")
+	    ", ?2, ?3, ?4, ?5, 1 FROM " STATS_GRAN_SQL " WHERE 1 "
 	    "ON CONFLICT (bucket_s, bucket_start, model, account_name, provider_id, reason) "
 	    "DO UPDATE SET decisions = decisions + excluded.decisions",
+	/* What stats_detail_scan() reads, by SQLite's JSON functions, for one decision. */
 	[STATS_RU_EXCLUDED] = "INSERT INTO stats_routing (bucket_s, bucket_start, model, "
 	    "account_name, provider_id, reason, decisions) SELECT g.s, "
 	    STATS_BUCKET_SQL("x.decided_at") ", x.model, x.account, x.provider, x.reason, 1 "
@@ -335,7 +402,7 @@ static const char *const stats_rollup_sql[STATS_RU__MAX] = {
 	    "json_extract(j.value, '$.backoff') ELSE json_extract(j.value, '$.reason') END, "
 	    "1, 64) AS reason FROM routing_decisions AS d, json_each(CASE WHEN "
 	    "json_valid(d.detail_json) THEN d.detail_json ELSE '{}' END, '$.accounts') AS j "
-	    "WHERE d.request_id = ?1) AS x, " STATS_GRAN_SQL " "
+	    "WHERE d.request_id = ?1 AND d.attempt_number = ?2) AS x, " STATS_GRAN_SQL " "
 	    "WHERE typeof(x.reason) = 'text' AND x.reason <> 'eligible' "
 	    "ON CONFLICT (bucket_s, bucket_start, model, account_name, provider_id, reason) "
 	    "DO UPDATE SET decisions = decisions + excluded.decisions",
@@ -361,9 +428,14 @@ struct stats_db {
 	sqlite3_stmt	*st[STATS_ST__MAX];	/* prepared statements */
 };
 
+struct stats_entry;
+
 struct stats_rollup {
 	sqlite3		*db;			/* borrowed connection */
 	sqlite3_stmt	*st[STATS_RU__MAX];	/* prepared statements */
+	struct stats_entry *ent;		/* scratch: the account entries of one decision */
+	size_t		 nent;			/* entries used */
+	size_t		 ment;			/* entries allocated */
 };
 
 static const char *const stats_period_names[STATS_PERIOD__MAX] = {
@@ -1153,78 +1225,125 @@ stats_percentile(const int64_t counts[STATS_BINS], double p)
 
 /* ---- sparse histograms ---------------------------------------------------- */
 
+/* A walk through a sparse histogram: its (bin, count) pairs in bin order. */
+struct stats_bins_it {
+	const unsigned char *p;		/* the blob */
+	size_t		 len;		/* its length */
+	size_t		 i;		/* next byte */
+	int		 last;		/* last bin read, -1 = none */
+};
+
+/* Reads the next pair into *b, *v: 1, 0 at the end, -1 if the blob is malformed. */
+static int
+stats_bins_next(struct stats_bins_it *it, int *b, int64_t *v)
+{
+	uint64_t u = 0;
+	int shift;
+
+	if (it->i >= it->len)
+		return 0;
+	*b = it->p[it->i++];
+	if (*b >= STATS_BINS || *b <= it->last)
+		return -1;
+	for (shift = 0;; shift += 7) {
+		if (it->i >= it->len || shift > 56)
+			return -1;
+		u |= (uint64_t)(it->p[it->i] & 0x7f) << shift;
+		if ((it->p[it->i++] & 0x80) == 0)
+			break;
+	}
+	it->last = *b;
+	*v = (int64_t)u;
+	return 1;
+}
+
 int
 stats_bins_read(const void *blob, size_t len, int64_t counts[STATS_BINS])
 {
-	const unsigned char *p = blob;
-	size_t i = 0;
-	uint64_t v;
-	int b, shift, last = -1;
+	struct stats_bins_it it = { blob, len, 0, -1 };
+	int64_t v;
+	int b, rc;
 
-	if (p == NULL)
+	if (blob == NULL)
 		return len == 0 ? 0 : -1;
-	while (i < len) {
-		b = p[i++];
-		if (b >= STATS_BINS || b <= last)
-			return -1;
-		v = 0;
-		for (shift = 0;; shift += 7) {
-			if (i >= len || shift > 56)
-				return -1;
-			v |= (uint64_t)(p[i] & 0x7f) << shift;
-			if ((p[i++] & 0x80) == 0)
-				break;
-		}
-		counts[b] += (int64_t)v;
-		last = b;
-	}
-	return 0;
+	while ((rc = stats_bins_next(&it, &b, &v)) == 1)
+		counts[b] += v;
+	return rc;
 }
 
-/* Encodes counts as a sparse histogram into out (STATS_BINS_BLOB_MAX bytes); returns its length. */
-static size_t
-stats_bins_write(const int64_t counts[STATS_BINS], unsigned char *out)
+/* Appends bin b with count v (if positive) to a sparse histogram at out + *n. */
+static void
+stats_bins_put(unsigned char *out, size_t *n, int b, int64_t v)
 {
-	uint64_t v;
-	size_t n = 0;
-	int b;
+	uint64_t u;
 
-	for (b = 0; b < STATS_BINS; b++) {
-		if (counts[b] <= 0)
-			continue;
-		out[n++] = (unsigned char)b;
-		v = (uint64_t)counts[b];
-		do {
-			out[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-			v >>= 7;
-		} while (v != 0);
-	}
-	return n;
+	if (v <= 0)
+		return;
+	out[(*n)++] = (unsigned char)b;
+	u = (uint64_t)v;
+	do {
+		out[(*n)++] = (unsigned char)((u & 0x7f) | (u > 0x7f ? 0x80 : 0));
+		u >>= 7;
+	} while (u != 0);
 }
 
-/* SQL qp_stats_bins_add(bins, bin): bins (a sparse histogram or NULL) with one more in bin. */
+/*
+ * SQL qp_stats_bins_add(bins, x): bins (a sparse histogram or NULL)
+ * with one more in bin x, or, when x is a histogram (a blob), with its
+ * counts added. The two are merged in bin order into the canonical
+ * form: bins in order, positive counts only, shortest LEB128.
+ */
 static void
 stats_bins_add_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
-	int64_t counts[STATS_BINS];
-	unsigned char out[STATS_BINS_BLOB_MAX];
-	int b;
+	struct stats_bins_it a = { NULL, 0, 0, -1 }, x = { NULL, 0, 0, -1 };
+	unsigned char one[2], out[STATS_BINS_BLOB_MAX];
+	int64_t va = 0, vx = 0;
+	size_t n = 0;
+	int ba = 0, bx = 0, ra, rx, b;
 
 	(void)argc;
-	memset(counts, 0, sizeof(counts));
-	if (sqlite3_value_type(argv[0]) != SQLITE_NULL &&
-	    stats_bins_read(sqlite3_value_blob(argv[0]), (size_t)sqlite3_value_bytes(argv[0]),
-	    counts) != 0) {
-		sqlite3_result_error(ctx, "malformed latency histogram", -1);
-		return;
+	if (sqlite3_value_type(argv[0]) != SQLITE_NULL) {
+		a.p = sqlite3_value_blob(argv[0]);
+		a.len = (size_t)sqlite3_value_bytes(argv[0]);
 	}
-	b = sqlite3_value_int(argv[1]);
-	if (b < 0 || b >= STATS_BINS) {
-		sqlite3_result_error(ctx, "latency bin out of range", -1);
-		return;
+	if (sqlite3_value_type(argv[1]) == SQLITE_BLOB) {
+		x.p = sqlite3_value_blob(argv[1]);
+		x.len = (size_t)sqlite3_value_bytes(argv[1]);
+	} else {
+		b = sqlite3_value_int(argv[1]);
+		if (b < 0 || b >= STATS_BINS) {
+			sqlite3_result_error(ctx, "latency bin out of range", -1);
+			return;
+		}
+		one[0] = (unsigned char)b;
+		one[1] = 1;
+		x.p = one;
+		x.len = sizeof(one);
 	}
-	counts[b]++;
-	sqlite3_result_blob(ctx, out, (int)stats_bins_write(counts, out), SQLITE_TRANSIENT);
+	if ((a.p == NULL && a.len > 0) || (x.p == NULL && x.len > 0))
+		goto bad;
+	ra = stats_bins_next(&a, &ba, &va);
+	rx = stats_bins_next(&x, &bx, &vx);
+	while (ra == 1 || rx == 1) {
+		if (ra == 1 && (rx != 1 || ba < bx)) {
+			stats_bins_put(out, &n, ba, va);
+			ra = stats_bins_next(&a, &ba, &va);
+		} else if (ra != 1 || bx < ba) {
+			stats_bins_put(out, &n, bx, vx);
+			rx = stats_bins_next(&x, &bx, &vx);
+		} else {
+			stats_bins_put(out, &n, ba, va + vx);
+			ra = stats_bins_next(&a, &ba, &va);
+			rx = stats_bins_next(&x, &bx, &vx);
+		}
+	}
+	if (ra < 0 || rx < 0)
+		goto bad;
+	sqlite3_result_blob(ctx, out, (int)n, SQLITE_TRANSIENT);
+	return;
+bad:
+	sqlite3_result_error(ctx, "malformed latency histogram", -1);
 }
 
 /* ---- plans: which rollup rows cover a period ------------------------------ */
@@ -3536,8 +3655,347 @@ stats_rollup_free(struct stats_rollup *r)
 	if (r == NULL)
 		return;
 	db_finalize_all(r->st, STATS_RU__MAX);
+	free(r->ent);
 	free(r);
 }
+
+/* ---- decision details ---------------------------------------------------- */
+
+/*
+ * The routing rollup counts, for each entry of a decision's
+ * detail_json "accounts" array that is an object, its account,
+ * provider and reason (reason "backoff" with a text "backoff" becomes
+ * "backoff:KIND"), unless the reason is missing or "eligible": as
+ * SQLite's JSON functions read them in STATS_RU_EXCLUDED. The scanner
+ * below reads the details quotapool writes itself, without SQL: it
+ * accepts only what it reads exactly as SQLite does (RFC 8259 JSON whose
+ * keys have no escapes, an "accounts" array, and account, provider,
+ * reason and backoff given at most once each, as strings of printable
+ * ASCII without escapes) and leaves anything else to STATS_RU_EXCLUDED.
+ */
+
+/* Deepest nesting the scanner follows, and most account entries it keeps; beyond, SQLite reads. */
+#define STATS_DETAIL_DEPTH	16
+#define STATS_DETAIL_ENTRIES	65536
+/* Characters kept of an account or provider, and of a reason (as the rollup has always cut them). */
+#define STATS_ROUTE_NAME_MAX	128
+#define STATS_ROUTE_REASON_MAX	64
+
+/* The members of an account entry the rollup reads. */
+enum stats_ekey {
+	STATS_EK_ACCOUNT,	/* "account" */
+	STATS_EK_PROVIDER,	/* "provider" */
+	STATS_EK_REASON,	/* "reason" */
+	STATS_EK_BACKOFF,	/* "backoff" */
+	STATS_EK__MAX
+};
+
+static const char *const stats_ekey_names[STATS_EK__MAX] = {
+	[STATS_EK_ACCOUNT] = "account",
+	[STATS_EK_PROVIDER] = "provider",
+	[STATS_EK_REASON] = "reason",
+	[STATS_EK_BACKOFF] = "backoff",
+};
+
+/* One account entry: each member's text (pointing into the detail), NULL = absent. */
+struct stats_entry {
+	const char	*v[STATS_EK__MAX];	/* value */
+	size_t		 n[STATS_EK__MAX];	/* its length */
+};
+
+/* A scan of one detail (buf, len); emit gets each account entry. */
+struct stats_scan {
+	const char	*p;		/* next byte */
+	const char	*end;		/* end of the detail */
+	int		 depth;		/* containers open */
+	int		(*emit)(void *, const struct stats_entry *); /* 0, or -1 to stop */
+	void		*arg;		/* its argument */
+};
+
+static void
+stats_scan_ws(struct stats_scan *sc)
+{
+
+	while (sc->p < sc->end && (*sc->p == ' ' || *sc->p == '\t' || *sc->p == '\n' ||
+	    *sc->p == '\r'))
+		sc->p++;
+}
+
+static int
+stats_scan_hex(char c)
+{
+
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/*
+ * Reads a string at sc->p ('"'): its text (between the quotes) in *s,
+ * *n, and *plain = 1 if it is printable ASCII without escapes (then the
+ * text is its value, one character per byte). -1 if it is not valid.
+ */
+static int
+stats_scan_string(struct stats_scan *sc, const char **s, size_t *n, int *plain)
+{
+	const unsigned char *q;
+	int i;
+
+	if (sc->p >= sc->end || *sc->p != '"')
+		return -1;
+	*s = ++sc->p;
+	*plain = 1;
+	for (;;) {
+		if (sc->p >= sc->end)
+			return -1;
+		q = (const unsigned char *)sc->p;
+		if (*q == '"')
+			break;
+		if (*q < 0x20)
+			return -1;
+		if (*q >= 0x7f)
+			*plain = 0;
+		if (*q == '\\') {
+			*plain = 0;
+			if (sc->end - sc->p < 2)
+				return -1;
+			sc->p++;
+			if (*sc->p == 'u') {
+				if (sc->end - sc->p < 5)
+					return -1;
+				for (i = 1; i <= 4; i++)
+					if (!stats_scan_hex(sc->p[i]))
+						return -1;
+				sc->p += 4;
+			} else if (strchr("\"\\/bfnrt", *sc->p) == NULL || *sc->p == '\0')
+				return -1;
+		}
+		sc->p++;
+	}
+	*n = (size_t)(sc->p - *s);
+	sc->p++;
+	return 0;
+}
+
+/* Skips one or more digits; -1 if there is none. */
+static int
+stats_scan_digits(struct stats_scan *sc)
+{
+	const char *start = sc->p;
+
+	while (sc->p < sc->end && *sc->p >= '0' && *sc->p <= '9')
+		sc->p++;
+	return sc->p > start ? 0 : -1;
+}
+
+/* Skips a number (RFC 8259 grammar). */
+static int
+stats_scan_number(struct stats_scan *sc)
+{
+
+	if (sc->p < sc->end && *sc->p == '-')
+		sc->p++;
+	if (sc->p < sc->end && *sc->p == '0')
+		sc->p++;
+	else if (stats_scan_digits(sc) != 0)
+		return -1;
+	if (sc->p < sc->end && *sc->p == '.') {
+		sc->p++;
+		if (stats_scan_digits(sc) != 0)
+			return -1;
+	}
+	if (sc->p < sc->end && (*sc->p == 'e' || *sc->p == 'E')) {
+		sc->p++;
+		if (sc->p < sc->end && (*sc->p == '+' || *sc->p == '-'))
+			sc->p++;
+		if (stats_scan_digits(sc) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int	stats_scan_value(struct stats_scan *sc);
+
+/*
+ * Reads an object or array at sc->p, calling member() for each member
+ * key (objects) or value (arrays). -1 if it is not valid.
+ */
+static int
+stats_scan_container(struct stats_scan *sc, int (*member)(struct stats_scan *, const char *,
+    size_t, void *), void *arg)
+{
+	const char *key = NULL;
+	size_t klen = 0;
+	int obj, plain;
+	char close;
+
+	if (sc->p >= sc->end || (*sc->p != '{' && *sc->p != '['))
+		return -1;
+	obj = *sc->p == '{';
+	close = obj ? '}' : ']';
+	if (++sc->depth > STATS_DETAIL_DEPTH)
+		return -1;
+	sc->p++;
+	stats_scan_ws(sc);
+	if (sc->p < sc->end && *sc->p == close) {
+		sc->p++;
+		sc->depth--;
+		return 0;
+	}
+	for (;;) {
+		if (obj) {
+			/* Keys with escapes compare differently across SQLite versions. */
+			if (stats_scan_string(sc, &key, &klen, &plain) != 0 ||
+			    memchr(key, '\\', klen) != NULL)
+				return -1;
+			stats_scan_ws(sc);
+			if (sc->p >= sc->end || *sc->p != ':')
+				return -1;
+			sc->p++;
+			stats_scan_ws(sc);
+		}
+		if (member(sc, key, klen, arg) != 0)
+			return -1;
+		stats_scan_ws(sc);
+		if (sc->p < sc->end && *sc->p == ',') {
+			sc->p++;
+			stats_scan_ws(sc);
+			continue;
+		}
+		if (sc->p < sc->end && *sc->p == close)
+			break;
+		return -1;
+	}
+	sc->p++;
+	sc->depth--;
+	return 0;
+}
+
+/* A member of a container skipped whole. */
+static int
+stats_scan_skip(struct stats_scan *sc, const char *key, size_t klen, void *arg)
+{
+
+	(void)key;
+	(void)klen;
+	(void)arg;
+	return stats_scan_value(sc);
+}
+
+/* Skips one value of any kind. -1 if it is not valid. */
+static int
+stats_scan_value(struct stats_scan *sc)
+{
+	static const char *const lit[] = { "true", "false", "null" };
+	const char *s;
+	size_t i, n;
+	int plain;
+
+	if (sc->p >= sc->end)
+		return -1;
+	switch (*sc->p) {
+	case '{':
+	case '[':
+		return stats_scan_container(sc, stats_scan_skip, NULL);
+	case '"':
+		return stats_scan_string(sc, &s, &n, &plain);
+	case 't':
+	case 'f':
+	case 'n':
+		for (i = 0; i < sizeof(lit) / sizeof(lit[0]); i++) {
+			n = strlen(lit[i]);
+			if ((size_t)(sc->end - sc->p) >= n && memcmp(sc->p, lit[i], n) == 0) {
+				sc->p += n;
+				return 0;
+			}
+		}
+		return -1;
+	default:
+		return stats_scan_number(sc);
+	}
+}
+
+/* A member of an account entry: keeps account, provider, reason and backoff. */
+static int
+stats_scan_entry_member(struct stats_scan *sc, const char *key, size_t klen, void *arg)
+{
+	struct stats_entry *e = arg;
+	const char *s;
+	size_t n;
+	int k, plain;
+
+	for (k = 0; k < STATS_EK__MAX; k++)
+		if (strlen(stats_ekey_names[k]) == klen &&
+		    memcmp(stats_ekey_names[k], key, klen) == 0)
+			break;
+	if (k == STATS_EK__MAX)
+		return stats_scan_value(sc);
+	/* Given twice, or not as plain text: SQLite's reading decides. */
+	if (e->v[k] != NULL || stats_scan_string(sc, &s, &n, &plain) != 0 || !plain)
+		return -1;
+	e->v[k] = s;
+	e->n[k] = n;
+	return 0;
+}
+
+/* An element of "accounts": objects are account entries, anything else is skipped. */
+static int
+stats_scan_account(struct stats_scan *sc, const char *key, size_t klen, void *arg)
+{
+	struct stats_entry e;
+
+	(void)key;
+	(void)klen;
+	(void)arg;
+	if (sc->p >= sc->end || *sc->p != '{')
+		return stats_scan_value(sc);
+	memset(&e, 0, sizeof(e));
+	if (stats_scan_container(sc, stats_scan_entry_member, &e) != 0)
+		return -1;
+	return sc->emit(sc->arg, &e);
+}
+
+/* A member of the detail: "accounts" (once, an array or a scalar) is read, the rest skipped. */
+static int
+stats_scan_top(struct stats_scan *sc, const char *key, size_t klen, void *arg)
+{
+	int *seen = arg;
+
+	if (klen != 8 || memcmp(key, "accounts", 8) != 0)
+		return stats_scan_value(sc);
+	if ((*seen)++ > 0 || sc->p >= sc->end || *sc->p == '{')
+		return -1;
+	if (*sc->p == '[')
+		return stats_scan_container(sc, stats_scan_account, NULL);
+	return stats_scan_value(sc);
+}
+
+/*
+ * Reads a decision's detail_json (buf, len bytes, untrusted) and calls
+ * emit(arg, entry) for each object of its "accounts" array, the entry's
+ * strings pointing into buf. Returns 0, or -1 when the detail is one the
+ * scanner does not read (see above) or emit returned -1; entries emitted
+ * before are then to be forgotten. Thread-safe.
+ */
+static int
+stats_detail_scan(const char *buf, size_t len, int (*emit)(void *,
+    const struct stats_entry *), void *arg)
+{
+	struct stats_scan sc;
+	int seen = 0;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.p = buf;
+	sc.end = buf + len;
+	sc.emit = emit;
+	sc.arg = arg;
+	stats_scan_ws(&sc);
+	if (sc.p >= sc.end || *sc.p != '{' ||
+	    stats_scan_container(&sc, stats_scan_top, &seen) != 0)
+		return -1;
+	stats_scan_ws(&sc);
+	return sc.p == sc.end ? 0 : -1;
+}
+
+/* ---- the rollup of one request ------------------------------------------- */
 
 /* Runs a statement that returns no row; QP_EDB on failure. */
 static enum qp_err
@@ -3549,80 +4007,202 @@ stats_exec(sqlite3_stmt *st)
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? QP_OK : QP_EDB;
 }
 
+/* Keeps one account entry in r->ent; -1 when there are too many or no memory. */
+static int
+stats_rollup_keep(void *arg, const struct stats_entry *e)
+{
+	struct stats_rollup *r = arg;
+	struct stats_entry *n;
+	size_t m;
+
+	if (r->nent == r->ment) {
+		m = r->ment != 0 ? r->ment * 2 : 16;
+		if (m > STATS_DETAIL_ENTRIES || (n = realloc(r->ent, m * sizeof(*n))) == NULL)
+			return -1;
+		r->ent = n;
+		r->ment = m;
+	}
+	r->ent[r->nent++] = *e;
+	return 0;
+}
+
+/* Adds one account entry of the decision on dec's row to stats_routing, if it is an exclusion. */
+static enum qp_err
+stats_rollup_exclusion(struct stats_rollup *r, sqlite3_stmt *dec, const struct stats_entry *e)
+{
+	sqlite3_stmt *st = r->st[STATS_RU_ROUTING];
+	char reason[STATS_ROUTE_REASON_MAX + 1];
+	enum qp_err err;
+	size_t n;
+	int k;
+
+	if (e->v[STATS_EK_REASON] == NULL)
+		return QP_OK;
+	if (e->n[STATS_EK_REASON] == 7 && memcmp(e->v[STATS_EK_REASON], "backoff", 7) == 0 &&
+	    e->v[STATS_EK_BACKOFF] != NULL)
+		snprintf(reason, sizeof(reason), "backoff:%.*s", (int)(e->n[STATS_EK_BACKOFF] <
+		    STATS_ROUTE_REASON_MAX ? e->n[STATS_EK_BACKOFF] : STATS_ROUTE_REASON_MAX),
+		    e->v[STATS_EK_BACKOFF]);
+	else {
+		n = e->n[STATS_EK_REASON] < STATS_ROUTE_REASON_MAX ? e->n[STATS_EK_REASON] :
+		    STATS_ROUTE_REASON_MAX;
+		memcpy(reason, e->v[STATS_EK_REASON], n);
+		reason[n] = '\0';
+	}
+	if (strcmp(reason, "eligible") == 0)
+		return QP_OK;
+	sqlite3_bind_value(st, 1, sqlite3_column_value(dec, STATS_DC_DECIDED));
+	sqlite3_bind_value(st, 2, sqlite3_column_value(dec, STATS_DC_MODEL));
+	for (k = STATS_EK_ACCOUNT; k <= STATS_EK_PROVIDER; k++) {
+		n = e->v[k] == NULL ? 0 : e->n[k] < STATS_ROUTE_NAME_MAX ? e->n[k] :
+		    STATS_ROUTE_NAME_MAX;
+		sqlite3_bind_text(st, 3 + k, e->v[k] != NULL ? e->v[k] : "", (int)n,
+		    SQLITE_STATIC);
+	}
+	sqlite3_bind_text(st, 5, reason, -1, SQLITE_STATIC);
+	err = stats_exec(st);
+	sqlite3_clear_bindings(st);	/* they point into the detail and this frame */
+	return err;
+}
+
+/* Adds the attempts of request_id (completed at completed) to stats_attempts. */
+static enum qp_err
+stats_rollup_attempts(struct stats_rollup *r, int64_t request_id, int64_t completed)
+{
+	sqlite3_stmt *att = r->st[STATS_RU_ATTEMPTS], *st = r->st[STATS_RU_ATTEMPT];
+	enum qp_err err = QP_OK;
+	int i, rc;
+
+	sqlite3_bind_int64(att, 1, request_id);
+	sqlite3_bind_int64(att, 2, completed);
+	while ((rc = sqlite3_step(att)) == SQLITE_ROW) {
+		for (i = 0; i < STATS_ATT_NCOL; i++)
+			sqlite3_bind_value(st, i + 1, sqlite3_column_value(att, i));
+		if ((err = stats_exec(st)) != QP_OK)
+			break;
+	}
+	if (err == QP_OK && rc != SQLITE_DONE)
+		err = QP_EDB;
+	sqlite3_reset(att);
+	return err;
+}
+
+/* Adds the routing decisions of request_id to stats_routing. */
+static enum qp_err
+stats_rollup_decisions(struct stats_rollup *r, int64_t request_id)
+{
+	sqlite3_stmt *dec = r->st[STATS_RU_DECISIONS], *st;
+	const char *detail;
+	enum qp_err err = QP_OK;
+	size_t e;
+	int i, rc;
+
+	sqlite3_bind_int64(dec, 1, request_id);
+	while ((rc = sqlite3_step(dec)) == SQLITE_ROW) {
+		/* The decision itself: chosen or no_account. */
+		st = r->st[STATS_RU_ROUTING];
+		for (i = STATS_DC_DECIDED; i <= STATS_DC_REASON; i++)
+			sqlite3_bind_value(st, i, sqlite3_column_value(dec, i));
+		if ((err = stats_exec(st)) != QP_OK)
+			break;
+		/* The accounts it excluded. */
+		detail = sqlite3_column_type(dec, STATS_DC_DETAIL) == SQLITE_TEXT ?
+		    (const char *)sqlite3_column_text(dec, STATS_DC_DETAIL) : NULL;
+		r->nent = 0;
+		if (detail != NULL && stats_detail_scan(detail,
+		    (size_t)sqlite3_column_bytes(dec, STATS_DC_DETAIL), stats_rollup_keep, r) == 0) {
+			for (e = 0; e < r->nent && err == QP_OK; e++)
+				err = stats_rollup_exclusion(r, dec, &r->ent[e]);
+			if (err != QP_OK)
+				break;
+			continue;
+		}
+		st = r->st[STATS_RU_EXCLUDED];
+		sqlite3_bind_int64(st, 1, request_id);
+		sqlite3_bind_value(st, 2, sqlite3_column_value(dec, STATS_DC_ATTEMPT));
+		if ((err = stats_exec(st)) != QP_OK)
+			break;
+	}
+	if (err == QP_OK && rc != SQLITE_DONE)
+		err = QP_EDB;
+	sqlite3_reset(dec);
+	return err;
+}
+
+/* Columns of STATS_RU_REQUEST holding each latency, by enum stats_latency. */
+static const int stats_latency_cols[STATS_LAT__MAX] = {
+	[STATS_LAT_TOTAL] = STATS_RC_TOTAL,
+	[STATS_LAT_TTFT] = STATS_RC_TTFT,
+	[STATS_LAT_CONNECT] = STATS_RC_CONNECT,
+	[STATS_LAT_FIRST_BYTE] = STATS_RC_FIRST_BYTE,
+	[STATS_LAT_OVERHEAD] = STATS_RC_OVERHEAD,
+};
+
 enum qp_err
 stats_rollup_request(struct stats_rollup *r, int64_t request_id)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st, *rq = r->st[STATS_RU_REQUEST];
 	enum qp_err err = QP_OK;
-	int64_t completed, v[STATS_LAT__MAX], ns;
-	int known[STATS_LAT__MAX], m, rc, ok;
-	char provider[STATS_FILTER_MAX + 1], model[STATS_FILTER_MAX + 1];
+	int64_t completed, v, ns;
+	int m, i, rc, ok;
+	const char *status;
 
-	st = r->st[STATS_RU_REQUEST];
-	sqlite3_reset(st);
-	sqlite3_bind_int64(st, 1, request_id);
-	rc = sqlite3_step(st);
+	/* Read the row once; its values are bound to the statements that add it up. */
+	sqlite3_reset(rq);
+	sqlite3_bind_int64(rq, 1, request_id);
+	rc = sqlite3_step(rq);
 	if (rc != SQLITE_ROW) {
-		sqlite3_reset(st);
+		sqlite3_reset(rq);
 		return rc == SQLITE_DONE ? QP_EINVAL : QP_EDB;
 	}
-	if (strcmp(stats_cs(st, 0), "pending") == 0 || stats_cnull(st, 1)) {
-		sqlite3_reset(st);
+	status = stats_cs(rq, STATS_RC_STATUS);
+	if (strcmp(status, "pending") == 0 || stats_cnull(rq, STATS_RC_COMPLETED)) {
+		sqlite3_reset(rq);
 		return QP_EINVAL;
 	}
-	ok = strcmp(stats_cs(st, 0), "completed") == 0;
-	completed = stats_ci(st, 1);
-	snprintf(provider, sizeof(provider), "%s", stats_cs(st, 2));
-	snprintf(model, sizeof(model), "%s", stats_cs(st, 3));
-	for (m = 0; m < STATS_LAT__MAX; m++) {
-		known[m] = !stats_cnull(st, 4 + m) && stats_ci(st, 4 + m) >= 0;
-		v[m] = stats_ci(st, 4 + m);
-	}
-	sqlite3_reset(st);
-
-	err = stats_exec(r->st[STATS_RU_SAVEPOINT]);
-	if (err != QP_OK)
-		return err;
+	ok = strcmp(status, "completed") == 0;
+	completed = stats_ci(rq, STATS_RC_COMPLETED);
 	st = r->st[STATS_RU_REQUESTS];
-	sqlite3_bind_int64(st, 1, request_id);
-	err = stats_exec(st);
-	if (err != QP_OK)
-		goto out;
-	st = r->st[STATS_RU_ERRORS];
-	sqlite3_bind_int64(st, 1, request_id);
-	err = stats_exec(st);
-	if (err != QP_OK)
-		goto out;
-	for (m = 0; ok && m < STATS_LAT__MAX; m++) {
-		if (!known[m])
-			continue;
-		/* Every latency is in ms except the overhead, in microseconds. */
-		ns = m == STATS_LAT_OVERHEAD ? v[m] * 1000 : v[m] * 1000000;
+	for (i = 0; i < STATS_RC__BOUND; i++)
+		sqlite3_bind_value(st, i + 1, sqlite3_column_value(rq, i));
+	if (!ok) {
+		st = r->st[STATS_RU_ERRORS];
+		for (i = STATS_RC_COMPLETED; i <= STATS_RC_STATUS; i++)
+			sqlite3_bind_value(st, i + 1, sqlite3_column_value(rq, i));
+		sqlite3_bind_value(st, 6, sqlite3_column_value(rq, STATS_RC_ERROR_CLASS));
+	} else {
+		/* Latencies carry provider and model cut to STATS_FILTER_MAX bytes. */
 		st = r->st[STATS_RU_LATENCY];
 		sqlite3_bind_int64(st, 1, completed);
-		sqlite3_bind_text(st, 2, provider, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, model, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, stats_latency_names[m], -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 5, stats_bin(ns));
-		sqlite3_bind_int64(st, 6, ns / 1000);
-		err = stats_exec(st);
-		if (err != QP_OK)
-			goto out;
+		sqlite3_bind_text(st, 2, stats_cs(rq, STATS_RC_PROVIDER),
+		    (int)strnlen(stats_cs(rq, STATS_RC_PROVIDER), STATS_FILTER_MAX), SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 3, stats_cs(rq, STATS_RC_MODEL),
+		    (int)strnlen(stats_cs(rq, STATS_RC_MODEL), STATS_FILTER_MAX), SQLITE_TRANSIENT);
+		for (m = 0; m < STATS_LAT__MAX; m++) {
+			i = STATS_LAT_PARAM(m);
+			sqlite3_bind_text(st, i, stats_latency_names[m], -1, SQLITE_STATIC);
+			v = stats_ci(rq, stats_latency_cols[m]);
+			if (stats_cnull(rq, stats_latency_cols[m]) || v < 0) {
+				sqlite3_bind_null(st, i + 1);
+				continue;
+			}
+			/* Every latency is in ms except the overhead, in microseconds. */
+			ns = m == STATS_LAT_OVERHEAD ? v * 1000 : v * 1000000;
+			sqlite3_bind_int(st, i + 1, stats_bin(ns));
+			sqlite3_bind_int64(st, i + 2, ns / 1000);
+		}
 	}
-	st = r->st[STATS_RU_ATTEMPTS];
-	sqlite3_bind_int64(st, 1, request_id);
-	sqlite3_bind_int64(st, 2, completed);
-	err = stats_exec(st);
-	if (err != QP_OK)
+	sqlite3_reset(rq);
+
+	if ((err = stats_exec(r->st[STATS_RU_SAVEPOINT])) != QP_OK)
+		return err;
+	if ((err = stats_exec(r->st[STATS_RU_REQUESTS])) != QP_OK)
 		goto out;
-	st = r->st[STATS_RU_CHOSEN];
-	sqlite3_bind_int64(st, 1, request_id);
-	err = stats_exec(st);
-	if (err != QP_OK)
+	if ((err = stats_exec(r->st[ok ? STATS_RU_LATENCY : STATS_RU_ERRORS])) != QP_OK)
 		goto out;
-	st = r->st[STATS_RU_EXCLUDED];
-	sqlite3_bind_int64(st, 1, request_id);
-	err = stats_exec(st);
+	if ((err = stats_rollup_attempts(r, request_id, completed)) != QP_OK)
+		goto out;
+	err = stats_rollup_decisions(r, request_id);
 out:
 	if (err != QP_OK)
 		(void)stats_exec(r->st[STATS_RU_ROLLBACK]);

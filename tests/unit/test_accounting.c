@@ -677,6 +677,74 @@ test_pressure(int64_t pid)
 		memset(accts[i].quota, 0, sizeof(accts[i].quota));
 }
 
+/* One request served by one attempt on the account pick() chooses, finalized at t + 20. */
+static enum qp_err
+serve_one(int64_t pid, int64_t t, int64_t tokens)
+{
+	struct accounting_request req;
+	struct select_result res;
+	struct failover_verdict v;
+	struct accounting_attempt att;
+	struct accounting_final fin;
+	enum qp_err err;
+
+	new_request(&req, pid, t);
+	pick(NULL, 0, t, &res);
+	if ((err = accounting_attempt_start(acc, &req, &res, t)) != QP_OK)
+		return err;
+	verdict(200, &v, t + 10);
+	attempt_done(&att, t + 10);
+	accounting_final_init(&fin, ACCOUNTING_COMPLETED, 200, t + 20);
+	fin.input_tokens = tokens;
+	fin.output_tokens = tokens / 2;
+	fin.cost_microdollars = tokens * 3;
+	fin.ttft_ms = 5;
+	return accounting_attempt_end(acc, &req, &att, &v, &routing, &fin);
+}
+
+/*
+ * Several requests accounted inside one open write transaction (a batch:
+ * db_begin_write() then opens savepoints): the rollups follow the rows
+ * inside the batch and after it, and a batch rolled back leaves neither.
+ */
+static void
+test_batch(int64_t pid)
+{
+	struct accounting_request req;
+	struct select_query q = { "nosuch", NULL, CONFIG_PROTO_OPENAI, NULL, 0, 0 };
+	struct select_result res;
+	struct accounting_final fin;
+	int64_t now = NOW + 12 * HOUR, before;
+	int i, bad = 0;
+
+	is_int(db_begin_write(db), QP_OK, "a batch opens");
+	for (i = 0; i < 4; i++)
+		if (serve_one(pid, now + i * MIN, 100 + i) != QP_OK)
+			bad++;
+	new_request(&req, pid, now + 5 * MIN);
+	q.now = now + 5 * MIN;
+	select_choose(sel_db, &q, &res);
+	accounting_final_init(&fin, ACCOUNTING_REJECTED, 404, now + 5 * MIN);
+	if (accounting_finish(acc, &req, &res, &fin) != QP_OK)
+		bad++;
+	is_int(bad, 0, "five requests accounted inside the batch");
+	ok(!sqlite3_get_autocommit(db), "the batch is still open");
+	is_int(rollup_mismatch(), 0, "inside the batch the rollup equals the rows");
+	is_int(db_commit(db), QP_OK, "the batch commits");
+	is_int(rollup_mismatch(), 0, "after it too");
+	is_int(q_int("SELECT sum(requests) FROM stats_requests WHERE bucket_s = 0"),
+	    q_int("SELECT count(*) FROM requests WHERE status <> 'pending'"),
+	    "the all-time rollup counts every finalized request");
+
+	before = q_int("SELECT count(*) FROM requests");
+	is_int(db_begin_write(db), QP_OK, "another batch opens");
+	is_int(serve_one(pid, now + 10 * MIN, 500), QP_OK, "a request accounted in it");
+	db_rollback(db);
+	ok(sqlite3_get_autocommit(db), "the batch is rolled back");
+	is_int(q_int("SELECT count(*) FROM requests"), before, "its request row is gone");
+	is_int(rollup_mismatch(), 0, "and so are its rollups");
+}
+
 static void
 test_purge(void)
 {
@@ -782,6 +850,9 @@ main(void)
 	is_int(hooked.pending + hooked.outside, 0, "always final, always inside the transaction");
 	is_int(hooked.failed, 0, "every finalized request was rolled up");
 	is_int(rollup_mismatch(), 0, "rollup equals the rows after the quota checks");
+	test_batch(pid);
+	is_int(hooked.pending + hooked.outside + hooked.failed, 0,
+	    "in batches too: final, inside the transaction, rolled up");
 	accounting_set_final_hook(acc, NULL, NULL);
 	test_purge();
 	is_str(accounting_status_name(ACCOUNTING_CLIENT_DISCONNECTED), "client_disconnected",

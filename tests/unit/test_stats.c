@@ -1236,6 +1236,128 @@ test_prune(void)
 	    "bucket_start < 1715774400000 - 2 * 86400000") > 0, "hourly rows kept");
 }
 
+/*
+ * The routing rollup reads decision details in C where it can, and
+ * through SQLite's JSON functions otherwise: either way stats_routing
+ * must hold what SQLite's reading gives (the reference below), for
+ * details as quotapool writes them and for odd ones.
+ */
+static void
+test_detail_scan(void)
+{
+	static const char *const details[] = {
+		"{\"model\":\"m-detail\",\"pinned\":null,\"protocol\":\"openai\",\"tried\":1,"
+		    "\"tier\":2,\"chosen\":\"a1\",\"accounts\":[{\"account\":\"a1\",\"provider\":"
+		    "\"alpha\",\"reason\":\"eligible\",\"tier\":2,\"score\":[0.25,1,1715774300000,"
+		    "0.25,2.5e-05,0]},{\"account\":\"a2\",\"provider\":\"alpha\",\"reason\":"
+		    "\"already_tried\"},{\"account\":\"b1\",\"provider\":\"beta\",\"reason\":"
+		    "\"backoff\",\"backoff\":\"rate_limited\",\"until\":1715774460000},"
+		    "{\"account\":\"b2\",\"provider\":\"beta\",\"reason\":\"disabled\"}],"
+		    "\"truncated\":true}",
+		"{}", "[]", "5", "not json", "", "{\"accounts\":5}", "{\"accounts\":null}",
+		"{\"accounts\":{\"x\":{\"account\":\"a\",\"reason\":\"r\"}}}",
+		" { \"accounts\" : [ { \"account\" : \"a\" , \"reason\" : \"x\" } , 5 , [1,2] ,"
+		    " \"s\" , null , true ] } \t\n",
+		"{\"accounts\":[{\"account\":\"a\",\"reason\":\"backoff\"}]}",
+		"{\"accounts\":[{\"account\":\"a\",\"reason\":\"backoff\",\"backoff\":5}]}",
+		"{\"accounts\":[{\"account\":\"a\",\"reason\":\"backoff\",\"backoff\":null}]}",
+		"{\"accounts\":[{\"account\":5,\"reason\":\"x\"},{\"account\":1.5e3,\"reason\":7}]}",
+		"{\"accounts\":[{\"account\":true,\"reason\":\"x\"},{\"account\":null,\"reason\":\"y\"},"
+		    "{\"account\":{\"a\":1},\"reason\":\"z\"}]}",
+		"{\"accounts\":[{\"account\":\"a\\\"b\",\"reason\":\"x\\u0041\"}]}",
+		"{\"accounts\":[{\"account\":\"\xc3\xa9t\xc3\xa9\",\"reason\":\"x\"}]}",
+		"{\"accounts\":[{\"account\":\"a\",\"account\":\"b\",\"reason\":\"x\"}]}",
+		"{\"accounts\":[{\"account\":\"a\",\"reason\":\"x\"}],\"accounts\":[{\"account\":"
+		    "\"b\",\"reason\":\"y\"}]}",
+		"{\"acc\\u006funts\":[{\"account\":\"a\",\"reason\":\"x\"}]}",
+		"{\"accounts\":[{\"acc\\u006funt\":\"a\",\"reason\":\"x\"}]}",
+		"{\"accounts\":[{\"account\":\"a\",\"reason\":\"x\"},]}",
+		"{\"accounts\":[{\"account\":\"a\",\"reason\":\"x\",\"score\":[01]}]}",
+		"{\"accounts\":[{\"account\":\"a\",\"reason\":\"x\",\"score\":[-0.5e-3,1E+2,0,-0]}]}",
+		"{\"accounts\":[{\"account\":\"a\",\"reason\":\"x\",\"t\":tru}]}",
+		"{\"model\":\"m\\n\\u00e9\\\\\",\"accounts\":[{\"account\":\"a\",\"reason\":\"\"}]}",
+		"{\"accounts\":[{\"reason\":\"x\"},{\"account\":\"a\"},{}]}",
+		"{\"accounts\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]],\"x\":1}",
+		"{\"accounts\":[{\"account\":\"a\",\"reason\":\"x\"}]} x",
+		"{\"accounts\":[{\"account\":\"a\",\"reason\":\"x\",\"c\":\"\x01\"}]}",
+		"{\"accounts\":[{\"account\":\"nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"
+		    "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"
+		    "nnnnnnnnnnnnnnnn\",\"reason\":\"rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr"
+		    "rrrrrrrrrrrrrrrrrrrrrrrrrrrr\"},{\"account\":\"x\",\"reason\":\"backoff\","
+		    "\"backoff\":\"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\"},"
+		    "{\"account\":\"y\",\"reason\":\"eligibleeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
+		    "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee\"}]}",
+	};
+	static const char ref[] = "SELECT s, b, model, account, provider, reason, sum(n) FROM ("
+	    "SELECT g.s AS s, CASE WHEN g.s = 0 THEN 0 ELSE x.decided_at / (g.s * 1000) * "
+	    "(g.s * 1000) END AS b, x.model AS model, x.account AS account, x.provider AS provider, "
+	    "x.reason AS reason, 1 AS n FROM (SELECT d.decided_at AS decided_at, d.model AS model, "
+	    "substr(coalesce(CASE WHEN j.type = 'object' THEN json_extract(j.value, '$.account') "
+	    "END, ''), 1, 128) AS account, substr(coalesce(CASE WHEN j.type = 'object' THEN "
+	    "json_extract(j.value, '$.provider') END, ''), 1, 128) AS provider, substr(CASE WHEN "
+	    "j.type <> 'object' THEN NULL WHEN json_extract(j.value, '$.reason') = 'backoff' AND "
+	    "json_type(j.value, '$.backoff') = 'text' THEN 'backoff:' || json_extract(j.value, "
+	    "'$.backoff') ELSE json_extract(j.value, '$.reason') END, 1, 64) AS reason "
+	    "FROM routing_decisions AS d, json_each(CASE WHEN json_valid(d.detail_json) THEN "
+	    "d.detail_json ELSE '{}' END, '$.accounts') AS j WHERE d.model = 'm-detail') AS x, "
+	    "(SELECT 300 AS s UNION ALL SELECT 3600 UNION ALL SELECT 86400 UNION ALL SELECT 0) AS g "
+	    "WHERE typeof(x.reason) = 'text' AND x.reason <> 'eligible' UNION ALL "
+	    "SELECT g.s, CASE WHEN g.s = 0 THEN 0 ELSE d.decided_at / (g.s * 1000) * (g.s * 1000) "
+	    "END, d.model, coalesce(d.chosen_account, ''), CASE WHEN d.chosen_account IS NULL THEN "
+	    "'' ELSE coalesce(d.chosen_provider, '') END, CASE WHEN d.chosen_account IS NULL THEN "
+	    "'no_account' ELSE 'chosen' END, 1 FROM routing_decisions AS d, (SELECT 300 AS s "
+	    "UNION ALL SELECT 3600 UNION ALL SELECT 86400 UNION ALL SELECT 0) AS g "
+	    "WHERE d.model = 'm-detail') GROUP BY 1, 2, 3, 4, 5, 6";
+	static const char got[] = "SELECT bucket_s, bucket_start, model, account_name, "
+	    "provider_id, reason, decisions FROM stats_routing WHERE model = 'm-detail'";
+	char sql[4096];
+	sqlite3_stmt *st;
+	int64_t id, n;
+	size_t i;
+	int failed = 0;
+
+	exec("BEGIN IMMEDIATE");
+	for (i = 0; i < sizeof(details) / sizeof(details[0]); i++) {
+		execf("INSERT INTO requests (request_uid, protocol, endpoint, model_base, "
+		    "provider_id, account_name, status, started_at, completed_at, total_ms) VALUES "
+		    "('detail-%zu', 'openai', '/v1/x', 'm-detail', 'alpha', 'a1', 'completed', %lld, "
+		    "%lld, 5)", i, (long long)(NOW - DAY + (int64_t)i * 7 * MIN),
+		    (long long)(NOW - DAY + (int64_t)i * 7 * MIN + 5));
+		id = sqlite3_last_insert_rowid(db);
+		if (sqlite3_prepare_v2(db, "INSERT INTO routing_decisions (request_id, "
+		    "attempt_number, model, chosen_account, chosen_provider, tier, candidates, "
+		    "eligible, detail_json, decided_at) VALUES (?1, 1, 'm-detail', ?2, 'alpha', 2, 4, "
+		    "1, ?3, ?4)", -1, &st, NULL) != SQLITE_OK) {
+			printf("Bail out! %s\n", sqlite3_errmsg(db));
+			exit(1);
+		}
+		sqlite3_bind_int64(st, 1, id);
+		if (i % 3 != 2)
+			sqlite3_bind_text(st, 2, "a1", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, details[i], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, NOW - DAY + (int64_t)i * 7 * MIN);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			failed++;
+		sqlite3_finalize(st);
+		if (stats_rollup_request(sru, id) != QP_OK) {
+			printf("# rollup of detail %zu failed: %s\n", i, details[i]);
+			failed++;
+		}
+	}
+	exec("COMMIT");
+	is_int(failed, 0, "requests with odd decision details are rolled up");
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM (%s EXCEPT %s)", ref, got);
+	is_int(query_int(sql), 0, "no row SQLite's reading gives is missing from stats_routing");
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM (%s EXCEPT %s)", got, ref);
+	is_int(query_int(sql), 0, "stats_routing holds no row SQLite's reading does not give");
+	n = query_int("SELECT count(*) FROM stats_routing WHERE model = 'm-detail' AND "
+	    "bucket_s = 0");
+	ok(n >= 15, "the details gave rows to compare (%lld)", (long long)n);
+	is_int(query_int("SELECT decisions FROM stats_routing WHERE model = 'm-detail' AND "
+	    "bucket_s = 0 AND reason = 'backoff:rate_limited'"), 1,
+	    "a backoff exclusion keeps its kind");
+}
+
 /* With QP_STATS_DUMP=DIR, writes each dataset's answer there (docs/api.md's examples). */
 static void
 dump(const char *dir)
@@ -1320,6 +1442,7 @@ main(void)
 	test_errors_lists();
 	test_trace();
 	test_prune();
+	test_detail_scan();
 
 	stats_db_free(sdb);
 	stats_rollup_free(sru);
