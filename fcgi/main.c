@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 
 #include <fcgiapp.h>
 
+#include "bounds.h"
 #include "config.h"
 #include "log.h"
 #include "server.h"
@@ -75,6 +77,24 @@ socket_arg_ok(const char *s)
 	return strncmp(s, "127.", 4) == 0 && strchr(s, ':') != NULL;
 }
 
+/*
+ * Caps glibc's malloc arenas at QP_MALLOC_ARENAS_PER_CPU per online CPU
+ * (fcgi/bounds.h says why). Call before any thread starts.
+ */
+static void
+limit_malloc_arenas(void)
+{
+#ifdef M_ARENA_MAX
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		n = 1;
+	if (n > 64)
+		n = 64;
+	mallopt(M_ARENA_MAX, (int)n * QP_MALLOC_ARENAS_PER_CPU);
+#endif
+}
+
 /* Drops root privileges to [server] user, or warns once when running as root. */
 static int
 drop_privileges(const struct config *cfg)
@@ -116,6 +136,7 @@ main(int argc, char *argv[])
 	int i, fd = -1, rc = 1, made_socket = 0;
 
 	umask(077);
+	limit_malloc_arenas();
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
 			config_arg = argv[++i];
