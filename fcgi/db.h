@@ -69,4 +69,7 @@ void		 db_finalize_all(sqlite3_stmt **stmts, int n);
 /* Milliseconds since the Unix epoch (wall clock), as stored in the database. */
 int64_t		 db_now_ms(void);
 
+/* Monotonic time in microseconds, for durations and deadlines within this process. */
+int64_t		 db_mono_us(void);
+
 #endif /* QP_DB_H */

@@ -66,19 +66,8 @@ struct proxy_attempt {
 static int64_t
 proxy_mono_ms(void)
 {
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
-proxy_mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return db_mono_us() / 1000;
 }
 
 /* Appends n bytes; beyond b->max the bytes are dropped and b->over set. 0 or -1 (no memory). */
@@ -431,7 +420,7 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 	const char *tried[64], *why = NULL, *ip;
 	char *body = NULL, *upbody = NULL, model[256], base[256], msg[512];
 	size_t body_len = 0, up_len = 0;
-	int64_t t0_us = proxy_mono_us(), t0 = t0_us / 1000, overhead_us = -1, retry_s;
+	int64_t t0_us = db_mono_us(), t0 = t0_us / 1000, overhead_us = -1, retry_s;
 	int64_t att_t0 = 0, pid;
 	int ntried = 0, max_attempts, final_status = 0, rb_ok = 0, st_code, done = 0;
 	enum accounting_status final_st = ACCOUNTING_ERROR;
@@ -626,7 +615,7 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 			ureq.cb.on_tick = proxy_on_tick;
 			ureq.cb.arg = &a;
 			if (overhead_us < 0)
-				overhead_us = proxy_mono_us() - t0_us;
+				overhead_us = db_mono_us() - t0_us;
 			att_t0 = proxy_mono_ms();
 			err = upstream_perform(w->up, &ureq, &ures);
 		}

@@ -19,14 +19,6 @@
 #include "route.h"
 #include "server.h"
 
-/* Accounting's final hook: counts a finalized request in the dashboard rollups. */
-static int
-server_rollup_hook(void *arg, int64_t request_id)
-{
-
-	return stats_rollup_request(arg, request_id) == QP_OK ? 0 : -1;
-}
-
 /* One pooled connection and the statements prepared on it. */
 struct server_dbslot {
 	sqlite3			*db;		/* NULL until first lent */
@@ -104,6 +96,27 @@ server_worker_release(struct worker *w)
 	w->ready = 0;
 }
 
+/* The CLOCK_MONOTONIC time for pthread_cond_timedwait() us microseconds from now. */
+static void
+server_abstime(int64_t us, struct timespec *at)
+{
+
+	clock_gettime(CLOCK_MONOTONIC, at);
+	at->tv_nsec += (long)(us % 1000000) * 1000;
+	at->tv_sec += (time_t)(us / 1000000) + at->tv_nsec / 1000000000L;
+	at->tv_nsec %= 1000000000L;
+}
+
+/* Connection settings from the configuration. */
+static void
+server_db_opts(const struct config *cfg, struct db_opts *opts)
+{
+
+	memset(opts, 0, sizeof(*opts));
+	opts->busy_timeout_ms = cfg->database.busy_timeout_ms;
+	opts->synchronous = cfg->database.synchronous;
+}
+
 /*
  * Opens s's connection if needed, checks the schema and prepares the
  * statements; a reason goes to reason when it cannot. The caller owns s.
@@ -120,9 +133,7 @@ server_slot_prepare(struct server *srv, struct server_dbslot *s, char *reason, s
 	if (s->ready)
 		return QP_OK;
 	if (s->db == NULL) {
-		memset(&opts, 0, sizeof(opts));
-		opts.busy_timeout_ms = cfg->database.busy_timeout_ms;
-		opts.synchronous = cfg->database.synchronous;
+		server_db_opts(cfg, &opts);
 		s->db = db_open(cfg->database.path, &opts, &err, errbuf, sizeof(errbuf));
 		if (s->db == NULL) {
 			log_msg(LOG_ERROR, "database: %s", errbuf);
@@ -151,7 +162,7 @@ server_slot_prepare(struct server *srv, struct server_dbslot *s, char *reason, s
 		snprintf(reason, len, "database schema: %s", errbuf);
 		return err;
 	}
-	accounting_set_final_hook(s->acc, server_rollup_hook, s->rollup);
+	accounting_set_final_hook(s->acc, stats_rollup_hook, s->rollup);
 	s->ready = 1;
 	return QP_OK;
 }
@@ -181,15 +192,6 @@ server_worker_ready(struct worker *w)
 	w->reason[0] = '\0';
 	w->ready = 1;
 	return QP_OK;
-}
-
-static int64_t
-server_mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /*
@@ -226,9 +228,8 @@ server_wr_commit(struct server *srv)
 	db_write_unlock();
 	srv->wr_open = 0;
 	srv->wr_jobs = 0;
-	srv->wr_commits++;
 	/* A gap in which other processes' writers can begin (see QP_WRITE_GAP_US). */
-	srv->wr_gap_until = server_mono_us() + QP_WRITE_GAP_US;
+	srv->wr_gap_until = db_mono_us() + QP_WRITE_GAP_US;
 }
 
 /* Waits (wr_lock held) until the gap after the last commit is over. */
@@ -236,14 +237,11 @@ static void
 server_wr_wait_gap(struct server *srv)
 {
 	struct timespec until;
-	int64_t left = srv->wr_gap_until - server_mono_us();
+	int64_t left = srv->wr_gap_until - db_mono_us();
 
 	if (left <= 0)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_nsec += (long)(left * 1000);
-	until.tv_sec += until.tv_nsec / 1000000000L;
-	until.tv_nsec %= 1000000000L;
+	server_abstime(left, &until);
 	pthread_cond_timedwait(&srv->wr_gap_cond, &srv->wr_lock, &until);
 }
 
@@ -266,7 +264,7 @@ server_batch(struct server *srv, enum qp_err (*fn)(const struct server_db *, voi
 		sqlite3_wal_hook(s->db, server_wal_hook, srv);
 		srv->wr_tuned = 1;
 	}
-	while (!srv->wr_open && server_mono_us() < srv->wr_gap_until)
+	while (!srv->wr_open && db_mono_us() < srv->wr_gap_until)
 		server_wr_wait_gap(srv);
 	if (!srv->wr_open) {
 		db_write_lock();
@@ -278,7 +276,7 @@ server_batch(struct server *srv, enum qp_err (*fn)(const struct server_db *, voi
 			goto out;
 		}
 		srv->wr_open = 1;
-		srv->wr_since = server_mono_us();
+		srv->wr_since = db_mono_us();
 		pthread_cond_signal(&srv->wr_cond);
 	}
 	d.db = s->db;
@@ -312,9 +310,7 @@ server_checkpoint(struct server *srv, sqlite3 **ckpt, int *log, int *done)
 
 	*log = *done = -1;
 	if (*ckpt == NULL) {
-		memset(&opts, 0, sizeof(opts));
-		opts.busy_timeout_ms = srv->cfg->database.busy_timeout_ms;
-		opts.synchronous = srv->cfg->database.synchronous;
+		server_db_opts(srv->cfg, &opts);
 		if ((*ckpt = db_open(srv->cfg->database.path, &opts, &err, errbuf,
 		    sizeof(errbuf))) == NULL) {
 			log_msg(LOG_WARNING, "checkpoints: %s", errbuf);
@@ -342,7 +338,7 @@ server_committer_main(void *arg)
 	struct server *srv = arg;
 	struct timespec until;
 	sqlite3 *ckpt = NULL;
-	int64_t now, due, last_ckpt = server_mono_us();
+	int64_t now, due, last_ckpt = db_mono_us();
 	int log, done, backfilled = 0;
 
 	pthread_mutex_lock(&srv->wr_lock);
@@ -353,13 +349,10 @@ server_committer_main(void *arg)
 			pthread_cond_wait(&srv->wr_cond, &srv->wr_lock);
 			continue;
 		}
-		now = server_mono_us();
+		now = db_mono_us();
 		due = srv->wr_since + QP_WRITE_DELAY_MS * 1000;
 		if (now < due && !srv->wr_stop) {
-			clock_gettime(CLOCK_MONOTONIC, &until);
-			until.tv_nsec += (long)((due - now) * 1000);
-			until.tv_sec += until.tv_nsec / 1000000000L;
-			until.tv_nsec %= 1000000000L;
+			server_abstime(due - now, &until);
 			pthread_cond_timedwait(&srv->wr_cond, &srv->wr_lock, &until);
 			continue;
 		}
@@ -583,7 +576,7 @@ server_hooks_acc(struct server_hooks *h, sqlite3 *db)
 		server_hooks_close(h);
 		return NULL;
 	}
-	accounting_set_final_hook(h->acc, server_rollup_hook, h->rollup);
+	accounting_set_final_hook(h->acc, stats_rollup_hook, h->rollup);
 	return h->acc;
 }
 

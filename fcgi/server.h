@@ -60,12 +60,11 @@ struct server {
 	int			 wr_open;	/* 1 while its transaction is open */
 	int64_t			 wr_since;	/* monotonic us when it opened */
 	int			 wr_jobs;	/* jobs run in it */
-	int64_t			 wr_commits;	/* transactions committed */
 	int			 wr_wal_pages;	/* WAL pages after its last commit */
 	int64_t			 wr_gap_until;	/* monotonic us: no transaction begins before */
 	pthread_cond_t		 wr_gap_cond;	/* waited on during that gap (never signalled) */
 	int			 wr_stop;	/* 1: the committer commits and exits */
-	int			 wr_tuned;	/* 1 once its connection's pragmas are set */
+	int			 wr_tuned;	/* 1 once its WAL hook is set */
 	pthread_t		 wr_thread;	/* the committer */
 };
 

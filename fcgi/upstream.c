@@ -10,6 +10,7 @@
 
 #include "bounds.h"
 #include "crypto.h"
+#include "db.h"
 #include "upstream.h"
 
 #ifndef QP_VERSION
@@ -96,14 +97,6 @@ static const char *const upstream_id_headers[] = {
 	"anthropic-request-id",
 };
 
-static int64_t
-upstream_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 const char *
 upstream_result_name(enum upstream_result r)
@@ -650,7 +643,7 @@ upstream_on_header(char *buf, size_t size, size_t n, void *arg)
 	struct upstream *u = arg;
 	size_t len = size * n;
 
-	upstream_rx(u, upstream_now_us());
+	upstream_rx(u, db_mono_us());
 	if (upstream_head_feed(&u->rd, buf, len) == 0)
 		return len;
 	return upstream_head_end(u) == 0 ? len : 0;
@@ -664,7 +657,7 @@ upstream_on_body(char *buf, size_t size, size_t n, void *arg)
 	const struct upstream_req *req = u->req;
 	size_t len = size * n;
 
-	upstream_rx(u, upstream_now_us());
+	upstream_rx(u, db_mono_us());
 	if (!u->rd.done) {
 		/* A body without a blank line first: curl never does this. */
 		u->rd.done = 1;
@@ -697,7 +690,7 @@ upstream_on_prereq(void *arg, char *peer_ip, char *local_ip, int peer_port, int 
 	(void)peer_port;
 	(void)local_port;
 	u->prereq = 1;
-	u->t_tx = upstream_now_us();
+	u->t_tx = db_mono_us();
 	return CURL_PREREQFUNC_OK;
 }
 #endif
@@ -834,7 +827,7 @@ upstream_run(struct upstream *u)
 		}
 		if (running == 0 || u->stop != UPSTREAM_OK)
 			break;
-		now = upstream_now_us();
+		now = db_mono_us();
 		upstream_progress(u, now);
 		deadline = upstream_deadline(u, &why);
 		if (deadline >= 0 && now >= deadline) {
@@ -847,7 +840,7 @@ upstream_run(struct upstream *u)
 				u->stop = UPSTREAM_ABORTED_BY_CALLER;
 				break;
 			}
-			now = upstream_now_us();
+			now = db_mono_us();
 		}
 		next = last_tick + UPSTREAM_TICK_US;
 		if (deadline >= 0 && deadline < next)
@@ -957,7 +950,7 @@ upstream_perform(struct upstream *u, const struct upstream_req *req,
 	u->errbuf[0] = '\0';
 	u->req = req;
 	u->res = res;
-	u->t_start = upstream_now_us();
+	u->t_start = db_mono_us();
 	u->t_first = -1;
 	u->t_rx = -1;
 	u->t_tx = -1;
@@ -1026,9 +1019,9 @@ out:
 		    strlen(msg) : sizeof(res->detail) - 1);
 	}
 	if (added)
-		upstream_timing(u, upstream_now_us());
+		upstream_timing(u, db_mono_us());
 	else
-		res->timing.total_ms = (upstream_now_us() - u->t_start) / UPSTREAM_US_PER_MS;
+		res->timing.total_ms = (db_mono_us() - u->t_start) / UPSTREAM_US_PER_MS;
 	if (!u->rd.done) {
 		memset(&res->head, 0, sizeof(res->head));
 		u->rd.raw[0] = '\0';
