@@ -428,8 +428,6 @@ struct stats_db {
 	sqlite3_stmt	*st[STATS_ST__MAX];	/* prepared statements */
 };
 
-struct stats_entry;
-
 struct stats_rollup {
 	sqlite3		*db;			/* borrowed connection */
 	sqlite3_stmt	*st[STATS_RU__MAX];	/* prepared statements */
@@ -3681,26 +3679,11 @@ stats_rollup_free(struct stats_rollup *r)
 #define STATS_ROUTE_NAME_MAX	128
 #define STATS_ROUTE_REASON_MAX	64
 
-/* The members of an account entry the rollup reads. */
-enum stats_ekey {
-	STATS_EK_ACCOUNT,	/* "account" */
-	STATS_EK_PROVIDER,	/* "provider" */
-	STATS_EK_REASON,	/* "reason" */
-	STATS_EK_BACKOFF,	/* "backoff" */
-	STATS_EK__MAX
-};
-
 static const char *const stats_ekey_names[STATS_EK__MAX] = {
 	[STATS_EK_ACCOUNT] = "account",
 	[STATS_EK_PROVIDER] = "provider",
 	[STATS_EK_REASON] = "reason",
 	[STATS_EK_BACKOFF] = "backoff",
-};
-
-/* One account entry: each member's text (pointing into the detail), NULL = absent. */
-struct stats_entry {
-	const char	*v[STATS_EK__MAX];	/* value */
-	size_t		 n[STATS_EK__MAX];	/* its length */
 };
 
 /* A scan of one detail (buf, len); emit gets each account entry. */
@@ -3968,14 +3951,7 @@ stats_scan_top(struct stats_scan *sc, const char *key, size_t klen, void *arg)
 	return stats_scan_value(sc);
 }
 
-/*
- * Reads a decision's detail_json (buf, len bytes, untrusted) and calls
- * emit(arg, entry) for each object of its "accounts" array, the entry's
- * strings pointing into buf. Returns 0, or -1 when the detail is one the
- * scanner does not read (see above) or emit returned -1; entries emitted
- * before are then to be forgotten. Thread-safe.
- */
-static int
+int
 stats_detail_scan(const char *buf, size_t len, int (*emit)(void *,
     const struct stats_entry *), void *arg)
 {

@@ -316,6 +316,35 @@ int		 stats_rollup_hook(void *rollup, int64_t request_id);
  */
 enum qp_err	 stats_rollup_prune(struct stats_rollup *r, int64_t now, int *more);
 
+/* The members of a decision's account entry that the routing rollup reads. */
+enum stats_ekey {
+	STATS_EK_ACCOUNT,	/* "account" */
+	STATS_EK_PROVIDER,	/* "provider" */
+	STATS_EK_REASON,	/* "reason" */
+	STATS_EK_BACKOFF,	/* "backoff" */
+	STATS_EK__MAX
+};
+
+/* One account entry: each member's text (pointing into the detail), NULL = absent. */
+struct stats_entry {
+	const char	*v[STATS_EK__MAX];	/* value */
+	size_t		 n[STATS_EK__MAX];	/* its length */
+};
+
+/*
+ * Reads a routing decision's detail_json (buf, len bytes, untrusted: any
+ * row of routing_decisions) and calls emit(arg, entry) for each object of
+ * its "accounts" array, the entry's strings pointing into buf. It accepts
+ * only details it reads exactly as SQLite's JSON functions do (RFC 8259
+ * JSON; keys without escapes; "accounts" at most once; account, provider,
+ * reason and backoff at most once each, as strings of printable ASCII
+ * without escapes; at most 16 levels deep). Returns 0, or -1 for any other
+ * detail (the rollup then reads it with SQL) or when emit returned -1;
+ * entries emitted before are then to be forgotten. Thread-safe.
+ */
+int		 stats_detail_scan(const char *buf, size_t len,
+		    int (*emit)(void *arg, const struct stats_entry *e), void *arg);
+
 /*
  * Formats t (ms since the epoch) as "2024-05-01T10:00:00Z" into buf
  * (at least 21 bytes). Thread-safe.
