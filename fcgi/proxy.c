@@ -347,16 +347,18 @@ proxy_fail(struct http_req *r, int status, const char *message, int64_t retry_s)
 		http_error(r, status, type, message);
 }
 
-/* The database work of one step of a request, run in a batch (server_batch()). */
+/* The database work of one step of a request, run on the writer (server_batch()). */
 struct proxy_job {
 	struct accounting_request *req;
-	const struct select_query *q;		/* PROXY_JOB_CHOOSE */
-	struct select_result	*sel;		/* its answer; or the refusal to record */
+	const struct select_query *q;		/* proxy_job_choose(): the query */
+	struct select_result	*sel;		/* its answer; for proxy_job_finish(): the
+						   refusal to record, or NULL */
 	char			*detail;	/* a refusal's decision, copied: owned */
-	struct accounting_attempt *att;		/* PROXY_JOB_END */
-	const struct failover_verdict *v;
-	const struct config_routing *routing;
-	const struct accounting_final *fin;	/* END (NULL: the request goes on), FINISH */
+	struct accounting_attempt *att;		/* proxy_job_end(): the attempt */
+	const struct failover_verdict *v;	/* its verdict */
+	const struct config_routing *routing;	/* backoff settings */
+	const struct accounting_final *fin;	/* proxy_job_end(): NULL while the request
+						   goes on; proxy_job_finish(): its end */
 };
 
 /* Chooses an account and, when one is eligible, opens the attempt on it. */
@@ -429,8 +431,6 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 	memset(&a, 0, sizeof(a));
 	memset(&rb, 0, sizeof(rb));
 	memset(&job, 0, sizeof(job));
-	/* The key is checked: database work from here on goes through batches. */
-	server_worker_release(w);
 	/* Idle threads hold no curl handles: the transport comes with the first use. */
 	if (w->up == NULL)
 		w->up = upstream_new(w->srv->share);

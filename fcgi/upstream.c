@@ -97,7 +97,6 @@ static const char *const upstream_id_headers[] = {
 	"anthropic-request-id",
 };
 
-
 const char *
 upstream_result_name(enum upstream_result r)
 {
