@@ -1,5 +1,6 @@
 /* server.c: the FastCGI process: worker threads, their resources, and request dispatch. */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -457,6 +458,36 @@ server_worker_close(struct worker *w)
 	w->up = NULL;
 }
 
+static void	*server_worker_main(void *);
+
+/*
+ * Starts one more worker thread, unless [server] threads are running or
+ * the server is stopping. Called with acc_lock held. Threads are started
+ * as they are needed, not all at once: an idle thread still costs its
+ * stack's top pages.
+ */
+static void
+server_spawn_locked(struct server *srv)
+{
+	struct worker *w;
+
+	if (srv->acc_closed || srv->nworkers >= srv->workers_max)
+		return;
+	w = &srv->workers[srv->nworkers];
+	w->srv = srv;
+	w->id = srv->nworkers;
+	pthread_cond_init(&w->park_cond, NULL);
+	if (pthread_create(&w->thread, &srv->wattr, server_worker_main, w) != 0) {
+		pthread_cond_destroy(&w->park_cond);
+		if (!srv->spawn_failed)
+			log_msg(LOG_WARNING, "cannot start worker thread %d: %s; serving "
+			    "with %d", w->id, strerror(errno), srv->nworkers);
+		srv->spawn_failed = 1;
+		return;
+	}
+	srv->nworkers++;
+}
+
 /*
  * Waits until w may call accept: at once while fewer than QP_ACCEPTORS
  * threads wait there, else parked on top of the stack of idle threads.
@@ -493,7 +524,8 @@ server_accept_done(struct server *srv)
 		next->parked = 0;
 		srv->acc_waiting++;
 		pthread_cond_signal(&next->park_cond);
-	}
+	} else
+		server_spawn_locked(srv);	/* none idle: one more, up to [server] threads */
 	pthread_mutex_unlock(&srv->acc_lock);
 }
 
@@ -646,9 +678,8 @@ server_run(const struct config *cfg, int listen_fd)
 	struct server *srv = NULL;
 	struct worker *workers = NULL, probe;
 	struct maint_opts mopts;
-	struct server_hooks stale_hooks = { NULL, NULL, NULL };
-	struct server_hooks retention_hooks = { NULL, NULL, NULL };
-	pthread_attr_t attr;
+	/* Both hooks run on the maintenance connection: one set of statements. */
+	struct server_hooks hooks = { NULL, NULL, NULL };
 	pthread_condattr_t cattr;
 	sigset_t ss;
 	struct timespec deadline;
@@ -712,12 +743,18 @@ server_run(const struct config *cfg, int listen_fd)
 	if (server_worker_ready(&probe) != QP_OK)
 		log_msg(LOG_WARNING, "not ready: %s", probe.reason);
 	server_worker_close(&probe);
+	/* Connections open with their first use, not while idle. */
+	for (i = 0; i < QP_DB_POOL; i++)
+		server_slot_close(&srv->slots[i]);
+	malloc_trim(0);
 
 	n = cfg->server.threads;
 	if ((workers = calloc((size_t)n, sizeof(*workers))) == NULL) {
 		err = QP_ENOMEM;
 		goto out;
 	}
+	srv->workers = workers;
+	srv->workers_max = n;
 	/* Workers inherit the blocked set; only this thread takes signals. */
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGTERM);
@@ -726,45 +763,40 @@ server_run(const struct config *cfg, int listen_fd)
 	sigaddset(&ss, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &ss, NULL);
 
-	if (pthread_attr_init(&attr) != 0) {
+	if (pthread_attr_init(&srv->wattr) != 0) {
 		err = QP_ENOMEM;
 		goto out;
 	}
 	attr_init = 1;
-	pthread_attr_setstacksize(&attr, QP_THREAD_STACK);
-	if (pthread_create(&srv->wr_thread, &attr, server_committer_main, srv) != 0) {
+	pthread_attr_setstacksize(&srv->wattr, QP_THREAD_STACK);
+	if (pthread_create(&srv->wr_thread, &srv->wattr, server_committer_main, srv) != 0) {
 		log_msg(LOG_ERROR, "cannot start the committer thread: %s", strerror(errno));
 		err = QP_ENOMEM;
 		goto out;
 	}
 	committer = 1;
-	for (i = 0; i < n; i++) {
-		workers[i].srv = srv;
-		workers[i].id = i;
-		pthread_cond_init(&workers[i].park_cond, NULL);
-		if (pthread_create(&workers[i].thread, &attr, server_worker_main,
-		    &workers[i]) != 0) {
-			log_msg(LOG_ERROR, "cannot start worker thread %d: %s", i,
-			    strerror(errno));
-			err = QP_ENOMEM;
-			break;
-		}
-		started++;
-	}
+	/* The first threads; more start as requests keep them busy. */
+	pthread_mutex_lock(&srv->acc_lock);
+	for (i = 0; i < QP_ACCEPTORS && i < n; i++)
+		server_spawn_locked(srv);
+	started = srv->nworkers;
+	pthread_mutex_unlock(&srv->acc_lock);
+	if (started == 0)
+		err = QP_ENOMEM;
 	/* The maintenance thread registers this process and runs the hooks. */
 	maint_opts_init(&mopts);
 	mopts.hooks[MAINT_HOOK_STALE].run = server_stale_hook;
 	mopts.hooks[MAINT_HOOK_STALE].close = server_hooks_close;
-	mopts.hooks[MAINT_HOOK_STALE].arg = &stale_hooks;
+	mopts.hooks[MAINT_HOOK_STALE].arg = &hooks;
 	mopts.hooks[MAINT_HOOK_RETENTION].run = server_retention_hook;
 	mopts.hooks[MAINT_HOOK_RETENTION].close = server_hooks_close;
-	mopts.hooks[MAINT_HOOK_RETENTION].arg = &retention_hooks;
+	mopts.hooks[MAINT_HOOK_RETENTION].arg = &hooks;
 	if (err == QP_OK && (srv->maint = maint_start(cfg, &mopts, &err)) == NULL)
 		log_msg(LOG_ERROR, "cannot start the maintenance thread: %s",
 		    qp_strerror(err));
 	if (started > 0)
-		log_msg(LOG_INFO, "quotapool %s serving with %d worker threads",
-		    QP_VERSION, started);
+		log_msg(LOG_INFO, "quotapool %s serving with up to %d worker threads",
+		    QP_VERSION, n);
 
 	while (err == QP_OK) {
 		if (sigwait(&ss, &sig) != 0)
@@ -784,6 +816,10 @@ server_run(const struct config *cfg, int listen_fd)
 	if (srv->maint != NULL && maint_stop(srv->maint) != QP_OK)
 		log_msg(LOG_WARNING, "the maintenance thread did not stop in time");
 	srv->maint = NULL;
+	pthread_mutex_lock(&srv->acc_lock);
+	srv->acc_closed = 1;		/* no thread starts from here on */
+	started = srv->nworkers;
+	pthread_mutex_unlock(&srv->acc_lock);
 	atomic_store(&srv->stopping, 1);
 	FCGX_ShutdownPending();
 	shutdown(listen_fd, SHUT_RDWR);
@@ -811,8 +847,8 @@ out:
 		pthread_mutex_unlock(&srv->wr_lock);
 		pthread_join(srv->wr_thread, NULL);
 	}
-	if (attr_init)
-		pthread_attr_destroy(&attr);
+	if (attr_init && srv != NULL)
+		pthread_attr_destroy(&srv->wattr);
 	free(workers);
 	if (dashboard_ready)
 		dashboard_free();

@@ -51,9 +51,15 @@ struct server {
 	struct server_dbslot	*slots;		/* QP_DB_POOL pooled connections */
 	pthread_mutex_t		 pool_lock;	/* guards the slots' busy flags */
 	pthread_cond_t		 pool_cond;	/* signalled when a slot is returned */
-	pthread_mutex_t		 acc_lock;	/* guards the two below */
+	pthread_mutex_t		 acc_lock;	/* guards the fields down to spawn_failed */
 	int			 acc_waiting;	/* threads in (or let into) accept */
 	struct worker		*acc_parked;	/* idle threads, the last parked on top */
+	int			 acc_closed;	/* 1 once stopping: no more threads start */
+	struct worker		*workers;	/* workers_max slots, the first nworkers started */
+	int			 nworkers;
+	int			 workers_max;	/* [server] threads */
+	int			 spawn_failed;	/* 1 once a thread could not start (logged once) */
+	pthread_attr_t		 wattr;		/* worker threads' attributes (small stack) */
 	pthread_mutex_t		 wr_lock;	/* guards the writer connection (the
 						   last slot) and the fields below */
 	pthread_cond_t		 wr_cond;	/* a transaction opened, or stop */
