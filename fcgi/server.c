@@ -510,7 +510,10 @@ server_accept_turn(struct server *srv, struct worker *w)
 	pthread_mutex_unlock(&srv->acc_lock);
 }
 
-/* A thread left accept: the idle thread parked last takes its place. */
+/*
+ * A thread left accept. Once fewer than half of QP_ACCEPTORS wait there,
+ * the idle thread parked last takes its place, or a new one starts.
+ */
 static void
 server_accept_done(struct server *srv)
 {
@@ -518,6 +521,11 @@ server_accept_done(struct server *srv)
 
 	pthread_mutex_lock(&srv->acc_lock);
 	srv->acc_waiting--;
+	/* Enough threads still wait: this one comes back when it is done. */
+	if (srv->acc_waiting >= QP_ACCEPTORS / 2 && !srv->acc_closed) {
+		pthread_mutex_unlock(&srv->acc_lock);
+		return;
+	}
 	if ((next = srv->acc_parked) != NULL) {
 		srv->acc_parked = next->parked_next;
 		next->parked_next = NULL;
@@ -592,6 +600,18 @@ server_hooks_close(void *arg)
 	h->db = NULL;
 }
 
+/*
+ * After a hook ran (once a minute at most): its statements, about 300 KB,
+ * are not kept until the next run, and the memory goes back to the system.
+ */
+static void
+server_hooks_idle(struct server_hooks *h)
+{
+
+	server_hooks_close(h);
+	malloc_trim(0);
+}
+
 static struct accounting_db *
 server_hooks_acc(struct server_hooks *h, sqlite3 *db)
 {
@@ -630,6 +650,7 @@ server_stale_hook(const struct maint_ctx *ctx, void *arg, char *note, size_t len
 		log_msg(LOG_WARNING, "stale-request finalizer: %lld pending request%s "
 		    "closed as interrupted", (long long)st.requests,
 		    st.requests == 1 ? "" : "s");
+	server_hooks_idle(arg);
 	return err;
 }
 
@@ -662,6 +683,7 @@ server_retention_hook(const struct maint_ctx *ctx, void *arg, char *note, size_t
 	}
 	snprintf(note, len, "%lld requests, %lld decisions, %lld events deleted",
 	    (long long)p.requests, (long long)p.decisions, (long long)p.events);
+	server_hooks_idle(h);
 	return err;
 }
 
@@ -775,9 +797,9 @@ server_run(const struct config *cfg, int listen_fd)
 		goto out;
 	}
 	committer = 1;
-	/* The first threads; more start as requests keep them busy. */
+	/* A few threads at first; more start once fewer than QP_ACCEPTORS / 2 wait. */
 	pthread_mutex_lock(&srv->acc_lock);
-	for (i = 0; i < QP_ACCEPTORS && i < n; i++)
+	for (i = 0; i < QP_ACCEPTORS / 2 + 1 && i < n; i++)
 		server_spawn_locked(srv);
 	started = srv->nworkers;
 	pthread_mutex_unlock(&srv->acc_lock);
