@@ -98,7 +98,7 @@ static void *
 bench_thread(void *arg)
 {
 	struct bench_run *r = arg;
-	struct db_opts o = { 10000, "NORMAL", 0 };
+	struct db_opts o = { 10000, "NORMAL", 0, 0 };
 	struct accounting_db *acc = NULL;
 	struct stats_rollup *ru = NULL;
 	struct select_db *sel = NULL;
@@ -237,7 +237,7 @@ int
 main(int argc, char **argv)
 {
 	struct migrate_set set = { NULL, 0 };
-	struct db_opts o = { 10000, "NORMAL", 0 };
+	struct db_opts o = { 10000, "NORMAL", 0, 0 };
 	char dir[512], tmpl[] = "/tmp/qp-bench-accounting-XXXXXX", path[600], errbuf[512];
 	char side[620];
 	const char *base;

@@ -362,7 +362,7 @@ main(int argc, char **argv)
 	static const char *const periods[4] = { "period=1h", "period=24h", "period=7d",
 	    "period=30d" };
 	struct migrate_set set = { NULL, 0 };
-	struct db_opts o = { 5000, NULL, 0 };
+	struct db_opts o = { 5000, NULL, 0, 0 };
 	struct stats_query q;
 	struct stats_db *sdb;
 	struct stats_rollup *ru;

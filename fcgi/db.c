@@ -62,6 +62,8 @@ db_open(const char *path, const struct db_opts *opts, enum qp_err *err,
 		    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 		goto fail;
 	}
+	if (opts->occasional)
+		sqlite3_db_config(db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 0, 0);
 	sqlite3_busy_timeout(db, opts->busy_timeout_ms > 0 ?
 	    opts->busy_timeout_ms : 5000);
 	sqlite3_extended_result_codes(db, 1);

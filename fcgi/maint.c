@@ -359,6 +359,7 @@ maint_connect(struct maint *m)
 		memset(&o, 0, sizeof(o));
 		o.busy_timeout_ms = cfg->database.busy_timeout_ms;
 		o.synchronous = cfg->database.synchronous;
+		o.occasional = 1;
 		m->db = db_open(cfg->database.path, &o, &err, errbuf, sizeof(errbuf));
 		if (m->db == NULL)
 			goto out;
@@ -369,11 +370,6 @@ maint_connect(struct maint *m)
 	if (m->cdb == NULL &&
 	    (m->cdb = catalog_db_new(m->db, &err, errbuf, sizeof(errbuf))) == NULL)
 		goto out;
-	if (m->fetcher == NULL &&
-	    (m->fetcher = catalog_fetcher_new(&m->stopping, &err)) == NULL) {
-		snprintf(errbuf, sizeof(errbuf), "cannot set up libcurl");
-		goto out;
-	}
 	if (atomic_load(&m->process_id) == 0) {
 		err = maint_process_register(m->mdb, (long)getpid(), m->hostname, QP_VERSION,
 		    db_now_ms(), &id);
@@ -532,25 +528,38 @@ maint_run_catalog(struct maint *m, int first, char *note, size_t len)
 		snprintf(note, len, "cannot store static models: %s", sqlite3_errmsg(m->db));
 		return err;
 	}
-	for (i = 0; fetch && i < cfg->nproviders; i++) {
-		if (atomic_load(&m->stopping))
-			return QP_ECLOSED;
+	if (!fetch) {
+		snprintf(note, len, "%d static models; fetching waits for the next "
+		    "refresh (startup_refresh is off)", statics);
+		return QP_OK;
+	}
+	/* The libcurl handle lives for one refresh: refreshes are far apart. */
+	if ((m->fetcher = catalog_fetcher_new(&m->stopping, &err)) == NULL) {
+		snprintf(note, len, "cannot set up libcurl");
+		return err;
+	}
+	for (i = 0; i < cfg->nproviders; i++) {
+		if (atomic_load(&m->stopping)) {
+			err = QP_ECLOSED;
+			goto out;
+		}
 		/* A slow provider must not cost the lease or the heartbeat. */
 		maint_keepalive(m);
 		if (!maint_holds(m)) {
 			snprintf(note, len, "lease lost after %d providers", fetched);
-			return QP_EBUSY;
+			err = QP_EBUSY;
+			goto out;
 		}
 		err = catalog_refresh_provider(m->cdb, m->fetcher, cfg, &cfg->providers[i],
 		    &ping);
 		if (err == QP_ENOTFOUND)
 			continue;
 		if (err == QP_ECLOSED)
-			return err;
+			goto out;
 		if (err != QP_OK) {
 			snprintf(note, len, "provider %s: %s", cfg->providers[i].id,
 			    sqlite3_errmsg(m->db));
-			return err;
+			goto out;
 		}
 		fetched++;
 		if (ping.ok)
@@ -558,13 +567,13 @@ maint_run_catalog(struct maint *m, int first, char *note, size_t len)
 		else
 			failed++;
 	}
-	if (!fetch)
-		snprintf(note, len, "%d static models; fetching waits for the next "
-		    "refresh (startup_refresh is off)", statics);
-	else
-		snprintf(note, len, "%d static models; %d providers fetched, %d failed, "
-		    "%d models listed", statics, fetched, failed, models);
-	return QP_OK;
+	err = QP_OK;
+	snprintf(note, len, "%d static models; %d providers fetched, %d failed, "
+	    "%d models listed", statics, fetched, failed, models);
+out:
+	catalog_fetcher_free(m->fetcher);
+	m->fetcher = NULL;
+	return err;
 }
 
 static enum qp_err

@@ -312,6 +312,7 @@ server_checkpoint(struct server *srv, sqlite3 **ckpt, int *log, int *done)
 	*log = *done = -1;
 	if (*ckpt == NULL) {
 		server_db_opts(srv->cfg, &opts);
+		opts.occasional = 1;
 		if ((*ckpt = db_open(srv->cfg->database.path, &opts, &err, errbuf,
 		    sizeof(errbuf))) == NULL) {
 			log_msg(LOG_WARNING, "checkpoints: %s", errbuf);

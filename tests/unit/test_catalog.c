@@ -912,7 +912,7 @@ int
 main(void)
 {
 	struct migrate_set set = { NULL, 0 };
-	struct db_opts o = { 5000, NULL, 0 };
+	struct db_opts o = { 5000, NULL, 0, 0 };
 	struct catalog_db *c;
 	char dir[512], dbpath[600], errbuf[512];
 	sqlite3 *db;

@@ -57,7 +57,7 @@ lock_releaser(void *arg)
 int
 main(void)
 {
-	struct db_opts o = { 1000, NULL, 0 };
+	struct db_opts o = { 1000, NULL, 0, 0 };
 	struct locker l = { 0, 0 };
 	pthread_t th;
 	char path[600], errbuf[256];

@@ -30,7 +30,7 @@ int
 main(void)
 {
 	struct migrate_set set = { NULL, 0 };
-	struct db_opts o = { 1000, NULL, 0 };
+	struct db_opts o = { 1000, NULL, 0, 0 };
 	struct keys_db *k;
 	struct keys_info info;
 	struct seen seen;

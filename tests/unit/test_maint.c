@@ -43,7 +43,7 @@ sleep_ms(int ms)
 static sqlite3 *
 open_db(void)
 {
-	struct db_opts o = { 5000, NULL, 0 };
+	struct db_opts o = { 5000, NULL, 0, 0 };
 	char errbuf[256];
 	enum qp_err err;
 

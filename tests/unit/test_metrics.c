@@ -599,7 +599,7 @@ main(void)
 		"# TYPE a gauge\na 1\n",
 	};
 	struct migrate_set set = { NULL, 0 };
-	struct db_opts o = { 1000, NULL, 0 };
+	struct db_opts o = { 1000, NULL, 0, 0 };
 	struct config_account acc[3];
 	struct config_provider prov[2];
 	struct config cfg;

@@ -28,7 +28,7 @@ write_file(const char *dir, const char *name, const char *text)
 static sqlite3 *
 open_db(const char *path)
 {
-	struct db_opts o = { 1000, NULL, 0 };
+	struct db_opts o = { 1000, NULL, 0, 0 };
 	char errbuf[256];
 	enum qp_err err;
 	sqlite3 *db = db_open(path, &o, &err, errbuf, sizeof(errbuf));

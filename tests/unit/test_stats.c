@@ -1404,7 +1404,7 @@ int
 main(void)
 {
 	struct migrate_set set = { NULL, 0 };
-	struct db_opts o = { 1000, NULL, 0 };
+	struct db_opts o = { 1000, NULL, 0, 0 };
 	char dir[512], dbpath[600], errbuf[512];
 	enum qp_err err;
 	int n;
