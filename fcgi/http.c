@@ -37,6 +37,22 @@ http_status_text(int status)
 	return status >= 500 ? "Server Error" : status >= 400 ? "Client Error" : "OK";
 }
 
+enum http_family
+http_family(const char *path, const char *anthropic_version)
+{
+	const char *m;
+
+	/* /v1/messages and everything under it: count_tokens, batches, unknown paths. */
+	for (m = strstr(path, "/v1/messages"); m != NULL; m = strstr(m + 1, "/v1/messages"))
+		if (m[12] == '\0' || m[12] == '/')
+			return HTTP_FAMILY_ANTHROPIC;
+	/* The model list is shared: its shape follows the client. */
+	if (anthropic_version != NULL && anthropic_version[0] != '\0' &&
+	    (m = strstr(path, "/v1/models")) != NULL && (m[10] == '\0' || m[10] == '/'))
+		return HTTP_FAMILY_ANTHROPIC;
+	return HTTP_FAMILY_OPENAI;
+}
+
 void
 http_req_init(struct http_req *r, FCGX_Request *fr)
 {
@@ -58,10 +74,7 @@ http_req_init(struct http_req *r, FCGX_Request *fr)
 	memcpy(r->path, uri, n);
 	r->path[n] = '\0';
 	r->query = q != NULL ? q + 1 : "";
-	r->family = HTTP_FAMILY_OPENAI;
-	n = strlen(r->path);
-	if (n >= 9 && strcmp(r->path + n - 9, "/messages") == 0)
-		r->family = HTTP_FAMILY_ANTHROPIC;
+	r->family = http_family(r->path, FCGX_GetParam("HTTP_ANTHROPIC_VERSION", fr->envp));
 }
 
 const char *

@@ -39,6 +39,13 @@ struct http_req {
 	int64_t		 key_id;		/* client_keys row that authenticated it, 0 = none */
 };
 
+/*
+ * The error family of a request: Anthropic for /v1/messages and every path
+ * under it, and for /v1/models[/...] when the client sends anthropic-version
+ * (anthropic_version may be NULL); OpenAI otherwise. Thread-safe.
+ */
+enum http_family http_family(const char *path, const char *anthropic_version);
+
 /* Fills r from the FastCGI request fr (borrowed for r's lifetime). */
 void		 http_req_init(struct http_req *r, FCGX_Request *fr);
 

@@ -13,6 +13,7 @@ static const struct route route_routes[] = {
 	{ "GET",	"/v1/readyz",	health_readyz,	ROUTE_OPEN,	0 },
 	{ "GET",	"/metrics",	health_metrics,	ROUTE_METRICS,	0 },
 	{ "GET",	"/v1/models",	models_list,	ROUTE_CLIENT,	0 },
+	{ "GET",	"/v1/models/",	models_get,	ROUTE_CLIENT,	ROUTE_PREFIX },
 	{ "POST",	"/v1/chat/completions", proxy_chat_completions, ROUTE_CLIENT, 0 },
 	{ "POST",	"/v1/messages",	proxy_messages,	ROUTE_CLIENT,	0 },
 	/*
