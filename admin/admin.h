@@ -53,5 +53,7 @@ int		 cmd_serve(struct admin *, int, char **);	/* serve.c */
 int		 cmd_migrate(struct admin *, int, char **);	/* migrate.c */
 int		 cmd_check_config(struct admin *, int, char **); /* check_config.c */
 int		 cmd_key(struct admin *, int, char **);	/* key.c */
+int		 cmd_backup(struct admin *, int, char **);	/* backup.c */
+int		 cmd_restore(struct admin *, int, char **);	/* backup.c */
 
 #endif /* QP_ADMIN_H */

@@ -23,6 +23,10 @@ static const struct admin_cmd admin_cmds[] = {
 	  "check the configuration file; exit 0 if valid, 1 if not" },
 	{ "key", cmd_key, "new NAME [--admin] | list | revoke NAME",
 	  "issue, list and revoke client keys" },
+	{ "backup", cmd_backup, "[--to DIR] | list | verify ARCHIVE",
+	  "take an online backup; list backups; check an archive's sums" },
+	{ "restore", cmd_restore, "ARCHIVE [--into DIR] [--force]",
+	  "restore a backup in place (gateway stopped) or into a new instance" },
 	{ "version", cmd_version, "", "print the version" },
 	{ "help", cmd_help, "", "show this help" },
 };

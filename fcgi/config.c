@@ -399,8 +399,10 @@ static const struct config_key config_keys_backup[] = {
 	CK_INT(S, "retain_count", retain_count, 1, 100000, 14, "Automatic backups kept."),
 	{ .name = "directory", .kind = CONFIG_KIND_PATH, .off = offsetof(S, directory),
 	  .defdoc = "`<state_dir>/backups`", .doc = "Where backups are written." },
-	CK_IGN("startup_delay_s"),
-	CK_IGN("include_env"),
+	CK_INT(S, "startup_delay_s", startup_delay_s, 0, 31536000, 300,
+	    "Seconds after start before the first automatic backup is considered."),
+	CK_BOOL(S, "include_env", include_env, 1,
+	    "Archive the `.env` file beside the configuration with every backup."),
 };
 #undef S
 

@@ -190,6 +190,8 @@ struct config_backup {
 	int		 interval_s;		/* default 86400 */
 	int		 retain_count;		/* default 14 */
 	char		*directory;		/* absolute; default <state_dir>/backups */
+	int		 startup_delay_s;	/* first automatic backup check after start */
+	int		 include_env;		/* 1 = the .env beside the config is archived */
 };
 
 /* The whole configuration. Read-only once loaded: safe to share between threads. */

@@ -96,12 +96,14 @@ static int64_t	 maint_every_refresh(const struct maint *);
 static int64_t	 maint_every_prune(const struct maint *);
 static int64_t	 maint_every_stale(const struct maint *);
 static int64_t	 maint_every_retention(const struct maint *);
+static int64_t	 maint_every_backup(const struct maint *);
 static enum qp_err maint_run_lease(struct maint *, int, char *, size_t);
 static enum qp_err maint_run_heartbeat(struct maint *, int, char *, size_t);
 static enum qp_err maint_run_catalog(struct maint *, int, char *, size_t);
 static enum qp_err maint_run_pings(struct maint *, int, char *, size_t);
 static enum qp_err maint_run_stale(struct maint *, int, char *, size_t);
 static enum qp_err maint_run_retention(struct maint *, int, char *, size_t);
+static enum qp_err maint_run_backup(struct maint *, int, char *, size_t);
 
 static const struct maint_task_def maint_tasks[MAINT_TASK__MAX] = {
 	[MAINT_TASK_LEASE] = { "lease", 0, maint_every_tick, maint_run_lease },
@@ -113,6 +115,7 @@ static const struct maint_task_def maint_tasks[MAINT_TASK__MAX] = {
 	[MAINT_TASK_STALE] = { "stale_requests", 1, maint_every_stale, maint_run_stale },
 	[MAINT_TASK_RETENTION] = { "retention", 1, maint_every_retention,
 	    maint_run_retention },
+	[MAINT_TASK_BACKUP] = { "backup", 1, maint_every_backup, maint_run_backup },
 };
 
 const char *
@@ -301,6 +304,14 @@ maint_every_retention(const struct maint *m)
 	int64_t ms = m->opts.hooks[MAINT_HOOK_RETENTION].interval_ms;
 
 	return ms > 0 ? ms : MAINT_RETENTION_MS;
+}
+
+static int64_t
+maint_every_backup(const struct maint *m)
+{
+	int64_t ms = m->opts.hooks[MAINT_HOOK_BACKUP].interval_ms;
+
+	return ms > 0 ? ms : MAINT_BACKUP_MS;
 }
 
 /* Returns 1 while the lease is ours and not past its expiry. */
@@ -629,6 +640,13 @@ maint_run_retention(struct maint *m, int first, char *note, size_t len)
 	return maint_run_hook(m, MAINT_HOOK_RETENTION, first, note, len);
 }
 
+static enum qp_err
+maint_run_backup(struct maint *m, int first, char *note, size_t len)
+{
+
+	return maint_run_hook(m, MAINT_HOOK_BACKUP, first, note, len);
+}
+
 /* ---- the thread ------------------------------------------------------------ */
 
 /* Sleeps until the monotonic time until, or until maint_stop() wakes us. */
@@ -786,6 +804,7 @@ maint_start(const struct config *cfg, const struct maint_opts *opts, enum qp_err
 	m->state[MAINT_TASK_STALE].connected = m->opts.hooks[MAINT_HOOK_STALE].run != NULL;
 	m->state[MAINT_TASK_RETENTION].connected =
 	    m->opts.hooks[MAINT_HOOK_RETENTION].run != NULL;
+	m->state[MAINT_TASK_BACKUP].connected = m->opts.hooks[MAINT_HOOK_BACKUP].run != NULL;
 	for (t = 0; t < MAINT_TASK__MAX; t++)
 		if (!m->state[t].connected) {
 			m->state[t].next_due = MAINT_NEVER;

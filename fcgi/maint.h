@@ -25,6 +25,8 @@
 #define MAINT_STALE_MS		60000
 /* Default period of the retention hook (ms). */
 #define MAINT_RETENTION_MS	(3600 * 1000)
+/* Default period of the automatic-backup hook (ms). */
+#define MAINT_BACKUP_MS		5000
 /* How long maint_stop() waits for the thread (ms). */
 #define MAINT_STOP_WAIT_MS	5000
 /* Length of a task's last outcome note. */
@@ -38,6 +40,7 @@ enum maint_task {
 	MAINT_TASK_PINGS,	/* prune provider_pings after [models] ping_retain_days (lease) */
 	MAINT_TASK_STALE,	/* the server's stale-request finalizer hook (lease) */
 	MAINT_TASK_RETENTION,	/* the server's retention hook (lease) */
+	MAINT_TASK_BACKUP,	/* the server's automatic-backup hook (lease) */
 	MAINT_TASK__MAX
 };
 
@@ -45,6 +48,7 @@ enum maint_task {
 enum maint_hook_id {
 	MAINT_HOOK_STALE,	/* runs as MAINT_TASK_STALE */
 	MAINT_HOOK_RETENTION,	/* runs as MAINT_TASK_RETENTION */
+	MAINT_HOOK_BACKUP,	/* runs as MAINT_TASK_BACKUP */
 	MAINT_HOOK__MAX
 };
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autobackup.h"
 #include "db.h"
 #include "metrics.h"
 #include "stats.h"
@@ -301,6 +302,32 @@ metrics_histogram(struct metrics_out *o, const char *name, const char *provider,
 	metrics_put(o, " %lld\n", (long long)acc);
 }
 
+/* The backup directory as gauges: what an operator alerts on. */
+static void
+metrics_backups(struct metrics_out *o, const struct config_backup *b)
+{
+	struct autobackup_dir d;
+
+	metrics_family(o, "quotapool_backup_enabled", "gauge",
+	    "1 when [backup] enabled: automatic backups are taken.");
+	metrics_put(o, "quotapool_backup_enabled %d\n", b->enabled ? 1 : 0);
+	if (b->directory == NULL || autobackup_scan(b->directory, &d) != QP_OK)
+		return;
+	metrics_family(o, "quotapool_backup_archives", "gauge",
+	    "Backup archives in the backup directory.");
+	metrics_put(o, "quotapool_backup_archives %d\n", d.archives);
+	metrics_family(o, "quotapool_backup_bytes", "gauge",
+	    "Bytes of all backup archives in the backup directory.");
+	metrics_put(o, "quotapool_backup_bytes %lld\n", (long long)d.total_bytes);
+	metrics_family(o, "quotapool_backup_last_timestamp_seconds", "gauge",
+	    "Time the newest backup archive was written (0 = none).");
+	metrics_put(o, "quotapool_backup_last_timestamp_seconds %lld\n",
+	    (long long)(d.newest_at / 1000));
+	metrics_family(o, "quotapool_backup_last_bytes", "gauge",
+	    "Size of the newest backup archive.");
+	metrics_put(o, "quotapool_backup_last_bytes %lld\n", (long long)d.newest_bytes);
+}
+
 enum qp_err
 metrics_render(struct metrics_db *m, const struct config *cfg, int64_t in_flight,
     char *buf, size_t cap, size_t *len)
@@ -451,6 +478,8 @@ metrics_render(struct metrics_db *m, const struct config *cfg, int64_t in_flight
 	    "Always 1; the version label says which quotapool is running.");
 	metrics_series(&o, "quotapool_build_info", 1, "version", QP_VERSION);
 	metrics_put(&o, " 1\n");
+	if (cfg != NULL)
+		metrics_backups(&o, &cfg->backup);
 	goto out;
 dberr:
 	err = QP_EDB;

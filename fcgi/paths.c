@@ -69,6 +69,18 @@ paths_fcgi_binary(char *buf, size_t len)
 }
 
 enum qp_err
+paths_admin_binary(char *buf, size_t len)
+{
+	const char *env = getenv("QUOTAPOOL_ADMIN");
+
+	if (env != NULL && env[0] != '\0')
+		return paths_copy(buf, len, env);
+	if (paths_uninstalled())
+		return paths_join(buf, len, QP_BUILDDIR, "admin/quotapool-admin");
+	return paths_join(buf, len, QP_BINDIR, "quotapool-admin");
+}
+
+enum qp_err
 paths_join(char *buf, size_t len, const char *dir, const char *name)
 {
 	size_t dl = strlen(dir);

@@ -19,6 +19,12 @@ enum qp_err	 paths_datadir(char *buf, size_t len);
  */
 enum qp_err	 paths_fcgi_binary(char *buf, size_t len);
 
+/*
+ * Writes the path of the quotapool-admin binary into buf: $QUOTAPOOL_ADMIN
+ * if set; the build tree's when run uninstalled; else $(bindir).
+ */
+enum qp_err	 paths_admin_binary(char *buf, size_t len);
+
 /* Writes the absolute path of the running executable into buf. */
 enum qp_err	 paths_self(char *buf, size_t len);
 

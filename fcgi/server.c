@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "autobackup.h"
 #include "bounds.h"
 #include "crypto.h"
 #include "db.h"
@@ -701,6 +702,7 @@ server_run(const struct config *cfg, int listen_fd)
 	struct server *srv = NULL;
 	struct worker *workers = NULL, probe;
 	struct maint_opts mopts;
+	struct autobackup backups;
 	/* Both hooks run on the maintenance connection: one set of statements. */
 	struct server_hooks hooks = { NULL, NULL, NULL };
 	pthread_condattr_t cattr;
@@ -814,6 +816,12 @@ server_run(const struct config *cfg, int listen_fd)
 	mopts.hooks[MAINT_HOOK_RETENTION].run = server_retention_hook;
 	mopts.hooks[MAINT_HOOK_RETENTION].close = server_hooks_close;
 	mopts.hooks[MAINT_HOOK_RETENTION].arg = &hooks;
+	/* Automatic backups: quotapool-admin does the work, on the lease holder. */
+	autobackup_init(&backups, db_now_ms());
+	if (cfg->backup.enabled) {
+		mopts.hooks[MAINT_HOOK_BACKUP].run = autobackup_hook;
+		mopts.hooks[MAINT_HOOK_BACKUP].arg = &backups;
+	}
 	if (err == QP_OK && (srv->maint = maint_start(cfg, &mopts, &err)) == NULL)
 		log_msg(LOG_ERROR, "cannot start the maintenance thread: %s",
 		    qp_strerror(err));

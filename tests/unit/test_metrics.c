@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../tap.h"
@@ -693,7 +694,7 @@ main(void)
 	ok(rc == 0, "exposition passes the strict checker (%s at line %d)", c.err, c.line);
 	if (rc != 0)
 		printf("# %s\n", buf);
-	ok(c.nfams == 9, "nine families (%d)", c.nfams);
+	ok(c.nfams == 10, "ten families (%d)", c.nfams);
 	checker_free(&c);
 
 	is_int(sample(buf, "quotapool_requests_total{provider=\"alpha\",model=\"m1\","
@@ -744,6 +745,55 @@ main(void)
 	is_int(sample(buf, "quotapool_in_flight_requests"), 7, "in-flight count passed through");
 	ok(strstr(buf, "quotapool_build_info{version=\"" QP_VERSION "\"} 1\n") != NULL,
 	    "build info carries the version");
+
+	is_int(sample(buf, "quotapool_backup_enabled"), 0, "backups off");
+	ok(strstr(buf, "quotapool_backup_archives") == NULL,
+	    "no directory: no archive gauges");
+
+	/* The backup directory: archives counted, the newest one's time and size. */
+	{
+		static const char *const names[] = {
+			"quotapool-backup-20260101-000000-auto.tar.gz",
+			"quotapool-backup-20260102-000000.tar.gz",
+			"quotapool-backup-x.tar.gz.tmp",
+			"notes.txt",
+		};
+		char bdir[128], p[256];
+		struct timespec ts[2];
+		size_t bi;
+		FILE *fp;
+
+		snprintf(bdir, sizeof(bdir), "%s/backups", tmpdir);
+		mkdir(bdir, 0700);
+		for (bi = 0; bi < sizeof(names) / sizeof(names[0]); bi++) {
+			snprintf(p, sizeof(p), "%s/%s", bdir, names[bi]);
+			if ((fp = fopen(p, "w")) != NULL) {
+				fprintf(fp, "%*s", (int)(10 * (bi + 1)), "");
+				fclose(fp);
+			}
+			ts[0].tv_sec = ts[1].tv_sec = 1767225600 + (time_t)bi * 86400;
+			ts[0].tv_nsec = ts[1].tv_nsec = 0;
+			utimensat(AT_FDCWD, p, ts, 0);
+		}
+		cfg.backup.enabled = 1;
+		cfg.backup.directory = bdir;
+		err = metrics_render(m, &cfg, 7, buf, METRICS_BUF_DEFAULT, &len);
+		is_int(err, QP_OK, "renders with a backup directory");
+		is_int(sample(buf, "quotapool_backup_enabled"), 1, "backups on");
+		is_int(sample(buf, "quotapool_backup_archives"), 2,
+		    "two archives (a .tmp and another file are not)");
+		is_int(sample(buf, "quotapool_backup_bytes"), 30, "their bytes");
+		is_int(sample(buf, "quotapool_backup_last_timestamp_seconds"),
+		    1767225600 + 86400, "the newest one's time");
+		is_int(sample(buf, "quotapool_backup_last_bytes"), 20, "the newest one's size");
+		for (bi = 0; bi < sizeof(names) / sizeof(names[0]); bi++) {
+			snprintf(p, sizeof(p), "%s/%s", bdir, names[bi]);
+			unlink(p);
+		}
+		rmdir(bdir);
+		cfg.backup.enabled = 0;
+		cfg.backup.directory = NULL;
+	}
 
 	err = metrics_render(m, &cfg, 0, small, sizeof(small), &len);
 	is_int(err, QP_ETOOBIG, "too small a buffer is refused");
