@@ -322,6 +322,8 @@ static const struct config_key config_keys_routing[] = {
 	    "How long an open circuit keeps the account out."),
 	CK_INT(S, "auth_quarantine_s", auth_quarantine_s, 1, 2592000, 1800,
 	    "How long an account is left out after a 401 or 403."),
+	CK_INT(S, "model_backoff_s", model_backoff_s, 1, 2592000, 300,
+	    "How long an account is left out for one model its provider said it does not serve."),
 	CK_IGN("strategy"),
 	CK_IGN("near_tie_epsilon"),
 	CK_IGN("unknown_request_reservation_microdollars"),
