@@ -280,7 +280,9 @@ static const struct config_key config_keys_database[] = {
 #define S struct config_models
 static const struct config_key config_keys_models[] = {
 	CK_INT(S, "refresh_interval_s", refresh_interval_s, 0, 604800, 300,
-	    "Interval of model catalog refreshes and provider pings; 0 = only at start."),
+	    "Interval of model catalog refreshes and provider pings; 0 = only at start. "
+	    "A failed fetch is retried after 1 s, then 2, 4, ... up to this interval "
+	    "(300 s when 0), until one succeeds."),
 	CK_BOOL(S, "startup_refresh", startup_refresh, 1,
 	    "Fetch every provider's model list when the process starts."),
 	CK_BOOL(S, "collapse_models", collapse_models, 0,
