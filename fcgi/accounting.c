@@ -503,8 +503,8 @@ accounting_attempt_end(struct accounting_db *acc, struct accounting_request *req
 			goto out;
 	}
 	if (routing != NULL && nr.account_name != NULL &&
-	    (err = failover_apply(acc->fo, nr.account_name, v, routing, att->ended_at,
-	    NULL, NULL)) != QP_OK)
+	    (err = failover_apply(acc->fo, nr.account_name, nr.model_base, v, routing,
+	    att->ended_at, NULL, NULL)) != QP_OK)
 		goto out;
 	if (fin != NULL && (err = accounting_finalize(acc, &nr, fin)) != QP_OK)
 		goto out;

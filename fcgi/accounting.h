@@ -167,8 +167,9 @@ enum qp_err	 accounting_attempt_start(struct accounting_db *acc, struct accounti
 /*
  * Ends the open attempt in one write transaction: the attempt row gets
  * its outcome, category, class and status from v and its numbers from
- * att, the reservation is deleted, the account's backoff is updated per
- * v (failover_apply(); skipped when routing is NULL), and when fin is
+ * att, the reservation is deleted, the backoff of the account (or of
+ * its req->model_base, per the verdict's scope) is updated per v
+ * (failover_apply(); skipped when routing is NULL), and when fin is
  * not NULL the request is finalized with fin and given to the final
  * hook. A request already finalized elsewhere (stale finalizer) is left
  * as it is. QP_EINVAL if no attempt is open.

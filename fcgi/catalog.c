@@ -27,6 +27,8 @@ enum catalog_stmt {
 	CATALOG_STMT_PING,		/* record one ping */
 	CATALOG_STMT_PRUNE,		/* delete a batch of old pings */
 	CATALOG_STMT_ROWS,		/* every catalog row, for /v1/models */
+	CATALOG_STMT_BACKOFF,		/* is an account backing off as a whole */
+	CATALOG_STMT_HAS_MODELS,	/* does a provider have any catalog row */
 	CATALOG_STMT__MAX
 };
 
@@ -57,6 +59,10 @@ static const char *const catalog_sql[CATALOG_STMT__MAX] = {
 	    "FROM provider_pings WHERE probed_at < ?1 LIMIT ?2)",
 	[CATALOG_STMT_ROWS] = "SELECT provider_id, model_id, display_name, first_seen_at "
 	    "FROM model_catalog",
+	[CATALOG_STMT_BACKOFF] = "SELECT EXISTS (SELECT 1 FROM account_backoffs WHERE "
+	    "account_name = ?1 AND model_id = '' AND backoff_until > ?2)",
+	[CATALOG_STMT_HAS_MODELS] = "SELECT EXISTS (SELECT 1 FROM model_catalog "
+	    "WHERE provider_id = ?1)",
 };
 
 static const char *const catalog_shape_names[CATALOG_SHAPE__MAX] = {
@@ -652,6 +658,61 @@ catalog_provider_served(const struct config_provider *p)
 	return p->enabled && catalog_account(p) != NULL;
 }
 
+/* Runs a one-row EXISTS statement with text ?1 (and ?2 if t2 >= 0); -1 on error. */
+static int
+catalog_exists(sqlite3_stmt *st, const char *s1, int64_t t2)
+{
+	int rc, v = -1;
+
+	sqlite3_bind_text(st, 1, s1, -1, SQLITE_STATIC);
+	if (t2 >= 0)
+		sqlite3_bind_int64(st, 2, t2);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return v;
+}
+
+const struct config_account *
+catalog_ping_account(struct catalog_db *c, const struct config_provider *p, int64_t now)
+{
+	const struct config_account *a;
+	int i;
+
+	for (i = 0; i < p->naccounts; i++) {
+		a = &p->accounts[i];
+		if (!a->enabled || (a->api_key == NULL && a->api_key_env != NULL))
+			continue;
+		/* A database error counts as no backoff: the ping goes out all the same. */
+		if (catalog_exists(c->st[CATALOG_STMT_BACKOFF], a->name, now) != 1)
+			return a;
+	}
+	return catalog_account(p);
+}
+
+enum qp_err
+catalog_missing(struct catalog_db *c, const struct config *cfg, int *missing, int *n)
+{
+	const struct config_provider *p;
+	int i, has;
+
+	*n = 0;
+	for (i = 0; i < cfg->nproviders; i++) {
+		p = &cfg->providers[i];
+		missing[i] = 0;
+		if (!catalog_provider_served(p) || p->nmodels > 0)
+			continue;
+		if ((has = catalog_exists(c->st[CATALOG_STMT_HAS_MODELS], p->id, -1)) < 0)
+			return QP_EDB;
+		if (!has) {
+			missing[i] = 1;
+			(*n)++;
+		}
+	}
+	return QP_OK;
+}
+
 /* ---- fetching --------------------------------------------------------- */
 
 /* CURLOPT_WRITEFUNCTION: keeps the body up to CATALOG_BODY_MAX. */
@@ -1036,7 +1097,8 @@ catalog_refresh_provider(struct catalog_db *c, struct catalog_fetcher *f,
 	struct catalog_ping pg;
 	enum qp_err err;
 
-	if (!p->enabled || p->models_path == NULL || (a = catalog_account(p)) == NULL)
+	if (!p->enabled || p->models_path == NULL ||
+	    (a = catalog_ping_account(c, p, db_now_ms())) == NULL)
 		return QP_ENOTFOUND;
 	memset(&l, 0, sizeof(l));
 	err = catalog_fetch(f, cfg, p, a, &l, &pg);

@@ -170,6 +170,27 @@ const struct config_account *catalog_account(const struct config_provider *p);
 int		 catalog_provider_served(const struct config_provider *p);
 
 /*
+ * Returns the account whose credentials ping p (fetch its models list):
+ * the first usable one (as catalog_account()) with no account-wide
+ * backoff running at now (wall clock ms) in account_backoffs, read
+ * through c; when every usable account backs off, catalog_account(p),
+ * since the ping still tells about the provider. NULL if p has no usable
+ * account. The result is borrowed from p.
+ */
+const struct config_account *catalog_ping_account(struct catalog_db *c,
+		    const struct config_provider *p, int64_t now);
+
+/*
+ * Finds the providers without a catalog: missing (cfg->nproviders
+ * entries, the caller's) gets 1 for each provider that serves clients
+ * (catalog_provider_served()) yet has no model at all (no static model,
+ * no model_catalog row), else 0; *n receives how many. For /v1/readyz.
+ * QP_EDB on a database error.
+ */
+enum qp_err	 catalog_missing(struct catalog_db *c, const struct config *cfg, int *missing,
+		    int *n);
+
+/*
  * Makes a fetcher. cancel (may be NULL, borrowed for the fetcher's
  * life) aborts a transfer in progress within about 50 ms once it
  * becomes non-zero. Returns NULL with *err set. One thread at a time.
@@ -199,7 +220,7 @@ enum qp_err	 catalog_fetch(struct catalog_fetcher *f, const struct config *cfg,
 		    struct catalog_list *l, struct catalog_ping *ping);
 
 /*
- * Refreshes p's upstream models: fetches its list with catalog_account(),
+ * Refreshes p's upstream models: fetches its list with catalog_ping_account(),
  * writes a provider_pings row and, when a non-empty list was read,
  * replaces p's upstream models (a failed or empty fetch keeps the last
  * good catalog; an empty list is recorded as a failed ping "empty models

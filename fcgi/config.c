@@ -280,7 +280,9 @@ static const struct config_key config_keys_database[] = {
 #define S struct config_models
 static const struct config_key config_keys_models[] = {
 	CK_INT(S, "refresh_interval_s", refresh_interval_s, 0, 604800, 300,
-	    "Interval of model catalog refreshes and provider pings; 0 = only at start."),
+	    "Interval of model catalog refreshes and provider pings; 0 = only at start. "
+	    "A failed fetch is retried after 1 s, then 2, 4, ... up to this interval "
+	    "(300 s when 0), until one succeeds."),
 	CK_BOOL(S, "startup_refresh", startup_refresh, 1,
 	    "Fetch every provider's model list when the process starts."),
 	CK_BOOL(S, "collapse_models", collapse_models, 0,
@@ -322,6 +324,8 @@ static const struct config_key config_keys_routing[] = {
 	    "How long an open circuit keeps the account out."),
 	CK_INT(S, "auth_quarantine_s", auth_quarantine_s, 1, 2592000, 1800,
 	    "How long an account is left out after a 401 or 403."),
+	CK_INT(S, "model_backoff_s", model_backoff_s, 1, 2592000, 300,
+	    "How long an account is left out for one model its provider said it does not serve."),
 	CK_IGN("strategy"),
 	CK_IGN("near_tie_epsilon"),
 	CK_IGN("unknown_request_reservation_microdollars"),

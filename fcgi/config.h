@@ -161,6 +161,7 @@ struct config_routing {
 	int		 circuit_failures;	/* consecutive transient failures that open the circuit, default 5 */
 	int		 circuit_open_s;	/* how long an open circuit excludes the account, default 300 */
 	int		 auth_quarantine_s;	/* after 401/403, default 1800 */
+	int		 model_backoff_s;	/* one model, after "model not found"; 300 */
 };
 
 /* [limits]: default quota per account (multiplied by its weight). */

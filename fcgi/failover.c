@@ -12,21 +12,23 @@
 #define FAILOVER_COUNT_MAX	1000000
 
 enum failover_stmt {
-	FAILOVER_STMT_GET,	/* one account's row */
-	FAILOVER_STMT_UPSERT,	/* write one account's row */
-	FAILOVER_STMT_DELETE,	/* clear one account's row */
+	FAILOVER_STMT_GET,	/* one row: an account's ('') or one of its models' */
+	FAILOVER_STMT_UPSERT,	/* write one row */
+	FAILOVER_STMT_DELETE,	/* clear an account's row and one model's */
 	FAILOVER_STMT__MAX
 };
 
 static const char *const failover_sql[FAILOVER_STMT__MAX] = {
 	[FAILOVER_STMT_GET] = "SELECT reason, backoff_until, consecutive_failures, "
-	    "status_code, error_class FROM account_backoffs WHERE account_name = ?",
-	[FAILOVER_STMT_UPSERT] = "INSERT INTO account_backoffs (account_name, reason, "
-	    "backoff_until, consecutive_failures, status_code, error_class, updated_at) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (account_name) DO UPDATE "
-	    "SET reason = ?2, backoff_until = ?3, consecutive_failures = ?4, "
+	    "status_code, error_class FROM account_backoffs WHERE account_name = ?1 "
+	    "AND model_id = ?2",
+	[FAILOVER_STMT_UPSERT] = "INSERT INTO account_backoffs (account_name, model_id, scope, "
+	    "reason, backoff_until, consecutive_failures, status_code, error_class, updated_at) "
+	    "VALUES (?1, ?8, ?9, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (account_name, model_id) "
+	    "DO UPDATE SET reason = ?2, backoff_until = ?3, consecutive_failures = ?4, "
 	    "status_code = ?5, error_class = ?6, updated_at = ?7",
-	[FAILOVER_STMT_DELETE] = "DELETE FROM account_backoffs WHERE account_name = ?",
+	[FAILOVER_STMT_DELETE] = "DELETE FROM account_backoffs WHERE account_name = ?1 "
+	    "AND model_id IN ('', ?2)",
 };
 
 struct failover_db {
@@ -40,6 +42,7 @@ static const char *const failover_outcome_names[FAILOVER_OUTCOME__MAX] = {
 	[FAILOVER_OUTCOME_QUOTA_EXCEEDED] = "quota_exceeded",
 	[FAILOVER_OUTCOME_AUTH_FAILURE] = "auth_failure",
 	[FAILOVER_OUTCOME_TRANSIENT] = "transient",
+	[FAILOVER_OUTCOME_MODEL_UNAVAILABLE] = "model_unavailable",
 	[FAILOVER_OUTCOME_CLIENT_ERROR] = "client_error",
 	[FAILOVER_OUTCOME_CLIENT_DISCONNECTED] = "client_disconnected",
 	[FAILOVER_OUTCOME_STREAM_ERROR] = "stream_error",
@@ -54,6 +57,7 @@ static const char *const failover_category_names[FAILOVER_CAT__MAX] = {
 	[FAILOVER_CAT_TRANSIENT] = "transient",
 	[FAILOVER_CAT_BAD_REQUEST] = "bad_request",
 	[FAILOVER_CAT_NEVER] = "never",
+	[FAILOVER_CAT_MODEL_UNAVAILABLE] = "model_unavailable",
 };
 
 static const char *const failover_reason_names[FAILOVER_REASON__MAX] = {
@@ -62,6 +66,12 @@ static const char *const failover_reason_names[FAILOVER_REASON__MAX] = {
 	[FAILOVER_REASON_AUTH_FAILURE] = "auth_failure",
 	[FAILOVER_REASON_TRANSIENT] = "transient",
 	[FAILOVER_REASON_CIRCUIT_OPEN] = "circuit_open",
+	[FAILOVER_REASON_MODEL_UNAVAILABLE] = "model_unavailable",
+};
+
+static const char *const failover_scope_names[FAILOVER_SCOPE__MAX] = {
+	[FAILOVER_SCOPE_ACCOUNT] = "account",
+	[FAILOVER_SCOPE_MODEL] = "model",
 };
 
 /* Body wording that makes a 429, 402 or 403 a quota or billing matter. */
@@ -73,6 +83,20 @@ static const char *const failover_quota_words[] = {
 static const char *const failover_auth_words[] = {
 	"auth", "api key", "api_key", "api-key", "apikey", "credential", "permission",
 	"access denied", "invalid key", "invalid_key",
+};
+
+/* Body wording of a prompt longer than the model's context (any 4xx or 5xx). */
+static const char *const failover_context_words[] = {
+	"context_length", "context length", "context window", "context size",
+	"maximum context", "prompt is too long", "exceed_context",
+};
+
+/* Body wording of a 404 about the model: one of these ... */
+static const char *const failover_model_words[] = { "model" };
+
+/* ... and one of these. */
+static const char *const failover_absent_words[] = {
+	"not found", "not_found", "does not exist", "not exist", "no such", "unknown",
 };
 
 /* What a transport error (CURLcode) means, when no HTTP status decides. */
@@ -144,6 +168,13 @@ failover_reason_name(enum failover_reason r)
 {
 
 	return (unsigned)r < FAILOVER_REASON__MAX ? failover_reason_names[r] : "unknown";
+}
+
+const char *
+failover_scope_name(enum failover_scope s)
+{
+
+	return (unsigned)s < FAILOVER_SCOPE__MAX ? failover_scope_names[s] : "unknown";
 }
 
 enum failover_reason
@@ -406,6 +437,9 @@ failover_retry_after(const char *buf, size_t len, int64_t now)
 	return date - nowsec;
 }
 
+/* Size of a word table. */
+#define FAILOVER_NWORDS(t)	(sizeof(t) / sizeof((t)[0]))
+
 static void
 failover_set(struct failover_verdict *v, enum failover_outcome o, const char *class)
 {
@@ -423,6 +457,8 @@ failover_set(struct failover_verdict *v, enum failover_outcome o, const char *cl
 		    FAILOVER_EFFECT_AUTH, 1 },
 		[FAILOVER_OUTCOME_TRANSIENT] = { FAILOVER_CAT_TRANSIENT,
 		    FAILOVER_EFFECT_TRANSIENT, 1 },
+		[FAILOVER_OUTCOME_MODEL_UNAVAILABLE] = { FAILOVER_CAT_MODEL_UNAVAILABLE,
+		    FAILOVER_EFFECT_MODEL, 1 },
 		[FAILOVER_OUTCOME_CLIENT_ERROR] = { FAILOVER_CAT_BAD_REQUEST,
 		    FAILOVER_EFFECT_NONE, 0 },
 		[FAILOVER_OUTCOME_CLIENT_DISCONNECTED] = { FAILOVER_CAT_NEVER,
@@ -435,6 +471,8 @@ failover_set(struct failover_verdict *v, enum failover_outcome o, const char *cl
 	v->outcome = o;
 	v->category = t[o].cat;
 	v->effect = t[o].effect;
+	v->scope = o == FAILOVER_OUTCOME_MODEL_UNAVAILABLE ? FAILOVER_SCOPE_MODEL :
+	    FAILOVER_SCOPE_ACCOUNT;
 	v->retry = t[o].retry;
 	snprintf(v->error_class, sizeof(v->error_class), "%s", class);
 }
@@ -460,12 +498,26 @@ failover_status(struct failover_verdict *v, const struct failover_input *in)
 		    sizeof(failover_auth_words) / sizeof(failover_auth_words[0]));
 		failover_set(v, quota && !auth ? FAILOVER_OUTCOME_QUOTA_EXCEEDED :
 		    FAILOVER_OUTCOME_AUTH_FAILURE, class);
-	} else if (s >= 400 && s <= 499)
+	} else if (s >= 400 && s <= 599 && failover_has_any(in->body, in->body_len,
+	    failover_context_words, FAILOVER_NWORDS(failover_context_words))) {
+		/* Another deployment may take the prompt: retried, and no backoff. */
+		failover_set(v, FAILOVER_OUTCOME_CLIENT_ERROR, "context_length_exceeded");
+		v->retry = 1;
+		v->scope = FAILOVER_SCOPE_MODEL;
+	} else if (s == 404 && failover_has_any(in->body, in->body_len, failover_model_words,
+	    FAILOVER_NWORDS(failover_model_words)) && failover_has_any(in->body, in->body_len,
+	    failover_absent_words, FAILOVER_NWORDS(failover_absent_words)))
+		failover_set(v, FAILOVER_OUTCOME_MODEL_UNAVAILABLE, "model_not_found");
+	else if (s >= 400 && s <= 499)
 		failover_set(v, FAILOVER_OUTCOME_CLIENT_ERROR, class);
 	else if (s >= 200 && s <= 299)
 		failover_set(v, FAILOVER_OUTCOME_OK, "");
-	else
+	else {
 		failover_set(v, FAILOVER_OUTCOME_TRANSIENT, class);
+		/* A server error answers for one model; anything else (3xx) is the account's. */
+		if (s >= 500 && s <= 599)
+			v->scope = FAILOVER_SCOPE_MODEL;
+	}
 }
 
 static void
@@ -533,6 +585,8 @@ failover_kind_of_effect(enum failover_effect e)
 		return 3;
 	case FAILOVER_EFFECT_TRANSIENT:
 		return 4;
+	case FAILOVER_EFFECT_MODEL:
+		return 5;
 	default:
 		return 0;
 	}
@@ -552,6 +606,8 @@ failover_kind_of_reason(enum failover_reason r)
 	case FAILOVER_REASON_TRANSIENT:
 	case FAILOVER_REASON_CIRCUIT_OPEN:
 		return 4;
+	case FAILOVER_REASON_MODEL_UNAVAILABLE:
+		return 5;
 	default:
 		return -1;
 	}
@@ -608,6 +664,10 @@ failover_next(const struct failover_verdict *v, const struct config_routing *r,
 		next->reason = FAILOVER_REASON_AUTH_FAILURE;
 		secs = failover_nonneg(r->auth_quarantine_s);
 		break;
+	case FAILOVER_EFFECT_MODEL:
+		next->reason = FAILOVER_REASON_MODEL_UNAVAILABLE;
+		secs = failover_nonneg(r->model_backoff_s);
+		break;
 	default:
 		if (r->circuit_failures > 0 && n >= r->circuit_failures) {
 			next->reason = FAILOVER_REASON_CIRCUIT_OPEN;
@@ -619,6 +679,8 @@ failover_next(const struct failover_verdict *v, const struct config_routing *r,
 		break;
 	}
 	next->until = now + secs * 1000;
+	next->scope = v->scope == FAILOVER_SCOPE_MODEL ? FAILOVER_SCOPE_MODEL :
+	    FAILOVER_SCOPE_ACCOUNT;
 	next->consecutive = n;
 	next->status_code = v->status;
 	snprintf(next->error_class, sizeof(next->error_class), "%s", v->error_class);
@@ -657,18 +719,23 @@ failover_db_free(struct failover_db *f)
 }
 
 enum qp_err
-failover_get(struct failover_db *f, const char *account, struct failover_backoff *b)
+failover_get(struct failover_db *f, const char *account, const char *model,
+    struct failover_backoff *b)
 {
 	sqlite3_stmt *st = f->st[FAILOVER_STMT_GET];
 	const char *s;
 	enum qp_err err = QP_ENOTFOUND;
 	int rc;
 
+	if (model == NULL)
+		model = "";
 	sqlite3_reset(st);
 	sqlite3_bind_text(st, 1, account, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		memset(b, 0, sizeof(*b));
+		b->scope = model[0] != '\0' ? FAILOVER_SCOPE_MODEL : FAILOVER_SCOPE_ACCOUNT;
 		b->reason = failover_reason_from_name((const char *)sqlite3_column_text(st, 0));
 		if (b->reason == FAILOVER_REASON__MAX)
 			b->reason = FAILOVER_REASON_TRANSIENT;
@@ -697,11 +764,14 @@ failover_step(sqlite3_stmt *st)
 }
 
 enum qp_err
-failover_apply(struct failover_db *f, const char *account, const struct failover_verdict *v,
-    const struct config_routing *r, int64_t now, struct failover_backoff *next, int *written)
+failover_apply(struct failover_db *f, const char *account, const char *model,
+    const struct failover_verdict *v, const struct config_routing *r, int64_t now,
+    struct failover_backoff *next, int *written)
 {
+	struct failover_verdict sv;
 	struct failover_backoff prev, nb;
 	sqlite3_stmt *st;
+	const char *key;
 	enum qp_err err = QP_OK;
 	int own = 0, have, change;
 
@@ -709,6 +779,14 @@ failover_apply(struct failover_db *f, const char *account, const struct failover
 		*written = 0;
 	if (v->effect == FAILOVER_EFFECT_NONE)
 		return QP_OK;
+	if (model == NULL)
+		model = "";
+	/* The row of the verdict's scope; without a model, the account's. */
+	sv = *v;
+	if (model[0] == '\0')
+		sv.scope = FAILOVER_SCOPE_ACCOUNT;
+	v = &sv;
+	key = v->scope == FAILOVER_SCOPE_MODEL ? model : "";
 	if (sqlite3_get_autocommit(f->db)) {
 		if ((err = db_begin_write(f->db)) != QP_OK)
 			return err;
@@ -718,10 +796,11 @@ failover_apply(struct failover_db *f, const char *account, const struct failover
 		/* The hot path: no read, a delete that usually finds nothing. */
 		st = f->st[FAILOVER_STMT_DELETE];
 		sqlite3_bind_text(st, 1, account, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
 		err = failover_step(st);
 		goto out;
 	}
-	err = failover_get(f, account, &prev);
+	err = failover_get(f, account, key, &prev);
 	if (err != QP_OK && err != QP_ENOTFOUND)
 		goto out;
 	have = err == QP_OK;
@@ -750,6 +829,8 @@ failover_apply(struct failover_db *f, const char *account, const struct failover
 	else
 		sqlite3_bind_null(st, 6);
 	sqlite3_bind_int64(st, 7, now);
+	sqlite3_bind_text(st, 8, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 9, failover_scope_name(nb.scope), -1, SQLITE_STATIC);
 	if ((err = failover_step(st)) != QP_OK)
 		goto out;
 	if (next != NULL)

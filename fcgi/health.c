@@ -1,8 +1,11 @@
 /* health.c: endpoints for operators' tools: liveness, readiness and Prometheus metrics. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cjson/cJSON.h>
 
+#include "catalog.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -33,6 +36,61 @@ health_healthz(struct worker *w, struct http_req *r)
 	health_reply(r, 200, "ok", NULL);
 }
 
+/*
+ * Answers readiness from the catalog: names the providers that serve no
+ * model yet; 503 when no provider serves any.
+ */
+static void
+health_catalog(struct worker *w, struct http_req *r)
+{
+	const struct config *cfg = w->srv->cfg;
+	struct catalog_db *c = NULL;
+	cJSON *o = NULL, *arr;
+	char errbuf[256], reason[512];
+	int *missing = NULL, i, n = 0, served = 0, code;
+	size_t len;
+	enum qp_err err;
+
+	if ((c = catalog_db_new(w->db, &err, errbuf, sizeof(errbuf))) == NULL ||
+	    (missing = calloc(cfg->nproviders > 0 ? (size_t)cfg->nproviders : 1,
+	    sizeof(*missing))) == NULL ||
+	    (err = catalog_missing(c, cfg, missing, &n)) != QP_OK) {
+		health_reply(r, 503, "degraded", "the model catalog cannot be read");
+		goto out;
+	}
+	if (n == 0) {
+		health_reply(r, 200, "ok", NULL);
+		goto out;
+	}
+	for (i = 0; i < cfg->nproviders; i++)
+		served += catalog_provider_served(&cfg->providers[i]);
+	snprintf(reason, sizeof(reason), "no usable model catalog: no models from");
+	for (i = 0; i < cfg->nproviders; i++)
+		if (missing[i] && (len = strlen(reason)) < sizeof(reason))
+			snprintf(reason + len, sizeof(reason) - len, " %s",
+			    cfg->providers[i].id);
+	/* Other providers serve their models: ready, with the gaps named. */
+	code = n < served ? 200 : 503;
+	if ((o = cJSON_CreateObject()) == NULL ||
+	    cJSON_AddStringToObject(o, "status", code == 200 ? "ok" : "degraded") == NULL ||
+	    (code != 200 && cJSON_AddStringToObject(o, "reason", reason) == NULL) ||
+	    (arr = cJSON_AddArrayToObject(o, "providers_without_catalog")) == NULL) {
+		http_error(r, 503, "server_error", "out of memory");
+		goto out;
+	}
+	for (i = 0; i < cfg->nproviders; i++)
+		if (missing[i] && !cJSON_AddItemToArray(arr,
+		    cJSON_CreateString(cfg->providers[i].id))) {
+			http_error(r, 503, "server_error", "out of memory");
+			goto out;
+		}
+	http_reply_json(r, code, o);
+out:
+	cJSON_Delete(o);
+	free(missing);
+	catalog_db_free(c);
+}
+
 void
 health_readyz(struct worker *w, struct http_req *r)
 {
@@ -46,7 +104,7 @@ health_readyz(struct worker *w, struct http_req *r)
 		    "registered in the database yet");
 		return;
 	}
-	health_reply(r, 200, "ok", NULL);
+	health_catalog(w, r);
 }
 
 /* Largest exposition sent; a pool of this size never comes near it. */

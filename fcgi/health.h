@@ -10,7 +10,11 @@ void		 health_healthz(struct worker *w, struct http_req *r);
 
 /*
  * GET /v1/readyz: 200 {"status":"ok"} when the database is reachable and
- * fully migrated, else 503 {"status":"degraded","reason":...}. Never writes.
+ * fully migrated and every provider that serves clients has a model
+ * catalog (static models or a fetched list), else 503
+ * {"status":"degraded","reason":...}. Providers without a catalog are
+ * named in "providers_without_catalog": with a 200 while others serve
+ * their models, with a 503 when none has a catalog. Never writes.
  */
 void		 health_readyz(struct worker *w, struct http_req *r);
 

@@ -1,5 +1,6 @@
 /* maint.c: the maintenance thread: lease, heartbeat, catalog refresh, ping pruning, server hooks. */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -78,9 +79,22 @@ struct maint {
 	struct maint_db	*mdb;			/* lease and process statements */
 	struct catalog_db *cdb;			/* catalog statements */
 	struct catalog_fetcher *fetcher;	/* libcurl handle of catalog fetches */
+	struct maint_fetch *fetch;		/* per provider, config order (thread only) */
+	int64_t		 refresh_due;		/* monotonic ms of the next full catalog
+						   refresh (thread only) */
+	int64_t		 next_hint[MAINT_TASK__MAX]; /* set by a run: its next run (monotonic
+						   ms) instead of after interval_ms, 0 = not
+						   set (thread only) */
 	struct maint_state state[MAINT_TASK__MAX]; /* per task, guarded by lock */
 	char		 hostname[256];		/* recorded in processes */
 	char		 dberr[256];		/* why the connection is not ready */
+};
+
+/* Where one provider's catalog fetches stand. */
+struct maint_fetch {
+	int		 failures;	/* failed fetches in a row */
+	int64_t		 retry_at;	/* monotonic ms of its next fetch before the full
+					   refresh, 0 = none */
 };
 
 /* One row of the task table. */
@@ -433,6 +447,7 @@ maint_run_task(struct maint *m, enum maint_task t)
 	int first = s->first;
 
 	note[0] = '\0';
+	m->next_hint[t] = 0;
 	t0 = maint_mono_ms();
 	wall = db_now_ms();
 	err = maint_tasks[t].run(m, first, note, sizeof(note));
@@ -446,6 +461,8 @@ maint_run_task(struct maint *m, enum maint_task t)
 			next = end;
 	} else
 		next = MAINT_NEVER;
+	if (m->next_hint[t] > 0)
+		next = m->next_hint[t];
 	pthread_mutex_lock(&m->lock);
 	s->first = 0;
 	s->runs++;
@@ -526,30 +543,88 @@ maint_run_heartbeat(struct maint *m, int first, char *note, size_t len)
 	return err;
 }
 
+int64_t
+maint_retry_delay_ms(int failures, int64_t cap_ms)
+{
+	int64_t d = MAINT_FETCH_RETRY_MS;
+	int i;
+
+	if (cap_ms <= 0)
+		cap_ms = MAINT_FETCH_RETRY_CAP_MS;
+	for (i = 1; i < failures && d < cap_ms; i++)
+		d *= 2;
+	return d < cap_ms ? d : cap_ms;
+}
+
+/* Notes provider i's fetch outcome: a failure schedules its next try, a success clears it. */
+static void
+maint_fetch_done(struct maint *m, int i, int ok, const char *why)
+{
+	const struct config_provider *p = &m->cfg->providers[i];
+	struct maint_fetch *f = &m->fetch[i];
+	int64_t delay;
+
+	if (ok) {
+		if (f->failures > 0)
+			log_msg(LOG_INFO, "catalog: provider %s: models fetched after %d failed "
+			    "attempt%s", p->id, f->failures, f->failures == 1 ? "" : "s");
+		f->failures = 0;
+		f->retry_at = 0;
+		return;
+	}
+	if (f->failures < INT_MAX)
+		f->failures++;
+	delay = maint_retry_delay_ms(f->failures, maint_every_refresh(m));
+	f->retry_at = maint_mono_ms() + delay;
+	if (f->failures == 1)
+		log_msg(LOG_WARNING, "catalog: provider %s: models fetch failed (%s); trying again "
+		    "in %lld ms, then backing off up to the refresh interval", p->id,
+		    why != NULL && why[0] != '\0' ? why : "no answer", (long long)delay);
+}
+
+/*
+ * The catalog task. A full refresh (the first run, then every
+ * refresh_interval_s) stores the static models and fetches every
+ * provider; in between, a run fetches only the providers whose retry is
+ * due. The next run is the earliest of the next full refresh and the
+ * retries.
+ */
 static enum qp_err
 maint_run_catalog(struct maint *m, int first, char *note, size_t len)
 {
 	const struct config *cfg = m->cfg;
 	struct catalog_ping ping;
-	enum qp_err err;
-	int i, statics = 0, fetched = 0, failed = 0, models = 0, fetch;
+	enum qp_err err = QP_OK;
+	int64_t now = maint_mono_ms(), interval = maint_every_refresh(m), next;
+	int i, statics = 0, fetched = 0, failed = 0, models = 0, fetch, full, pending = 0;
 
+	full = first || now >= m->refresh_due;
 	fetch = !first || cfg->models.startup_refresh;
-	if ((err = catalog_store_static(m->cdb, cfg, db_now_ms(), &statics)) != QP_OK) {
-		snprintf(note, len, "cannot store static models: %s", sqlite3_errmsg(m->db));
-		return err;
+	if (full) {
+		m->refresh_due = interval > 0 ? now + interval : MAINT_NEVER;
+		if ((err = catalog_store_static(m->cdb, cfg, db_now_ms(), &statics)) != QP_OK) {
+			snprintf(note, len, "cannot store static models: %s",
+			    sqlite3_errmsg(m->db));
+			m->refresh_due = now + MAINT_RETRY_MS;
+			goto out;
+		}
+		if (!fetch) {
+			snprintf(note, len, "%d static models; fetching waits for the next "
+			    "refresh (startup_refresh is off)", statics);
+			goto out;
+		}
+		/* Every provider is due; one left out by an error is tried at the next run. */
+		for (i = 0; i < cfg->nproviders; i++)
+			m->fetch[i].retry_at = now;
 	}
-	if (!fetch) {
-		snprintf(note, len, "%d static models; fetching waits for the next "
-		    "refresh (startup_refresh is off)", statics);
-		return QP_OK;
-	}
-	/* The libcurl handle lives for one refresh: refreshes are far apart. */
+	/* The libcurl handle lives for one run: runs are far apart. */
 	if ((m->fetcher = catalog_fetcher_new(&m->stopping, &err)) == NULL) {
 		snprintf(note, len, "cannot set up libcurl");
-		return err;
+		goto out;
 	}
 	for (i = 0; i < cfg->nproviders; i++) {
+		if (m->fetch[i].retry_at == 0 || m->fetch[i].retry_at > now)
+			continue;
 		if (atomic_load(&m->stopping)) {
 			err = QP_ECLOSED;
 			goto out;
@@ -563,27 +638,55 @@ maint_run_catalog(struct maint *m, int first, char *note, size_t len)
 		}
 		err = catalog_refresh_provider(m->cdb, m->fetcher, cfg, &cfg->providers[i],
 		    &ping);
-		if (err == QP_ENOTFOUND)
+		if (err == QP_ENOTFOUND) {
+			/* Disabled, no models_path or no usable account: nothing to retry. */
+			m->fetch[i].failures = 0;
+			m->fetch[i].retry_at = 0;
 			continue;
+		}
 		if (err == QP_ECLOSED)
 			goto out;
 		if (err != QP_OK) {
 			snprintf(note, len, "provider %s: %s", cfg->providers[i].id,
 			    sqlite3_errmsg(m->db));
+			maint_fetch_done(m, i, 0, "database error");
 			goto out;
 		}
 		fetched++;
+		maint_fetch_done(m, i, ping.ok, ping.error);
 		if (ping.ok)
 			models += ping.model_count;
 		else
 			failed++;
 	}
 	err = QP_OK;
-	snprintf(note, len, "%d static models; %d providers fetched, %d failed, "
-	    "%d models listed", statics, fetched, failed, models);
+	if (full)
+		snprintf(note, len, "%d static models; %d providers fetched, %d failed, "
+		    "%d models listed", statics, fetched, failed, models);
+	else
+		snprintf(note, len, "retry: %d providers fetched, %d failed, %d models listed",
+		    fetched, failed, models);
 out:
 	catalog_fetcher_free(m->fetcher);
 	m->fetcher = NULL;
+	/* The next run: the full refresh, or a provider's retry before it. */
+	next = m->refresh_due;
+	for (i = 0; i < cfg->nproviders; i++)
+		if (m->fetch[i].retry_at != 0) {
+			/* Left out by an error of ours: soon, but not in a loop. */
+			if (err != QP_OK && err != QP_EBUSY && m->fetch[i].retry_at <= now)
+				m->fetch[i].retry_at = now + MAINT_RETRY_MS;
+			pending++;
+			if (m->fetch[i].retry_at < next)
+				next = m->fetch[i].retry_at;
+		}
+	if (pending > 0 && err == QP_OK) {
+		size_t n = strlen(note);
+
+		snprintf(note + n, len - n, "; %d to retry in %lld ms", pending,
+		    (long long)(next > now ? next - now : 0));
+	}
+	m->next_hint[MAINT_TASK_CATALOG] = next;
 	return err;
 }
 
@@ -744,6 +847,7 @@ maint_free(struct maint *m)
 
 	pthread_cond_destroy(&m->wake);
 	pthread_mutex_destroy(&m->lock);
+	free(m->fetch);
 	free(m);
 }
 
@@ -760,6 +864,12 @@ maint_start(const struct config *cfg, const struct maint_opts *opts, enum qp_err
 		return NULL;
 	}
 	m->cfg = cfg;
+	if ((m->fetch = calloc(cfg->nproviders > 0 ? (size_t)cfg->nproviders : 1,
+	    sizeof(*m->fetch))) == NULL) {
+		free(m);
+		*err = QP_ENOMEM;
+		return NULL;
+	}
 	if (opts != NULL)
 		m->opts = *opts;
 	else
@@ -778,6 +888,7 @@ maint_start(const struct config *cfg, const struct maint_opts *opts, enum qp_err
 	m->hostname[sizeof(m->hostname) - 1] = '\0';
 
 	if (pthread_mutex_init(&m->lock, NULL) != 0) {
+		free(m->fetch);
 		free(m);
 		*err = QP_ENOMEM;
 		return NULL;
@@ -786,6 +897,7 @@ maint_start(const struct config *cfg, const struct maint_opts *opts, enum qp_err
 	    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
 	    pthread_cond_init(&m->wake, &ca) != 0) {
 		pthread_mutex_destroy(&m->lock);
+		free(m->fetch);
 		free(m);
 		*err = QP_ENOMEM;
 		return NULL;

@@ -31,6 +31,10 @@
 #define MAINT_STOP_WAIT_MS	5000
 /* Length of a task's last outcome note. */
 #define MAINT_NOTE_MAX		160
+/* A failed catalog fetch of a provider is tried again after this long first (ms). */
+#define MAINT_FETCH_RETRY_MS	1000
+/* Cap of that delay when [models] refresh_interval_s is 0 (ms). */
+#define MAINT_FETCH_RETRY_CAP_MS (300 * 1000)
 
 /* The tasks of the maintenance thread, in the order they run when due together. */
 enum maint_task {
@@ -136,6 +140,16 @@ enum qp_err	 maint_process_heartbeat(struct maint_db *d, int64_t id, int64_t now
 /* Sets stopped_at (and heartbeat_at) of process id at a clean stop. */
 enum qp_err	 maint_process_stop(struct maint_db *d, int64_t id, int64_t now);
 
+/*
+ * Returns how long after its failures-th failed catalog fetch in a row
+ * (1 = the first) a provider's models list is fetched again:
+ * MAINT_FETCH_RETRY_MS, doubled for each failure after the first, capped
+ * at cap_ms ([models] refresh_interval_s in ms; MAINT_FETCH_RETRY_CAP_MS
+ * when cap_ms <= 0). failures < 1 counts as 1. Pure function:
+ * thread-safe.
+ */
+int64_t		 maint_retry_delay_ms(int failures, int64_t cap_ms);
+
 /* Fills o with the defaults and no hooks. */
 void		 maint_opts_init(struct maint_opts *o);
 
@@ -148,7 +162,9 @@ void		 maint_opts_init(struct maint_opts *o);
  * lease_ttl_ms), the heartbeat (every tick), and, only while this
  * process holds the lease, the catalog refresh (at start, fetching only
  * if [models] startup_refresh, then every refresh_interval_s; 0 = never
- * again), ping pruning (older than ping_retain_days; 0 = never) and the
+ * again; a provider whose fetch failed or listed nothing is fetched
+ * again on its own after maint_retry_delay_ms() until a fetch succeeds),
+ * ping pruning (older than ping_retain_days; 0 = never) and the
  * hooks. Call with the signals the server waits for already blocked.
  * Returns NULL with *err set (QP_ENOMEM, QP_EIO if the thread cannot be
  * created).

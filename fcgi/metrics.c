@@ -38,7 +38,7 @@ static const char *const metrics_sql[METRICS_ST__MAX] = {
 	    "WHERE bucket_s = 0 AND bucket_start = 0 AND metric IN ('total', 'ttft') "
 	    "ORDER BY metric, provider_id",
 	[METRICS_ST_BACKOFFS] = ("SELECT account_name, reason FROM account_backoffs WHERE "
-	    "backoff_until > ?1 ORDER BY account_name"),
+	    "backoff_until > ?1 AND model_id = '' ORDER BY account_name"),
 };
 
 struct metrics_db {

@@ -347,6 +347,19 @@ proxy_fail(struct http_req *r, int status, const char *message, int64_t retry_s)
 		http_error(r, status, type, message);
 }
 
+/*
+ * Returns 1 if the last upstream answer is relayed as it was when no
+ * account is left: the client's fault, or a model the provider does not
+ * serve (retried elsewhere first).
+ */
+static int
+proxy_relay_last(const struct failover_verdict *v)
+{
+
+	return v->outcome == FAILOVER_OUTCOME_CLIENT_ERROR ||
+	    v->outcome == FAILOVER_OUTCOME_MODEL_UNAVAILABLE;
+}
+
 /* The database work of one step of a request, run on the writer (server_batch()). */
 struct proxy_job {
 	struct accounting_request *req;
@@ -562,7 +575,14 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 					    failover_outcome_name(v.outcome));
 					break;
 				}
-				proxy_fail(r, st_code, msg, retry_s);
+				if (sel.status == SELECT_EXHAUSTED && proxy_relay_last(&v) &&
+				    a.status >= 400 && a.body.len > 0) {
+					/* The provider's words go back as they were. */
+					http_reply(r, a.status, a.ctype[0] ? a.ctype :
+					    "application/json", a.body.p, a.body.len);
+					st_code = a.status;
+				} else
+					proxy_fail(r, st_code, msg, retry_s);
 				final_status = st_code;
 			}
 			final_st = ntried == 0 ? ACCOUNTING_REJECTED : ACCOUNTING_ERROR;
@@ -683,8 +703,7 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 
 		/* This attempt is the last one: answer if nothing was sent yet. */
 		if (!a.handed_off && !a.client_gone) {
-			if (a.status >= 400 && a.body.len > 0 &&
-			    v.outcome == FAILOVER_OUTCOME_CLIENT_ERROR) {
+			if (a.status >= 400 && a.body.len > 0 && proxy_relay_last(&v)) {
 				http_reply(r, a.status, a.ctype[0] ? a.ctype :
 				    "application/json", a.body.p, a.body.len);
 			} else {

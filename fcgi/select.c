@@ -22,7 +22,7 @@ enum select_kind {
 
 enum select_stmt {
 	SELECT_STMT_CATALOG,	/* does a provider list a model, over what protocol */
-	SELECT_STMT_BACKOFFS,	/* backoff rows still running */
+	SELECT_STMT_BACKOFFS,	/* backoff rows still running: accounts' and the model's */
 	SELECT_STMT_INFLIGHT,	/* live reservations per account */
 	SELECT_STMT_USAGE_PAST,	/* usage of the past hours of each window per account */
 	SELECT_STMT_USAGE_NOW,	/* usage of the current hour per account */
@@ -38,8 +38,8 @@ enum select_stmt {
 static const char *const select_sql[SELECT_STMT__MAX] = {
 	[SELECT_STMT_CATALOG] = "SELECT protocol FROM model_catalog "
 	    "WHERE provider_id = ? AND model_id = ?",
-	[SELECT_STMT_BACKOFFS] = "SELECT account_name, reason, backoff_until "
-	    "FROM account_backoffs WHERE backoff_until > ?",
+	[SELECT_STMT_BACKOFFS] = "SELECT account_name, model_id, reason, backoff_until "
+	    "FROM account_backoffs WHERE backoff_until > ?1 AND model_id IN ('', ?2)",
 	[SELECT_STMT_INFLIGHT] = "SELECT account_name, count(*), total(estimated_tokens), "
 	    "total(estimated_microdollars) FROM reservations WHERE expires_at > ? "
 	    "GROUP BY account_name",
@@ -114,6 +114,7 @@ struct select_cand {
 	int			 considered;	/* 1 if a candidate of this choice (pinned provider) */
 	enum select_reason	 reason;	/* eligible or why not */
 	enum failover_reason	 backoff;	/* reason of the backoff row, if any */
+	enum failover_scope	 scope;		/* its scope: the account, or the model */
 	int64_t			 until;		/* end of the backoff row, 0 = none */
 	int64_t			 inflight;	/* live reservations */
 	int64_t			 reserved[SELECT_KIND__MAX]; /* what they hold (requests = inflight) */
@@ -463,23 +464,43 @@ select_read_now(struct select_db *s, int64_t now)
 	return rc == SQLITE_DONE ? QP_OK : QP_EDB;
 }
 
+/*
+ * Reads the running backoffs of every account and of each account for
+ * model into the candidates. An account with both keeps the one that
+ * decides: an auth quarantine, else the later end.
+ */
 static enum qp_err
-select_read_backoffs(struct select_db *s, int64_t now)
+select_read_backoffs(struct select_db *s, const char *model, int64_t now)
 {
 	sqlite3_stmt *st = s->st[SELECT_STMT_BACKOFFS];
+	struct select_cand *c;
 	enum failover_reason r;
+	const char *m;
+	int64_t until;
 	int i, rc;
 
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((i = select_find(s, (const char *)sqlite3_column_text(st, 0))) < 0)
 			continue;
-		r = failover_reason_from_name((const char *)sqlite3_column_text(st, 1));
-		s->cand[i].backoff = r == FAILOVER_REASON__MAX ? FAILOVER_REASON_TRANSIENT : r;
-		s->cand[i].until = sqlite3_column_int64(st, 2);
+		c = &s->cand[i];
+		m = (const char *)sqlite3_column_text(st, 1);
+		r = failover_reason_from_name((const char *)sqlite3_column_text(st, 2));
+		if (r == FAILOVER_REASON__MAX)
+			r = FAILOVER_REASON_TRANSIENT;
+		until = sqlite3_column_int64(st, 3);
+		if (c->until > 0 && (c->backoff == FAILOVER_REASON_AUTH_FAILURE ||
+		    (r != FAILOVER_REASON_AUTH_FAILURE && c->until >= until)))
+			continue;
+		c->backoff = r;
+		c->scope = m != NULL && m[0] != '\0' ? FAILOVER_SCOPE_MODEL :
+		    FAILOVER_SCOPE_ACCOUNT;
+		c->until = until;
 	}
 	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	return rc == SQLITE_DONE ? QP_OK : QP_EDB;
 }
 
@@ -714,8 +735,9 @@ select_detail(struct select_db *s, const struct select_query *q, int chosen, int
 		select_put_str(b, s->acct[i].p->id);
 		select_put(b, ",\"reason\":\"%s\"", select_reason_name(c->reason));
 		if (c->reason == SELECT_REASON_BACKOFF || c->reason == SELECT_REASON_AUTH_QUARANTINE)
-			select_put(b, ",\"backoff\":\"%s\",\"until\":%lld",
-			    failover_reason_name(c->backoff), (long long)c->until);
+			select_put(b, ",\"backoff\":\"%s\",\"scope\":\"%s\",\"until\":%lld",
+			    failover_reason_name(c->backoff), failover_scope_name(c->scope),
+			    (long long)c->until);
 		if (c->reason == SELECT_REASON_ELIGIBLE)
 			select_put(b, ",\"tier\":%d", s->acct[i].p->routing_priority);
 		if (c->scored) {
@@ -776,7 +798,7 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 		if (err != QP_OK)
 			return err;
 	}
-	if ((err = select_read_backoffs(s, q->now)) != QP_OK)
+	if ((err = select_read_backoffs(s, q->model, q->now)) != QP_OK)
 		return err;
 
 	/* Exclusions, in the documented order. */

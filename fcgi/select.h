@@ -35,7 +35,9 @@ enum select_reason {
 	SELECT_REASON_NO_MODEL,		/* "no_model": its provider does not serve the model */
 	SELECT_REASON_WRONG_PROTOCOL,	/* "wrong_protocol": not over the client's protocol */
 	SELECT_REASON_ALREADY_TRIED,	/* "already_tried": by this request */
-	SELECT_REASON_BACKOFF,		/* "backoff": rate_limited, quota_exceeded, transient or circuit_open */
+	SELECT_REASON_BACKOFF,		/* "backoff": rate_limited, quota_exceeded, transient,
+					   circuit_open or model_unavailable, of the account
+					   or of the model */
 	SELECT_REASON_AUTH_QUARANTINE,	/* "auth_quarantine": after an auth failure */
 	SELECT_REASON__MAX
 };
@@ -76,7 +78,8 @@ struct select_result {
  * {"model":M,"pinned":P|null,"protocol":"openai"|"anthropic","tried":N,
  *  "tier":T|null,"chosen":ACCOUNT|null,"accounts":[
  *   {"account":A,"provider":P,"reason":R		(select_reason_name())
- *    [,"backoff":B,"until":T]			(backoff, auth_quarantine: failover reason, end ms)
+ *    [,"backoff":B,"scope":S,"until":T]	(backoff, auth_quarantine: failover reason,
+ *						 "account" or "model" (of M only), end ms)
  *    [,"tier":N]				(eligible: its routing_priority)
  *    [,"score":[pressure,inflight,last_used[,p5h,p7d,p30d]]]}, ...]	(the chosen tier;
  *						 window pressures when it has limits)
@@ -124,7 +127,8 @@ void		 select_free(struct select_db *s);
  * static `models`), not over q->protocol (provider protocols, catalog
  * row protocol, else the model override's), it was tried already, it is
  * auth-quarantined, or it is in backoff (account_backoffs rows not yet
- * over). Among the rest, the highest routing_priority tier wins; inside
+ * over: the account's own, or its row for q->model; a backoff for
+ * another model does not count). Among the rest, the highest routing_priority tier wins; inside
  * it the lowest quota pressure (the largest, over the 5-hour, 7-day and
  * 30-day windows and over the limits that are set, of spend + offset,
  * requests, and tokens (input + output + cache read + cache write) over

@@ -135,8 +135,8 @@ static const char *const stats_sql[STATS_ST__MAX] = {
 	[STATS_ST_PROCESSES] = "SELECT total(stopped_at IS NULL AND heartbeat_at >= ?1), "
 	    "total(stopped_at IS NULL AND heartbeat_at < ?1) FROM processes",
 	[STATS_ST_BACKOFFS] = "SELECT account_name, reason, backoff_until, "
-	    "consecutive_failures, status_code, error_class, updated_at FROM account_backoffs "
-	    "WHERE backoff_until > ?1 ORDER BY account_name",
+	    "consecutive_failures, status_code, error_class, updated_at, model_id "
+	    "FROM account_backoffs WHERE backoff_until > ?1 ORDER BY account_name, model_id",
 	[STATS_ST_INFLIGHT] = "SELECT account_name, count(*) FROM reservations "
 	    "WHERE expires_at > ?1 GROUP BY account_name",
 	[STATS_ST_ACCT_PERIOD] = "SELECT account_name, " STATS_SUMS_SQL
@@ -1846,6 +1846,7 @@ struct stats_backoff {
 	int64_t		 status_code;	/* 0 = none */
 	char		 error_class[64]; /* "" = none */
 	int64_t		 updated_at;	/* last change */
+	char		 model[256];	/* model_id: "" = the whole account */
 };
 
 /* The running backoff rows (at now), malloc'd into *out (caller frees); count in *n. */
@@ -1881,6 +1882,7 @@ stats_backoffs_load(struct stats_db *s, int64_t now, struct stats_backoff **out,
 		t->status_code = stats_ci(st, 4);
 		snprintf(t->error_class, sizeof(t->error_class), "%s", stats_cs(st, 5));
 		t->updated_at = stats_ci(st, 6);
+		snprintf(t->model, sizeof(t->model), "%s", stats_cs(st, 7));
 		(*n)++;
 	}
 	if (rc < 0) {
@@ -1892,15 +1894,41 @@ stats_backoffs_load(struct stats_db *s, int64_t now, struct stats_backoff **out,
 	return QP_OK;
 }
 
+/* The account-wide row of account (a backoff of one model leaves its state alone). */
 static const struct stats_backoff *
 stats_backoff_find(const struct stats_backoff *v, int n, const char *account)
 {
 	int i;
 
 	for (i = 0; i < n; i++)
-		if (strcmp(v[i].account, account) == 0)
+		if (v[i].model[0] == '\0' && strcmp(v[i].account, account) == 0)
 			return &v[i];
 	return NULL;
+}
+
+/*
+ * Puts "model_backoffs": the running backoffs of account for one model
+ * each (the account still serves the others), [{"model","scope":"model",
+ * "reason","backoff_until","consecutive_failures"}].
+ */
+static void
+stats_put_model_backoffs(struct stats_out *o, cJSON *obj, const struct stats_backoff *v,
+    int n, const char *account)
+{
+	cJSON *arr, *mb;
+	int i;
+
+	arr = stats_add_arr(o, obj, "model_backoffs");
+	for (i = 0; i < n; i++) {
+		if (v[i].model[0] == '\0' || strcmp(v[i].account, account) != 0)
+			continue;
+		mb = stats_arr_obj(o, arr);
+		stats_put_s(o, mb, "model", v[i].model);
+		stats_put_s(o, mb, "scope", "model");
+		stats_put_s(o, mb, "reason", v[i].reason);
+		stats_put_t(o, mb, "backoff_until", v[i].until);
+		stats_put_i(o, mb, "consecutive_failures", v[i].failures);
+	}
 }
 
 static const char *const stats_state_names[STATS_STATE__MAX] = {
@@ -2225,7 +2253,9 @@ stats_accounts(struct stats_db *s, const struct config *cfg, const struct stats_
 		stats_put_s(&o, obj, "status", stats_state_names[state]);
 		stats_put_t(&o, obj, "backoff_until", b != NULL ? b->until : 0);
 		stats_put_s(&o, obj, "backoff_reason", b != NULL ? b->reason : NULL);
+		stats_put_s(&o, obj, "backoff_scope", b != NULL ? "account" : NULL);
 		stats_put_i(&o, obj, "consecutive_failures", b != NULL ? b->failures : 0);
+		stats_put_model_backoffs(&o, obj, bo, nbo, x->a->name);
 		stats_put_i(&o, obj, "in_flight", x->inflight);
 		stats_put_d(&o, obj, "weight", x->a->weight);
 		w = stats_add_arr(&o, obj, "windows");
@@ -3585,7 +3615,8 @@ stats_backoffs(struct stats_db *s, const struct config *cfg, const struct stats_
 		obj = stats_arr_obj(&o, arr);
 		stats_put_s(&o, obj, "account_name", bo[k].account);
 		stats_put_s(&o, obj, "provider_id", prov);
-		stats_put_null(&o, obj, "model_id");
+		stats_put_s(&o, obj, "model_id", bo[k].model[0] ? bo[k].model : NULL);
+		stats_put_s(&o, obj, "scope", bo[k].model[0] ? "model" : "account");
 		stats_put_s(&o, obj, "reason", bo[k].reason);
 		stats_iso(bo[k].until, iso, sizeof(iso));
 		stats_put_s(&o, obj, "backoff_until", iso);

@@ -21,7 +21,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const struct config_routing r = {
 		.max_attempts = 3, .backoff_base_s = 5, .backoff_max_s = 1800,
 		.quota_backoff_s = 3600, .transient_backoff_s = 10, .circuit_failures = 5,
-		.circuit_open_s = 300, .auth_quarantine_s = 1800,
+		.circuit_open_s = 300, .auth_quarantine_s = 1800, .model_backoff_s = 300,
 	};
 	const int64_t now = 1700000000000LL;
 	struct failover_input in;
@@ -54,10 +54,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((unsigned)v.outcome >= FAILOVER_OUTCOME__MAX ||
 	    (unsigned)v.category >= FAILOVER_CAT__MAX ||
 	    (unsigned)v.effect >= FAILOVER_EFFECT__MAX ||
+	    (unsigned)v.scope >= FAILOVER_SCOPE__MAX ||
 	    v.retry_after_s < -1 || v.retry_after_s > FAILOVER_RETRY_AFTER_MAX ||
 	    memchr(v.error_class, '\0', sizeof(v.error_class)) == NULL)
 		abort();
-	if (v.retry && v.effect == FAILOVER_EFFECT_NONE)
+	/* Only a prompt too long for one deployment is tried elsewhere without a backoff. */
+	if (v.retry && v.effect == FAILOVER_EFFECT_NONE &&
+	    (v.outcome != FAILOVER_OUTCOME_CLIENT_ERROR || v.scope != FAILOVER_SCOPE_MODEL))
+		abort();
+	/* Rate limits, quota and credentials are always the whole account's. */
+	if ((v.effect == FAILOVER_EFFECT_RATE_LIMIT || v.effect == FAILOVER_EFFECT_QUOTA ||
+	    v.effect == FAILOVER_EFFECT_AUTH) && v.scope != FAILOVER_SCOPE_ACCOUNT)
 		abort();
 	if (in.client_gone && v.effect != FAILOVER_EFFECT_NONE)
 		abort();

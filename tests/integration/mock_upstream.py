@@ -23,7 +23,8 @@ key with behaviours (plain dicts, see BEHAVIOUR_KEYS):
   {"models": ["a", "b"], "match": "/v1/models"}          models list contents
 
 Selection for a request with key K on path P: the first entry of K's queue
-that matches P, else the first matching entry of the "*" queue (a queue entry
+that matches P (and the request's model, for a behaviour with "model"), else
+the first matching entry of the "*" queue (a queue entry
 is consumed when used), else K's default behaviour if it matches, else the "*"
 default if it matches, else {} (a plain success).  A behaviour without "match"
 matches only the completion endpoints (POST /v1/chat/completions and
@@ -86,6 +87,7 @@ COMPLETION_PATHS = ("/v1/chat/completions", "/v1/messages")
 
 BEHAVIOUR_KEYS = {
     "match": "path, list of paths, or \"*\" this behaviour applies to",
+    "model": "only requests whose JSON body names this model",
     "status": "HTTP status to answer (non-2xx gets a protocol error body)",
     "headers": "extra response headers {name: value}",
     "body": "response body: dict/list (JSON), str or bytes; replaces the generated one",
@@ -136,13 +138,17 @@ def check_behaviour(b):
             raise ValueError("%s must be a non-negative number" % k)
     if "headers" in b and not isinstance(b["headers"], dict):
         raise ValueError("headers must be an object")
+    if "model" in b and not isinstance(b["model"], str):
+        raise ValueError("model must be a string")
     m = b.get("match")
     if m is not None and not isinstance(m, (str, list)):
         raise ValueError("match must be a path or a list of paths")
     return b
 
 
-def behaviour_matches(b, method, path):
+def behaviour_matches(b, method, path, model=None):
+    if "model" in b and b["model"] != model:
+        return False
     m = b.get("match")
     if m is None:
         return method == "POST" and path in COMPLETION_PATHS
@@ -243,19 +249,19 @@ class _State:
         self.seq = 0
         self.conns = set()
 
-    def pick(self, key, method, path):
+    def pick(self, key, method, path, model=None):
         with self.lock:
             for k in (key, "*"):
                 q = self.queues.get(k)
                 if not q:
                     continue
                 for i, b in enumerate(q):
-                    if behaviour_matches(b, method, path):
+                    if behaviour_matches(b, method, path, model):
                         del q[i]
                         return copy.deepcopy(b)
             for k in (key, "*"):
                 b = self.defaults.get(k)
-                if b is not None and behaviour_matches(b, method, path):
+                if b is not None and behaviour_matches(b, method, path, model):
                     return copy.deepcopy(b)
         return {}
 
@@ -489,7 +495,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode("utf-8", "replace")
-        b = st.pick(key, self.command, path)
+        b = st.pick(key, self.command, path, body.get("model")
+                    if isinstance(body, dict) else None)
         now = time.time()
         with st.cond:
             st.seq += 1

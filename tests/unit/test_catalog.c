@@ -908,6 +908,106 @@ test_fetch(sqlite3 *db, struct catalog_db *c)
 	srv_stop(&s);
 }
 
+/* A ping goes out with an account that is not backing off; providers without models are named. */
+static void
+test_ping_account(sqlite3 *db, struct catalog_db *c)
+{
+	struct srv s;
+	struct config_account acc[5];
+	struct config_provider prov[5];
+	struct config cfg;
+	struct catalog_fetcher *f;
+	struct catalog_ping ping;
+	char base[128], *statics[1] = { "static-1" }, sql[256];
+	int missing[5], n = -1;
+	atomic_int cancel;
+	enum qp_err err;
+	int64_t now = db_now_ms();
+
+	if (srv_start(&s) != 0) {
+		printf("Bail out! cannot start the test HTTP server\n");
+		exit(1);
+	}
+	atomic_init(&cancel, 0);
+	snprintf(base, sizeof(base), "http://127.0.0.1:%d", s.port);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.upstream.connect_timeout_ms = 1000;
+	cfg.upstream.first_byte_timeout_ms = 2000;
+	acc_init(&acc[0], "p1", "k1");
+	acc_init(&acc[1], "p2", "k2");
+	acc_init(&acc[2], "p3", "k3");
+	acc[2].enabled = 0;
+	acc_init(&acc[3], "s1", "k");
+	acc_init(&acc[4], "d1", "k");
+	prov_init(&prov[0], "pingp", base, "/ok/models", CONFIG_PROTO_OPENAI,
+	    CONFIG_AUTH_DEFAULT, &acc[0], 3);
+	prov_init(&prov[1], "staticp", base, NULL, CONFIG_PROTO_OPENAI, CONFIG_AUTH_DEFAULT,
+	    &acc[3], 1);
+	prov[1].models = statics;
+	prov[1].nmodels = 1;
+	prov_init(&prov[2], "offp", base, "/ok/models", CONFIG_PROTO_OPENAI,
+	    CONFIG_AUTH_DEFAULT, &acc[4], 1);
+	prov[2].enabled = 0;
+	prov_init(&prov[3], "nokeyp", base, "/ok/models", CONFIG_PROTO_OPENAI,
+	    CONFIG_AUTH_DEFAULT, &acc[2], 1);
+	prov_init(&prov[4], "okp", base, "/ok/models", CONFIG_PROTO_OPENAI,
+	    CONFIG_AUTH_DEFAULT, &acc[0], 1);
+	cfg.providers = prov;
+	cfg.nproviders = 5;
+	sqlite3_exec(db, "DELETE FROM account_backoffs", NULL, NULL, NULL);
+
+	ok(catalog_ping_account(c, &prov[0], now) == &acc[0], "no backoff: the first account");
+	snprintf(sql, sizeof(sql), "INSERT INTO account_backoffs (account_name, reason, "
+	    "backoff_until, updated_at) VALUES ('p1', 'auth_failure', %lld, 1)",
+	    (long long)(now + 60000));
+	sqlite3_exec(db, sql, NULL, NULL, NULL);
+	ok(catalog_ping_account(c, &prov[0], now) == &acc[1],
+	    "the first account backing off: the next one");
+	snprintf(sql, sizeof(sql), "INSERT INTO account_backoffs (account_name, model_id, scope, "
+	    "reason, backoff_until, updated_at) VALUES ('p2', 'm1', 'model', 'transient', "
+	    "%lld, 1)", (long long)(now + 60000));
+	sqlite3_exec(db, sql, NULL, NULL, NULL);
+	ok(catalog_ping_account(c, &prov[0], now) == &acc[1],
+	    "a backoff for one model does not count");
+	ok(catalog_ping_account(c, &prov[0], now + 60000) == &acc[0],
+	    "a backoff that ended does not count");
+
+	f = catalog_fetcher_new(&cancel, &err);
+	sqlite3_exec(db, "DELETE FROM provider_pings", NULL, NULL, NULL);
+	is_int(catalog_refresh_provider(c, f, &cfg, &prov[0], &ping), QP_OK,
+	    "refresh with the first account backing off");
+	ok(ping.ok, "the ping succeeded");
+	is_str(q_rows(db, "SELECT account_name FROM provider_pings"), "p2",
+	    "the ping used the account that is not backing off");
+	ok(srv_saw(&s, "Authorization: Bearer k2\r\n"), "with its key");
+
+	snprintf(sql, sizeof(sql), "INSERT INTO account_backoffs (account_name, reason, "
+	    "backoff_until, updated_at) VALUES ('p2', 'rate_limited', %lld, 1)",
+	    (long long)(now + 60000));
+	sqlite3_exec(db, sql, NULL, NULL, NULL);
+	ok(catalog_ping_account(c, &prov[0], now) == &acc[0],
+	    "every usable account backing off: the first one all the same");
+	ok(catalog_ping_account(c, &prov[3], now) == NULL, "no usable account: none");
+	catalog_fetcher_free(f);
+	sqlite3_exec(db, "DELETE FROM account_backoffs; DELETE FROM model_catalog WHERE "
+	    "provider_id IN ('pingp', 'staticp', 'offp', 'nokeyp')", NULL, NULL, NULL);
+
+	/* Which providers have no catalog. */
+	is_int(catalog_missing(c, &cfg, missing, &n), QP_OK, "catalog_missing");
+	is_int(n, 1, "one provider without a catalog");
+	ok(missing[0] == 1 && missing[1] == 0 && missing[2] == 0 && missing[3] == 0 &&
+	    missing[4] == 0, "pingp (static models, disabled, no key and listed ones are not) "
+	    "%d%d%d%d%d", missing[0], missing[1], missing[2], missing[3], missing[4]);
+	sqlite3_exec(db, "INSERT INTO model_catalog (provider_id, model_id, source, "
+	    "first_seen_at, last_seen_at) VALUES ('pingp', 'gpt-4o', 'upstream', 1, 1)",
+	    NULL, NULL, NULL);
+	catalog_missing(c, &cfg, missing, &n);
+	ok(n == 0 && missing[0] == 0, "a listed model gives pingp its catalog");
+	sqlite3_exec(db, "DELETE FROM model_catalog WHERE provider_id = 'pingp'", NULL, NULL,
+	    NULL);
+	srv_stop(&s);
+}
+
 int
 main(void)
 {
@@ -941,6 +1041,7 @@ main(void)
 	test_store(db, c);
 	test_models_json(db, c);
 	test_fetch(db, c);
+	test_ping_account(db, c);
 
 	catalog_db_free(c);
 	db_close(db);

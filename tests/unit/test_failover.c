@@ -20,6 +20,7 @@ static const struct config_routing routing = {
 	.circuit_failures = 5,
 	.circuit_open_s = 300,
 	.auth_quarantine_s = 1800,
+	.model_backoff_s = 300,
 };
 
 static void
@@ -151,7 +152,7 @@ test_status_table(void)
 	classify(400, NULL, "{\"error\":{\"message\":\"bad max_tokens\"}}", &v);
 	is_str(failover_category_name(v.category), "bad_request", "400 category");
 	ok(!v.retry, "400 is not retried");
-	classify(404, NULL, "model not found", &v);
+	classify(404, NULL, "{\"error\":\"no route for /v1/chat\"}", &v);
 	is_str(failover_outcome_name(v.outcome), "client_error", "404 is the client's");
 	classify(503, "20", NULL, &v);
 	is_str(failover_outcome_name(v.outcome), "transient", "503 is transient");
@@ -159,6 +160,101 @@ test_status_table(void)
 	is_str(v.error_class, "http_503", "503 error class");
 	classify(302, NULL, NULL, &v);
 	is_str(failover_outcome_name(v.outcome), "transient", "a redirect is an upstream fault");
+}
+
+/* Which failures belong to one (account, model) pair, and which to the whole account. */
+static void
+test_scope(void)
+{
+	static const struct {
+		int		 status;
+		const char	*body;
+		const char	*outcome;
+		const char	*scope;
+		int		 retry;
+		enum failover_effect effect;
+		const char	*class;
+	} t[] = {
+		{ 500, "{\"error\":{\"message\":\"boom\"}}", "transient", "model", 1,
+		    FAILOVER_EFFECT_TRANSIENT, "http_500" },
+		{ 502, NULL, "transient", "model", 1, FAILOVER_EFFECT_TRANSIENT, "http_502" },
+		{ 503, "overloaded", "transient", "model", 1, FAILOVER_EFFECT_TRANSIENT,
+		    "http_503" },
+		{ 529, "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"}}",
+		    "transient", "model", 1, FAILOVER_EFFECT_TRANSIENT, "http_529" },
+		{ 429, "rate limit", "rate_limited", "account", 1, FAILOVER_EFFECT_RATE_LIMIT,
+		    "http_429" },
+		{ 429, "model overloaded: rate limit", "rate_limited", "account", 1,
+		    FAILOVER_EFFECT_RATE_LIMIT, "http_429" },
+		{ 402, "the model costs credit", "quota_exceeded", "account", 1,
+		    FAILOVER_EFFECT_QUOTA, "http_402" },
+		{ 401, "model not found", "auth_failure", "account", 1, FAILOVER_EFFECT_AUTH,
+		    "http_401" },
+		{ 403, NULL, "auth_failure", "account", 1, FAILOVER_EFFECT_AUTH, "http_403" },
+		/* OpenAI, Anthropic, Ollama and vLLM wording for a model that is not there. */
+		{ 404, "{\"error\":{\"message\":\"The model `x` does not exist or you do not "
+		    "have access to it.\",\"type\":\"invalid_request_error\",\"code\":"
+		    "\"model_not_found\"}}", "model_unavailable", "model", 1,
+		    FAILOVER_EFFECT_MODEL, "model_not_found" },
+		{ 404, "{\"type\":\"error\",\"error\":{\"type\":\"not_found_error\","
+		    "\"message\":\"model: claude-x\"}}", "model_unavailable", "model", 1,
+		    FAILOVER_EFFECT_MODEL, "model_not_found" },
+		{ 404, "{\"error\":\"model \\\"llama9\\\" not found, try pulling it first\"}",
+		    "model_unavailable", "model", 1, FAILOVER_EFFECT_MODEL, "model_not_found" },
+		{ 404, "{\"error\":\"not found\"}", "client_error", "account", 0,
+		    FAILOVER_EFFECT_NONE, "http_404" },
+		{ 404, NULL, "client_error", "account", 0, FAILOVER_EFFECT_NONE, "http_404" },
+		/* A prompt too long for this deployment: elsewhere, but no backoff for anyone. */
+		{ 400, "{\"error\":{\"message\":\"This model's maximum context length is 8192 "
+		    "tokens\",\"code\":\"context_length_exceeded\"}}", "client_error", "model", 1,
+		    FAILOVER_EFFECT_NONE, "context_length_exceeded" },
+		{ 400, "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\","
+		    "\"message\":\"prompt is too long: 210000 tokens > 200000 maximum\"}}",
+		    "client_error", "model", 1, FAILOVER_EFFECT_NONE, "context_length_exceeded" },
+		{ 413, "the request exceeds the available context size", "client_error", "model", 1,
+		    FAILOVER_EFFECT_NONE, "context_length_exceeded" },
+		{ 500, "context length exceeded", "client_error", "model", 1, FAILOVER_EFFECT_NONE,
+		    "context_length_exceeded" },
+		{ 400, "{\"error\":\"bad max_tokens\"}", "client_error", "account", 0,
+		    FAILOVER_EFFECT_NONE, "http_400" },
+		{ 200, NULL, "ok", "account", 0, FAILOVER_EFFECT_CLEAR, "" },
+		{ 302, NULL, "transient", "account", 1, FAILOVER_EFFECT_TRANSIENT, "http_302" },
+	};
+	struct failover_input in;
+	struct failover_verdict v;
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		classify(t[i].status, NULL, t[i].body, &v);
+		if (!is_str(failover_outcome_name(v.outcome), t[i].outcome, "%d %s: outcome",
+		    t[i].status, t[i].body ? t[i].body : "(no body)") |
+		    !is_str(failover_scope_name(v.scope), t[i].scope, "%d %s: scope %s",
+		    t[i].status, t[i].body ? t[i].body : "(no body)", t[i].scope) |
+		    !is_int(v.retry, t[i].retry, "%d: retry %d", t[i].status, t[i].retry) |
+		    !is_int(v.effect, t[i].effect, "%d: effect", t[i].status) |
+		    !is_str(v.error_class, t[i].class, "%d: class %s", t[i].status, t[i].class))
+			printf("#   input: status %d, body %s\n", t[i].status,
+			    t[i].body ? t[i].body : "(none)");
+	}
+	classify(404, NULL, "{\"error\":{\"code\":\"model_not_found\"}}", &v);
+	is_str(failover_category_name(v.category), "model_unavailable",
+	    "model_unavailable category");
+
+	/* Transport failures say nothing of one model. */
+	memset(&in, 0, sizeof(in));
+	in.curl_code = 7;	/* CURLE_COULDNT_CONNECT */
+	failover_classify(&in, &v);
+	is_str(failover_scope_name(v.scope), "account", "connect error: the whole account");
+	memset(&in, 0, sizeof(in));
+	in.first_byte_timeout = 1;
+	failover_classify(&in, &v);
+	is_str(failover_scope_name(v.scope), "account", "first-byte timeout: the whole account");
+	memset(&in, 0, sizeof(in));
+	in.curl_code = 56;	/* CURLE_RECV_ERROR */
+	in.status = 200;
+	in.handed_off = 1;
+	failover_classify(&in, &v);
+	is_int(v.effect, FAILOVER_EFFECT_NONE, "a broken stream after handoff has no effect");
 }
 
 static void
@@ -394,6 +490,19 @@ test_next(void)
 	classify(400, NULL, NULL, &v);
 	is_int(failover_next(&v, &r, &prev, now, &next), -1, "a client error changes nothing");
 
+	/* Model not found: model_backoff_s, of the model. */
+	classify(404, NULL, "{\"error\":{\"code\":\"model_not_found\"}}", &v);
+	is_int(failover_next(&v, &r, NULL, now, &next), 1, "model_unavailable writes a row");
+	is_int(next.until - now, 300000, "model_unavailable waits model_backoff_s");
+	is_str(failover_reason_name(next.reason), "model_unavailable", "reason model_unavailable");
+	is_str(failover_scope_name(next.scope), "model", "of the model");
+	classify(500, NULL, NULL, &v);
+	failover_next(&v, &r, NULL, now, &next);
+	is_str(failover_scope_name(next.scope), "model", "a 500 row is the model's");
+	classify(429, NULL, NULL, &v);
+	failover_next(&v, &r, NULL, now, &next);
+	is_str(failover_scope_name(next.scope), "account", "a 429 row is the account's");
+
 	/* circuit_failures = 0 never opens. */
 	r.circuit_failures = 0;
 	classify(500, NULL, NULL, &v);
@@ -402,6 +511,38 @@ test_next(void)
 	prev.until = now - 1;
 	failover_next(&v, &r, &prev, now, &next);
 	is_str(failover_reason_name(next.reason), "transient", "circuit_failures 0 never opens");
+}
+
+/* The database of test_db(), for the queries below. */
+static sqlite3 *qdb;
+
+/* The first column of the first row of sql as an integer, -1 if none. */
+static int64_t
+q_int(const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(qdb, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* The same as text (a static buffer), "" if none. */
+static const char *
+q_text(const char *sql)
+{
+	static char buf[256];
+	sqlite3_stmt *st = NULL;
+
+	buf[0] = '\0';
+	if (sqlite3_prepare_v2(qdb, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+		snprintf(buf, sizeof(buf), "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return buf;
 }
 
 static void
@@ -415,18 +556,19 @@ test_db(sqlite3 *db)
 	const int64_t now = 1700000000000LL;
 	int i, written;
 
+	qdb = db;
 	f = failover_db_new(db, &err, errbuf, sizeof(errbuf));
 	if (!ok(f != NULL, "statements prepare on the shipped schema"))
 		printf("#   %s\n", errbuf);
 	if (f == NULL)
 		return;
-	is_int(failover_get(f, "a", &b), QP_ENOTFOUND, "no row at first");
+	is_int(failover_get(f, "a", NULL, &b), QP_ENOTFOUND, "no row at first");
 
 	classify(429, "30", NULL, &v);
-	is_int(failover_apply(f, "a", &v, &routing, now, &b, &written), QP_OK, "apply 429");
+	is_int(failover_apply(f, "a", NULL, &v, &routing, now, &b, &written), QP_OK, "apply 429");
 	ok(written, "a row was written");
 	memset(&b, 0, sizeof(b));
-	is_int(failover_get(f, "a", &b), QP_OK, "row persisted");
+	is_int(failover_get(f, "a", NULL, &b), QP_OK, "row persisted");
 	is_int(b.until, now + 30000, "until persisted");
 	is_str(failover_reason_name(b.reason), "rate_limited", "reason persisted");
 	is_int(b.status_code, 429, "status persisted");
@@ -436,32 +578,78 @@ test_db(sqlite3 *db)
 	classify(500, NULL, NULL, &v);
 	for (i = 1; i <= 5; i++) {
 		db_begin_write(db);
-		err = failover_apply(f, "b", &v, &routing, now + i * 20000, &b, NULL);
+		err = failover_apply(f, "b", NULL, &v, &routing, now + i * 20000, &b, NULL);
 		db_commit(db);
 		if (err != QP_OK)
 			break;
 	}
 	is_int(err, QP_OK, "five transient failures applied");
-	failover_get(f, "b", &b);
+	failover_get(f, "b", NULL, &b);
 	is_str(failover_reason_name(b.reason), "circuit_open", "circuit open after 5 in a row");
 	is_int(b.consecutive, 5, "five counted");
 	is_int(b.until, now + 5 * 20000 + 300000, "open for circuit_open_s");
 
 	/* Success clears, auth quarantine included. */
 	classify(401, NULL, NULL, &v);
-	failover_apply(f, "c", &v, &routing, now, NULL, NULL);
-	is_int(failover_get(f, "c", &b), QP_OK, "auth quarantine persisted");
+	failover_apply(f, "c", NULL, &v, &routing, now, NULL, NULL);
+	is_int(failover_get(f, "c", NULL, &b), QP_OK, "auth quarantine persisted");
 	classify(200, NULL, NULL, &v);
-	is_int(failover_apply(f, "c", &v, &routing, now + 1, NULL, &written), QP_OK, "apply success");
+	is_int(failover_apply(f, "c", NULL, &v, &routing, now + 1, NULL, &written), QP_OK,
+	    "apply success");
 	ok(!written, "no row remains");
-	is_int(failover_get(f, "c", &b), QP_ENOTFOUND, "success cleared the quarantine");
-	failover_apply(f, "b", &v, &routing, now + 1, NULL, NULL);
-	is_int(failover_get(f, "b", &b), QP_ENOTFOUND, "success closed the circuit");
+	is_int(failover_get(f, "c", NULL, &b), QP_ENOTFOUND, "success cleared the quarantine");
+	failover_apply(f, "b", NULL, &v, &routing, now + 1, NULL, NULL);
+	is_int(failover_get(f, "b", NULL, &b), QP_ENOTFOUND, "success closed the circuit");
 
 	/* No effect leaves the row. */
 	classify(400, NULL, NULL, &v);
-	failover_apply(f, "a", &v, &routing, now + 1, NULL, NULL);
-	is_int(failover_get(f, "a", &b), QP_OK, "a client error leaves the backoff");
+	failover_apply(f, "a", NULL, &v, &routing, now + 1, NULL, NULL);
+	is_int(failover_get(f, "a", NULL, &b), QP_OK, "a client error leaves the backoff");
+	ok(sqlite3_get_autocommit(db), "no transaction left open");
+
+	/* Scope: a 500 for m1 backs off (d, m1) only, a 429 the whole of d. */
+	classify(500, NULL, NULL, &v);
+	is_int(failover_apply(f, "d", "m1", &v, &routing, now, &b, &written), QP_OK,
+	    "apply 500 for m1");
+	ok(written, "a row was written");
+	is_str(failover_scope_name(b.scope), "model", "the row is the model's");
+	is_int(failover_get(f, "d", NULL, &b), QP_ENOTFOUND, "no account-wide row after a 500");
+	is_int(failover_get(f, "d", "m2", &b), QP_ENOTFOUND, "no row for m2");
+	is_int(failover_get(f, "d", "m1", &b), QP_OK, "a row for m1");
+	is_str(failover_reason_name(b.reason), "transient", "m1 transient");
+	is_int(b.until, now + 10000, "m1 until");
+	is_str(failover_scope_name(b.scope), "model", "read back as the model's");
+	is_str(q_text("SELECT scope || ':' || model_id FROM account_backoffs WHERE "
+	    "account_name = 'd'"), "model:m1", "stored with scope model and the model id");
+	for (i = 2; i <= 5; i++)
+		failover_apply(f, "d", "m1", &v, &routing, now + i * 20000, NULL, NULL);
+	failover_get(f, "d", "m1", &b);
+	is_str(failover_reason_name(b.reason), "circuit_open", "m1's circuit opens after 5");
+	is_int(b.consecutive, 5, "counted per pair");
+	classify(404, NULL, "{\"error\":{\"code\":\"model_not_found\"}}", &v);
+	failover_apply(f, "d", "m3", &v, &routing, now, NULL, NULL);
+	is_int(failover_get(f, "d", "m3", &b), QP_OK, "model_unavailable for m3 persisted");
+	is_int(b.until, now + 300000, "for model_backoff_s");
+	classify(429, "30", NULL, &v);
+	failover_apply(f, "d", "m2", &v, &routing, now, &b, NULL);
+	is_str(failover_scope_name(b.scope), "account", "a 429 row is the account's");
+	is_int(failover_get(f, "d", NULL, &b), QP_OK, "a 429 for m2 backs off the whole account");
+	is_int(failover_get(f, "d", "m2", &b), QP_ENOTFOUND, "and writes no row for m2");
+	is_int(q_int("SELECT count(*) FROM account_backoffs WHERE account_name = 'd'"), 3,
+	    "three rows: d, (d, m1), (d, m3)");
+	classify(500, NULL, NULL, &v);
+	failover_apply(f, "e", NULL, &v, &routing, now, &b, NULL);
+	is_str(failover_scope_name(b.scope), "account", "a 500 of an unknown model: the account's");
+
+	/* A success clears the account's row and its model's, never another model's. */
+	classify(200, NULL, NULL, &v);
+	failover_apply(f, "d", "m2", &v, &routing, now + 1, NULL, NULL);
+	is_int(failover_get(f, "d", NULL, &b), QP_ENOTFOUND, "success for m2 clears d's row");
+	is_int(failover_get(f, "d", "m1", &b), QP_OK, "but not m1's");
+	is_int(failover_get(f, "d", "m3", &b), QP_OK, "nor m3's");
+	failover_apply(f, "d", "m1", &v, &routing, now + 1, NULL, NULL);
+	is_int(failover_get(f, "d", "m1", &b), QP_ENOTFOUND, "success for m1 clears m1's row");
+	is_int(failover_get(f, "d", "m3", &b), QP_OK, "m3's stays");
 	ok(sqlite3_get_autocommit(db), "no transaction left open");
 	failover_db_free(f);
 }
@@ -478,6 +666,7 @@ main(void)
 
 	test_retry_after();
 	test_status_table();
+	test_scope();
 	test_wording();
 	test_transport();
 	test_next();

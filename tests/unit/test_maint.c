@@ -1,6 +1,9 @@
 /* test_maint.c: one process holds the maintenance lease, hands it over, beats, stops promptly. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -386,6 +389,133 @@ test_thread(void)
 	db_close(db);
 }
 
+/* The delay before a provider's failed catalog fetch is tried again. */
+static void
+test_retry_delay(void)
+{
+	static const struct {
+		int		 failures;
+		int64_t		 cap_ms;
+		int64_t		 want;
+	} t[] = {
+		{ 1, 300000, 1000 }, { 2, 300000, 2000 }, { 3, 300000, 4000 },
+		{ 4, 300000, 8000 }, { 8, 300000, 128000 }, { 9, 300000, 256000 },
+		{ 10, 300000, 300000 }, { 11, 300000, 300000 }, { 1000000, 300000, 300000 },
+		{ 0, 300000, 1000 }, { -5, 300000, 1000 },
+		{ 3, 3000, 3000 }, { 1, 500, 500 }, { 2, 60000, 2000 },
+		{ 30, 0, MAINT_FETCH_RETRY_CAP_MS }, { 1, 0, 1000 }, { 12, -1, 300000 },
+		{ 64, 604800000LL, 604800000LL }, { 2147483647, 604800000LL, 604800000LL },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		is_int(maint_retry_delay_ms(t[i].failures, t[i].cap_ms), t[i].want,
+		    "failure %d, cap %lld ms: %lld ms", t[i].failures, (long long)t[i].cap_ms,
+		    (long long)t[i].want);
+}
+
+/* Returns a port on 127.0.0.1 that nobody listens on. */
+static int
+closed_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t alen = sizeof(a);
+	int fd, port = 1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return port;
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &alen) == 0)
+		port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static int
+three_pings(void *arg)
+{
+
+	return q_int(arg, "SELECT count(*) FROM provider_pings WHERE provider_id = 'down'") >= 3;
+}
+
+/*
+ * A provider that is down at start is fetched again after 1 s, then 2 s,
+ * ..., not only after refresh_interval_s.
+ */
+static void
+test_retry_thread(void)
+{
+	struct config_account acc;
+	struct config_provider prov;
+	struct config cfg;
+	struct maint_opts o;
+	struct maint *m;
+	char base[64];
+	sqlite3 *db;
+	enum qp_err err;
+	int64_t p[3], next;
+	int i;
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&prov, 0, sizeof(prov));
+	memset(&acc, 0, sizeof(acc));
+	snprintf(base, sizeof(base), "http://127.0.0.1:%d", closed_port());
+	acc.name = "d1";
+	acc.enabled = 1;
+	prov.id = "down";
+	prov.base_url = base;
+	prov.models_path = "/v1/models";
+	prov.protocols = CONFIG_PROTO_OPENAI;
+	prov.enabled = 1;
+	prov.auth = CONFIG_AUTH_NONE;
+	prov.accounts = &acc;
+	prov.naccounts = 1;
+	prov.connect_timeout_ms = 1000;
+	prov.first_byte_timeout_ms = 1000;
+	cfg.providers = &prov;
+	cfg.nproviders = 1;
+	cfg.database.path = dbpath;
+	cfg.database.busy_timeout_ms = 5000;
+	cfg.models.refresh_interval_s = 300;
+	cfg.models.startup_refresh = 1;
+	cfg.models.ping_retain_days = 7;
+	db = open_db();
+	sqlite3_exec(db, "DELETE FROM provider_pings; DELETE FROM leases", NULL, NULL, NULL);
+
+	maint_opts_init(&o);
+	o.tick_ms = 100;
+	o.lease_ttl_ms = 2000;
+	m = maint_start(&cfg, &o, &err);
+	ok(m != NULL, "maintenance thread starts with a provider that is down");
+	ok(wait_for(three_pings, db, 10000), "three fetches within 10 s, refresh_interval_s "
+	    "being 300");
+	for (i = 0; i < 3; i++) {
+		char sql[160];
+
+		snprintf(sql, sizeof(sql), "SELECT probed_at FROM provider_pings WHERE "
+		    "provider_id = 'down' ORDER BY id LIMIT 1 OFFSET %d", i);
+		p[i] = q_int(db, sql);
+	}
+	is_int(q_int(db, "SELECT count(*) FROM provider_pings WHERE provider_id = 'down' "
+	    "AND ok = 0"), 3, "each one failed and was recorded");
+	ok(p[1] - p[0] >= 950, "the second after about 1 s (%lld ms)", (long long)(p[1] - p[0]));
+	ok(p[2] - p[1] >= 1950, "the third after about 2 s more (%lld ms)",
+	    (long long)(p[2] - p[1]));
+	next = status_num(m, "catalog_refresh", "next_run_at") - db_now_ms();
+	ok(next > 0 && next <= 4100, "the next one is due within 4 s, not in 300 s (%lld ms)",
+	    (long long)next);
+	sleep_ms(1000);
+	is_int(q_int(db, "SELECT count(*) FROM provider_pings WHERE provider_id = 'down'"), 3,
+	    "and not before: backing off, not a fetch every tick");
+	is_int(status_num(m, "catalog_refresh", "failures"), 0,
+	    "a failed fetch is not a failure of the task");
+	is_int(maint_stop(m), QP_OK, "stops");
+	db_close(db);
+}
+
 /* A database that is not migrated: the thread waits and reports why. */
 static void
 test_unready(void)
@@ -449,6 +579,8 @@ main(void)
 	is_str(maint_task_name(MAINT_TASK_CATALOG), "catalog_refresh", "task names");
 	test_lease();
 	test_thread();
+	test_retry_delay();
+	test_retry_thread();
 	test_unready();
 
 	unlink(dbpath);

@@ -189,6 +189,16 @@ add_backoff(const char *acct, const char *reason, int64_t until)
 	    (long long)until, (long long)NOW);
 }
 
+/* A backoff of acct for model only. */
+static void
+add_model_backoff(const char *acct, const char *model, const char *reason, int64_t until)
+{
+
+	execf("INSERT INTO account_backoffs (account_name, model_id, scope, reason, "
+	    "backoff_until, consecutive_failures, updated_at) VALUES ('%s', '%s', 'model', "
+	    "'%s', %lld, 1, %lld)", acct, model, reason, (long long)until, (long long)NOW);
+}
+
 static struct select_db *
 selector(void)
 {
@@ -374,7 +384,7 @@ test_backoffs(void)
 	    "alpha in backoff and quarantine: beta");
 	ok(has_reason(&res, "a1", "backoff"), "a1 backoff");
 	ok(strstr(res.detail_json, "\"reason\":\"backoff\",\"backoff\":\"rate_limited\","
-	    "\"until\":1700000030000}") != NULL,
+	    "\"scope\":\"account\",\"until\":1700000030000}") != NULL,
 	    "backoff reason and end recorded: %s", res.detail_json);
 	ok(has_reason(&res, "a2", "auth_quarantine"), "a2 auth_quarantine");
 
@@ -408,6 +418,73 @@ test_backoffs(void)
 	exec("UPDATE account_backoffs SET backoff_until = 1700000000000 WHERE account_name = 'a1'");
 	is_str(choose(s, "m1", NULL, CONFIG_PROTO_OPENAI, NULL, 0, &res), "a1",
 	    "a backoff ending now is over");
+	select_free(s);
+}
+
+/* A backoff of one model leaves the account to the others; the decision names the scope. */
+static void
+test_backoff_scope(void)
+{
+	struct select_db *s = selector();
+	struct select_result res;
+
+	reset_state();
+	exec("INSERT INTO model_catalog (provider_id, model_id, protocol, source, first_seen_at, "
+	    "last_seen_at) VALUES ('alpha', 'm9', NULL, 'upstream', 1, 1)");
+	add_model_backoff("a1", "m1", "transient", NOW + 30000);
+	is_str(choose(s, "m1", NULL, CONFIG_PROTO_OPENAI, NULL, 0, &res), "a2",
+	    "a1 backing off for m1: m1 goes to a2");
+	ok(has_reason(&res, "a1", "backoff"), "a1 excluded for m1: %s", res.detail_json);
+	ok(strstr(res.detail_json, "{\"account\":\"a1\",\"provider\":\"alpha\",\"reason\":"
+	    "\"backoff\",\"backoff\":\"transient\",\"scope\":\"model\",\"until\":"
+	    "1700000030000}") != NULL, "the decision names reason, scope and end: %s",
+	    res.detail_json);
+	is_str(choose(s, "m9", NULL, CONFIG_PROTO_OPENAI, NULL, 0, &res), "a1",
+	    "a1 still serves m9");
+	ok(has_reason(&res, "a1", "eligible"), "a1 eligible for m9: %s", res.detail_json);
+	is_int(res.eligible, 2, "a1 and a2 eligible for m9");
+
+	/* Account-wide and model backoffs together. */
+	add_backoff("a2", "rate_limited", NOW + 20000);
+	is_str(choose(s, "m1", NULL, CONFIG_PROTO_OPENAI, NULL, 0, &res), "b1",
+	    "a1 out for m1, a2 out entirely: beta");
+	ok(strstr(res.detail_json, "\"backoff\":\"rate_limited\",\"scope\":\"account\"") !=
+	    NULL, "a2's exclusion is account-wide: %s", res.detail_json);
+	is_str(choose(s, "m9", NULL, CONFIG_PROTO_OPENAI, NULL, 0, &res), "a1",
+	    "m9: a1 (a2 rate limited)");
+	ok(has_reason(&res, "a2", "backoff"), "a2 excluded for m9 too");
+
+	/* The later end decides; an auth quarantine always does. */
+	add_backoff("a1", "transient", NOW + 10000);
+	choose(s, "m1", NULL, CONFIG_PROTO_OPENAI, NULL, 0, &res);
+	ok(strstr(res.detail_json, "\"backoff\":\"transient\",\"scope\":\"model\","
+	    "\"until\":1700000030000") != NULL, "the later of two backoffs is named: %s",
+	    res.detail_json);
+	is_str(choose(s, "m9", NULL, CONFIG_PROTO_OPENAI, NULL, 0, &res), "backoff",
+	    "a1's own backoff counts for m9 (only alpha serves it)");
+	ok(strstr(res.detail_json, "\"backoff\":\"transient\",\"scope\":\"account\","
+	    "\"until\":1700000010000") != NULL, "named account-wide: %s", res.detail_json);
+	exec("UPDATE account_backoffs SET reason = 'auth_failure' WHERE account_name = 'a1' "
+	    "AND model_id = ''");
+	choose(s, "m1", NULL, CONFIG_PROTO_OPENAI, NULL, 0, &res);
+	ok(has_reason(&res, "a1", "auth_quarantine"), "a quarantine wins over a model backoff: %s",
+	    res.detail_json);
+
+	/* Only the model's pair: everyone backing off for m1 is a 429, m9 still served. */
+	reset_state();
+	add_model_backoff("a1", "m1", "model_unavailable", NOW + 40000);
+	add_model_backoff("a2", "m1", "transient", NOW + 30000);
+	add_model_backoff("b1", "m1", "circuit_open", NOW + 50000);
+	add_model_backoff("b2", "m1", "transient", NOW + 35000);
+	is_str(choose(s, "m1", NULL, CONFIG_PROTO_OPENAI, NULL, 0, &res), "backoff",
+	    "every account backing off for m1");
+	is_int(res.retry_at, NOW + 30000, "retry at the earliest end");
+	is_str(choose(s, "m9", NULL, CONFIG_PROTO_OPENAI, NULL, 0, &res), "a1",
+	    "m9 is served all the same");
+	exec("UPDATE account_backoffs SET backoff_until = 1699999999000 WHERE account_name = 'a1'");
+	is_str(choose(s, "m1", NULL, CONFIG_PROTO_OPENAI, NULL, 0, &res), "a1",
+	    "an expired model backoff is ignored");
+	exec("DELETE FROM model_catalog WHERE model_id = 'm9'");
 	select_free(s);
 }
 
@@ -576,6 +653,7 @@ main(void)
 	test_tiers_and_exclusions();
 	test_catalog();
 	test_backoffs();
+	test_backoff_scope();
 	test_order();
 	test_pressure();
 
