@@ -55,5 +55,14 @@ int		 cmd_check_config(struct admin *, int, char **); /* check_config.c */
 int		 cmd_key(struct admin *, int, char **);	/* key.c */
 int		 cmd_backup(struct admin *, int, char **);	/* backup.c */
 int		 cmd_restore(struct admin *, int, char **);	/* backup.c */
+int		 cmd_connect(struct admin *, int, char **);	/* connect.c */
+
+/*
+ * Probes the local runtimes of the provider templates (Ollama, vLLM,
+ * llama.cpp, LM Studio on their default ports) and adds each one that
+ * answers a models list and is not configured yet to a->config_path.
+ * Returns how many were added, -1 if the templates cannot be read.
+ */
+int		 connect_probe_local(struct admin *a);	/* connect.c */
 
 #endif /* QP_ADMIN_H */

@@ -99,7 +99,7 @@ cmd_init(struct admin *a, int argc, char **argv)
 	struct stat st;
 	size_t exlen = 0;
 	enum qp_err err;
-	int i, port = 11300, port_given = 0, nkeys = 0, rc = 1;
+	int i, port = 11300, port_given = 0, nkeys = 0, rc = 1, probe = 1;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
@@ -108,10 +108,12 @@ cmd_init(struct admin *a, int argc, char **argv)
 				return 1;
 			}
 			port_given = 1;
-		} else if (dirarg == NULL && argv[i][0] != '-')
+		} else if (strcmp(argv[i], "--no-probe") == 0)
+			probe = 0;
+		else if (dirarg == NULL && argv[i][0] != '-')
 			dirarg = argv[i];
 		else {
-			admin_err("usage: quotapool-admin init DIR [--port N]");
+			admin_err("usage: quotapool-admin init DIR [--port N] [--no-probe]");
 			return 1;
 		}
 	}
@@ -168,6 +170,9 @@ cmd_init(struct admin *a, int argc, char **argv)
 		goto out;
 	}
 	if (admin_migrate(a, 0) != 0)
+		goto out;
+	/* A model runtime on this machine is served with no editing. */
+	if (probe && connect_probe_local(a) < 0)
 		goto out;
 	if ((k = keys_db_new(a->db, &err, errbuf, sizeof(errbuf))) == NULL) {
 		admin_err("%s", errbuf);

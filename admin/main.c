@@ -13,7 +13,7 @@ static int	cmd_version(struct admin *, int, char **);
 static int	cmd_help(struct admin *, int, char **);
 
 static const struct admin_cmd admin_cmds[] = {
-	{ "init", cmd_init, "DIR [--port N]",
+	{ "init", cmd_init, "DIR [--port N] [--no-probe]",
 	  "create an instance in DIR: config, migrated database, first client key" },
 	{ "serve", cmd_serve, "[--port N]",
 	  "run lighttpd with quotapool in the foreground (Ctrl-C stops both)" },
@@ -27,6 +27,8 @@ static const struct admin_cmd admin_cmds[] = {
 	  "take an online backup; list backups; check an archive's sums" },
 	{ "restore", cmd_restore, "ARCHIVE [--into DIR] [--force]",
 	  "restore a backup in place (gateway stopped) or into a new instance" },
+	{ "connect", cmd_connect, "list | NAME [--key-stdin] [--base-url URL]",
+	  "add a provider or one more account from a template, key checked live" },
 	{ "version", cmd_version, "", "print the version" },
 	{ "help", cmd_help, "", "show this help" },
 };
