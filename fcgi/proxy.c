@@ -19,8 +19,6 @@
 
 /* Milliseconds between SSE keepalive comments while an upstream is silent. */
 #define PROXY_KEEPALIVE_MS	1000
-/* Events one upstream read may complete before the relay writes them. */
-#define PROXY_EVENTS_MAX	256
 
 /* A growable byte buffer with a hard cap. */
 struct proxy_buf {
@@ -29,13 +27,6 @@ struct proxy_buf {
 	size_t	 cap;		/* bytes allocated */
 	size_t	 max;		/* never grows past this */
 	int	 over;		/* 1 once bytes were dropped at max */
-};
-
-/* One event's place in the relayed stream. */
-struct proxy_ev {
-	uint64_t	 start;		/* stream offset of its first byte */
-	uint64_t	 end;		/* just past its blank line */
-	int		 drop;		/* 1: not shown to the client */
 };
 
 /* One attempt's state, seen by the transport callbacks. */
@@ -57,8 +48,9 @@ struct proxy_attempt {
 	struct sse_parser *parser;	/* while relaying an event stream */
 	struct proxy_buf pend;		/* stream bytes not yet relayed */
 	uint64_t	 pend_off;	/* stream offset of pend.p[0] */
-	struct proxy_ev	 evs[PROXY_EVENTS_MAX];	/* events completed by the current read */
-	int		 nevs;
+	uint64_t	 cur;		/* stream offset of the next byte to relay or skip */
+	uint64_t	 skip_lf;	/* offset just past a dropped event ended by CR:
+					   an LF there belongs to it; 0 = none */
 	struct proxy_buf body;		/* a whole body: error or non-streaming answer */
 	char		 ctype[UPSTREAM_VALUE_MAX + 1];	/* upstream Content-Type */
 };
@@ -109,26 +101,6 @@ proxy_buf_free(struct proxy_buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* SSE callback: observes each event and decides whether the client sees it. */
-static enum qp_err
-proxy_on_event(const struct sse_event *ev, void *arg)
-{
-	struct proxy_attempt *a = arg;
-	unsigned bits;
-	int64_t now = proxy_mono_ms();
-
-	bits = usage_event(&a->usage, ev->event, ev->data, ev->data_len, now);
-	if ((bits & USAGE_EV_CONTENT) && a->ttft < 0)
-		a->ttft = now - a->t0;
-	if (a->nevs >= PROXY_EVENTS_MAX)
-		return QP_ETOOBIG;
-	a->evs[a->nevs].start = ev->start;
-	a->evs[a->nevs].end = ev->end;
-	a->evs[a->nevs].drop = (bits & USAGE_EV_USAGE_ONLY) && !a->show_usage;
-	a->nevs++;
-	return QP_OK;
-}
-
 /* Writes bytes to the client; -1 once it is gone. */
 static int
 proxy_send(struct proxy_attempt *a, const char *p, size_t n)
@@ -143,25 +115,60 @@ proxy_send(struct proxy_attempt *a, const char *p, size_t n)
 	return 0;
 }
 
-/* Relays the complete events in a->pend up to stream offset upto, then flushes. */
+/*
+ * Writes the held stream bytes from a->cur up to stream offset upto (at
+ * most what a->pend holds), without flushing. An LF right after a
+ * dropped event that ended with CR is the rest of its line ending, and
+ * is skipped with it. Returns -1 once the client is gone.
+ */
+static int
+proxy_send_to(struct proxy_attempt *a, uint64_t upto)
+{
+	uint64_t from = a->cur;
+
+	if (upto <= from)
+		return 0;
+	if (a->skip_lf != 0 && a->skip_lf == from &&
+	    a->pend.p[from - a->pend_off] == '\n')
+		from++;
+	a->skip_lf = 0;
+	a->cur = upto;
+	return proxy_send(a, a->pend.p + (from - a->pend_off), (size_t)(upto - from));
+}
+
+/*
+ * SSE callback: observes each event and decides whether the client sees
+ * it. The bytes before a dropped event are written at once and the
+ * event itself is skipped, so any number of events per read is relayed
+ * with no per-event memory.
+ */
+static enum qp_err
+proxy_on_event(const struct sse_event *ev, void *arg)
+{
+	struct proxy_attempt *a = arg;
+	unsigned bits;
+	int64_t now = proxy_mono_ms();
+
+	bits = usage_event(&a->usage, ev->event, ev->data, ev->data_len, now);
+	if ((bits & USAGE_EV_CONTENT) && a->ttft < 0)
+		a->ttft = now - a->t0;
+	if (!(bits & USAGE_EV_USAGE_ONLY) || a->show_usage)
+		return QP_OK;
+	if (proxy_send_to(a, ev->start) != 0)
+		return QP_ECLOSED;
+	a->cur = ev->end;
+	if (ev->end > ev->start && a->pend.p[ev->end - 1 - a->pend_off] == '\r')
+		a->skip_lf = ev->end;
+	return QP_OK;
+}
+
+/* Relays the held bytes up to stream offset upto (an event boundary), then flushes. */
 static int
 proxy_relay(struct proxy_attempt *a, uint64_t upto)
 {
-	uint64_t cur = a->pend_off;
 	size_t used;
-	int i;
 
-	for (i = 0; i < a->nevs; i++) {
-		if (!a->evs[i].drop || a->evs[i].end > upto)
-			continue;
-		if (proxy_send(a, a->pend.p + (cur - a->pend_off),
-		    (size_t)(a->evs[i].start - cur)) != 0)
-			return -1;
-		cur = a->evs[i].end;
-	}
-	a->nevs = 0;
-	if (upto > cur && proxy_send(a, a->pend.p + (cur - a->pend_off),
-	    (size_t)(upto - cur)) != 0)
+	if (proxy_send_to(a, upto) != 0)
 		return -1;
 	used = (size_t)(upto - a->pend_off);
 	if (used > 0) {
@@ -229,7 +236,9 @@ proxy_on_data(const char *buf, size_t len, void *arg)
 	}
 	err = sse_feed(a->parser, buf, len, &flush);
 	if (err != QP_OK) {
-		a->stream_failed = 1;
+		/* A client gone while a dropped event was skipped is no broken stream. */
+		if (!a->client_gone)
+			a->stream_failed = 1;
 		return 1;
 	}
 	if (flush > 0 && proxy_relay(a, base + flush) != 0)

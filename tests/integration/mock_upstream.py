@@ -105,6 +105,8 @@ BEHAVIOUR_KEYS = {
     "models": "GET /v1/models: model ids (str) or full entries (dict)",
     "chunked": "SSE: chunked transfer encoding (default true); false = close-delimited",
     "stream": "force a streaming (true) or JSON (false) answer",
+    "burst": "SSE: write every event in one write (one HTTP chunk)",
+    "tiny": "OpenAI SSE: text deltas as minimal chunks (choices/delta only)",
 }
 
 USAGE_KEYS = ("prompt", "completion", "cache_read", "cache_write", "reasoning")
@@ -622,6 +624,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._finish_rec(rec)
             return
         interval = b.get("interval_ms", 0)
+        if b.get("burst"):
+            events = ["".join(events)]
         for i, ev in enumerate(events):
             if cut is not None and i >= cut:
                 self.close_connection = True
@@ -650,7 +654,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._finish_rec(rec)
                 return
             with st.cond:
-                rec["events_sent"] = i + 1
+                rec["events_sent"] = rec["events_total"] if b.get("burst") \
+                    else i + 1
                 st.cond.notify_all()
         try:
             if chunked:
@@ -742,6 +747,10 @@ class _OpenAIAnswer(_Answer):
                                  "refusal": None},
                        "logprobs": None, "finish_reason": None}])]
         for d in self.deltas:
+            if self.b.get("tiny"):
+                out.append("data: " + dumps({"choices": [{"delta": {
+                    "content": d}}]}) + "\n\n")
+                continue
             out.append(chunk([{"index": 0, "delta": {"content": d},
                                "logprobs": None, "finish_reason": None}]))
         out.append(chunk([{"index": 0, "delta": {}, "logprobs": None,
