@@ -131,7 +131,7 @@ http_read_body(struct http_req *r, size_t max, char **out, size_t *len)
 	return QP_OK;
 }
 
-/* Writes a formatted header block piece; bounded by the buffer. */
+/* Writes a header block piece whole, whatever its length. */
 static void
 http_puts(struct http_req *r, const char *s)
 {
@@ -139,30 +139,62 @@ http_puts(struct http_req *r, const char *s)
 	FCGX_PutStr(s, (int)strlen(s), r->fr->out);
 }
 
-void
-http_begin(struct http_req *r, int status, const char *ctype, const char *extra)
+/* Returns 1 if s may be a header value: no CR, LF or other control character. */
+static int
+http_value_ok(const char *s)
 {
-	char line[256];
+
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+/*
+ * Starts the response; extra1 and extra2 are formatted header lines
+ * (either may be NULL). Each header goes out whole: nothing is cut to
+ * fit a buffer.
+ */
+static void
+http_begin_ex(struct http_req *r, int status, const char *ctype, const char *extra1,
+    const char *extra2)
+{
+	char line[64];
 
 	if (r->headers_sent)
 		return;
 	r->headers_sent = 1;
 	r->status = status;
-	snprintf(line, sizeof(line), "Status: %d %s\r\nContent-Type: %s\r\n",
-	    status, http_status_text(status), ctype);
+	snprintf(line, sizeof(line), "Status: %d %s\r\n", status, http_status_text(status));
 	http_puts(r, line);
+	/* Callers pass constants or values already checked; this is the last guard. */
+	if (ctype == NULL || !http_value_ok(ctype))
+		ctype = "application/octet-stream";
+	http_puts(r, "Content-Type: ");
+	http_puts(r, ctype);
+	http_puts(r, "\r\n");
 	if (r->uid[0] != '\0') {
-		snprintf(line, sizeof(line), "x-proxy-request-id: %s\r\n", r->uid);
-		http_puts(r, line);
+		http_puts(r, "x-proxy-request-id: ");
+		http_puts(r, r->uid);
+		http_puts(r, "\r\n");
 	}
 	if (r->attempt_count > 0) {
 		snprintf(line, sizeof(line), "x-proxy-attempt-count: %d\r\n",
 		    r->attempt_count);
 		http_puts(r, line);
 	}
-	if (extra != NULL)
-		http_puts(r, extra);
+	if (extra1 != NULL)
+		http_puts(r, extra1);
+	if (extra2 != NULL)
+		http_puts(r, extra2);
 	http_puts(r, "\r\n");
+}
+
+void
+http_begin(struct http_req *r, int status, const char *ctype, const char *extra)
+{
+
+	http_begin_ex(r, status, ctype, extra, NULL);
 }
 
 int
@@ -259,7 +291,7 @@ http_error_ex(struct http_req *r, int status, const char *type,
     const char *message, const char *extra)
 {
 	cJSON *root = NULL, *err = NULL;
-	char code[16], *s = NULL, hdr[512];
+	char code[16], *s = NULL, hdr[64];
 
 	if (r->headers_sent)
 		return;
@@ -280,9 +312,8 @@ http_error_ex(struct http_req *r, int status, const char *type,
 	err = NULL;
 	if ((s = cJSON_PrintUnformatted(root)) == NULL)
 		goto fallback;
-	snprintf(hdr, sizeof(hdr), "Content-Length: %zu\r\n%s", strlen(s),
-	    extra != NULL ? extra : "");
-	http_begin(r, status, "application/json", hdr);
+	snprintf(hdr, sizeof(hdr), "Content-Length: %zu\r\n", strlen(s));
+	http_begin_ex(r, status, "application/json", hdr, extra);
 	http_write(r, s, strlen(s));
 	cJSON_free(s);
 	cJSON_Delete(root);

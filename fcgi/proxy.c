@@ -184,11 +184,27 @@ proxy_relay(struct proxy_attempt *a, uint64_t upto)
 	return 0;
 }
 
+/* Names of the UPSTREAM_LONG_* bits, for the log. */
+static const struct {
+	unsigned	 bit;
+	const char	*name;
+} proxy_long_headers[] = {
+	{ UPSTREAM_LONG_CONTENT_TYPE,	"Content-Type" },
+	{ UPSTREAM_LONG_RETRY_AFTER,	"Retry-After" },
+	{ UPSTREAM_LONG_REQUEST_ID,	"request id" },
+};
+
 static int
 proxy_on_status(const struct upstream_head *head, void *arg)
 {
 	struct proxy_attempt *a = arg;
+	size_t i;
 
+	for (i = 0; i < sizeof(proxy_long_headers) / sizeof(proxy_long_headers[0]); i++)
+		if (head->too_long & proxy_long_headers[i].bit)
+			log_msg(LOG_WARNING, "request %s: the upstream's %s header is longer "
+			    "than %d bytes: dropped", a->r->uid, proxy_long_headers[i].name,
+			    UPSTREAM_VALUE_MAX);
 	a->status = head->status;
 	snprintf(a->ctype, sizeof(a->ctype), "%s", head->content_type);
 	if (a->status < 200 || a->status >= 300) {

@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import qp  # noqa: E402
 import dp  # noqa: E402
 from dp import OPENAI  # noqa: E402
-from qp import is_eq, ok  # noqa: E402
+from qp import is_eq, like, ok  # noqa: E402
 
 qp.require_gateway()
 qp.set_timeout(180)
@@ -59,5 +59,53 @@ is_eq((row.get("status"), row.get("status_code"), row.get("stream_complete"),
       ("completed", 200, 1, N_BURST),
       "burst: row completed 200, stream complete, usage read from the "
       "hidden chunk")
+
+# ---- long response headers ------------------------------------------------
+
+UID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+ANSWER = {"id": "chatcmpl-h", "object": "chat.completion", "model": "gpt-h",
+          "choices": [{"index": 0, "finish_reason": "stop",
+                       "message": {"role": "assistant", "content": "long"}}],
+          "usage": {"prompt_tokens": 3, "completion_tokens": 1}}
+
+# 230 bytes: fits the upstream reader's bound, not the old 256-byte line.
+ct = "application/json; charset=utf-8; profile=" + "p" * 189
+mo.script("*", {"body": ANSWER, "content_type": ct})
+r = inst.request("POST", OPENAI, dp.chat("gpt-h"))
+is_eq(r.status, 200, "long Content-Type (%d bytes): 200" % len(ct))
+is_eq(r.headers.get("Content-Type"), ct,
+      "long Content-Type: relayed whole")
+like(r.headers.get("x-proxy-request-id") or "", UID_RE,
+     "long Content-Type: x-proxy-request-id is its own header, intact")
+is_eq(r.headers.get("x-proxy-attempt-count"), "1",
+      "long Content-Type: x-proxy-attempt-count intact")
+is_eq((r.try_json() or {}).get("id"), "chatcmpl-h",
+      "long Content-Type: the body relayed")
+
+ct = "application/json; profile=" + "q" * 300
+mo.script("*", {"body": ANSWER, "content_type": ct,
+                "headers": {"x-request-id": "r" * 400}})
+r = inst.request("POST", OPENAI, dp.chat("gpt-h"))
+luid = dp.uid_of(r) or ""
+is_eq(r.status, 200, "Content-Type over 255 bytes: 200")
+is_eq(r.headers.get("Content-Type"), "application/json",
+      "Content-Type over 255 bytes: dropped whole, the answer goes out as "
+      "JSON")
+like(luid, UID_RE, "Content-Type over 255 bytes: x-proxy-request-id intact")
+is_eq((r.try_json() or {}).get("id"), "chatcmpl-h",
+      "Content-Type over 255 bytes: the body relayed")
+row = dp.wait_row(inst, luid) or {}
+is_eq(row.get("status"), "completed", "Content-Type over 255 bytes: row "
+      "completed")
+atts = dp.attempts(inst, luid)
+is_eq([a.get("upstream_request_id") for a in atts], [None],
+      "a request id over 255 bytes is dropped, not stored cut")
+log = "\n".join(inst.logs().values())
+ok(("request %s: the upstream's Content-Type header is longer than 255 bytes:"
+    " dropped" % luid) in log and
+   ("request %s: the upstream's request id header is longer than 255 bytes:"
+    " dropped" % luid) in log,
+   "each dropped header has its log line",
+   lambda: "  log tail: %r" % log[-600:])
 
 qp.done()
