@@ -8,6 +8,13 @@
 #include "http.h"
 
 #define HTTP_READ_CHUNK	65536
+/*
+ * Headers of every answer under /v1/: whatever a provider sent, a browser
+ * neither guesses a type nor runs anything from the gateway's origin.
+ */
+#define HTTP_API_HEADERS \
+	"X-Content-Type-Options: nosniff\r\n" \
+	"Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
 
 static const struct {
 	int		 status;
@@ -183,6 +190,8 @@ http_begin_ex(struct http_req *r, int status, const char *ctype, const char *ext
 		    r->attempt_count);
 		http_puts(r, line);
 	}
+	if (strncmp(r->path, "/v1/", 4) == 0 || strcmp(r->path, "/v1") == 0)
+		http_puts(r, HTTP_API_HEADERS);
 	if (extra1 != NULL)
 		http_puts(r, extra1);
 	if (extra2 != NULL)

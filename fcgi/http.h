@@ -58,8 +58,12 @@ enum qp_err	 http_read_body(struct http_req *r, size_t max, char **out, size_t *
 
 /*
  * Starts the response: status, content type, the proxy headers if set
- * (uid, attempt_count), then extra (already formatted "Name: value\r\n"
- * lines, may be NULL). Only the first call has an effect.
+ * (uid, attempt_count), X-Content-Type-Options: nosniff and a
+ * Content-Security-Policy that allows nothing on every path under /v1/,
+ * then extra (already formatted "Name: value\r\n" lines, may be NULL).
+ * Every header goes out whole; a content type holding a control
+ * character is replaced by application/octet-stream. Only the first call
+ * has an effect.
  */
 void		 http_begin(struct http_req *r, int status, const char *ctype,
 		    const char *extra);

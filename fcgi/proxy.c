@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "accounting.h"
@@ -9,6 +10,7 @@
 #include "cost.h"
 #include "db.h"
 #include "failover.h"
+#include "json.h"
 #include "log.h"
 #include "proxy.h"
 #include "reqbody.h"
@@ -53,7 +55,20 @@ struct proxy_attempt {
 					   an LF there belongs to it; 0 = none */
 	struct proxy_buf body;		/* a whole body: error or non-streaming answer */
 	char		 ctype[UPSTREAM_VALUE_MAX + 1];	/* upstream Content-Type */
+	int		 bad_media;	/* 1: a whole body neither JSON nor SSE, never relayed */
 };
+
+/* What an upstream Content-Type announces. */
+enum proxy_media {
+	PROXY_MEDIA_NONE,	/* no Content-Type */
+	PROXY_MEDIA_JSON,	/* application/json or application/...+json */
+	PROXY_MEDIA_SSE,	/* text/event-stream */
+	PROXY_MEDIA_OTHER,	/* anything else (text/html, text/plain, ...) */
+	PROXY_MEDIA__MAX
+};
+
+/* What the replacement of a secret found in an upstream body reads. */
+#define PROXY_REDACTED		"[redacted]"
 
 static int64_t
 proxy_mono_ms(void)
@@ -99,6 +114,79 @@ proxy_buf_free(struct proxy_buf *b)
 
 	free(b->p);
 	memset(b, 0, sizeof(*b));
+}
+
+/* Reads the media type of a Content-Type value (parameters ignored, any case). */
+static enum proxy_media
+proxy_media(const char *ctype)
+{
+	size_t n;
+
+	while (*ctype == ' ' || *ctype == '\t')
+		ctype++;
+	n = strcspn(ctype, ";");
+	while (n > 0 && (ctype[n - 1] == ' ' || ctype[n - 1] == '\t'))
+		n--;
+	if (n == 0)
+		return PROXY_MEDIA_NONE;
+	if (n == 17 && strncasecmp(ctype, "text/event-stream", n) == 0)
+		return PROXY_MEDIA_SSE;
+	if (n == 16 && strncasecmp(ctype, "application/json", n) == 0)
+		return PROXY_MEDIA_JSON;
+	if (n > 17 && strncasecmp(ctype, "application/", 12) == 0 &&
+	    strncasecmp(ctype + n - 5, "+json", 5) == 0)
+		return PROXY_MEDIA_JSON;
+	return PROXY_MEDIA_OTHER;
+}
+
+/* Returns 1 if buf (len bytes, NULL if empty) is a JSON text. */
+static int
+proxy_is_json(const char *buf, size_t len)
+{
+	cJSON *root;
+	enum qp_err err;
+
+	if (buf == NULL || len == 0)
+		return 0;
+	root = json_parse(buf, len, &err);
+	cJSON_Delete(root);
+	return root != NULL;
+}
+
+/*
+ * Replaces every occurrence of secret (NULL or "" = none) in b with
+ * PROXY_REDACTED, or with as many '*' when the secret is shorter than
+ * that, so an upstream body that echoes the account's key is never
+ * relayed, parsed or kept with it. Works in place: b only shrinks.
+ */
+static void
+proxy_redact(struct proxy_buf *b, const char *secret)
+{
+	size_t sl, rl, in = 0, out = 0;
+	const char *hit;
+
+	if (secret == NULL || (sl = strlen(secret)) == 0 || b->len < sl)
+		return;
+	rl = strlen(PROXY_REDACTED);
+	while ((hit = memmem(b->p + in, b->len - in, secret, sl)) != NULL) {
+		size_t n = (size_t)(hit - (b->p + in));
+
+		memmove(b->p + out, b->p + in, n);
+		out += n;
+		if (sl >= rl) {
+			memcpy(b->p + out, PROXY_REDACTED, rl);
+			out += rl;
+		} else {
+			memset(b->p + out, '*', sl);
+			out += sl;
+		}
+		in += n + sl;
+	}
+	if (in == 0)
+		return;
+	memmove(b->p + out, b->p + in, b->len - in);
+	b->len = out + (b->len - in);
+	b->p[b->len] = '\0';
 }
 
 /* Writes bytes to the client; -1 once it is gone. */
@@ -207,12 +295,14 @@ proxy_on_status(const struct upstream_head *head, void *arg)
 			    UPSTREAM_VALUE_MAX);
 	a->status = head->status;
 	snprintf(a->ctype, sizeof(a->ctype), "%s", head->content_type);
-	if (a->status < 200 || a->status >= 300) {
+	/* A body that is never relayed (a page from the gateway's origin) is drained. */
+	a->bad_media = proxy_media(head->content_type) == PROXY_MEDIA_OTHER;
+	if (a->status < 200 || a->status >= 300 || a->bad_media) {
 		a->body.max = QP_UPSTREAM_ERRBODY_MAX;
 		return 0;
 	}
 	a->body.max = QP_UPSTREAM_BODY_MAX;
-	if (!a->stream || strncmp(head->content_type, "text/event-stream", 17) != 0)
+	if (!a->stream || proxy_media(head->content_type) != PROXY_MEDIA_SSE)
 		return 0;	/* a whole body: relayed once complete */
 
 	/* The stream starts: from here on there is no failing over. */
@@ -243,7 +333,7 @@ proxy_on_data(const char *buf, size_t len, void *arg)
 		if (proxy_buf_add(&a->body, buf, len) != 0)
 			return 1;
 		/* An error body is drained; an oversized answer ends the attempt. */
-		return a->body.over && a->status >= 200 && a->status < 300;
+		return a->body.over && a->status >= 200 && a->status < 300 && !a->bad_media;
 	}
 	base = sse_offset(a->parser);
 	if (proxy_buf_add(&a->pend, buf, len) != 0 || a->pend.over) {
@@ -647,8 +737,16 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 		upstream_headers_free(hdrs);
 		hdrs = NULL;
 
+		/* A whole body: the account's key is cut out before anything reads it. */
+		if (!a.sse && a.body.len > 0)
+			proxy_redact(&a.body, sel.account->api_key);
+		/* Without a Content-Type, a body is relayed only if it is JSON. */
+		if (!a.sse && !a.bad_media && a.status >= 200 && err == QP_OK &&
+		    ures.result == UPSTREAM_OK && proxy_media(a.ctype) == PROXY_MEDIA_NONE &&
+		    !proxy_is_json(a.body.p, a.body.len))
+			a.bad_media = 1;
 		/* A whole answer (not a stream) is relayed only now. */
-		if (!a.sse && !a.client_gone && err == QP_OK &&
+		if (!a.sse && !a.client_gone && err == QP_OK && !a.bad_media &&
 		    ures.result == UPSTREAM_OK && a.status >= 200 && a.status < 300) {
 			usage_body(&a.usage, a.body.p != NULL ? a.body.p : "", a.body.len);
 			if (a.body.len > 0 && a.ttft < 0)
@@ -680,6 +778,13 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 			v.outcome = FAILOVER_OUTCOME_LOCAL_ERROR;
 			v.effect = FAILOVER_EFFECT_NONE;
 			v.retry = 0;
+		} else if (a.bad_media && v.outcome == FAILOVER_OUTCOME_OK) {
+			/* A success that is not an answer (an HTML page): the account misbehaves. */
+			v.outcome = FAILOVER_OUTCOME_TRANSIENT;
+			v.category = FAILOVER_CAT_TRANSIENT;
+			v.effect = FAILOVER_EFFECT_TRANSIENT;
+			v.retry = 1;
+			snprintf(v.error_class, sizeof(v.error_class), "bad_content_type");
 		}
 
 		memset(&att, 0, sizeof(att));
@@ -708,10 +813,16 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 
 		/* This attempt is the last one: answer if nothing was sent yet. */
 		if (!a.handed_off && !a.client_gone) {
-			if (a.status >= 400 && a.body.len > 0 &&
+			if (a.status >= 400 && a.body.len > 0 && !a.bad_media &&
 			    v.outcome == FAILOVER_OUTCOME_CLIENT_ERROR) {
 				http_reply(r, a.status, a.ctype[0] ? a.ctype :
 				    "application/json", a.body.p, a.body.len);
+			} else if (a.bad_media && (v.outcome == FAILOVER_OUTCOME_CLIENT_ERROR ||
+			    strcmp(v.error_class, "bad_content_type") == 0)) {
+				snprintf(msg, sizeof(msg), "The provider answered %d with a body "
+				    "that is neither JSON nor an event stream (%s)", a.status,
+				    a.ctype[0] ? a.ctype : "no Content-Type");
+				proxy_fail(r, 502, msg, 0);
 			} else {
 				st_code = 502;
 				retry_s = 0;

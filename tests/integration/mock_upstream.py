@@ -89,7 +89,7 @@ BEHAVIOUR_KEYS = {
     "status": "HTTP status to answer (non-2xx gets a protocol error body)",
     "headers": "extra response headers {name: value}",
     "body": "response body: dict/list (JSON), str or bytes; replaces the generated one",
-    "content_type": "Content-Type of a scripted body",
+    "content_type": "Content-Type of a scripted body (\"\": none sent)",
     "reset": "reset the TCP connection before sending headers",
     "delay_ms": "wait before the first byte of the response",
     "first_event_delay_ms": "SSE: wait after the headers before the first event",
@@ -385,7 +385,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _send_plain(self, status, body, ctype, extra_headers, rec=None):
         if isinstance(body, (dict, list)):
             data = dumps(body).encode()
-            ctype = ctype or "application/json"
+            ctype = "application/json" if ctype is None else ctype
         elif isinstance(body, str):
             data = body.encode()
         elif body is None:
@@ -394,7 +394,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             data = bytes(body)
         try:
             self.send_response(status)
-            self.send_header("Content-Type", ctype or "application/json")
+            if ctype != "":
+                self.send_header("Content-Type", ctype or "application/json")
             self.send_header("Content-Length", str(len(data)))
             for k, v in (extra_headers or {}).items():
                 self.send_header(k, str(v))

@@ -12,7 +12,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import qp  # noqa: E402
 import dp  # noqa: E402
-from dp import OPENAI  # noqa: E402
+from dp import ANTHROPIC, OPENAI  # noqa: E402
 from qp import is_eq, like, ok  # noqa: E402
 
 qp.require_gateway()
@@ -20,13 +20,20 @@ qp.set_timeout(180)
 
 mo = qp.mock(models=["gpt-h"])
 ma = qp.mock(style="anthropic", models=["claude-h"])
+KEY_O = "sk-hardening-openai-0123456789abcdef"
+KEY_A = "sk-ant-hardening-fedcba9876543210"
 inst = qp.Instance(
     providers={
         "po": {"mock": mo, "protocols": ["openai"], "models": ["gpt-h"],
-               "accounts": ["ho1"]},
+               "accounts": [{"name": "ho1", "api_key": KEY_O}]},
         "pa": {"mock": ma, "protocols": ["anthropic"],
-               "models": ["claude-h"], "accounts": ["ha1"]},
-    })
+               "models": ["claude-h"],
+               "accounts": [{"name": "ha1", "api_key": KEY_A}]},
+    },
+    # An account that answers HTML is backed off; here not for long, so
+    # that each check starts from an eligible account.
+    sections={"routing": {"transient_backoff_s": 0,
+                          "circuit_failures": 1000}})
 dp.start(inst)
 
 # ---- a burst of small events in one upstream write ------------------------
@@ -107,5 +114,108 @@ ok(("request %s: the upstream's Content-Type header is longer than 255 bytes:"
     " dropped" % luid) in log,
    "each dropped header has its log line",
    lambda: "  log tail: %r" % log[-600:])
+
+# ---- every /v1 answer: nosniff and a CSP that allows nothing --------------
+
+CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+def api_headers(r, name):
+    is_eq((r.headers.get("X-Content-Type-Options"),
+           r.headers.get("Content-Security-Policy")), ("nosniff", CSP),
+          "%s: nosniff and a restrictive CSP" % name)
+
+
+mo.script("*", {})
+api_headers(inst.request("POST", OPENAI, dp.chat("gpt-h")), "chat JSON 200")
+with inst.stream(OPENAI, dp.chat("gpt-h", stream=True)) as s:
+    s.read_all()
+    api_headers(s, "chat stream 200")
+api_headers(inst.request("GET", "/v1/models"), "GET /v1/models")
+api_headers(inst.request("GET", "/v1/healthz", key=None), "GET /v1/healthz")
+api_headers(inst.request("POST", OPENAI, dp.chat("gpt-h"), key=None),
+            "401 without a key")
+api_headers(inst.request("GET", "/v1/nope"), "404 on an unknown /v1 path")
+api_headers(inst.request("POST", ANTHROPIC, "{not json"), "400 bad JSON")
+
+# ---- answers that are neither JSON nor an event stream --------------------
+
+HTML = "<html><body><script>alert(document.cookie)</script></body></html>"
+
+
+def bad_media(mock, path, body, family, name, behaviour, want_status=502):
+    mock.reset()
+    mock.script("*", behaviour)
+    if body.get("stream"):
+        s = inst.stream(path, body)
+        s.read_all()
+        s.close()
+        r = qp.Response(s.status, s.headers, s.body)
+    else:
+        r = inst.request("POST", path, body)
+    is_eq(r.status, want_status, "%s: %d" % (name, want_status))
+    dp.error_shape(r, family, name)
+    ok(b"<script" not in r.body and b"<html" not in r.body,
+       "%s: nothing of the page reaches the client" % name, lambda: dp.show(r))
+    api_headers(r, name)
+    return r
+
+
+r = bad_media(mo, OPENAI, dp.chat("gpt-h"), "openai", "text/html 200 (OpenAI)",
+              {"body": HTML, "content_type": "text/html; charset=utf-8"})
+row = dp.wait_row(inst, dp.uid_of(r)) or {}
+is_eq((row.get("status"), row.get("status_code"), row.get("error_class")),
+      ("error", 502, "bad_content_type"),
+      "text/html 200: row error 502 bad_content_type")
+bad_media(ma, ANTHROPIC, dp.messages("claude-h", stream=True), "anthropic",
+          "text/html 200 to a stream (Anthropic)",
+          {"body": HTML, "content_type": "text/html"})
+r = bad_media(mo, OPENAI, dp.chat("gpt-h"), "openai",
+              "text/plain 400 (OpenAI)",
+              {"status": 400, "body": "bad request", "content_type":
+               "text/plain"})
+like(dp.error_shape(r, "openai", "text/plain 400").get("message", ""),
+     r"answered 400 .*text/plain",
+     "text/plain 400: the message names the status and the type")
+bad_media(mo, OPENAI, dp.chat("gpt-h"), "openai",
+          "no Content-Type, not JSON", {"body": "hello", "content_type": ""})
+mo.script("*", {"body": ANSWER, "content_type": ""})
+r = inst.request("POST", OPENAI, dp.chat("gpt-h"))
+is_eq((r.status, (r.try_json() or {}).get("id"),
+       r.headers.get("Content-Type")), (200, "chatcmpl-h", "application/json"),
+      "no Content-Type, a JSON body: relayed as application/json")
+mo.script("*", {"body": ANSWER,
+                "content_type": "application/vnd.api+json; charset=utf-8"})
+r = inst.request("POST", OPENAI, dp.chat("gpt-h"))
+is_eq((r.status, (r.try_json() or {}).get("id")), (200, "chatcmpl-h"),
+      "application/...+json: relayed")
+
+# ---- error bodies echoing the account's key -------------------------------
+
+mo.reset()
+mo.script("*", {"status": 400, "body": {"error": {
+    "message": "Invalid request for key %s (%s)" % (KEY_O, KEY_O),
+    "type": "invalid_request_error", "code": None}}})
+r = inst.request("POST", OPENAI, dp.chat("gpt-h"))
+is_eq(r.status, 400, "400 echoing the key: relayed as 400")
+ok(KEY_O.encode() not in r.body, "400 echoing the key: the key is not relayed",
+   lambda: dp.show(r))
+is_eq(((r.try_json() or {}).get("error") or {}).get("message"),
+      "Invalid request for key [redacted] ([redacted])",
+      "400 echoing the key: each occurrence redacted, the rest intact")
+ma.reset()
+ma.script("*", {"status": 401, "body": {"type": "error", "error": {
+    "type": "authentication_error", "message": "invalid x-api-key " + KEY_A}}})
+r = inst.request("POST", ANTHROPIC, dp.messages("claude-h"))
+ok(r.status >= 400 and KEY_A.encode() not in r.body,
+   "401 echoing the key (Anthropic): the key is not relayed", lambda: dp.show(r))
+dp.wait_row(inst, dp.uid_of(r))
+c = inst.db()
+try:
+    dump = "\n".join(c.iterdump())
+finally:
+    c.close()
+ok(KEY_O not in dump and KEY_A not in dump,
+   "no account key is stored anywhere in the database")
 
 qp.done()
