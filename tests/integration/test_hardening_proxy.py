@@ -218,4 +218,27 @@ finally:
 ok(KEY_O not in dump and KEY_A not in dump,
    "no account key is stored anywhere in the database")
 
+# ---- duplicate top-level keys ---------------------------------------------
+
+for path, family, raw in (
+        (OPENAI, "openai", '{"model":"gpt-h","model":"gpt-x",'
+         '"messages":[{"role":"user","content":"hi"}]}'),
+        (ANTHROPIC, "anthropic", '{"model":"claude-h","max_tokens":8,'
+         '"messages":[{"role":"user","content":"hi"}],"model":"claude-x"}'),
+        (OPENAI, "openai", '{"model":"gpt-h","stream":false,'
+         '"messages":[],"stream":true}'),
+        (ANTHROPIC, "anthropic", '{"stream":true,"model":"claude-h",'
+         '"max_tokens":8,"messages":[],"stream":false}')):
+    key = "stream" if raw.count('"stream"') > 1 else "model"
+    name = "duplicate %s (%s)" % (key, family)
+    mo.reset()
+    ma.reset()
+    r = inst.request("POST", path, raw)
+    is_eq(r.status, 400, "%s: 400" % name)
+    err = dp.error_shape(r, family, name)
+    like(err.get("message", ""), r"(?i)duplicate key '%s'" % key,
+         "%s: the message names the key" % name)
+    is_eq(len(mo.requests()) + len(ma.requests()), 0,
+          "%s: nothing sent upstream" % name)
+
 qp.done()
