@@ -56,6 +56,8 @@ struct proxy_attempt {
 	struct proxy_buf body;		/* a whole body: error or non-streaming answer */
 	char		 ctype[UPSTREAM_VALUE_MAX + 1];	/* upstream Content-Type */
 	int		 bad_media;	/* 1: a whole body neither JSON nor SSE, never relayed */
+	int64_t		 body_max;	/* bound of a whole success body ([upstream]) */
+	int		 too_large;	/* 1: the whole success body went past body_max */
 };
 
 /* What an upstream Content-Type announces. */
@@ -301,7 +303,7 @@ proxy_on_status(const struct upstream_head *head, void *arg)
 		a->body.max = QP_UPSTREAM_ERRBODY_MAX;
 		return 0;
 	}
-	a->body.max = QP_UPSTREAM_BODY_MAX;
+	a->body.max = (size_t)a->body_max;
 	if (!a->stream || proxy_media(head->content_type) != PROXY_MEDIA_SSE)
 		return 0;	/* a whole body: relayed once complete */
 
@@ -333,7 +335,11 @@ proxy_on_data(const char *buf, size_t len, void *arg)
 		if (proxy_buf_add(&a->body, buf, len) != 0)
 			return 1;
 		/* An error body is drained; an oversized answer ends the attempt. */
-		return a->body.over && a->status >= 200 && a->status < 300 && !a->bad_media;
+		if (a->body.over && a->status >= 200 && a->status < 300 && !a->bad_media) {
+			a->too_large = 1;
+			return 1;
+		}
+		return 0;
 	}
 	base = sse_offset(a->parser);
 	if (proxy_buf_add(&a->pend, buf, len) != 0 || a->pend.over) {
@@ -711,6 +717,7 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 		a.t0 = t0;
 		a.ttft = -1;
 		a.body.max = QP_UPSTREAM_ERRBODY_MAX;
+		a.body_max = cfg->upstream.max_response_body_bytes;
 		usage_init(&a.usage, proto == CONFIG_PROTO_OPENAI ? USAGE_PROTO_OPENAI :
 		    USAGE_PROTO_ANTHROPIC, 0);
 
@@ -724,7 +731,8 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 			ureq.headers = hdrs;
 			ureq.body = upbody != NULL ? upbody : body;
 			ureq.body_len = upbody != NULL ? up_len : body_len;
-			ureq.max_body = QP_UPSTREAM_BODY_MAX;
+			/* Whole bodies are bounded here; a stream is not cut at any length. */
+			ureq.max_body = 0;
 			ureq.cb.on_status = proxy_on_status;
 			ureq.cb.on_data = proxy_on_data;
 			ureq.cb.on_tick = proxy_on_tick;
@@ -778,6 +786,13 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 			v.outcome = FAILOVER_OUTCOME_LOCAL_ERROR;
 			v.effect = FAILOVER_EFFECT_NONE;
 			v.retry = 0;
+		} else if (a.too_large) {
+			/* Too large for the gateway, not the account's fault: no backoff, no retry. */
+			v.outcome = FAILOVER_OUTCOME_TRANSIENT;
+			v.category = FAILOVER_CAT_NEVER;
+			v.effect = FAILOVER_EFFECT_NONE;
+			v.retry = 0;
+			snprintf(v.error_class, sizeof(v.error_class), "response_too_large");
 		} else if (a.bad_media && v.outcome == FAILOVER_OUTCOME_OK) {
 			/* A success that is not an answer (an HTML page): the account misbehaves. */
 			v.outcome = FAILOVER_OUTCOME_TRANSIENT;
@@ -817,6 +832,11 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 			    v.outcome == FAILOVER_OUTCOME_CLIENT_ERROR) {
 				http_reply(r, a.status, a.ctype[0] ? a.ctype :
 				    "application/json", a.body.p, a.body.len);
+			} else if (a.too_large) {
+				snprintf(msg, sizeof(msg), "The provider's answer is larger than "
+				    "the gateway accepts (max_response_body_bytes = %lld)",
+				    (long long)a.body_max);
+				proxy_fail(r, 502, msg, 0);
 			} else if (a.bad_media && (v.outcome == FAILOVER_OUTCOME_CLIENT_ERROR ||
 			    strcmp(v.error_class, "bad_content_type") == 0)) {
 				snprintf(msg, sizeof(msg), "The provider answered %d with a body "

@@ -25,7 +25,8 @@
  * connection stays reusable) or returns non-zero (the transfer ends at
  * once as UPSTREAM_ABORTED_BY_CALLER and the connection is closed).
  * Non-streaming success bodies are collected the same way, bounded by
- * req.max_body (QP_UPSTREAM_BODY_MAX).
+ * the caller (the data plane: [upstream] max_response_body_bytes) or by
+ * req.max_body.
  *
  * Client disconnects: on_tick runs at least every UPSTREAM_TICK_MS,
  * also while the upstream is silent, so the caller can send an SSE

@@ -20,6 +20,9 @@ qp.set_timeout(180)
 
 mo = qp.mock(models=["gpt-h"])
 ma = qp.mock(style="anthropic", models=["claude-h"])
+# Whole answers above this are refused; streams (the burst below is about
+# 520 KB) are not bounded by it.
+MAX_ANSWER = 65536
 KEY_O = "sk-hardening-openai-0123456789abcdef"
 KEY_A = "sk-ant-hardening-fedcba9876543210"
 inst = qp.Instance(
@@ -33,7 +36,8 @@ inst = qp.Instance(
     # An account that answers HTML is backed off; here not for long, so
     # that each check starts from an eligible account.
     sections={"routing": {"transient_backoff_s": 0,
-                          "circuit_failures": 1000}})
+                          "circuit_failures": 1000},
+              "upstream": {"max_response_body_bytes": MAX_ANSWER}})
 dp.start(inst)
 
 # ---- a burst of small events in one upstream write ------------------------
@@ -204,19 +208,11 @@ is_eq(((r.try_json() or {}).get("error") or {}).get("message"),
       "Invalid request for key [redacted] ([redacted])",
       "400 echoing the key: each occurrence redacted, the rest intact")
 ma.reset()
-ma.script("*", {"status": 401, "body": {"type": "error", "error": {
-    "type": "authentication_error", "message": "invalid x-api-key " + KEY_A}}})
+ma.script("*", {"status": 400, "body": {"type": "error", "error": {
+    "type": "invalid_request_error", "message": "bad key " + KEY_A}}})
 r = inst.request("POST", ANTHROPIC, dp.messages("claude-h"))
-ok(r.status >= 400 and KEY_A.encode() not in r.body,
-   "401 echoing the key (Anthropic): the key is not relayed", lambda: dp.show(r))
-dp.wait_row(inst, dp.uid_of(r))
-c = inst.db()
-try:
-    dump = "\n".join(c.iterdump())
-finally:
-    c.close()
-ok(KEY_O not in dump and KEY_A not in dump,
-   "no account key is stored anywhere in the database")
+is_eq(((r.try_json() or {}).get("error") or {}).get("message"),
+      "bad key [redacted]", "400 echoing the key (Anthropic): redacted")
 
 # ---- duplicate top-level keys ---------------------------------------------
 
@@ -240,5 +236,57 @@ for path, family, raw in (
          "%s: the message names the key" % name)
     is_eq(len(mo.requests()) + len(ma.requests()), 0,
           "%s: nothing sent upstream" % name)
+
+# ---- oversized answers -----------------------------------------------------
+
+
+def answer_of(size):
+    """An OpenAI chat.completion body of about size bytes."""
+    a = dict(ANSWER)
+    a["choices"] = [{"index": 0, "finish_reason": "stop", "message": {
+        "role": "assistant", "content": "x" * (size - 200)}}]
+    return a
+
+
+mo.reset()
+mo.script("*", {"body": answer_of(MAX_ANSWER - 1024)})
+r = inst.request("POST", OPENAI, dp.chat("gpt-h"))
+is_eq((r.status, (r.try_json() or {}).get("id")), (200, "chatcmpl-h"),
+      "an answer under max_response_body_bytes: relayed")
+backoffs_before = [dp.backoff(inst, "ho1"), dp.backoff(inst, "ha1")]
+for mock, path, body, family in (
+        (mo, OPENAI, dp.chat("gpt-h"), "openai"),
+        (ma, ANTHROPIC, dp.messages("claude-h"), "anthropic")):
+    name = "answer over max_response_body_bytes (%s)" % family
+    mock.reset()
+    mock.script("*", {"body": answer_of(MAX_ANSWER + 4096)})
+    r = inst.request("POST", path, body)
+    is_eq(r.status, 502, "%s: 502" % name)
+    err = dp.error_shape(r, family, name)
+    like(err.get("message", ""), r"max_response_body_bytes = %d" % MAX_ANSWER,
+         "%s: the message names the setting" % name)
+    row = dp.wait_row(inst, dp.uid_of(r)) or {}
+    is_eq((row.get("status"), row.get("status_code"), row.get("error_class"),
+           row.get("attempt_count")), ("error", 502, "response_too_large", 1),
+          "%s: row error 502 response_too_large, not retried" % name)
+is_eq([dp.backoff(inst, "ho1"), dp.backoff(inst, "ha1")], backoffs_before,
+      "an oversized answer leaves the accounts' backoff rows as they were")
+
+# ---- last, as it quarantines the account: a 401 echoing the key -----------
+
+ma.reset()
+ma.script("*", {"status": 401, "body": {"type": "error", "error": {
+    "type": "authentication_error", "message": "invalid x-api-key " + KEY_A}}})
+r = inst.request("POST", ANTHROPIC, dp.messages("claude-h"))
+ok(r.status >= 400 and KEY_A.encode() not in r.body,
+   "401 echoing the key (Anthropic): the key is not relayed", lambda: dp.show(r))
+dp.wait_row(inst, dp.uid_of(r))
+c = inst.db()
+try:
+    dump = "\n".join(c.iterdump())
+finally:
+    c.close()
+ok(KEY_O not in dump and KEY_A not in dump,
+   "no account key is stored anywhere in the database")
 
 qp.done()
