@@ -19,8 +19,6 @@
 #include "upstream.h"
 #include "usage.h"
 
-/* Milliseconds between SSE keepalive comments while an upstream is silent. */
-#define PROXY_KEEPALIVE_MS	1000
 
 /* A growable byte buffer with a hard cap. */
 struct proxy_buf {
@@ -45,6 +43,7 @@ struct proxy_attempt {
 	int		 client_gone;	/* the client went away */
 	int		 stream_failed;	/* the event stream broke */
 	int64_t		 last_write;	/* monotonic ms of the last write to the client */
+	int64_t		 keepalive_ms;	/* SSE comment after this much silence ([upstream]) */
 	int64_t		 ttft;		/* request start to first content relayed, -1 */
 	struct usage	 usage;		/* what the upstream reported */
 	struct sse_parser *parser;	/* while relaying an event stream */
@@ -367,7 +366,7 @@ proxy_on_tick(void *arg)
 
 	if (a->handed_off && a->sse && a->pend.len == 0) {
 		now = proxy_mono_ms();
-		if (now - a->last_write >= PROXY_KEEPALIVE_MS) {
+		if (now - a->last_write >= a->keepalive_ms) {
 			if (proxy_send(a, keepalive, sizeof(keepalive) - 1) != 0 ||
 			    http_flush(a->r) != 0) {
 				a->client_gone = 1;
@@ -718,6 +717,7 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 		a.ttft = -1;
 		a.body.max = QP_UPSTREAM_ERRBODY_MAX;
 		a.body_max = cfg->upstream.max_response_body_bytes;
+		a.keepalive_ms = cfg->upstream.keepalive_interval_ms;
 		usage_init(&a.usage, proto == CONFIG_PROTO_OPENAI ? USAGE_PROTO_OPENAI :
 		    USAGE_PROTO_ANTHROPIC, 0);
 

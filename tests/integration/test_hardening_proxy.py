@@ -23,6 +23,8 @@ ma = qp.mock(style="anthropic", models=["claude-h"])
 # Whole answers above this are refused; streams (the burst below is about
 # 520 KB) are not bounded by it.
 MAX_ANSWER = 65536
+# Not the default of 1 s: the comments while a provider is silent follow it.
+KEEPALIVE_S = 0.25
 KEY_O = "sk-hardening-openai-0123456789abcdef"
 KEY_A = "sk-ant-hardening-fedcba9876543210"
 inst = qp.Instance(
@@ -37,7 +39,8 @@ inst = qp.Instance(
     # that each check starts from an eligible account.
     sections={"routing": {"transient_backoff_s": 0,
                           "circuit_failures": 1000},
-              "upstream": {"max_response_body_bytes": MAX_ANSWER}})
+              "upstream": {"max_response_body_bytes": MAX_ANSWER,
+                           "keepalive_interval_s": KEEPALIVE_S}})
 dp.start(inst)
 
 # ---- a burst of small events in one upstream write ------------------------
@@ -271,6 +274,23 @@ for mock, path, body, family in (
           "%s: row error 502 response_too_large, not retried" % name)
 is_eq([dp.backoff(inst, "ho1"), dp.backoff(inst, "ha1")], backoffs_before,
       "an oversized answer leaves the accounts' backoff rows as they were")
+
+# ---- keepalive comments at the configured interval ------------------------
+
+SILENCE_S = 2.5
+mo.reset()
+mo.script("*", {"events": 2, "first_event_delay_ms": int(SILENCE_S * 1000)})
+with inst.stream(OPENAI, dp.chat("gpt-h", stream=True), timeout=20) as s:
+    got = s.read_all()
+n_ka = got.count(b": keepalive\n\n")
+# At 1 s (the default) a 2.5 s silence gives at most 3 comments; at 0.25 s
+# about 8 (the gateway looks every 100 ms). A loaded machine sends fewer,
+# never more than the interval allows.
+ok(4 <= n_ka <= int(SILENCE_S / KEEPALIVE_S) + 1,
+   "keepalive_interval_s = %s: %d comments in a %.1f s silence"
+   % (KEEPALIVE_S, n_ka, SILENCE_S), lambda: "  body: %r" % got[:400])
+is_eq(dp.openai_text(dp.sse_json(got)), "hello world",
+      "keepalive: the events follow, complete")
 
 # ---- last, as it quarantines the account: a 401 echoing the key -----------
 
