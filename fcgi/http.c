@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "bounds.h"
 #include "http.h"
 
 #define HTTP_READ_CHUNK	65536
@@ -76,6 +78,30 @@ http_param(const struct http_req *r, const char *name)
 {
 
 	return FCGX_GetParam(name, r->fr->envp);
+}
+
+const char *
+http_presented_key(const struct http_req *r, size_t *len)
+{
+	const char *v, *end;
+
+	if ((v = http_param(r, "HTTP_AUTHORIZATION")) != NULL &&
+	    strncasecmp(v, "Bearer", 6) == 0 && (v[6] == ' ' || v[6] == '\t')) {
+		v += 6;
+		while (*v == ' ' || *v == '\t')
+			v++;
+	} else if ((v = http_param(r, "HTTP_X_API_KEY")) != NULL) {
+		while (*v == ' ' || *v == '\t')
+			v++;
+	} else
+		return NULL;
+	end = v + strnlen(v, QP_HEADER_MAX + 1);
+	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	if (end == v || end - v > QP_HEADER_MAX)
+		return NULL;
+	*len = (size_t)(end - v);
+	return v;
 }
 
 enum qp_err

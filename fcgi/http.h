@@ -45,6 +45,14 @@ void		 http_req_init(struct http_req *r, FCGX_Request *fr);
 /* Returns a FastCGI parameter such as "HTTP_AUTHORIZATION", or NULL. */
 const char	*http_param(const struct http_req *r, const char *name);
 
+/*
+ * Finds the client key presented with r: "Authorization: Bearer KEY"
+ * (scheme in any case), else "x-api-key: KEY", blanks around it
+ * trimmed. Returns a pointer into r's parameters with *len set, or NULL
+ * if none is presented, it is empty, or longer than QP_HEADER_MAX.
+ */
+const char	*http_presented_key(const struct http_req *r, size_t *len);
+
 /* Returns the reason phrase of an HTTP status ("Not Found"). */
 const char	*http_status_text(int status);
 
