@@ -1,4 +1,4 @@
-/* relay.c: the SSE relay: upstream chunks in, whole events out through a sink, unwanted ones cut. */
+/* relay.c: the SSE relay: upstream chunks in, whole events out through a sink. */
 #include <stdlib.h>
 #include <string.h>
 

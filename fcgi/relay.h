@@ -1,4 +1,4 @@
-/* relay.h: relays an upstream event stream to a client, observing it and cutting what the client did not ask for. */
+/* relay.h: relays an upstream event stream to a client, cutting the events it did not ask for. */
 #ifndef QP_RELAY_H
 #define QP_RELAY_H
 

@@ -1,4 +1,4 @@
-/* test_relay.c: the SSE relay alone: what the client gets, however the upstream splits its stream. */
+/* test_relay.c: the SSE relay alone: what the client gets, however the stream is split. */
 #include <stdlib.h>
 
 #include "../tap.h"
