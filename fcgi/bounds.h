@@ -20,7 +20,12 @@
 #define QP_TOML_DEPTH_MAX	128
 /* An upstream error body kept for classification (the rest is drained). */
 #define QP_UPSTREAM_ERRBODY_MAX	(64 * 1024)
-/* A non-streaming upstream response body (502 beyond). */
+/*
+ * A non-streaming upstream response body: default and largest value of
+ * [upstream] max_response_body_bytes (502 beyond). Streams are relayed
+ * in bounded memory whatever their length.
+ */
+#define QP_UPSTREAM_BODY_DEFAULT	(32 * 1024 * 1024)
 #define QP_UPSTREAM_BODY_MAX	(64 * 1024 * 1024)
 /* Worker threads: range of [server] threads. */
 #define QP_THREADS_MIN		1

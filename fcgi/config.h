@@ -134,6 +134,7 @@ struct config_upstream {
 	int		 first_byte_timeout_ms;	/* headers to first byte, default 300000 */
 	int		 idle_timeout_ms;	/* longest gap inside a stream, default 300000 */
 	int		 keepalive_interval_ms;	/* SSE comment to the client while silent, default 1000 */
+	int64_t		 max_response_body_bytes; /* non-streaming answer, 502 beyond; default 32 MiB */
 };
 
 /* [database] */

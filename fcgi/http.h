@@ -52,6 +52,14 @@ void		 http_req_init(struct http_req *r, FCGX_Request *fr);
 /* Returns a FastCGI parameter such as "HTTP_AUTHORIZATION", or NULL. */
 const char	*http_param(const struct http_req *r, const char *name);
 
+/*
+ * Finds the client key presented with r: "Authorization: Bearer KEY"
+ * (scheme in any case), else "x-api-key: KEY", blanks around it
+ * trimmed. Returns a pointer into r's parameters with *len set, or NULL
+ * if none is presented, it is empty, or longer than QP_HEADER_MAX.
+ */
+const char	*http_presented_key(const struct http_req *r, size_t *len);
+
 /* Returns the reason phrase of an HTTP status ("Not Found"). */
 const char	*http_status_text(int status);
 
@@ -65,8 +73,12 @@ enum qp_err	 http_read_body(struct http_req *r, size_t max, char **out, size_t *
 
 /*
  * Starts the response: status, content type, the proxy headers if set
- * (uid, attempt_count), then extra (already formatted "Name: value\r\n"
- * lines, may be NULL). Only the first call has an effect.
+ * (uid, attempt_count), X-Content-Type-Options: nosniff and a
+ * Content-Security-Policy that allows nothing on every path under /v1/,
+ * then extra (already formatted "Name: value\r\n" lines, may be NULL).
+ * Every header goes out whole; a content type holding a control
+ * character is replaced by application/octet-stream. Only the first call
+ * has an effect.
  */
 void		 http_begin(struct http_req *r, int status, const char *ctype,
 		    const char *extra);

@@ -386,34 +386,6 @@ server_committer_main(void *arg)
 	return NULL;
 }
 
-/*
- * Finds the presented key: "Authorization: Bearer KEY" (scheme in any
- * case), else "x-api-key: KEY". Returns NULL if none.
- */
-static const char *
-server_presented_key(struct http_req *r, size_t *len)
-{
-	const char *v, *end;
-
-	if ((v = http_param(r, "HTTP_AUTHORIZATION")) != NULL &&
-	    strncasecmp(v, "Bearer", 6) == 0 && (v[6] == ' ' || v[6] == '\t')) {
-		v += 6;
-		while (*v == ' ' || *v == '\t')
-			v++;
-	} else if ((v = http_param(r, "HTTP_X_API_KEY")) != NULL) {
-		while (*v == ' ' || *v == '\t')
-			v++;
-	} else
-		return NULL;
-	end = v + strnlen(v, QP_HEADER_MAX + 1);
-	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	if (end == v || end - v > QP_HEADER_MAX)
-		return NULL;
-	*len = (size_t)(end - v);
-	return v;
-}
-
 /* A key to verify, with what is found about it. */
 struct server_auth_job {
 	const char		*key;
@@ -437,7 +409,7 @@ server_auth(struct worker *w, struct http_req *r)
 
 	memset(&job, 0, sizeof(job));
 	w->auth_err = QP_EAUTH;
-	if ((job.key = server_presented_key(r, &job.len)) == NULL)
+	if ((job.key = http_presented_key(r, &job.len)) == NULL)
 		return SERVER_ROLE_NONE;
 	if (legacy != NULL && strlen(legacy) == job.len &&
 	    crypto_equal(legacy, job.key, job.len))
