@@ -224,6 +224,9 @@ static const struct config_key config_keys_server[] = {
 	  .doc = "FastCGI socket the process listens on when not started by the web server." },
 	{ .name = "user", .kind = CONFIG_KIND_STRING, .off = offsetof(S, user),
 	  .doc = "User to switch to when started as root." },
+	CK_BOOL(S, "allow_core_dumps", allow_core_dumps, 0,
+	    "Let the processes be dumped (core files, ptrace, `/proc` by their user) for "
+	    "debugging; a dump holds the account keys. Off: they are not dumpable."),
 	{ .name = "log_level", .kind = CONFIG_KIND_CHOICE, .off = offsetof(S, log_level),
 	  .idef = LOG_INFO, .choices = config_log_levels,
 	  .doc = "Least severe log records written (any case; EggPool's `critical` means `error`)." },

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "coredump.h"
 #include "crypto.h"
 #include "dashboard.h"
 #include "maint.h"
@@ -1121,7 +1122,8 @@ dashboard_runtime_tree(struct worker *w)
 	    cJSON_AddNumberToObject(j, "database_bytes", (double)dashboard_file_size(dbf)) ==
 	    NULL ||
 	    cJSON_AddNumberToObject(j, "wal_bytes",
-	    (double)(dbf != NULL && dbf[0] != '\0' ? dashboard_file_size(wal) : 0)) == NULL) {
+	    (double)(dbf != NULL && dbf[0] != '\0' ? dashboard_file_size(wal) : 0)) == NULL ||
+	    cJSON_AddBoolToObject(j, "core_dumps", coredump_allowed() == 1) == NULL) {
 		cJSON_Delete(j);
 		return NULL;
 	}
