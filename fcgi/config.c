@@ -388,6 +388,9 @@ static const struct config_key config_keys_security[] = {
 	{ .name = "trusted_proxies", .kind = CONFIG_KIND_ADDRS, .off = offsetof(S, trusted_proxies),
 	  .off2 = offsetof(S, ntrusted_proxies),
 	  .doc = "Peer addresses whose X-Forwarded-For or X-Real-IP header is believed." },
+	CK_INT(S, "max_auth_failures_per_minute", max_auth_failures, 0, 1000000, 20,
+	    "Failed client-key checks and dashboard logins an address may make in a minute; "
+	    "beyond, it gets 429 until the minute ends. 0 = no limit."),
 	CK_IGN("allowed_hosts"),
 	CK_IGN("cors_origins"),
 	CK_IGN("redact_headers"),

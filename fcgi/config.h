@@ -183,6 +183,7 @@ struct config_dashboard {
 struct config_security {
 	char		**trusted_proxies;	/* peer addresses whose X-Forwarded-For is believed */
 	int		 ntrusted_proxies;
+	int		 max_auth_failures;	/* a minute per address before 429; 0 = no limit */
 };
 
 /* [backup] */

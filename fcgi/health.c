@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "authfail.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -56,6 +57,8 @@ void
 health_metrics(struct worker *w, struct http_req *r)
 {
 	struct metrics_db *m = NULL;
+	struct authfail_counts af;
+	struct metrics_auth ma;
 	char errbuf[256], *buf = NULL;
 	size_t len = 0;
 	enum qp_err err;
@@ -75,6 +78,13 @@ health_metrics(struct worker *w, struct http_req *r)
 	}
 	err = metrics_render(m, w->srv->cfg, atomic_load(&w->srv->in_flight), buf,
 	    HEALTH_METRICS_MAX, &len);
+	if (err == QP_OK) {
+		authfail_counts(w->srv->authfail, &af);
+		ma.key_failures = af.failures[AUTHFAIL_KEY];
+		ma.login_failures = af.failures[AUTHFAIL_LOGIN];
+		ma.throttled = af.throttled;
+		err = metrics_render_auth(&ma, buf, HEALTH_METRICS_MAX, &len);
+	}
 	if (err != QP_OK) {
 		log_msg(LOG_ERROR, "metrics: %s", qp_strerror(err));
 		http_error(r, 503, "server_error", "metrics unavailable");

@@ -63,12 +63,22 @@ route_path_matches(const struct route *rt, const char *path)
 	return strcmp(path, rt->path) == 0;
 }
 
+/* Sets r->client_addr: the web server's REMOTE_ADDR. */
+static void
+route_client_addr(struct http_req *r)
+{
+	const char *a = http_param(r, "REMOTE_ADDR");
+
+	snprintf(r->client_addr, sizeof(r->client_addr), "%s", a != NULL ? a : "");
+}
+
 /* Checks access; answers and returns 0 when refused. */
 static int
 route_allowed(struct worker *w, struct http_req *r, enum route_access access)
 {
 	const struct config *cfg = w->srv->cfg;
 	enum server_role role;
+	char retry[32];
 
 	if (access == ROUTE_OPEN ||
 	    (access == ROUTE_DASHBOARD && cfg->dashboard.public) ||
@@ -81,6 +91,12 @@ route_allowed(struct worker *w, struct http_req *r, enum route_access access)
 		return 0;
 	}
 	role = server_auth(w, r);
+	if (role == SERVER_ROLE_NONE && w->auth_retry_s > 0) {
+		snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", w->auth_retry_s);
+		http_error_ex(r, 429, http_type(r, "rate_limit_exceeded", "rate_limit_error"),
+		    "too many failed key checks from this address: try again later", retry);
+		return 0;
+	}
 	if (role == SERVER_ROLE_NONE && w->auth_err != QP_EAUTH) {
 		http_error(r, 503, http_type(r, "server_error", "api_error"),
 		    "the gateway is not ready: its database is unavailable");
@@ -108,6 +124,7 @@ route_dispatch(struct worker *w, struct http_req *r)
 	size_t i, alen = 0, n = sizeof(route_routes) / sizeof(route_routes[0]);
 	int m, path_found = 0;
 
+	route_client_addr(r);
 	if (r->path_too_long) {
 		http_error(r, 414, "invalid_request_error", "request path too long");
 		return;
