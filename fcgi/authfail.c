@@ -1,4 +1,4 @@
-/* authfail.c: failed client-key checks and dashboard logins: counted, logged sparingly, throttled per address. */
+/* authfail.c: failed key checks and logins: counted, logged sparingly, throttled per address. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -13,7 +13,7 @@
 
 /* One address lately seen failing. */
 struct authfail_entry {
-	char		 addr[AUTHFAIL_ADDR_MAX + 1];	/* "" with used == 0: a free slot */
+	char		 addr[AUTHFAIL_ADDR_MAX + 1];	/* the address (cut) */
 	int		 used;		/* 1 once it holds an address */
 	int64_t		 seen;		/* ms of its last failure or refusal */
 	int64_t		 window_start;	/* ms of the first failure of its window */
@@ -27,10 +27,10 @@ struct authfail {
 	pthread_mutex_t		 lock;		/* guards tab and the log fields */
 	int			 max;		/* failures a window; 0 = no throttle */
 	struct authfail_entry	*tab;		/* QP_AUTHFAIL_ADDRS slots */
-	int64_t			 lines_start;	/* ms the current window of log lines began */
+	int64_t			 lines_start;	/* ms its window of log lines began */
 	int			 lines;		/* lines written in it */
-	atomic_llong		 failures[AUTHFAIL__MAX];
-	atomic_llong		 throttled;
+	atomic_llong		 failures[AUTHFAIL__MAX];	/* counts by kind */
+	atomic_llong		 throttled;	/* checks refused */
 };
 
 static const char *const authfail_names[AUTHFAIL__MAX] = {

@@ -1,4 +1,4 @@
-/* authfail.h: failed client-key checks and dashboard logins: counted, logged sparingly, throttled per address. */
+/* authfail.h: failed key checks and logins: counted, logged sparingly, throttled per address. */
 #ifndef QP_AUTHFAIL_H
 #define QP_AUTHFAIL_H
 

@@ -181,7 +181,7 @@ struct config_dashboard {
 
 /* [security] */
 struct config_security {
-	char		**trusted_proxies;	/* peer addresses whose X-Forwarded-For is believed */
+	char		**trusted_proxies;	/* peers whose X-Forwarded-For/-Proto are believed */
 	int		 ntrusted_proxies;
 	int		 max_auth_failures;	/* a minute per address before 429; 0 = no limit */
 };

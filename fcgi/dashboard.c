@@ -1376,15 +1376,6 @@ dashboard_login_form(struct worker *w, struct http_req *r)
 	dashboard_login_page(w, r, 200, NULL);
 }
 
-/* Returns 1 if r came over HTTPS. */
-static int
-dashboard_https(struct http_req *r)
-{
-	const char *h = http_param(r, "HTTPS");
-
-	return h != NULL && strcmp(h, "on") == 0;
-}
-
 void
 dashboard_login(struct worker *w, struct http_req *r)
 {
@@ -1479,7 +1470,7 @@ dashboard_login(struct worker *w, struct http_req *r)
 	began = 0;
 	snprintf(cookie, sizeof(cookie), "Set-Cookie: " DASHBOARD_COOKIE "=%s; HttpOnly; "
 	    "SameSite=Strict; Path=/; Max-Age=%lld%s\r\n", tok,
-	    (long long)(DASHBOARD_SESSION_MS / 1000), dashboard_https(r) ? "; Secure" : "");
+	    (long long)(DASHBOARD_SESSION_MS / 1000), r->client_https ? "; Secure" : "");
 	dashboard_redirect(r, "/", cookie);
 	goto out;
 fail:

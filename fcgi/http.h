@@ -40,7 +40,9 @@ struct http_req {
 	int		 attempt_count;		/* x-proxy-attempt-count, 0 = not sent */
 	int64_t		 key_id;		/* client_keys row that authenticated it, 0 = none */
 	char		 client_addr[HTTP_ADDR_MAX + 1]; /* the client's address (route_dispatch
-						   sets it), "" if unknown */
+						   sets it, trusting [security]
+						   trusted_proxies), "" if unknown */
+	int		 client_https;		/* 1 if the client's connection is HTTPS (idem) */
 };
 
 /* Fills r from the FastCGI request fr (borrowed for r's lifetime). */

@@ -17,8 +17,6 @@
 #include "upstream.h"
 #include "usage.h"
 
-/* Milliseconds between SSE keepalive comments while an upstream is silent. */
-#define PROXY_KEEPALIVE_MS	1000
 /* Events one upstream read may complete before the relay writes them. */
 #define PROXY_EVENTS_MAX	256
 
@@ -246,7 +244,7 @@ proxy_on_tick(void *arg)
 
 	if (a->handed_off && a->sse && a->pend.len == 0) {
 		now = proxy_mono_ms();
-		if (now - a->last_write >= PROXY_KEEPALIVE_MS) {
+		if (now - a->last_write >= a->w->srv->cfg->upstream.keepalive_interval_ms) {
 			if (proxy_send(a, keepalive, sizeof(keepalive) - 1) != 0 ||
 			    http_flush(a->r) != 0) {
 				a->client_gone = 1;
@@ -468,7 +466,7 @@ proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 		goto out;
 	}
 	snprintf(r->uid, sizeof(r->uid), "%s", req.uid);
-	ip = http_param(r, "REMOTE_ADDR");
+	ip = r->client_addr[0] != '\0' ? r->client_addr : NULL;
 	req.client_key_id = r->key_id;
 	req.protocol = proto;
 	req.endpoint = proto == CONFIG_PROTO_OPENAI ? "/v1/chat/completions" : "/v1/messages";

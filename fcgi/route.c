@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clientaddr.h"
 #include "dashboard.h"
 #include "health.h"
 #include "models.h"
@@ -63,13 +64,18 @@ route_path_matches(const struct route *rt, const char *path)
 	return strcmp(path, rt->path) == 0;
 }
 
-/* Sets r->client_addr: the web server's REMOTE_ADDR. */
+/* Sets r->client_addr and r->client_https, believing only [security] trusted_proxies. */
 static void
-route_client_addr(struct http_req *r)
+route_client_addr(const struct config *cfg, struct http_req *r)
 {
-	const char *a = http_param(r, "REMOTE_ADDR");
+	struct clientaddr_in in;
 
-	snprintf(r->client_addr, sizeof(r->client_addr), "%s", a != NULL ? a : "");
+	in.peer = http_param(r, "REMOTE_ADDR");
+	in.xff = http_param(r, "HTTP_X_FORWARDED_FOR");
+	in.xfp = http_param(r, "HTTP_X_FORWARDED_PROTO");
+	in.https = http_param(r, "HTTPS");
+	clientaddr_resolve(&in, cfg->security.trusted_proxies, cfg->security.ntrusted_proxies,
+	    r->client_addr, sizeof(r->client_addr), &r->client_https);
 }
 
 /* Checks access; answers and returns 0 when refused. */
@@ -124,7 +130,7 @@ route_dispatch(struct worker *w, struct http_req *r)
 	size_t i, alen = 0, n = sizeof(route_routes) / sizeof(route_routes[0]);
 	int m, path_found = 0;
 
-	route_client_addr(r);
+	route_client_addr(w->srv->cfg, r);
 	if (r->path_too_long) {
 		http_error(r, 414, "invalid_request_error", "request path too long");
 		return;

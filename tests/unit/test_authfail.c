@@ -1,4 +1,4 @@
-/* test_authfail.c: failed key checks and logins are counted, throttled per address and logged sparingly. */
+/* test_authfail.c: failed key checks and logins: counted, throttled per address, logged sparingly. */
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
