@@ -82,5 +82,14 @@
 #define QP_KEY_RANDOM_BYTES	24
 /* Query string length accepted on dashboard and API routes (414 beyond). */
 #define QP_QUERY_MAX		4096
+/*
+ * Failed key checks and logins (fcgi/authfail.c): addresses followed at
+ * once (the least recently seen give way), the window of the throttle and
+ * of the log's one line per address, and log lines a minute over all
+ * addresses.
+ */
+#define QP_AUTHFAIL_ADDRS	1024
+#define QP_AUTHFAIL_WINDOW_MS	60000
+#define QP_AUTHFAIL_LOG_LINES	60
 
 #endif /* QP_BOUNDS_H */

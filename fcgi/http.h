@@ -14,6 +14,8 @@
 #define HTTP_PATH_MAX		2048
 /* Length of a request id: a UUID in text. */
 #define HTTP_UID_LEN		36
+/* Longest client address kept (an IPv6 literal is at most 45). */
+#define HTTP_ADDR_MAX		63
 
 /* Error body shape: the client's protocol family. */
 enum http_family {
@@ -37,6 +39,10 @@ struct http_req {
 	char		 uid[HTTP_UID_LEN + 1];	/* x-proxy-request-id, "" if none */
 	int		 attempt_count;		/* x-proxy-attempt-count, 0 = not sent */
 	int64_t		 key_id;		/* client_keys row that authenticated it, 0 = none */
+	char		 client_addr[HTTP_ADDR_MAX + 1]; /* the client's address (route_dispatch
+						   sets it, trusting [security]
+						   trusted_proxies), "" if unknown */
+	int		 client_https;		/* 1 if the client's connection is HTTPS (idem) */
 };
 
 /*

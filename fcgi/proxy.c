@@ -496,7 +496,7 @@ proxy_request_row(struct proxy_request *p)
 	req->model = p->model;
 	req->model_base = p->base;
 	req->streamed = p->rb.stream;
-	req->client_ip = http_param(p->r, "REMOTE_ADDR");
+	req->client_ip = p->r->client_addr[0] != '\0' ? p->r->client_addr : NULL;
 	req->bytes_in = (int64_t)p->body_len;
 	req->est_tokens = (int64_t)p->body_len / 3;
 	if (req->est_tokens < 1000)

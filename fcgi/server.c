@@ -19,6 +19,7 @@
 #include "maint.h"
 #include "paths.h"
 #include "route.h"
+#include "authfail.h"
 #include "server.h"
 
 /* One pooled connection and the statements prepared on it. */
@@ -406,16 +407,23 @@ server_auth(struct worker *w, struct http_req *r)
 {
 	const char *legacy = w->srv->cfg->server.api_key;
 	struct server_auth_job job;
+	int64_t now = db_mono_us() / 1000;
 
 	memset(&job, 0, sizeof(job));
 	w->auth_err = QP_EAUTH;
+	w->auth_retry_s = 0;
 	if ((job.key = http_presented_key(r, &job.len)) == NULL)
+		return SERVER_ROLE_NONE;
+	/* A throttled address gets no answer about its key, right or wrong. */
+	if (authfail_throttled(w->srv->authfail, r->client_addr, now, &w->auth_retry_s))
 		return SERVER_ROLE_NONE;
 	if (legacy != NULL && strlen(legacy) == job.len &&
 	    crypto_equal(legacy, job.key, job.len))
 		return SERVER_ROLE_CLIENT;
 	/* On the writer connection: its pages are warm, and the last-use touch is a write. */
 	w->auth_err = server_batch(w->srv, server_auth_run, &job);
+	if (w->auth_err == QP_EAUTH)
+		authfail_record(w->srv->authfail, AUTHFAIL_KEY, r->client_addr, now);
 	if (w->auth_err != QP_OK)
 		return SERVER_ROLE_NONE;
 	r->key_id = job.info.id;
@@ -734,6 +742,10 @@ server_run(const struct config *cfg, int listen_fd)
 		log_msg(LOG_ERROR, "cannot initialise libcurl: %s", qp_strerror(err));
 		goto out;
 	}
+	if ((srv->authfail = authfail_new(cfg->security.max_auth_failures)) == NULL) {
+		err = QP_ENOMEM;
+		goto out;
+	}
 	memset(&probe, 0, sizeof(probe));
 	probe.srv = srv;
 	probe.id = -1;
@@ -860,6 +872,7 @@ out:
 			server_slot_close(&srv->slots[i]);
 		free(srv->slots);
 		upstream_share_free(srv->share);
+		authfail_free(srv->authfail);
 		migrate_set_free(&srv->schema);
 	}
 	free(srv);
