@@ -531,6 +531,23 @@ upstream_keep(char *dst, const char *v, size_t len)
 	dst[len] = '\0';
 }
 
+/*
+ * Keeps a header value (len bytes) whole in dst, or, when it is longer
+ * than UPSTREAM_VALUE_MAX, empties dst and sets bit in hd->too_long.
+ */
+static void
+upstream_keep_whole(struct upstream_head *hd, char *dst, const char *v, size_t len,
+    unsigned bit)
+{
+	if (len > UPSTREAM_VALUE_MAX) {
+		dst[0] = '\0';
+		hd->too_long |= bit;
+		return;
+	}
+	hd->too_long &= ~bit;
+	upstream_keep(dst, v, len);
+}
+
 /* Parses "HTTP/x[.y] NNN ..." (len bytes); returns NNN or 0. */
 static int
 upstream_status_line(const char *s, size_t len)
@@ -580,9 +597,9 @@ upstream_header_line(struct upstream_head_reader *r, const char *s, size_t len)
 	} else
 		hd->raw_truncated = 1;
 	if (nl == strlen("content-type") && strncasecmp(s, "content-type", nl) == 0)
-		upstream_keep(hd->content_type, v, vl);
+		upstream_keep_whole(hd, hd->content_type, v, vl, UPSTREAM_LONG_CONTENT_TYPE);
 	else if (nl == strlen("retry-after") && strncasecmp(s, "retry-after", nl) == 0)
-		upstream_keep(hd->retry_after, v, vl);
+		upstream_keep_whole(hd, hd->retry_after, v, vl, UPSTREAM_LONG_RETRY_AFTER);
 	else
 		for (i = 0; i < sizeof(upstream_id_headers) / sizeof(upstream_id_headers[0]);
 		    i++) {
@@ -590,7 +607,8 @@ upstream_header_line(struct upstream_head_reader *r, const char *s, size_t len)
 			    strncasecmp(s, upstream_id_headers[i], nl) != 0)
 				continue;
 			if (r->id_rank == 0 || (int)i + 1 < r->id_rank) {
-				upstream_keep(hd->request_id, v, vl);
+				upstream_keep_whole(hd, hd->request_id, v, vl,
+				    UPSTREAM_LONG_REQUEST_ID);
 				r->id_rank = (int)i + 1;
 			}
 			break;

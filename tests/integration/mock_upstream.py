@@ -91,7 +91,7 @@ BEHAVIOUR_KEYS = {
     "status": "HTTP status to answer (non-2xx gets a protocol error body)",
     "headers": "extra response headers {name: value}",
     "body": "response body: dict/list (JSON), str or bytes; replaces the generated one",
-    "content_type": "Content-Type of a scripted body",
+    "content_type": "Content-Type of a scripted body (\"\": none sent)",
     "reset": "reset the TCP connection before sending headers",
     "delay_ms": "wait before the first byte of the response",
     "first_event_delay_ms": "SSE: wait after the headers before the first event",
@@ -107,6 +107,8 @@ BEHAVIOUR_KEYS = {
     "models": "GET /v1/models: model ids (str) or full entries (dict)",
     "chunked": "SSE: chunked transfer encoding (default true); false = close-delimited",
     "stream": "force a streaming (true) or JSON (false) answer",
+    "burst": "SSE: write every event in one write (one HTTP chunk)",
+    "tiny": "OpenAI SSE: text deltas as minimal chunks (choices/delta only)",
 }
 
 USAGE_KEYS = ("prompt", "completion", "cache_read", "cache_write", "reasoning")
@@ -389,7 +391,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _send_plain(self, status, body, ctype, extra_headers, rec=None):
         if isinstance(body, (dict, list)):
             data = dumps(body).encode()
-            ctype = ctype or "application/json"
+            ctype = "application/json" if ctype is None else ctype
         elif isinstance(body, str):
             data = body.encode()
         elif body is None:
@@ -398,7 +400,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             data = bytes(body)
         try:
             self.send_response(status)
-            self.send_header("Content-Type", ctype or "application/json")
+            if ctype != "":
+                self.send_header("Content-Type", ctype or "application/json")
             self.send_header("Content-Length", str(len(data)))
             for k, v in (extra_headers or {}).items():
                 self.send_header(k, str(v))
@@ -629,6 +632,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._finish_rec(rec)
             return
         interval = b.get("interval_ms", 0)
+        if b.get("burst"):
+            events = ["".join(events)]
         for i, ev in enumerate(events):
             if cut is not None and i >= cut:
                 self.close_connection = True
@@ -657,7 +662,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._finish_rec(rec)
                 return
             with st.cond:
-                rec["events_sent"] = i + 1
+                rec["events_sent"] = rec["events_total"] if b.get("burst") \
+                    else i + 1
                 st.cond.notify_all()
         try:
             if chunked:
@@ -749,6 +755,10 @@ class _OpenAIAnswer(_Answer):
                                  "refusal": None},
                        "logprobs": None, "finish_reason": None}])]
         for d in self.deltas:
+            if self.b.get("tiny"):
+                out.append("data: " + dumps({"choices": [{"delta": {
+                    "content": d}}]}) + "\n\n")
+                continue
             out.append(chunk([{"index": 0, "delta": {"content": d},
                                "logprobs": None, "finish_reason": None}]))
         out.append(chunk([{"index": 0, "delta": {}, "logprobs": None,

@@ -40,7 +40,10 @@ mock = qp.mock(models=[GPT, CLAUDE])
 inst = qp.Instance(providers={PROVIDER: {
     "mock": mock, "protocols": ["openai", "anthropic"],
     "models": [GPT, CLAUDE], "accounts": ACCOUNTS}},
-    sections={"model_overrides": {
+    # This test tries more wrong keys from 127.0.0.1 in a minute than the
+    # default throttle allows (test_auth_failures.py tests the throttle).
+    sections={"security": {"max_auth_failures_per_minute": 0},
+              "model_overrides": {
         GPT: {"input_price_per_1k": 1.5, "output_price_per_1k": 6.0,
               "cache_read_per_million_microdollars": 150000,
               "cache_write_per_million_microdollars": 1875000},

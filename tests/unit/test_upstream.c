@@ -679,7 +679,19 @@ test_head_reader(void)
 	line[sizeof(line) - 1] = '\0';
 	upstream_head_feed(&r, "HTTP/1.1 503 x\r\n", 17);
 	upstream_head_feed(&r, line, strlen(line));
-	is_int(strlen(r.head.retry_after), UPSTREAM_VALUE_MAX, "a long value is cut");
+	ok(r.head.retry_after[0] == '\0' && r.head.too_long == UPSTREAM_LONG_RETRY_AFTER,
+	    "a value longer than UPSTREAM_VALUE_MAX is dropped whole, and flagged");
+	memcpy(line, "Content-Type: ", 14);
+	line[14 + UPSTREAM_VALUE_MAX] = '\0';
+	upstream_head_feed(&r, line, strlen(line));
+	ok(strlen(r.head.content_type) == UPSTREAM_VALUE_MAX &&
+	    r.head.too_long == UPSTREAM_LONG_RETRY_AFTER,
+	    "a value of exactly UPSTREAM_VALUE_MAX bytes is kept whole");
+	line[14 + UPSTREAM_VALUE_MAX] = 'v';
+	upstream_head_feed(&r, line, strlen(line));
+	ok(r.head.content_type[0] == '\0' && r.head.too_long ==
+	    (UPSTREAM_LONG_RETRY_AFTER | UPSTREAM_LONG_CONTENT_TYPE),
+	    "a later Content-Type one byte longer replaces it with nothing, flagged");
 
 	upstream_head_reset(&r);
 	upstream_head_feed(&r, "HTTP/1.1 200 OK\r\n", 17);
