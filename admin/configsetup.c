@@ -573,21 +573,6 @@ cmd_configsetup(struct admin *a, int argc, char **argv)
 		    c.model);
 	if (c.small == NULL)
 		c.small = c.model;
-	/* The key: given through a variable, or a new one. */
-	if (key_env != NULL) {
-		if (getenv(key_env) == NULL || strlen(getenv(key_env)) > KEYS_TEXT_LEN) {
-			admin_err("$%s holds no key of this gateway", key_env);
-			goto out;
-		}
-		snprintf(c.key, sizeof(c.key), "%s", getenv(key_env));
-		if (cs_check_key(a, c.key) != 0)
-			goto out;
-	} else {
-		if (cs_new_key(a, key_name, cs_targets[t].name, c.key, kname, sizeof(kname)) != 0)
-			goto out;
-		fprintf(stderr, "issued client key '%s' for %s (revoke it with quotapool-admin "
-		    "key revoke %s)\n", kname, tname, kname);
-	}
 	/* The settings. */
 	path[0] = '\0';
 	if (write) {
@@ -610,6 +595,23 @@ cmd_configsetup(struct admin *a, int argc, char **argv)
 		}
 		if (root == NULL && (root = cJSON_CreateObject()) == NULL)
 			goto nomem;
+	}
+	/* The key: given through a variable, or a new one. */
+	if (key_env != NULL) {
+		if (getenv(key_env) == NULL || strlen(getenv(key_env)) > KEYS_TEXT_LEN) {
+			admin_err("$%s holds no key of this gateway", key_env);
+			goto out;
+		}
+		snprintf(c.key, sizeof(c.key), "%s", getenv(key_env));
+		if (cs_check_key(a, c.key) != 0)
+			goto out;
+	} else {
+		if (cs_new_key(a, key_name, cs_targets[t].name, c.key, kname, sizeof(kname)) != 0)
+			goto out;
+		fprintf(stderr, "issued client key '%s' for %s (revoke it with quotapool-admin "
+		    "key revoke %s)\n", kname, tname, kname);
+	}
+	if (cs_targets[t].merge) {
 		if ((c.target == CS_CLAUDE_CODE ? cs_claude(&c, root) : cs_opencode(&c, root)) != 0 ||
 		    (text = cJSON_Print(root)) == NULL)
 			goto nomem;
