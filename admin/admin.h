@@ -56,6 +56,7 @@ int		 cmd_key(struct admin *, int, char **);	/* key.c */
 int		 cmd_backup(struct admin *, int, char **);	/* backup.c */
 int		 cmd_restore(struct admin *, int, char **);	/* backup.c */
 int		 cmd_connect(struct admin *, int, char **);	/* connect.c */
+int		 cmd_configsetup(struct admin *, int, char **); /* configsetup.c */
 
 /*
  * Probes the local runtimes of the provider templates (Ollama, vLLM,

@@ -30,6 +30,8 @@ static const struct admin_cmd admin_cmds[] = {
 	  "restore a backup in place (gateway stopped) or into a new instance" },
 	{ "connect", cmd_connect, "list | NAME [--key-stdin] [--base-url URL]",
 	  "add a provider or one more account from a template, key checked live" },
+	{ "configsetup", cmd_configsetup, "claude-code|opencode|codex|aider|env [--write]",
+	  "print (or write) a coding agent's settings for this gateway, with a key" },
 	{ "version", cmd_version, "", "print the version" },
 	{ "help", cmd_help, "", "show this help" },
 };
