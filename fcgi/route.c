@@ -83,7 +83,7 @@ route_client_addr(const struct config *cfg, struct http_req *r)
 static int
 route_allowed(struct worker *w, struct http_req *r, enum route_access access)
 {
-	const struct config *cfg = w->srv->cfg;
+	const struct config *cfg = w->cfg;
 	enum server_role role;
 	char retry[32];
 
@@ -131,7 +131,7 @@ route_dispatch(struct worker *w, struct http_req *r)
 	size_t i, alen = 0, n = sizeof(route_routes) / sizeof(route_routes[0]);
 	int m, path_found = 0;
 
-	route_client_addr(w->srv->cfg, r);
+	route_client_addr(w->cfg, r);
 	if (r->path_too_long) {
 		http_error(r, 414, "invalid_request_error", "request path too long");
 		return;
