@@ -57,6 +57,8 @@ int		 cmd_backup(struct admin *, int, char **);	/* backup.c */
 int		 cmd_restore(struct admin *, int, char **);	/* backup.c */
 int		 cmd_connect(struct admin *, int, char **);	/* connect.c */
 int		 cmd_configsetup(struct admin *, int, char **); /* configsetup.c */
+int		 cmd_reload(struct admin *, int, char **);	/* reload.c */
+int		 cmd_status(struct admin *, int, char **);	/* status.c */
 
 /*
  * Probes the local runtimes of the provider templates (Ollama, vLLM,
