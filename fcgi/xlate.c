@@ -9,6 +9,7 @@
 #include "json.h"
 #include "sse.h"
 #include "xlate.h"
+#include "xlate_chat.h"
 #include "xlate_messages.h"
 
 /* Default bound of an xlate_buf: the largest event a transform builds. */
@@ -698,10 +699,37 @@ xs_m_free(void *s)
 	xlate_messages_stream_free(s);
 }
 
+static void *
+xs_c_new(const struct xlate_ctx *c, struct xlate_out *o)
+{
+	return xlate_chat_stream_new(c, o);
+}
+
+static enum qp_err
+xs_c_event(void *s, const char *e, size_t el, const char *d, size_t dl)
+{
+	return xlate_chat_stream_event(s, e, el, d, dl);
+}
+
+static enum qp_err
+xs_c_finish(void *s, int clean)
+{
+	return xlate_chat_stream_finish(s, clean);
+}
+
+static void
+xs_c_free(void *s)
+{
+	xlate_chat_stream_free(s);
+}
+
 static const struct xlate_row xlate_rows[XLATE_DIR__MAX] = {
 	[XLATE_MESSAGES_VIA_CHAT] = { "messages>chat", XLATE_API_MESSAGES, XLATE_API_CHAT,
 	    xlate_messages_request, xlate_messages_response,
 	    xs_m_new, xs_m_event, xs_m_finish, xs_m_free },
+	[XLATE_CHAT_VIA_MESSAGES] = { "chat>messages", XLATE_API_CHAT, XLATE_API_MESSAGES,
+	    xlate_chat_request, xlate_chat_response,
+	    xs_c_new, xs_c_event, xs_c_finish, xs_c_free },
 };
 
 /* Upstream paths of the provider APIs. */
@@ -713,7 +741,7 @@ static const char *const xlate_paths[XLATE_API__MAX] = {
 
 /* Translations in order of preference: the first whose provider API is offered serves. */
 static const enum xlate_dir xlate_prefs[] = {
-	XLATE_MESSAGES_VIA_CHAT,
+	XLATE_MESSAGES_VIA_CHAT, XLATE_CHAT_VIA_MESSAGES,
 };
 
 int
