@@ -387,9 +387,13 @@ static const struct {
 	{ "max", 32768 },
 };
 
-/* reasoning_effort as thinking; sampling that thinking refuses is dropped. */
+/*
+ * reasoning_effort as thinking; sampling that thinking refuses is dropped.
+ * The budget counts in max_tokens: a client that set no limit gets the
+ * budget on top of the default; one that did, at most half of its limit.
+ */
 static int
-xc_thinking(struct xc_req *q, const cJSON *req, cJSON *body, int64_t max_tokens)
+xc_thinking(struct xc_req *q, const cJSON *req, cJSON *body, int64_t max_tokens, int given)
 {
 	const char *effort = xlate_str(req, "reasoning_effort");
 	int64_t budget = -1;
@@ -403,8 +407,16 @@ xc_thinking(struct xc_req *q, const cJSON *req, cJSON *body, int64_t max_tokens)
 		xlate_warn_add(&q->c->warn, "unknown reasoning_effort dropped");
 	if (budget <= 0)
 		return 1;
-	if (budget >= max_tokens)
-		budget = max_tokens - 1;
+	if (!given) {
+		max_tokens = budget + QP_XLATE_MAX_TOKENS;
+		if (q->c->max_output > 0 && max_tokens > q->c->max_output) {
+			max_tokens = q->c->max_output;
+			given = 1;	/* the model's limit: share it */
+		}
+		cJSON_SetNumberValue(json_member(body, "max_tokens"), (double)max_tokens);
+	}
+	if (given && budget > max_tokens / 2)
+		budget = max_tokens / 2;
 	if (budget < XC_BUDGET_MIN) {
 		xlate_warn_add(&q->c->warn, "reasoning_effort dropped: max_tokens too small");
 		return 1;
@@ -591,7 +603,7 @@ enum qp_err
 xlate_chat_request(struct xlate_ctx *c, const cJSON *req, const char *model, cJSON **out)
 {
 	struct xc_req q = { c, NULL, NULL, 0 };
-	const cJSON *f, *v;
+	const cJSON *f, *v, *limit;
 	cJSON *body = NULL, *sys = NULL;
 	int64_t max_tokens;
 	size_t i;
@@ -601,10 +613,10 @@ xlate_chat_request(struct xlate_ctx *c, const cJSON *req, const char *model, cJS
 	if ((body = cJSON_CreateObject()) == NULL || (q.system = cJSON_CreateArray()) == NULL)
 		goto nomem;
 	cJSON_AddStringToObject(body, "model", model);
-	v = json_member(req, "max_completion_tokens");
-	if (!cJSON_IsNumber(v))
-		v = json_member(req, "max_tokens");
-	max_tokens = xlate_max_tokens(c, v, QP_XLATE_MAX_TOKENS);
+	limit = json_member(req, "max_completion_tokens");
+	if (!cJSON_IsNumber(limit))
+		limit = json_member(req, "max_tokens");
+	max_tokens = xlate_max_tokens(c, limit, QP_XLATE_MAX_TOKENS);
 	cJSON_AddNumberToObject(body, "max_tokens", (double)max_tokens);
 	if ((q.msgs = cJSON_CreateArray()) == NULL)
 		goto nomem;
@@ -646,7 +658,7 @@ xlate_chat_request(struct xlate_ctx *c, const cJSON *req, const char *model, cJS
 		if (xc_fields[i].how == XC_FN && !xc_fields[i].fn(&q, v, body))
 			goto nomem;
 	}
-	if (!xc_thinking(&q, req, body, max_tokens))
+	if (!xc_thinking(&q, req, body, max_tokens, cJSON_IsNumber(limit)))
 		goto nomem;
 	c->include_usage = cJSON_IsTrue(json_member(json_member(req, "stream_options"),
 	    "include_usage"));

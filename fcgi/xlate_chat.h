@@ -24,7 +24,8 @@
  * (QP_XLATE_MAX_TOKENS when neither is given, lowered to c->max_output),
  * temperature (above 1 lowered to 1), top_p, stop (stop_sequences), user
  * (metadata.user_id), reasoning_effort (thinking with a budget: low 2048,
- * medium 8192, high 16384, higher 32768, always below max_tokens),
+ * medium 8192, high 16384, higher 32768; added to the default max_tokens,
+ * or at most half of the client's),
  * response_format json_schema (output_config.format). Dropped with a
  * warning: n above 1, penalties, logit_bias, logprobs, seed, audio,
  * prediction, web search, json_object format, legacy function calls,

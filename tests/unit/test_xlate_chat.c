@@ -56,6 +56,14 @@ test_request(void)
 	ok(json_member(out, "stream_options") == NULL, "stream_options does not go upstream");
 	cJSON_Delete(out);
 	xlate_ctx_free(&c);
+	is_int(translate(&c, "{\"model\":\"m\",\"reasoning_effort\":\"high\",\"messages\":[]}",
+	    20000, &out), QP_OK, "reasoning with no limit asked, the model's 20000");
+	is_int(cJSON_GetNumberValue(json_member(out, "max_tokens")), 20000,
+	    "max_tokens is the model's limit");
+	is_int(cJSON_GetNumberValue(json_member(json_member(out, "thinking"), "budget_tokens")),
+	    10000, "... half of it for thinking");
+	cJSON_Delete(out);
+	xlate_ctx_free(&c);
 }
 
 /* A sink that records the writes. */
