@@ -11,6 +11,7 @@
 #include "xlate.h"
 #include "xlate_chat.h"
 #include "xlate_messages.h"
+#include "xlate_responses.h"
 
 /* Default bound of an xlate_buf: the largest event a transform builds. */
 #define XLATE_BUF_MAX	(2 * (size_t)QP_XLATE_KEEP_MAX + 2 * (size_t)QP_SSE_LINE_MAX)
@@ -674,6 +675,59 @@ xlate_error(enum xlate_dir dir, int status, const char *buf, size_t len, char **
 
 /* ---- the translations ------------------------------------------------------ */
 
+/* Context of the chat step of a translation through chat (borrows c's strings). */
+static void
+xlate_ctx_inner(const struct xlate_ctx *c, struct xlate_ctx *ic)
+{
+
+	memset(ic, 0, sizeof(*ic));
+	ic->dir = XLATE_CHAT_VIA_MESSAGES;
+	ic->client_model = c->client_model;
+	ic->stream = c->stream;
+	ic->include_usage = 1;
+	ic->tools = c->tools;
+	ic->created = c->created;
+}
+
+/* A Responses request through chat onto Messages. */
+static enum qp_err
+xlate_rm_request(struct xlate_ctx *c, const cJSON *req, const char *model, cJSON **out)
+{
+	struct xlate_ctx ic;
+	cJSON *chat = NULL;
+	enum qp_err err;
+
+	*out = NULL;
+	if ((err = xlate_responses_request(c, req, model, &chat)) != QP_OK)
+		goto out;
+	xlate_ctx_inner(c, &ic);
+	err = xlate_chat_request(&ic, chat, model, out);
+	xlate_warn_merge(&c->warn, &ic.warn);
+	if (err != QP_OK)
+		memcpy(c->why, ic.why, sizeof(c->why));
+out:
+	cJSON_Delete(chat);
+	return err;
+}
+
+/* A Messages answer through chat into a Responses one. */
+static enum qp_err
+xlate_rm_response(struct xlate_ctx *c, const cJSON *msg, cJSON **out)
+{
+	struct xlate_ctx ic;
+	cJSON *chat = NULL;
+	enum qp_err err;
+
+	*out = NULL;
+	xlate_ctx_inner(c, &ic);
+	err = xlate_chat_response(&ic, msg, &chat);
+	xlate_warn_merge(&c->warn, &ic.warn);
+	if (err == QP_OK)
+		err = xlate_responses_response(c, chat, out);
+	cJSON_Delete(chat);
+	return err;
+}
+
 /* Stream wrappers: the modules' typed functions behind one table. */
 static void *
 xs_m_new(const struct xlate_ctx *c, struct xlate_out *o)
@@ -723,6 +777,135 @@ xs_c_free(void *s)
 	xlate_chat_stream_free(s);
 }
 
+static void *
+xs_r_new(const struct xlate_ctx *c, struct xlate_out *o)
+{
+	return xlate_responses_stream_new(c, o);
+}
+
+static enum qp_err
+xs_r_event(void *s, const char *e, size_t el, const char *d, size_t dl)
+{
+	return xlate_responses_stream_event(s, e, el, d, dl);
+}
+
+static enum qp_err
+xs_r_finish(void *s, int clean)
+{
+	return xlate_responses_stream_finish(s, clean);
+}
+
+static void
+xs_r_free(void *s)
+{
+	xlate_responses_stream_free(s);
+}
+
+/*
+ * A Responses stream from a Messages provider: the Messages events become
+ * chat chunks (xlate_chat), whose SSE text is parsed again and fed to the
+ * Responses transform.
+ */
+struct xlate_pipe {
+	struct xlate_out *out;		/* the client's side, borrowed */
+	struct xlate_out mid;		/* the chat chunks */
+	struct xlate_chat_stream *chat;	/* Messages events to chat chunks */
+	struct xlate_responses_stream *resp; /* chat chunks to Responses events */
+	struct sse_parser *sse;		/* parses the chat chunks */
+};
+
+static enum qp_err
+xs_pipe_event(const struct sse_event *ev, void *arg)
+{
+	struct xlate_pipe *p = arg;
+
+	return xlate_responses_stream_event(p->resp, ev->event, ev->event_len, ev->data,
+	    ev->data_len);
+}
+
+static enum qp_err
+xs_pipe_write(const char *buf, size_t len, void *arg)
+{
+	struct xlate_pipe *p = arg;
+
+	return sse_feed(p->sse, buf, len, NULL);
+}
+
+static void
+xs_p_free(void *s)
+{
+	struct xlate_pipe *p = s;
+
+	if (p == NULL)
+		return;
+	xlate_chat_stream_free(p->chat);
+	xlate_responses_stream_free(p->resp);
+	sse_free(p->sse);
+	xlate_buf_free(&p->mid.b);
+	free(p);
+}
+
+static void *
+xs_p_new(const struct xlate_ctx *c, struct xlate_out *o)
+{
+	struct xlate_ctx ic;
+	struct xlate_pipe *p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->out = o;
+	p->mid.write = xs_pipe_write;
+	p->mid.arg = p;
+	xlate_ctx_inner(c, &ic);
+	if ((p->sse = sse_new(0, xs_pipe_event, p)) == NULL ||
+	    (p->resp = xlate_responses_stream_new(c, o)) == NULL ||
+	    (p->chat = xlate_chat_stream_new(&ic, &p->mid)) == NULL) {
+		xs_p_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* Moves the chat step's losses and skipped events to the client's side. */
+static void
+xs_p_merge(struct xlate_pipe *p)
+{
+
+	if (p->mid.warn.count > 0) {
+		xlate_warn_merge(&p->out->warn, &p->mid.warn);
+		memset(&p->mid.warn, 0, sizeof(p->mid.warn));
+	}
+	p->out->bad += p->mid.bad;
+	p->mid.bad = 0;
+}
+
+static enum qp_err
+xs_p_event(void *s, const char *e, size_t el, const char *d, size_t dl)
+{
+	struct xlate_pipe *p = s;
+	enum qp_err err;
+
+	err = xlate_chat_stream_event(p->chat, e, el, d, dl);
+	xs_p_merge(p);
+	return err;
+}
+
+static enum qp_err
+xs_p_finish(void *s, int clean)
+{
+	struct xlate_pipe *p = s;
+	enum qp_err err;
+
+	/* The chat step writes its end ([DONE] or an error chunk) into the pipe. */
+	err = xlate_chat_stream_finish(p->chat, clean);
+	xs_p_merge(p);
+	if (err == QP_OK && sse_finish(p->sse) != QP_OK)
+		err = QP_EUPSTREAM;
+	if (err != QP_OK && err != QP_EUPSTREAM)
+		return err;
+	return xlate_responses_stream_finish(p->resp, clean && err == QP_OK);
+}
+
 static const struct xlate_row xlate_rows[XLATE_DIR__MAX] = {
 	[XLATE_MESSAGES_VIA_CHAT] = { "messages>chat", XLATE_API_MESSAGES, XLATE_API_CHAT,
 	    xlate_messages_request, xlate_messages_response,
@@ -730,6 +913,12 @@ static const struct xlate_row xlate_rows[XLATE_DIR__MAX] = {
 	[XLATE_CHAT_VIA_MESSAGES] = { "chat>messages", XLATE_API_CHAT, XLATE_API_MESSAGES,
 	    xlate_chat_request, xlate_chat_response,
 	    xs_c_new, xs_c_event, xs_c_finish, xs_c_free },
+	[XLATE_RESPONSES_VIA_CHAT] = { "responses>chat", XLATE_API_RESPONSES, XLATE_API_CHAT,
+	    xlate_responses_request, xlate_responses_response,
+	    xs_r_new, xs_r_event, xs_r_finish, xs_r_free },
+	[XLATE_RESPONSES_VIA_MESSAGES] = { "responses>messages", XLATE_API_RESPONSES,
+	    XLATE_API_MESSAGES, xlate_rm_request, xlate_rm_response,
+	    xs_p_new, xs_p_event, xs_p_finish, xs_p_free },
 };
 
 /* Upstream paths of the provider APIs. */
@@ -742,6 +931,7 @@ static const char *const xlate_paths[XLATE_API__MAX] = {
 /* Translations in order of preference: the first whose provider API is offered serves. */
 static const enum xlate_dir xlate_prefs[] = {
 	XLATE_MESSAGES_VIA_CHAT, XLATE_CHAT_VIA_MESSAGES,
+	XLATE_RESPONSES_VIA_CHAT, XLATE_RESPONSES_VIA_MESSAGES,
 };
 
 int
