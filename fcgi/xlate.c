@@ -1,4 +1,4 @@
-/* xlate.c: the translations' common surface: which one serves whom, usage, stop reasons, errors, buffers. */
+/* xlate.c: the translations' common part: which serves whom, usage, stops, errors, buffers. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -879,6 +879,16 @@ xs_p_merge(struct xlate_pipe *p)
 	p->mid.bad = 0;
 }
 
+/* After a bound or memory error of the chat step, the client is told by the Responses transform. */
+static enum qp_err
+xs_p_fail(struct xlate_pipe *p, enum qp_err err)
+{
+
+	if (err == QP_ETOOBIG || err == QP_ENOMEM)
+		(void)xlate_responses_stream_abort(p->resp, err);
+	return err;
+}
+
 static enum qp_err
 xs_p_event(void *s, const char *e, size_t el, const char *d, size_t dl)
 {
@@ -887,7 +897,7 @@ xs_p_event(void *s, const char *e, size_t el, const char *d, size_t dl)
 
 	err = xlate_chat_stream_event(p->chat, e, el, d, dl);
 	xs_p_merge(p);
-	return err;
+	return xs_p_fail(p, err);
 }
 
 static enum qp_err
@@ -902,7 +912,7 @@ xs_p_finish(void *s, int clean)
 	if (err == QP_OK && sse_finish(p->sse) != QP_OK)
 		err = QP_EUPSTREAM;
 	if (err != QP_OK && err != QP_EUPSTREAM)
-		return err;
+		return xs_p_fail(p, err);
 	return xlate_responses_stream_finish(p->resp, clean && err == QP_OK);
 }
 

@@ -1,4 +1,4 @@
-/* xlate.h: translation between a client's API family and a provider's: the request path's whole surface. */
+/* xlate.h: translation between a client's API family and a provider's (the request path's side). */
 #ifndef QP_XLATE_H
 #define QP_XLATE_H
 
@@ -41,7 +41,7 @@ enum xlate_dir {
 	XLATE_MESSAGES_VIA_CHAT,	/* Anthropic Messages client, OpenAI chat provider */
 	XLATE_CHAT_VIA_MESSAGES,	/* OpenAI chat client, Anthropic Messages provider */
 	XLATE_RESPONSES_VIA_CHAT,	/* OpenAI Responses client, chat provider */
-	XLATE_RESPONSES_VIA_MESSAGES,	/* Responses client, Messages provider (through chat) */
+	XLATE_RESPONSES_VIA_MESSAGES,	/* Responses client, Messages provider, via chat */
 	XLATE_DIR__MAX
 };
 
@@ -81,14 +81,14 @@ struct xlate_ctx {
 	enum xlate_dir	 dir;			/* the translation */
 	char		*client_model;		/* "model" as the client sent it, owned */
 	int		 stream;		/* 1 if the client asked for a stream */
-	int		 include_usage;		/* 1: chat client's stream_options.include_usage */
+	int		 include_usage;		/* 1: chat's include_usage */
 	int		 tools;			/* 1 if the request offered tools */
-	char		*echo;			/* Responses: compact JSON object of the request's
-						   settings echoed in response objects; owned */
-	int64_t		 created;		/* the caller's clock (Unix seconds) at request */
-	int64_t		 max_output;		/* set by the caller before xlate_request(): the
-						   model's output-token limit, 0 if unknown; a
-						   larger max_tokens is lowered to it */
+	char		*echo;			/* Responses: the request's settings that
+						   response objects echo, as JSON; owned */
+	int64_t		 created;		/* the caller's clock (Unix seconds) */
+	int64_t		 max_output;		/* the caller sets it before xlate_request():
+						   the model's output limit, 0 if unknown;
+						   max_tokens is lowered to it */
 	struct xlate_warn warn;			/* losses of the request and response */
 	char		 why[XLATE_WHY_MAX + 1];	/* reason of a failed xlate_request() */
 };
@@ -271,7 +271,7 @@ void		 xlate_warn_merge(struct xlate_warn *dst, const struct xlate_warn *src);
  * Counts are -1 while not reported.
  */
 struct xlate_usage {
-	int64_t		 input;		/* input tokens neither read from nor written to cache */
+	int64_t		 input;		/* input tokens, cache reads and writes aside */
 	int64_t		 output;	/* output tokens */
 	int64_t		 cache_read;	/* input tokens read from cache */
 	int64_t		 cache_write;	/* input tokens written to cache */

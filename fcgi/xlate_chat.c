@@ -23,7 +23,7 @@ struct xc_req {
 	int		 turns;		/* 1 once a user or assistant turn came */
 };
 
-/* Returns the content array of the last turn if it has role, else of a new turn; NULL: no memory. */
+/* Returns the content of the last turn if it has role, else of a new turn; NULL: no memory. */
 static cJSON *
 xc_turn(struct xc_req *q, const char *role)
 {
@@ -101,7 +101,8 @@ xc_image(struct xc_req *q, const cJSON *part, cJSON *content)
 		semi = strchr(url + 5, ';');
 		comma = strchr(url + 5, ',');
 		if (semi == NULL || comma == NULL || semi > comma ||
-		    strncmp(semi, ";base64,", 8) != 0 || (size_t)(semi - url - 5) >= sizeof(media)) {
+		    strncmp(semi, ";base64,", 8) != 0 ||
+		    (size_t)(semi - url - 5) >= sizeof(media)) {
 			xlate_warn_add(&q->c->warn, "data URL image not in base64 dropped");
 			cJSON_Delete(b);
 			return 1;
@@ -161,7 +162,8 @@ xc_tool_use(struct xc_req *q, const cJSON *call, cJSON *content)
 	cJSON *b, *input = NULL;
 
 	if (id == NULL || name == NULL) {
-		snprintf(q->c->why, sizeof(q->c->why), "a tool call needs an id and a function name");
+		snprintf(q->c->why, sizeof(q->c->why),
+		    "a tool call needs an id and a function name");
 		return -1;
 	}
 	if (args != NULL && args[0] != '\0')
@@ -207,7 +209,8 @@ xc_assistant(struct xc_req *q, const cJSON *m)
 	cJSON_ArrayForEach(call, xlate_array(json_member(m, "tool_calls")))
 		if ((r = xc_tool_use(q, call, turn)) != 1)
 			return r;
-	if (json_member(m, "function_call") != NULL && !cJSON_IsNull(json_member(m, "function_call")))
+	if (json_member(m, "function_call") != NULL &&
+	    !cJSON_IsNull(json_member(m, "function_call")))
 		xlate_warn_add(&q->c->warn, "legacy function calls dropped");
 	/* A turn left empty would be refused: drop it. */
 	if (cJSON_GetArraySize(turn) == 0)
@@ -326,7 +329,8 @@ xc_tools(struct xc_req *q, const cJSON *tools, cJSON *body)
 	cJSON_ArrayForEach(t, tools) {
 		type = xlate_str(t, "type");
 		fn = json_member(t, "function");
-		if (type == NULL || strcmp(type, "function") != 0 || xlate_str(fn, "name") == NULL) {
+		if (type == NULL || strcmp(type, "function") != 0 ||
+		    xlate_str(fn, "name") == NULL) {
 			xlate_warn_add(&q->c->warn, "custom tools dropped");
 			continue;
 		}

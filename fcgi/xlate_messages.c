@@ -640,10 +640,12 @@ xm_tool_uses(struct xlate_ctx *c, const cJSON *calls, cJSON *content)
 			continue;
 		}
 		args = xlate_str(fn, "arguments");
-		input = args != NULL && args[0] != '\0' ? json_parse(args, strlen(args), &err) : NULL;
+		input = args != NULL && args[0] != '\0' ?
+		    json_parse(args, strlen(args), &err) : NULL;
 		if (!cJSON_IsObject(input)) {
 			if (args != NULL && args[0] != '\0')
-				xlate_warn_add(&c->warn, "tool arguments that are not a JSON object");
+				xlate_warn_add(&c->warn,
+				    "tool arguments that are not a JSON object");
 			cJSON_Delete(input);
 			input = cJSON_CreateObject();
 		}
@@ -752,7 +754,7 @@ struct xlate_messages_stream {
 	enum xm_block	 open;		/* the open block's kind */
 	int		 open_index;	/* and its index */
 	int		 next_index;	/* index of the next block */
-	struct xm_tool	*tools;		/* tool calls seen, QP_XLATE_TOOLS_MAX at most */
+	struct xm_tool	*tools;		/* tool calls QP_XLATE_TOOLS_MAX at most */
 	int		 ntools;	/* entries of tools */
 	char		 finish[32];	/* last finish_reason, "" while none */
 	struct xlate_usage usage;	/* as last reported */

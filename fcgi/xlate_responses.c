@@ -1,4 +1,4 @@
-/* xlate_responses.c: an OpenAI Responses client (stateless) served by a chat-completions provider. */
+/* xlate_responses.c: an OpenAI Responses client (stateless) served by a chat provider. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,7 +217,8 @@ xr_function_call(struct xr_req *q, const cJSON *item)
 	cJSON *m, *calls, *call, *fn;
 
 	if (id == NULL || name == NULL) {
-		snprintf(q->c->why, sizeof(q->c->why), "a function_call needs a call_id and a name");
+		snprintf(q->c->why, sizeof(q->c->why),
+		    "a function_call needs a call_id and a name");
 		return -1;
 	}
 	if ((m = xr_assistant(q)) == NULL)
@@ -310,7 +311,8 @@ xr_input(struct xr_req *q, const cJSON *req)
 	if (cJSON_IsString(input))
 		return xr_add_msg(q, "user", cJSON_CreateString(input->valuestring)) != NULL;
 	if (!cJSON_IsArray(input)) {
-		snprintf(q->c->why, sizeof(q->c->why), "input must be a string or an array of items");
+		snprintf(q->c->why, sizeof(q->c->why),
+		    "input must be a string or an array of items");
 		return -1;
 	}
 	cJSON_ArrayForEach(item, input) {
@@ -838,8 +840,8 @@ xlate_responses_response(struct xlate_ctx *c, const cJSON *chat, cJSON **out)
 			xlate_buf_puts(&items, ",");
 		snprintf(item, sizeof(item), "fc_%s", s);
 		s = xlate_str(fn, "arguments") != NULL ? xlate_str(fn, "arguments") : "";
-		xr_item_call(&items, item, xlate_str(call, "id") != NULL ? xlate_str(call, "id") : "",
-		    xlate_str(fn, "name"), s, strlen(s));
+		xr_item_call(&items, item, xlate_str(call, "id") != NULL ?
+		    xlate_str(call, "id") : "", xlate_str(fn, "name"), s, strlen(s));
 	}
 	status = xr_status(xlate_str(ch, "finish_reason"), &reason);
 	xlate_usage_init(&u);
@@ -1049,7 +1051,8 @@ xr_close_open(struct xlate_responses_stream *s)
 		return QP_OK;
 	item.max = QP_XLATE_KEEP_MAX + 1024;
 	if (reasoning)
-		xr_item_reasoning(&item, s->open_id, s->text.p != NULL ? s->text.p : "", s->text.len);
+		xr_item_reasoning(&item, s->open_id, s->text.p != NULL ? s->text.p : "",
+		    s->text.len);
 	else
 		xr_item_message(&item, s->open_id, s->text.p != NULL ? s->text.p : "", s->text.len);
 	xr_ev(s, reasoning ? "response.reasoning_text.done" : "response.output_text.done");
@@ -1379,6 +1382,15 @@ out:
 	cJSON_Delete(chunk);
 	(void)event;
 	(void)event_len;
+	return xr_end(s, err);
+}
+
+enum qp_err
+xlate_responses_stream_abort(struct xlate_responses_stream *s, enum qp_err err)
+{
+
+	if (s->err != QP_OK)
+		return s->err;
 	return xr_end(s, err);
 }
 

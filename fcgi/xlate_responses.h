@@ -1,4 +1,4 @@
-/* xlate_responses.h: an OpenAI Responses client (stateless) served by a chat-completions provider. */
+/* xlate_responses.h: an OpenAI Responses client (stateless) served by a chat provider. */
 #ifndef QP_XLATE_RESPONSES_H
 #define QP_XLATE_RESPONSES_H
 
@@ -72,6 +72,14 @@ struct xlate_responses_stream *xlate_responses_stream_new(const struct xlate_ctx
 /* Takes one upstream event; see xlate_stream_event(). */
 enum qp_err	 xlate_responses_stream_event(struct xlate_responses_stream *s,
 		    const char *event, size_t event_len, const char *data, size_t len);
+
+/*
+ * Stops the stream after err (QP_ETOOBIG or QP_ENOMEM) happened in a step
+ * before it: writes response.failed saying so, unless the client has had
+ * its end, and makes err stick. Returns the sticky error.
+ */
+enum qp_err	 xlate_responses_stream_abort(struct xlate_responses_stream *s,
+		    enum qp_err err);
 
 /* Ends the stream; see xlate_stream_finish(). */
 enum qp_err	 xlate_responses_stream_finish(struct xlate_responses_stream *s, int clean);

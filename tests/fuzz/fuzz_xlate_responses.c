@@ -9,7 +9,8 @@
 
 static const char req[] =
 	"{\"model\":\"codex\",\"stream\":true,\"instructions\":\"be brief\",\"input\":\"hi\","
-	"\"tools\":[{\"type\":\"function\",\"name\":\"shell\",\"parameters\":{\"type\":\"object\"}}],"
+	"\"tools\":[{\"type\":\"function\",\"name\":\"shell\","
+	"\"parameters\":{\"type\":\"object\"}}],"
 	"\"reasoning\":{\"effort\":\"low\"}}";
 
 int

@@ -35,7 +35,8 @@ test_warn(void)
 	}
 	is_int(w.count, 40, "the count goes past what the text holds");
 	ok(strlen(w.text) <= XLATE_WARN_TEXT, "the text stays within its bound");
-	ok(strcmp(w.text + strlen(w.text) - 5, "; ...") == 0, "... and says it was cut: %s", w.text);
+	ok(strcmp(w.text + strlen(w.text) - 5, "; ...") == 0, "... and says it was cut: %s",
+	    w.text);
 }
 
 static void

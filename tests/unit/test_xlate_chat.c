@@ -6,7 +6,8 @@
 static const char dflt_req[] =
 	"{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
 static const char dflt_stream_req[] =
-	"{\"model\":\"gpt-4o\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+	"{\"model\":\"gpt-4o\",\"stream\":true,"
+	"\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
 
 /* Translates body; returns the error, the upstream body parsed in *out. */
 static enum qp_err
@@ -92,7 +93,8 @@ test_passthrough(void)
 	s = xlate_stream_new(&c, rec_write, &b);
 	xlate_stream_event(s, EV("{\"type\":\"message_start\",\"message\":{\"id\":\"m\"}}"));
 	xlate_stream_event(s, EV("{\"type\":\"content_block_start\",\"index\":0,"
-	    "\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"f\",\"input\":{}}}"));
+	    "\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"f\","
+	    "\"input\":{}}}"));
 	ok(strstr(b.p, "\"tool_calls\":[{\"index\":0,\"id\":\"toolu_1\",\"type\":\"function\","
 	    "\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]") != NULL,
 	    "a tool call's id and name go out as its block starts");

@@ -157,7 +157,8 @@ test_passthrough(void)
 	/* Tool arguments too. */
 	xlate_buf_clear(&r.all);
 	xlate_stream_event(s, "", 0, EV("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":"
-	    "[{\"index\":0,\"id\":\"call_1\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\"}}]}}]}"));
+	    "[{\"index\":0,\"id\":\"call_1\",\"function\":{\"name\":\"f\","
+	    "\"arguments\":\"{\\\"a\"}}]}}]}"));
 	ok(strstr(r.all.p, "\"partial_json\":\"{\\\"a\"") != NULL,
 	    "a tool call's first fragment goes out with its block start");
 	xlate_buf_clear(&r.all);
@@ -192,15 +193,15 @@ test_bounds(void)
 	stream_ctx(&c);
 	s = xlate_stream_new(&c, rec_write, &r);
 	for (i = 0; i <= QP_XLATE_TOOLS_MAX && err == QP_OK; i++) {
-		snprintf(chunk, sizeof(chunk), "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":"
-		    "[{\"index\":%d,\"id\":\"c%d\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}",
-		    i, i);
+		snprintf(chunk, sizeof(chunk), "{\"choices\":[{\"index\":0,\"delta\":"
+		    "{\"tool_calls\":[{\"index\":%d,\"id\":\"c%d\",\"function\":"
+		    "{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}", i, i);
 		err = xlate_stream_event(s, "", 0, EV(chunk));
 	}
 	is_int(err, QP_ETOOBIG, "more tool calls than QP_XLATE_TOOLS_MAX fail the stream");
 	is_int(i, QP_XLATE_TOOLS_MAX + 1, "... at the first one past the bound");
-	ok(strstr(r.all.p, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\"")
-	    != NULL, "... with an error event to the client");
+	ok(strstr(r.all.p, "event: error\ndata: {\"type\":\"error\",\"error\":"
+	    "{\"type\":\"api_error\"") != NULL, "... with an error event to the client");
 	is_int(xlate_stream_event(s, "", 0, EV("[DONE]")), QP_ETOOBIG, "the error sticks");
 	is_int(xlate_stream_finish(s, 1), QP_ETOOBIG, "... through finish");
 	xlate_stream_free(s);

@@ -4,7 +4,8 @@
 #include "xlate_responses.h"
 
 static const char dflt_req[] = "{\"model\":\"gpt-5-codex\",\"input\":\"hi\"}";
-static const char dflt_stream_req[] = "{\"model\":\"gpt-5-codex\",\"input\":\"hi\",\"stream\":true}";
+static const char dflt_stream_req[] =
+	"{\"model\":\"gpt-5-codex\",\"input\":\"hi\",\"stream\":true}";
 
 /* Makes a context for request text under dir. */
 static int
@@ -97,7 +98,8 @@ test_stream(void)
 	for (i = 0, step = 0; err == QP_OK && i < QP_XLATE_KEEP_MAX / n + 2; i++) {
 		xlate_buf_clear(&b);
 		err = xlate_stream_event(s, EV(chunk));
-		if (err == QP_OK && (b.p == NULL || strstr(b.p, "response.output_text.delta") == NULL))
+		if (err == QP_OK &&
+		    (b.p == NULL || strstr(b.p, "response.output_text.delta") == NULL))
 			each = 0;
 		step++;
 	}
@@ -114,6 +116,39 @@ test_stream(void)
 	xlate_ctx_free(&c);
 }
 
+static void
+test_pipe_bound(void)
+{
+	struct xlate_buf b = { 0 };
+	struct xlate_stream *s;
+	struct xlate_ctx c;
+	size_t n = QP_SSE_LINE_MAX - 40;
+	char *ev;
+	int len;
+
+	ctx(&c, XLATE_RESPONSES_VIA_MESSAGES, dflt_stream_req, XLATE_LOSS_WARN);
+	s = xlate_stream_new(&c, rec_write, &b);
+	xlate_stream_event(s, EV("{\"type\":\"message_start\",\"message\":{\"id\":\"m\"}}"));
+	xlate_stream_event(s, EV("{\"type\":\"content_block_start\",\"index\":0,"
+	    "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}"));
+	ev = malloc(n + 128);
+	len = snprintf(ev, n + 128, "{\"type\":\"content_block_delta\",\"index\":0,"
+	    "\"delta\":{\"type\":\"text_delta\",\"text\":\"");
+	memset(ev + len, 'x', n - len);
+	snprintf(ev + n, 128, "\"}}");
+	xlate_buf_clear(&b);
+	/* The event fits the upstream bound (1 MB); its chat chunk is larger. */
+	is_int(xlate_stream_event(s, EV(ev)), QP_ETOOBIG,
+	    "Messages through chat: a chunk past the pipe's bound fails the stream");
+	ok(b.p != NULL && strstr(b.p, "event: response.failed") != NULL &&
+	    strstr(b.p, "exceeded a bound") != NULL, "... with response.failed to the client");
+	is_int(xlate_stream_finish(s, 1), QP_ETOOBIG, "... which sticks");
+	free(ev);
+	xlate_stream_free(s);
+	xlate_buf_free(&b);
+	xlate_ctx_free(&c);
+}
+
 int
 main(void)
 {
@@ -121,6 +156,7 @@ main(void)
 	test_pick();
 	test_policy();
 	test_stream();
+	test_pipe_bound();
 	golden_run_dir("responses", XLATE_RESPONSES_VIA_CHAT, dflt_req, dflt_stream_req);
 	golden_run_dir("responses-messages", XLATE_RESPONSES_VIA_MESSAGES, dflt_req,
 	    dflt_stream_req);
