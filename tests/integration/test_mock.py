@@ -578,4 +578,32 @@ is_eq(qp.group_members(res.pid), [],
 p0 = qp.free_port()
 cmp_ok(p0, ">", 1024, "harness: free_port")
 
+# The log check every instance gets at stop: sanitizer reports and restarts.
+errp = os.path.join(inst.dir, "serve.err")
+with open(errp, "w") as f:
+    f.write("2026-01-01T00:00:00.000Z quotapool[41]: info: quotapool 0.1.0 "
+            "serving\n2026-01-01T00:00:01.000Z quotapool[41]: warning: "
+            "runtime of the refresh: 2 s\n")
+is_eq(inst.log_findings(), ([], ["41"], 0),
+      "harness: clean logs: one process, no report, no restart")
+os.makedirs(os.path.join(inst.dir, "state"), exist_ok=True)
+with open(os.path.join(inst.dir, "state", "error.log"), "w") as f:
+    f.write("2026-01-01 00:00:02: (gw_backend.c.369) child signalled: 6\n")
+with open(errp, "a") as f:
+    f.write("../fcgi/maint.c:505:68: runtime error: signed integer overflow\n"
+            "2026-01-01T00:00:03.000Z quotapool[57]: info: quotapool 0.1.0 "
+            "serving\n")
+rep, pids, restarts = inst.log_findings()
+ok(len(rep) == 1 and "runtime error: signed integer overflow" in rep[0],
+   "harness: a UBSan report in serve.err is found", repr(rep))
+is_eq((pids, restarts), (["41", "57"], 1),
+      "harness: a second process and lighttpd's child-death line are one "
+      "restart")
+with open(errp, "a") as f:
+    f.write("==57==ERROR: LeakSanitizer: detected memory leaks\n")
+ok(any("LeakSanitizer" in r for r in inst.log_findings()[0]),
+   "harness: a LeakSanitizer report too")
+is_eq(qp.sanitizer_lines("quotapool[1]: error: database is locked\n"), [],
+      "harness: an ordinary error line is no report")
+
 qp.done()

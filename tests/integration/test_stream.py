@@ -223,6 +223,7 @@ ok(len(got) >= 2 and uid, "kill -9: the stream had started")
 prow = dp.query(inst, "SELECT id FROM processes WHERE pid = ? AND stopped_at "
                 "IS NULL", (old[0],)) if old else []
 t_kill = dp.now_ms()
+inst.expect_restart()
 for r in old_refs:
     r.kill(signal.SIGKILL)
 deadline = time.monotonic() + 5
