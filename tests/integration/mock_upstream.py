@@ -62,6 +62,8 @@ serves until SIGTERM), driven over HTTP with MockClient(url) or directly:
 A record: seq, time (epoch s), mono (time.monotonic() of this process),
 method, path, query, headers (lowercased names), body (parsed JSON, else
 text), body_bytes, key, behaviour, status, stream, events_sent, events_total,
+event_mono (time.monotonic() once each SSE event was written: the system's
+CLOCK_MONOTONIC, comparable with the test's own clock),
 completed (the whole answer was written), cut, reset, client_closed (the
 client went away before the mock finished writing), client_closed_at (epoch
 s), client_closed_mono, finished_at.
@@ -498,7 +500,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 "method": self.command, "path": path, "query": query,
                 "headers": hdrs, "body": body, "body_bytes": len(raw),
                 "key": key, "behaviour": b, "status": None, "stream": False,
-                "events_sent": 0, "events_total": 0, "completed": False,
+                "events_sent": 0, "events_total": 0, "event_mono": [],
+                "completed": False,
                 "cut": False, "reset": False, "client_closed": False,
                 "client_closed_at": None, "client_closed_mono": None,
                 "finished": False, "finished_at": None,
@@ -651,6 +654,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return
             with st.cond:
                 rec["events_sent"] = i + 1
+                rec["event_mono"].append(time.monotonic())
                 st.cond.notify_all()
         try:
             if chunked:

@@ -346,12 +346,15 @@ s.read_all()
 m.script("k-ev", {"events": 5, "interval_ms": 100})
 s = qp.Stream(m.port, "/v1/chat/completions", chat(True), key="k-ev")
 s.read_all()
-is_eq(len(s.chunks), 8, "events: role + 5 deltas + finish + [DONE], "
-      "one read each")
+sent = last_rec(m, "k-ev")["event_mono"]
+is_eq(len(sent), 8, "events: role + 5 deltas + finish + [DONE], "
+      "each written on its own")
 span = s.chunks[-1][0] - s.chunks[0][0]
 cmp_ok(span, ">=", 0.6, "interval_ms: events spread over time")
-gaps = [b[0] - a[0] for a, b in zip(s.chunks, s.chunks[1:])]
-cmp_ok(min(gaps), ">=", 0.07, "interval_ms: each gap about the interval")
+# The mock's own write times: the client's reads may bunch up under load.
+gaps = [b - a for a, b in zip(sent, sent[1:])]
+cmp_ok(min(gaps or [0]), ">=", 0.095, "interval_ms: each gap at least the "
+       "interval")
 cs = data_json(qp.parse_sse(s.body))
 is_eq("".join(c["choices"][0]["delta"].get("content") or "" for c in cs),
       "hello world hello world hello", "events: deterministic words")
@@ -423,11 +426,11 @@ rec = m.wait_for(lambda rs: [r for r in rs if r["key"] == "k-dc" and
 rec = rec[0] if rec else {}
 is_eq((rec.get("client_closed"), rec.get("completed")), (True, False),
       "disconnect: the client closing mid-stream is recorded")
-cmp_ok(rec.get("client_closed_mono", 1e9) - t_close, "<", 0.6,
-       "disconnect: noticed within 0.6 s (between events)")
+cmp_ok(rec.get("client_closed_mono", 1e9) - t_close, "<", 3.0,
+       "disconnect: noticed within 3 s (5 s of events left)")
 cmp_ok(rec.get("client_closed_at", 0), ">=", t_close_wall - 0.05,
        "disconnect: client_closed_at is when it happened")
-cmp_ok(rec.get("events_sent", 99), "<", 10,
+cmp_ok(rec.get("events_sent", 99), "<", rec.get("events_total", 0),
        "disconnect: the mock stopped writing")
 
 m.script("k-dc2", {"delay_ms": 5000})
