@@ -15,10 +15,12 @@ Headless Chromium loads every page (PNG under $QP_BUILDDIR/screenshots)
 when installed, and /metrics passes `promtool check metrics` when promtool
 is installed; both skip visibly otherwise."""
 
+import math
 import os
 import re
 import shutil
 import sys
+import time
 import urllib.parse
 
 sys.dont_write_bytecode = True
@@ -371,6 +373,34 @@ is_eq(((lm.get("total") or {}).get("count"), (lm.get("ttft") or {}).get("count")
        count(lambda r: r["status"] == "completed" and r["ttft_ms"] is not None)),
       "latency: total and ttft counts equal the completed rows with those times")
 
+
+def nearest_rank(vals, p):
+    """The p-th percentile of vals by nearest rank (what the histograms
+    approximate)."""
+    vals = sorted(vals)
+    if not vals:
+        return None
+    return vals[max(1, int(math.ceil(p * len(vals)))) - 1]
+
+
+BIN_ERR = (lat.get("bin_error_pct") or 0) / 100.0
+for metric, col in (("total", "total_ms"), ("ttft", "ttft_ms")):
+    vals = [r[col] for r in ALL if r["status"] == "completed" and
+            r[col] is not None]
+    x = lm.get(metric) or {}
+    avg = sum(vals) / float(len(vals)) if vals else None
+    ok(avg is not None and abs((x.get("avg_ms") or -1) - avg) < 0.0015,
+       "latency: %s average %r ms is the rows' mean %r" % (
+           metric, x.get("avg_ms"), avg))
+    for p in (0.5, 0.99):
+        want = nearest_rank(vals, p)
+        got = x.get("p%d_ms" % int(p * 100))
+        # The rows keep whole ms: a value shown as v ms lies in [v, v + 1).
+        lo, hi = want * (1 - BIN_ERR) - 0.001, (want + 1) * (1 + BIN_ERR)
+        ok(isinstance(got, (int, float)) and lo <= got <= hi,
+           "latency: %s p%d %r ms is within %.1f %% of the rows' %r ms" % (
+               metric, int(p * 100), got, BIN_ERR * 100, want))
+
 pg = api("pings")
 ok(PROVIDER in [p.get("provider") for p in pg.get("providers") or []],
    "pings: the provider's probes are shown", lambda: repr(pg))
@@ -459,14 +489,63 @@ is_eq(r.status, 404, "trace page of an unknown uid: 404")
 
 html = page("/runtime")
 like(html, r"\b%d\b" % rn.get("pid", -1), "runtime page: shows the app's pid")
+PAGE_HTML = {}
 for path, title in (("/latency", "Latency"), ("/timeseries", "Timeseries"),
                     ("/bandwidth", "Bandwidth"), ("/reliability",
                                                   "Reliability"),
                     ("/routing", "Routing"), ("/pings", "Pings")):
-    like(page(path), r"<h1>%s</h1>" % title, "%s page: titled %s"
+    PAGE_HTML[path] = page(path)
+    like(PAGE_HTML[path], r"<h1>%s</h1>" % title, "%s page: titled %s"
          % (path, title))
-html = page("/routing")
-ok(all(a in html for a in chosen), "routing page: names every chosen account")
+
+# One number of each page against the rows.
+done_ms = [r["total_ms"] for r in ALL if r["status"] == "completed" and
+           r["total_ms"] is not None]
+mean_ms = sum(done_ms) / float(len(done_ms))
+row = table_row(PAGE_HTML["/latency"], ["total"])
+ok(re.match(r'\s*<td class="n" data-v="%d">%s</td>\s*<td class="n" '
+            r'data-v="([0-9.]+)">' % (len(done_ms), fmt_int(len(done_ms))),
+            row) and abs(float(re.search(r'data-v="[0-9]+">[^<]*</td>\s*'
+                                         r'<td class="n" data-v="([0-9.]+)"',
+                                         row).group(1)) - mean_ms) < 0.0015,
+   "latency page: total shows %d requests averaging %.3f ms, as the rows"
+   % (len(done_ms), mean_ms), lambda: "  row: %r" % row)
+ok("<p>Total requests: %s, grouped by provider.</p>" % fmt_int(N)
+   in PAGE_HTML["/timeseries"] and cell_value(
+       table_row(PAGE_HTML["/timeseries"], [PROVIDER]), N, fmt_int(N)),
+   "timeseries page: %d requests in all and for %s" % (N, PROVIDER))
+by_day = {}
+for r in ALL:
+    d = time.strftime("%Y-%m-%d", time.gmtime(r["started_at"] / 1000.0))
+    n, b = by_day.get(d, (0, 0))
+    by_day[d] = (n + 1, b + (r["bytes_in"] or 0))
+bad = [(d, n, b) for d, (n, b) in sorted(by_day.items())
+       if not re.search(r'<td class="n" data-v="%d">%s</td><td class="n" '
+                        r'data-v="%d">' % (n, fmt_int(n), b),
+                        table_row(PAGE_HTML["/bandwidth"], [d]))]
+is_eq(bad, [], "bandwidth page: each day's requests and bytes in equal the "
+      "rows %r" % by_day)
+is_eq(card(PAGE_HTML["/reliability"], "Attempts"), fmt_int(len(ATTEMPTS)),
+      "reliability page: the attempts card counts the attempt rows (%d)"
+      % len(ATTEMPTS))
+is_eq(card(PAGE_HTML["/routing"], "Decisions"), fmt_int(len(DECISIONS)),
+      "routing page: the decisions card counts the decision rows (%d)"
+      % len(DECISIONS))
+ok(all(a in PAGE_HTML["/routing"] for a in chosen),
+   "routing page: names every chosen account")
+for _ in range(3):
+    # A ping may land between the page and the query: ask until both agree.
+    before = dp.query(inst, "SELECT count(*) AS n FROM provider_pings WHERE "
+                      "provider_id = ?", (PROVIDER,))[0]["n"]
+    html = page("/pings")
+    after = dp.query(inst, "SELECT count(*) AS n FROM provider_pings WHERE "
+                     "provider_id = ?", (PROVIDER,))[0]["n"]
+    if before == after:
+        break
+ok(before > 0 and cell_value(table_row(html, [PROVIDER]), before,
+                             fmt_int(before)),
+   "pings page: %s shows %d probes, as the ping rows" % (PROVIDER, before),
+   lambda: "  row: %r" % table_row(html, [PROVIDER]))
 html = page("/?period=1h")
 is_eq(card(html, "Requests"), fmt_int(N), "overview page, period 1h: "
       "the same request count")
