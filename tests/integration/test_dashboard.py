@@ -22,6 +22,7 @@ import shutil
 import sys
 import time
 import urllib.parse
+from decimal import ROUND_HALF_UP, Decimal
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -38,17 +39,20 @@ GPT, CLAUDE = "gpt-dash", "claude-dash"
 ACCOUNTS = ["d1", "d2", "d3"]
 PROVIDER = "pdash"
 
+# Plausible prices (under the $1,000 per million tokens above which a price
+# is ignored), chosen so that costs need rounding.
+PRICES = {
+    GPT: {"input_price_per_1k": 0.0023, "output_price_per_1k": 0.0091,
+          "cache_read_per_million_microdollars": 1170000,
+          "cache_write_per_million_microdollars": 2930000},
+    CLAUDE: {"input_price_per_1k": 0.0031, "output_price_per_1k": 0.0149,
+             "cache_read_per_million_microdollars": 310000,
+             "cache_write_per_million_microdollars": 3690000}}
 mock = qp.mock(models=[GPT, CLAUDE])
 inst = qp.Instance(providers={PROVIDER: {
     "mock": mock, "protocols": ["openai", "anthropic"],
     "models": [GPT, CLAUDE], "accounts": ACCOUNTS}},
-    sections={"model_overrides": {
-        GPT: {"input_price_per_1k": 1.5, "output_price_per_1k": 6.0,
-              "cache_read_per_million_microdollars": 150000,
-              "cache_write_per_million_microdollars": 1875000},
-        CLAUDE: {"input_price_per_1k": 3.0, "output_price_per_1k": 15.0,
-                 "cache_read_per_million_microdollars": 300000,
-                 "cache_write_per_million_microdollars": 3750000}}})
+    sections={"model_overrides": PRICES})
 dp.start(inst)
 CLIENT = inst.key
 ADMIN = inst.new_key("boss", admin_role=True)
@@ -117,6 +121,36 @@ for name, uid, fam, st, u, streamed in sent:
         is_eq((row.get("input_tokens"), row.get("output_tokens"),
                row.get("cache_read_tokens"), row.get("cache_write_tokens")),
               usage_row(fam, u), "%s: row holds the scripted usage" % name)
+
+
+def expected_cost(model, family, u):
+    """The cost of usage u at the configured [model_overrides] prices, done
+    here with exact decimals: dollars per 1K become microdollars per
+    million (x 1e9), each token class is priced on its own (OpenAI's
+    prompt_tokens include the cached ones), and the sum of tokens x rate is
+    divided by a million, rounded half up."""
+    pr = PRICES[model]
+    per_m = {"in": Decimal(str(pr["input_price_per_1k"])) * 10 ** 9,
+             "out": Decimal(str(pr["output_price_per_1k"])) * 10 ** 9,
+             "cr": Decimal(pr["cache_read_per_million_microdollars"]),
+             "cw": Decimal(pr["cache_write_per_million_microdollars"])}
+    tin, tout, tcr, tcw = usage_row(family, u)
+    s = (tin * per_m["in"] + tout * per_m["out"] + tcr * per_m["cr"] +
+         tcw * per_m["cw"]) / 10 ** 6
+    return int(s.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+for name, uid, fam, st, u, streamed in sent:
+    row = rows[uid]
+    model = GPT if fam == "openai" else CLAUDE
+    if u is None:
+        is_eq((row.get("cost_microdollars"), row.get("cost_exactness")),
+              (0, "unknown"), "%s: no usage, no cost" % name)
+        continue
+    is_eq((row.get("cost_microdollars"), row.get("cost_exactness")),
+          (expected_cost(model, fam, u), "derived"),
+          "%s: cost is the usage at %s's configured prices, to the "
+          "microdollar" % (name, model))
 is_eq((rows[FAILOVER].get("status"), rows[FAILOVER].get("attempt_count")),
       ("completed", 2), "failover: completed after 2 attempts")
 is_eq((rows[CLIENT_ERR].get("status"), rows[CLIENT_ERR].get("status_code"),
