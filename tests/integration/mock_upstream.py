@@ -22,6 +22,25 @@ key with behaviours (plain dicts, see BEHAVIOUR_KEYS):
   {"text": "one two three"}                             output text (split in words)
   {"models": ["a", "b"], "match": "/v1/models"}          models list contents
 
+Less polite, as real providers are:
+
+  {"split_seed": 7, "split_max": 5}   the answer's bytes in writes of 1..5
+                                      bytes (seeded), each its own HTTP chunk,
+                                      split_gap_ms (default 2) apart: events
+                                      and UTF-8 characters cut anywhere;
+                                      split_max 1 = every byte on its own
+  {"crlf": True}                      SSE lines end in CRLF
+  {"utf8": True}                      JSON strings carry raw UTF-8, not \\u escapes
+  {"json_chunked": True}              a JSON answer in chunked encoding (no
+                                      Content-Length), split as above
+  {"close_idle_ms": 300}              keep-alive advertised, but the connection
+                                      is closed 300 ms after the answer
+  {"error_after": 3}                  SSE: 3 events, then the protocol's error
+                                      event ("event: error" for Anthropic,
+                                      data {"error":...} for OpenAI), end of
+                                      stream without a terminator
+  MockUpstream(tls=(cert, key))       serves HTTPS (base_url https://...)
+
 Selection for a request with key K on path P: the first entry of K's queue
 that matches P, else the first matching entry of the "*" queue (a queue entry
 is consumed when used), else K's default behaviour if it matches, else the "*"
@@ -74,7 +93,9 @@ import copy
 import http.client
 import http.server
 import json
+import random
 import re
+import ssl
 import select
 import signal
 import socket
@@ -107,6 +128,14 @@ BEHAVIOUR_KEYS = {
     "models": "GET /v1/models: model ids (str) or full entries (dict)",
     "chunked": "SSE: chunked transfer encoding (default true); false = close-delimited",
     "stream": "force a streaming (true) or JSON (false) answer",
+    "split_seed": "write the answer in pieces of random size (this seed)",
+    "split_max": "largest piece when split (default 7; 1 = every byte)",
+    "split_gap_ms": "pause between pieces when split (default 2)",
+    "crlf": "SSE: lines end in CRLF instead of LF",
+    "utf8": "JSON strings with raw UTF-8 instead of \\u escapes",
+    "json_chunked": "JSON answer in chunked encoding, split like a stream",
+    "close_idle_ms": "close the kept-alive connection this long after answering",
+    "error_after": "SSE: an error event after this many events, then the end",
 }
 
 USAGE_KEYS = ("prompt", "completion", "cache_read", "cache_write", "reasoning")
@@ -132,7 +161,8 @@ def check_behaviour(b):
                 raise ValueError("unknown usage key %r (known: %s)"
                                  % (k, ", ".join(USAGE_KEYS)))
     for k in ("status", "delay_ms", "first_event_delay_ms", "events",
-              "interval_ms", "cut_after"):
+              "interval_ms", "cut_after", "split_seed", "split_max",
+              "split_gap_ms", "close_idle_ms", "error_after"):
         if k in b and (not isinstance(b[k], (int, float)) or
                        isinstance(b[k], bool) or b[k] < 0):
             raise ValueError("%s must be a non-negative number" % k)
@@ -226,8 +256,24 @@ def _json_default(o):
     return repr(o)
 
 
-def dumps(o):
-    return json.dumps(o, separators=(",", ":"), default=_json_default)
+def dumps(o, ascii=True):
+    return json.dumps(o, separators=(",", ":"), default=_json_default,
+                      ensure_ascii=ascii)
+
+
+def split_pieces(data, b):
+    """data cut as behaviour b says (split_seed, split_max), or None when
+    b asks for no split: [bytes], each to be written on its own."""
+    if b.get("split_seed") is None and b.get("split_max") is None:
+        return None
+    rnd = random.Random(b.get("split_seed", 0))
+    most = max(1, int(b.get("split_max", 7)))
+    out, i = [], 0
+    while i < len(data):
+        n = rnd.randint(1, most)
+        out.append(data[i:i + n])
+        i += n
+    return out
 
 
 class _State:
@@ -278,7 +324,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     # -- plumbing ---------------------------------------------------------
 
     def setup(self):
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(10)
+            try:
+                self.request.do_handshake()
+            except (ssl.SSLError, OSError):
+                pass  # handle() then reads nothing and the connection ends
+            self.request.settimeout(None)
         super().setup()
+        try:
+            # Each write leaves at once, as its own segment (split pieces).
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY,
+                                       1)
+        except OSError:
+            pass
         st = self.server.mock_state
         with st.lock:
             st.conns.add(self.connection)
@@ -501,6 +560,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 "headers": hdrs, "body": body, "body_bytes": len(raw),
                 "key": key, "behaviour": b, "status": None, "stream": False,
                 "events_sent": 0, "events_total": 0, "event_mono": [],
+                "writes": 0, "idle_closed": False,
                 "completed": False,
                 "cut": False, "reset": False, "client_closed": False,
                 "client_closed_at": None, "client_closed_mono": None,
@@ -545,13 +605,72 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 gen = _OpenAIAnswer(b, req, rec["seq"])
             if stream:
                 self._stream(rec, status, extra, gen, family)
+            elif b.get("json_chunked"):
+                data = dumps(gen.json(), ascii=not b.get("utf8")).encode()
+                ok = self._send_chunked(status, data, dict(
+                    gen.headers(), **extra), rec, split_pieces(data, b) or
+                    split_pieces(data, {"split_seed": 0}))
+                self._finish_rec(rec, status=status, completed=ok)
             else:
-                ok = self._send_plain(status, gen.json(), None,
+                data = dumps(gen.json(), ascii=not b.get("utf8")).encode()
+                ok = self._send_plain(status, data, "application/json",
                                       dict(gen.headers(), **extra), rec)
                 self._finish_rec(rec, status=status, completed=ok)
+            self._idle_close(b, rec)
             return
         ok = self._send_plain(404, error_body(family, 404), None, extra, rec)
         self._finish_rec(rec, status=404, completed=ok)
+
+    def _send_chunked(self, status, data, extra_headers, rec, pieces):
+        """A JSON answer in chunked encoding, one chunk per piece."""
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            for k, v in (extra_headers or {}).items():
+                self.send_header(k, str(v))
+            self.end_headers()
+            self.wfile.flush()
+            gap = rec["behaviour"].get("split_gap_ms", 2)
+            for i, piece in enumerate(pieces):
+                if i > 0 and not self._wait(gap, rec):
+                    return False
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                self.wfile.flush()
+                rec["writes"] += 1
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            self._closed(rec)
+            self.close_connection = True
+            return False
+        return True
+
+    def _idle_close(self, b, rec):
+        """close_idle_ms: the kept-alive connection is closed by this side
+        that long after the answer, as servers with an idle timeout do."""
+        ms = b.get("close_idle_ms")
+        if ms is None or self.close_connection:
+            return
+        try:
+            p = select.poll()
+            p.register(self.connection, select.POLLIN | select.POLLRDHUP |
+                       select.POLLHUP)
+            busy = p.poll(int(ms))
+        except (OSError, ValueError):
+            busy = []
+        if busy:
+            return  # the client spoke first: serve it as usual
+        st = self.server.mock_state
+        with st.cond:
+            rec["idle_closed"] = True
+            rec["idle_closed_mono"] = time.monotonic()
+            st.cond.notify_all()
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _models_body(self, b):
         st = self.server.mock_state
@@ -597,6 +716,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         b = gen.b
         chunked = b.get("chunked", True)
         events = gen.events()
+        if b.get("error_after") is not None:
+            events = events[:int(b["error_after"])] + [gen.error_event()]
+        if b.get("crlf"):
+            events = [ev.replace("\n", "\r\n") for ev in events]
         cut = b.get("cut_after")
         with st.cond:
             rec["stream"] = True
@@ -623,6 +746,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         if not self._wait(b.get("first_event_delay_ms", 0), rec):
             self._finish_rec(rec)
+            return
+        blobs = [ev.encode() for ev in events]
+        pieces = split_pieces(b"".join(blobs), b)
+        if pieces is not None:
+            self._stream_split(rec, b, chunked, blobs, pieces)
             return
         interval = b.get("interval_ms", 0)
         for i, ev in enumerate(events):
@@ -655,7 +783,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             with st.cond:
                 rec["events_sent"] = i + 1
                 rec["event_mono"].append(time.monotonic())
+                rec["writes"] += 1
                 st.cond.notify_all()
+        self._stream_end(rec, b, chunked)
+
+    def _stream_end(self, rec, b, chunked):
         try:
             if chunked:
                 self.wfile.write(b"0\r\n\r\n")
@@ -665,6 +797,42 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._finish_rec(rec)
             return
         self._finish_rec(rec, completed=True)
+        if chunked:
+            self._idle_close(b, rec)
+
+    def _stream_split(self, rec, b, chunked, blobs, pieces):
+        """Writes the events' bytes in pieces cut anywhere (split_seed):
+        an event counts as sent once its last byte is written."""
+        st = self.server.mock_state
+        ends, at = [], 0
+        for blob in blobs:
+            at += len(blob)
+            ends.append(at)
+        gap = b.get("split_gap_ms", 2)
+        pos = 0
+        for i, piece in enumerate(pieces):
+            if i > 0 and not self._wait(gap, rec):
+                self._finish_rec(rec)
+                return
+            try:
+                if chunked:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                else:
+                    self.wfile.write(piece)
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError, OSError):
+                self._closed(rec)
+                self._finish_rec(rec)
+                return
+            pos += len(piece)
+            with st.cond:
+                rec["writes"] += 1
+                while rec["events_sent"] < len(ends) and \
+                        ends[rec["events_sent"]] <= pos:
+                    rec["events_sent"] += 1
+                    rec["event_mono"].append(time.monotonic())
+                st.cond.notify_all()
+        self._stream_end(rec, b, chunked)
 
 
 class _Answer:
@@ -686,6 +854,10 @@ class _Answer:
         u.update(b.get("usage") or {})
         self.u = {k: int(v) for k, v in u.items()}
         self.created = int(time.time())
+        self.ascii = not b.get("utf8")
+
+    def dumps(self, o):
+        return dumps(o, ascii=self.ascii)
 
 
 class _OpenAIAnswer(_Answer):
@@ -714,6 +886,13 @@ class _OpenAIAnswer(_Answer):
     def _id(self):
         return "chatcmpl-mock%06d" % self.seq
 
+    def error_event(self):
+        """A mid-stream error as OpenAI sends it: a data line, no event name."""
+        return "data: " + self.dumps({"error": {
+            "message": "The server had an error while processing your "
+            "request.", "type": "server_error", "param": None,
+            "code": None}}) + "\n\n"
+
     def json(self):
         return {
             "id": self._id(), "object": "chat.completion",
@@ -739,7 +918,7 @@ class _OpenAIAnswer(_Answer):
                  "choices": choices}
             if inc and usage_present:
                 c["usage"] = usage
-            return "data: " + dumps(c) + "\n\n"
+            return "data: " + self.dumps(c) + "\n\n"
 
         out = [chunk([{"index": 0,
                        "delta": {"role": "assistant", "content": "",
@@ -765,6 +944,12 @@ class _AnthropicAnswer(_Answer):
     def _id(self):
         return "msg_mock%06d" % self.seq
 
+    def error_event(self):
+        """A mid-stream error as Anthropic sends it."""
+        return "event: error\ndata: " + self.dumps({
+            "type": "error", "error": {"type": "overloaded_error",
+                                       "message": "Overloaded"}}) + "\n\n"
+
     def usage(self, output, extra=True):
         u = {"input_tokens": self.u["prompt"],
              "cache_creation_input_tokens": self.u["cache_write"],
@@ -786,7 +971,7 @@ class _AnthropicAnswer(_Answer):
 
     def events(self):
         def ev(name, data):
-            return "event: %s\ndata: %s\n\n" % (name, dumps(data))
+            return "event: %s\ndata: %s\n\n" % (name, self.dumps(data))
 
         start_usage = self.usage(1, extra=False)
         out = [ev("message_start", {
@@ -821,9 +1006,11 @@ class MockUpstream:
     """A mock provider served by a thread of this process."""
 
     def __init__(self, style="openai", models=None, valid_keys=None,
-                 host="127.0.0.1", port=0, verbose=False):
+                 host="127.0.0.1", port=0, verbose=False, tls=None):
+        """tls: (certificate file, key file) to serve HTTPS."""
         if style not in ("openai", "anthropic"):
             raise ValueError("style must be openai or anthropic")
+        self._tls = tls
         self._state = _State(style, models if models is not None
                              else DEFAULT_MODELS, valid_keys)
         self._host = host
@@ -836,6 +1023,12 @@ class MockUpstream:
 
     def start(self):
         srv = _Server((self._host, self._want_port), _Handler)
+        if self._tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(self._tls[0], self._tls[1])
+            # The handshake runs on the connection's own thread (setup()).
+            srv.socket = ctx.wrap_socket(srv.socket, server_side=True,
+                                         do_handshake_on_connect=False)
         srv.mock_state = self._state
         srv.mock = self
         srv.mock_verbose = self._verbose
@@ -873,7 +1066,8 @@ class MockUpstream:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("https" if self._tls else "http",
+                                      self.port)
 
     @property
     def base_url(self):

@@ -688,9 +688,11 @@ def toml_dumps(doc, prefix=(), header=None):
 # Mocks
 
 
-def mock(style="openai", models=None, valid_keys=None):
-    """An in-process MockUpstream, started, stopped at exit."""
-    m = MockUpstream(style=style, models=models, valid_keys=valid_keys).start()
+def mock(style="openai", models=None, valid_keys=None, tls=None):
+    """An in-process MockUpstream, started, stopped at exit (tls: (cert,
+    key) files to serve HTTPS)."""
+    m = MockUpstream(style=style, models=models, valid_keys=valid_keys,
+                     tls=tls).start()
     m._cleanup = m.stop
     _live.append(m)
     return m
