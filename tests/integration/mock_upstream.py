@@ -41,6 +41,14 @@ Less polite, as real providers are:
                                       stream without a terminator
   MockUpstream(tls=(cert, key))       serves HTTPS (base_url https://...)
 
+For agents (a tool-use round trip):
+
+  {"tool_call": {"name": "Bash", "input": {"command": "echo hi"}}}
+      when the request offers a tool of that name and its conversation has
+      no tool result yet, the answer calls it (Anthropic tool_use block,
+      stop_reason tool_use; OpenAI tool_calls, finish_reason tool_calls);
+      otherwise it is the usual text answer
+
 Selection for a request with key K on path P: the first entry of K's queue
 that matches P, else the first matching entry of the "*" queue (a queue entry
 is consumed when used), else K's default behaviour if it matches, else the "*"
@@ -136,6 +144,8 @@ BEHAVIOUR_KEYS = {
     "json_chunked": "JSON answer in chunked encoding, split like a stream",
     "close_idle_ms": "close the kept-alive connection this long after answering",
     "error_after": "SSE: an error event after this many events, then the end",
+    "tool_call": "{name, input}: call this tool while the request offers it "
+                 "and holds no tool result",
 }
 
 USAGE_KEYS = ("prompt", "completion", "cache_read", "cache_write", "reasoning")
@@ -168,6 +178,10 @@ def check_behaviour(b):
             raise ValueError("%s must be a non-negative number" % k)
     if "headers" in b and not isinstance(b["headers"], dict):
         raise ValueError("headers must be an object")
+    tc = b.get("tool_call")
+    if tc is not None and not (isinstance(tc, dict) and
+                               isinstance(tc.get("name"), str)):
+        raise ValueError("tool_call must be an object with a name")
     m = b.get("match")
     if m is not None and not isinstance(m, (str, list)):
         raise ValueError("match must be a path or a list of paths")
@@ -855,9 +869,40 @@ class _Answer:
         self.u = {k: int(v) for k, v in u.items()}
         self.created = int(time.time())
         self.ascii = not b.get("utf8")
+        self.tool = self._tool_call(b.get("tool_call"), req)
 
     def dumps(self, o):
         return dumps(o, ascii=self.ascii)
+
+    @staticmethod
+    def _tool_call(tc, req):
+        """tc if req offers a tool named tc["name"] and has no tool result."""
+        if not isinstance(tc, dict):
+            return None
+        names = set()
+        for t in req.get("tools") or []:
+            if isinstance(t, dict):
+                names.add(t.get("name"))
+                if isinstance(t.get("function"), dict):
+                    names.add(t["function"].get("name"))
+        if tc.get("name") not in names:
+            return None
+        for m in req.get("messages") or []:
+            if not isinstance(m, dict):
+                continue
+            if m.get("role") == "tool":
+                return None
+            for c in m.get("content") if isinstance(m.get("content"),
+                                                     list) else []:
+                if isinstance(c, dict) and c.get("type") == "tool_result":
+                    return None
+        return tc
+
+    def tool_args(self):
+        return dumps(self.tool.get("input") or {}, ascii=self.ascii)
+
+    def tool_id(self, prefix):
+        return "%s_mock%06d" % (prefix, self.seq)
 
 
 class _OpenAIAnswer(_Answer):
@@ -898,13 +943,23 @@ class _OpenAIAnswer(_Answer):
             "id": self._id(), "object": "chat.completion",
             "created": self.created, "model": self.model,
             "choices": [{"index": 0,
-                         "message": {"role": "assistant", "content": self.text,
-                                     "refusal": None, "annotations": []},
+                         "message": self._message(),
                          "logprobs": None,
-                         "finish_reason": self.b.get("stop_reason", "stop")}],
+                         "finish_reason": "tool_calls" if self.tool else
+                         self.b.get("stop_reason", "stop")}],
             "usage": self.usage(), "service_tier": "default",
             "system_fingerprint": "fp_mock",
         }
+
+    def _message(self):
+        if self.tool:
+            return {"role": "assistant", "content": None, "refusal": None,
+                    "annotations": [], "tool_calls": [{
+                        "id": self.tool_id("call"), "type": "function",
+                        "function": {"name": self.tool["name"],
+                                     "arguments": self.tool_args()}}]}
+        return {"role": "assistant", "content": self.text, "refusal": None,
+                "annotations": []}
 
     def events(self):
         so = self.req.get("stream_options")
@@ -924,12 +979,24 @@ class _OpenAIAnswer(_Answer):
                        "delta": {"role": "assistant", "content": "",
                                  "refusal": None},
                        "logprobs": None, "finish_reason": None}])]
-        for d in self.deltas:
-            out.append(chunk([{"index": 0, "delta": {"content": d},
-                               "logprobs": None, "finish_reason": None}]))
+        if self.tool:
+            args = self.tool_args()
+            half = len(args) // 2
+            out.append(chunk([{"index": 0, "delta": {"tool_calls": [{
+                "index": 0, "id": self.tool_id("call"), "type": "function",
+                "function": {"name": self.tool["name"], "arguments": ""}}]},
+                "logprobs": None, "finish_reason": None}]))
+            for part in (args[:half], args[half:]):
+                out.append(chunk([{"index": 0, "delta": {"tool_calls": [{
+                    "index": 0, "function": {"arguments": part}}]},
+                    "logprobs": None, "finish_reason": None}]))
+        else:
+            for d in self.deltas:
+                out.append(chunk([{"index": 0, "delta": {"content": d},
+                                   "logprobs": None, "finish_reason": None}]))
         out.append(chunk([{"index": 0, "delta": {}, "logprobs": None,
-                           "finish_reason": self.b.get("stop_reason",
-                                                       "stop")}]))
+                           "finish_reason": "tool_calls" if self.tool else
+                           self.b.get("stop_reason", "stop")}]))
         if inc:
             out.append(chunk([], usage=self.usage()))
         out.append("data: [DONE]\n\n")
@@ -963,8 +1030,12 @@ class _AnthropicAnswer(_Answer):
         return {
             "id": self._id(), "type": "message", "role": "assistant",
             "model": self.model,
-            "content": [{"type": "text", "text": self.text}],
-            "stop_reason": self.b.get("stop_reason", "end_turn"),
+            "content": [{"type": "tool_use", "id": self.tool_id("toolu"),
+                         "name": self.tool["name"],
+                         "input": self.tool.get("input") or {}}]
+            if self.tool else [{"type": "text", "text": self.text}],
+            "stop_reason": "tool_use" if self.tool else
+            self.b.get("stop_reason", "end_turn"),
             "stop_sequence": None,
             "usage": self.usage(self.u["completion"]),
         }
@@ -982,20 +1053,35 @@ class _AnthropicAnswer(_Answer):
                         "stop_sequence": None, "usage": start_usage}})]
         if self.b.get("ping"):
             out.append(ev("ping", {"type": "ping"}))
-        out.append(ev("content_block_start", {
-            "type": "content_block_start", "index": 0,
-            "content_block": {"type": "text", "text": ""}}))
-        for d in self.deltas:
-            out.append(ev("content_block_delta", {
-                "type": "content_block_delta", "index": 0,
-                "delta": {"type": "text_delta", "text": d}}))
+        if self.tool:
+            args = self.tool_args()
+            half = len(args) // 2
+            out.append(ev("content_block_start", {
+                "type": "content_block_start", "index": 0,
+                "content_block": {"type": "tool_use",
+                                  "id": self.tool_id("toolu"),
+                                  "name": self.tool["name"], "input": {}}}))
+            for part in (args[:half], args[half:]):
+                out.append(ev("content_block_delta", {
+                    "type": "content_block_delta", "index": 0,
+                    "delta": {"type": "input_json_delta",
+                              "partial_json": part}}))
+        else:
+            out.append(ev("content_block_start", {
+                "type": "content_block_start", "index": 0,
+                "content_block": {"type": "text", "text": ""}}))
+            for d in self.deltas:
+                out.append(ev("content_block_delta", {
+                    "type": "content_block_delta", "index": 0,
+                    "delta": {"type": "text_delta", "text": d}}))
         out.append(ev("content_block_stop", {"type": "content_block_stop",
                                              "index": 0}))
         du = {"output_tokens": self.u["completion"]}
         du.update(self.b.get("usage_extra") or {})
         out.append(ev("message_delta", {
             "type": "message_delta",
-            "delta": {"stop_reason": self.b.get("stop_reason", "end_turn"),
+            "delta": {"stop_reason": "tool_use" if self.tool else
+                      self.b.get("stop_reason", "end_turn"),
                       "stop_sequence": None},
             "usage": du}))
         out.append(ev("message_stop", {"type": "message_stop"}))

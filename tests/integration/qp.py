@@ -425,6 +425,49 @@ def run(args, timeout=30.0, env=None, input_text=None, cwd=None):
     return res
 
 
+def in_ci():
+    """True under continuous integration (CI=true, as .ci/run runs)."""
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def missing(reason, n=1):
+    """A test that cannot run because something is not installed: skipped
+    (visibly) on a developer's machine, failed under CI, where .ci/run
+    installs everything the tests use."""
+    if not in_ci():
+        skip(reason, n)
+        return
+    for _ in range(n):
+        ok(False, "not installed, and CI must run this: %s" % reason)
+
+
+def node_packages_dir():
+    """Where tests/integration/npm-install.sh puts the pinned Node.js
+    packages: $QP_NODE_PACKAGES, else ${XDG_CACHE_HOME:-~/.cache}/quotapool/npm."""
+    d = os.environ.get("QP_NODE_PACKAGES")
+    if d:
+        return d
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "quotapool", "npm")
+
+
+def node_modules_with(pkg):
+    """A node_modules directory holding pkg ("openai", "@anthropic-ai/sdk"),
+    or None: $QP_SDK_NODE_MODULES, then node_packages_dir(), then
+    $QP_BUILDDIR/sdk/node_modules, then NODE_PATH. None without node."""
+    if shutil.which("node") is None:
+        return None
+    cands = [os.environ.get("QP_SDK_NODE_MODULES"),
+             os.path.join(node_packages_dir(), "node_modules"),
+             os.path.join(BUILDDIR, "sdk", "node_modules")]
+    cands += (os.environ.get("NODE_PATH") or "").split(os.pathsep)
+    for d in cands:
+        if d and os.path.isfile(os.path.join(d, pkg, "package.json")):
+            return d
+    return None
+
+
 def require_gateway():
     """skip_all() unless lighttpd, quotapool-admin and quotapool.fcgi exist."""
     if not LIGHTTPD:
