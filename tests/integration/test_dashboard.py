@@ -13,7 +13,8 @@ and with [dashboard] public = true the public pages open anonymously while
 runtime, traces, pending health, errors and backoffs stay refused.
 Headless Chromium loads every page (PNG under $QP_BUILDDIR/screenshots)
 when installed, and /metrics passes `promtool check metrics` when promtool
-is installed; both skip visibly otherwise."""
+is installed; both skip visibly otherwise (and fail under CI=true, where
+.ci/run installs them)."""
 
 import math
 import os
@@ -697,7 +698,7 @@ shot_tok = session_of(r)
 outdir = os.path.join(qp.BUILDDIR, "screenshots")
 script = os.path.join(HERE, "screenshots.py")
 if not (shutil.which("chromium") or shutil.which("chromium-browser")):
-    qp.skip("chromium is not installed: no screenshots")
+    qp.missing("chromium is not installed: no screenshots")
 elif not shot_tok:
     ok(False, "a session for the screenshots")
 else:
@@ -762,7 +763,7 @@ is_eq(sum(v for _, v in samples.get("quotapool_cost_microdollars_total", [])),
       COST, "/metrics: quotapool_cost_microdollars_total adds up to the cost")
 promtool = shutil.which("promtool")
 if promtool is None:
-    qp.skip("promtool is not installed (Debian package prometheus)")
+    qp.missing("promtool is not installed (Debian package prometheus)")
 else:
     res = qp.run([promtool, "check", "metrics"], timeout=30,
                  input_text=metrics or "\n")
