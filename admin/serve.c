@@ -308,7 +308,7 @@ cmd_serve(struct admin *a, int argc, char **argv)
 	char fds[32], conns[32];
 	const char *lighttpd, *host;
 	char *tmpl = NULL, *text = NULL;
-	struct serve_var vars[8];
+	struct serve_var vars[9];
 	sigset_t ss, old;
 	struct timespec tick = { 0, 100000000 };
 	siginfo_t si;
@@ -388,7 +388,7 @@ cmd_serve(struct admin *a, int argc, char **argv)
 		return 1;
 	}
 	if (!serve_safe(cfg->server.state_dir) || !serve_safe(a->config_path) ||
-	    !serve_safe(fcgi)) {
+	    !serve_safe(fcgi) || !serve_safe(data)) {
 		admin_err("paths with spaces, quotes or backslashes cannot be used "
 		    "with lighttpd: move the instance (state %s)",
 		    cfg->server.state_dir);
@@ -409,9 +409,10 @@ cmd_serve(struct admin *a, int argc, char **argv)
 	snprintf(conns, sizeof(conns), "%ld", serve_max_fds() / 2);
 	vars[6] = (struct serve_var){ "MAX_FDS", fds };
 	vars[7] = (struct serve_var){ "MAX_CONNECTIONS", conns };
+	vars[8] = (struct serve_var){ "DATA_DIR", data };
 	if ((tmpl = serve_read_template(tpath)) == NULL)
 		goto out;
-	if ((text = serve_expand(tmpl, vars, 8)) == NULL) {
+	if ((text = serve_expand(tmpl, vars, 9)) == NULL) {
 		admin_err("out of memory");
 		goto out;
 	}
