@@ -861,7 +861,7 @@ server_run(struct config *start, int listen_fd)
 	sigset_t ss;
 	struct timespec deadline;
 	char dir[4200], errbuf[512];
-	enum qp_err err = QP_OK;
+	enum qp_err err = QP_OK, ready;
 	int i, n, started = 0, sig = 0, attr_init = 0, left;
 	int committer = 0;
 
@@ -930,10 +930,11 @@ server_run(struct config *start, int listen_fd)
 	probe.srv = srv;
 	probe.id = -1;
 	probe.cfg = liveconf_pin(srv->live, &probe.cfg_gen);
-	err = server_worker_ready(&probe);
+	ready = server_worker_ready(&probe);
 	liveconf_unpin(srv->live, probe.cfg);
 	probe.cfg = NULL;
-	if (err != QP_OK)
+	/* Not ready is no reason to stop: requests say why until it is. */
+	if (ready != QP_OK)
 		log_msg(LOG_WARNING, "not ready: %s", probe.reason);
 	server_worker_close(&probe);
 	/* Connections open with their first use, not while idle. */
