@@ -151,7 +151,13 @@ is_eq(dp.openai_text(evs), "".join((" " if i else "") + ("hello", "world")[i % 2
       "the stream completed intact: %d words in order" % EVENTS)
 ok(s.error is None and b"data: [DONE]" in body,
    "the stream ended with [DONE], not cut", lambda: "  error %r" % s.error)
-rec = [x for x in mock.requests(path=OPENAI) if x["stream"]][-1]
+# The mock finishes its record just after writing the last event.
+deadline = time.monotonic() + 10
+while True:
+    rec = [x for x in mock.requests(path=OPENAI) if x["stream"]][-1]
+    if rec.get("finished_at") is not None or time.monotonic() >= deadline:
+        break
+    time.sleep(0.05)
 ok(rec["completed"] and rec["events_sent"] == rec["events_total"],
    "the upstream wrote every event to the gateway")
 cmp_ok(rec["finished_at"], ">", t_reloaded,
