@@ -8,7 +8,13 @@
 
 #include <cjson/cJSON.h>
 
+#include <curl/curl.h>
+#include <sqlite3.h>
+
 #include "crypto.h"
+#include "db.h"
+#include "maint.h"
+#include "migrate.h"
 #include "liveconf.h"
 #include "reload.h"
 #include "../tap.h"
@@ -26,9 +32,10 @@ struct conf {
 	int		 a2_enabled;	/* account a2 enabled */
 	int		 with_a3;	/* account a3 present */
 	const char	*price;		/* m1's input_price_per_1k */
+	const char	*extra;		/* TOML appended, or NULL */
 };
 
-static const struct conf base = { 8, "q.db", 3, NULL, 1, 1, 0, "0.001" };
+static const struct conf base = { 8, "q.db", 3, NULL, 1, 1, 0, "0.001", NULL };
 
 /* Writes the configuration c to path. */
 static void
@@ -58,6 +65,8 @@ write_conf(const struct conf *c)
 		fprintf(fp, "[[providers.p1.accounts]]\nname = \"a3\"\n"
 		    "api_key = \"sk-secret-a3-0123456789\"\n");
 	fprintf(fp, "[model_overrides.\"m1\"]\ninput_price_per_1k = %s\n", c->price);
+	if (c->extra != NULL)
+		fputs(c->extra, fp);
 	fclose(fp);
 }
 
@@ -315,6 +324,181 @@ test_reload_refused(void)
 	config_free(old);
 }
 
+/* The backup hook of the maintenance test: counts its runs. */
+static atomic_int backup_runs;
+
+static enum qp_err
+count_backup(const struct maint_ctx *ctx, void *arg, char *note, size_t len)
+{
+
+	(void)ctx;
+	(void)arg;
+	atomic_fetch_add(&backup_runs, 1);
+	snprintf(note, len, "counted");
+	return QP_OK;
+}
+
+static int
+backup_wanted(const struct config *cfg)
+{
+
+	return cfg->backup.enabled;
+}
+
+/* Rows of model_catalog for (provider, model, static). */
+static int
+static_row(const char *db, const char *provider, const char *model)
+{
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+	int n = 0;
+
+	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(h, "SELECT count(*) FROM model_catalog WHERE provider_id = ?1 "
+	    "AND model_id = ?2 AND source = 'static'", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_busy_timeout(h, 2000);
+		sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			n = sqlite3_column_int(st, 0);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return n;
+}
+
+/* Whether the backup task is connected, from the runtime page's JSON. */
+static int
+backup_connected(struct maint *m)
+{
+	cJSON *arr = maint_status_json(m), *t;
+	int on = -1;
+
+	cJSON_ArrayForEach(t, arr)
+		if (strcmp(cJSON_GetObjectItem(t, "name")->valuestring, "backup") == 0)
+			on = cJSON_IsTrue(cJSON_GetObjectItem(t, "connected"));
+	cJSON_Delete(arr);
+	return on;
+}
+
+/* Waits up to ms for cond; 1 if it held. */
+static int
+wait_until(int (*cond)(void *), void *arg, int ms)
+{
+	int i;
+
+	for (i = 0; i < ms / 20; i++) {
+		if (cond(arg))
+			return 1;
+		usleep(20000);
+	}
+	return cond(arg);
+}
+
+static char dbpath[300];
+
+static int
+m2_stored(void *arg)
+{
+
+	(void)arg;
+	return static_row(dbpath, "p2", "m2") == 1;
+}
+
+static int
+m1_stored(void *arg)
+{
+
+	(void)arg;
+	return static_row(dbpath, "p1", "m1") == 1;
+}
+
+static int
+backup_ran(void *arg)
+{
+
+	(void)arg;
+	return atomic_load(&backup_runs) > 0;
+}
+
+/*
+ * The maintenance thread with a liveconf: a published configuration is
+ * adopted at the next pass: a new provider's static models are stored
+ * and the automatic-backup hook follows [backup] enabled.
+ */
+static void
+test_maint_adopts(void)
+{
+	struct migrate_set set = { NULL, 0 };
+	struct liveconf *lc;
+	struct maint_opts o;
+	struct maint *m;
+	struct conf c = base;
+	const struct config *pinned;
+	char schema[600], errbuf[512];
+	sqlite3 *db;
+	enum qp_err err;
+	int n;
+
+	snprintf(dbpath, sizeof(dbpath), "%s/maint.db", dir);
+	snprintf(schema, sizeof(schema), "%s/schema", QP_SRCDIR);
+	db = db_open(dbpath, &(struct db_opts){ .busy_timeout_ms = 5000 }, &err, errbuf,
+	    sizeof(errbuf));
+	if (db == NULL || migrate_load(schema, &set, errbuf, sizeof(errbuf)) != QP_OK ||
+	    migrate_apply(db, &set, &n, errbuf, sizeof(errbuf)) != QP_OK) {
+		printf("Bail out! cannot set up the database: %s\n", errbuf);
+		exit(1);
+	}
+	db_close(db);
+	migrate_set_free(&set);
+
+	c.db = dbpath;
+	write_conf(&c);
+	lc = liveconf_new(load(), &err);
+	maint_opts_init(&o);
+	o.tick_ms = 100;
+	o.lease_ttl_ms = 3000;
+	o.hooks[MAINT_HOOK_BACKUP].run = count_backup;
+	o.hooks[MAINT_HOOK_BACKUP].wanted = backup_wanted;
+	o.hooks[MAINT_HOOK_BACKUP].interval_ms = 100;
+	o.live = lc;
+	pinned = liveconf_pin(lc, NULL);
+	m = maint_start(pinned, &o, &err);
+	liveconf_unpin(lc, pinned);
+	ok(m != NULL, "maintenance thread on a liveconf starts");
+	if (m == NULL)
+		return;
+	ok(wait_until(m1_stored, NULL, 10000), "the first configuration's static model stored");
+	is_int(backup_connected(m), 0, "[backup] off: the backup task is not connected");
+
+	c.extra = "[providers.p2]\nbase_url = \"http://127.0.0.1:9/v1\"\n"
+	    "protocols = [\"openai\"]\nmodels = [\"m2\"]\nauth = \"none\"\n"
+	    "[backup]\nenabled = true\n";
+	write_conf(&c);
+	is_int(liveconf_publish(lc, load()), 2, "a configuration with p2 and [backup] on published");
+	maint_wake(m);
+	ok(wait_until(m2_stored, NULL, 10000), "its new provider's static model is stored");
+	ok(wait_until(backup_ran, NULL, 10000), "the backup hook runs once [backup] is on");
+	is_int(backup_connected(m), 1, "and is shown connected");
+
+	c.extra = NULL;
+	write_conf(&c);
+	is_int(liveconf_publish(lc, load()), 3, "the first configuration again");
+	maint_wake(m);
+	usleep(500000);
+	is_int(backup_connected(m), 0, "[backup] off again: the task is disconnected");
+	ok(wait_until(m1_stored, NULL, 5000) && !m2_stored(NULL),
+	    "p2's static model is dropped with it");
+	is_int(maint_stop(m), QP_OK, "stops");
+	is_int(liveconf_superseded(lc), 0, "the thread left no pin behind");
+	liveconf_free(lc);
+	unlink(dbpath);
+	snprintf(schema, sizeof(schema), "%s-wal", dbpath);
+	unlink(schema);
+	snprintf(schema, sizeof(schema), "%s-shm", dbpath);
+	unlink(schema);
+}
+
 int
 main(void)
 {
@@ -329,6 +513,9 @@ main(void)
 	test_liveconf_threads();
 	test_reload_changes();
 	test_reload_refused();
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	test_maint_adopts();
+	curl_global_cleanup();
 	unlink(path);
 	rmdir(dir);
 	return tap_done();
