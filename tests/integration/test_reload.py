@@ -293,6 +293,11 @@ like(r.out, r"pid %d on [^)]*\): reloaded" % app[0],
      "the other one reloaded all the same")
 
 stop_second()
+is_eq(second.returncode, 0, "the second process stops cleanly")
+with open(os.path.join(inst.dir, "second.err"), "rb") as f:
+    found = qp.sanitizer_lines(f.read().decode("utf-8", "replace"))
+ok(not found, "no sanitizer report in the second process's log",
+   lambda: "\n".join(found))
 res = inst.stop()
 is_eq(res.rc, 0, "the gateway stops cleanly after the reloads")
 qp.done()
