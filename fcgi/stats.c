@@ -229,6 +229,7 @@ enum stats_rstmt {
 	STATS_RU_DECISIONS,	/* its routing decisions */
 	STATS_RU_ROUTING,	/* add one chosen, no_account or exclusion row to stats_routing */
 	STATS_RU_EXCLUDED,	/* add the exclusions of one decision the detail scanner left */
+	STATS_RU_KNOWN,		/* does a provider's catalog list a model */
 	STATS_RU_OLDEST,	/* oldest 5-minute bucket */
 	STATS_RU_PRUNE_REQ,	/* delete old 5-minute rows, one table each */
 	STATS_RU_PRUNE_ERR,
@@ -387,11 +388,14 @@ static const char *const stats_rollup_sql[STATS_RU__MAX] = {
 	    ", ?2, ?3, ?4, ?5, 1 FROM " STATS_GRAN_SQL " WHERE 1 "
 	    "ON CONFLICT (bucket_s, bucket_start, model, account_name, provider_id, reason) "
 	    "DO UPDATE SET decisions = decisions + excluded.decisions",
-	/* What stats_detail_scan() reads, by SQLite's JSON functions, for one decision. */
+	/*
+	 * What stats_detail_scan() reads, by SQLite's JSON functions, for one
+	 * decision; ?3 is STATS_UNKNOWN_MODEL for an unknown model, else NULL.
+	 */
 	[STATS_RU_EXCLUDED] = "INSERT INTO stats_routing (bucket_s, bucket_start, model, "
 	    "account_name, provider_id, reason, decisions) SELECT g.s, "
 	    STATS_BUCKET_SQL("x.decided_at") ", x.model, x.account, x.provider, x.reason, 1 "
-	    "FROM (SELECT d.decided_at AS decided_at, d.model AS model, "
+	    "FROM (SELECT d.decided_at AS decided_at, coalesce(?3, d.model) AS model, "
 	    "substr(coalesce(CASE WHEN j.type = 'object' THEN json_extract(j.value, '$.account') "
 	    "END, ''), 1, 128) AS account, "
 	    "substr(coalesce(CASE WHEN j.type = 'object' THEN json_extract(j.value, '$.provider') "
@@ -406,6 +410,8 @@ static const char *const stats_rollup_sql[STATS_RU__MAX] = {
 	    "WHERE typeof(x.reason) = 'text' AND x.reason <> 'eligible' "
 	    "ON CONFLICT (bucket_s, bucket_start, model, account_name, provider_id, reason) "
 	    "DO UPDATE SET decisions = decisions + excluded.decisions",
+	/* The static models of the configuration are catalog rows too (catalog.h). */
+	[STATS_RU_KNOWN] = "SELECT 1 FROM model_catalog WHERE model_id = ?1 LIMIT 1",
 	[STATS_RU_OLDEST] = "SELECT min(x) FROM ("
 	    "SELECT min(bucket_start) AS x FROM stats_requests WHERE bucket_s = 300 "
 	    "UNION ALL SELECT min(bucket_start) FROM stats_latency WHERE bucket_s = 300 "
@@ -428,12 +434,19 @@ struct stats_db {
 	sqlite3_stmt	*st[STATS_ST__MAX];	/* prepared statements */
 };
 
+/* Longest model id whose catalog answer the rollup of one request remembers. */
+#define STATS_MEMO_MAX		256
+
 struct stats_rollup {
 	sqlite3		*db;			/* borrowed connection */
 	sqlite3_stmt	*st[STATS_RU__MAX];	/* prepared statements */
 	struct stats_entry *ent;		/* scratch: the account entries of one decision */
 	size_t		 nent;			/* entries used */
 	size_t		 ment;			/* entries allocated */
+	/* The last catalog answer, valid during one stats_rollup_request(). */
+	char		 memo[STATS_MEMO_MAX];	/* model id looked up */
+	size_t		 memo_len;		/* its length, 0 = none */
+	int		 memo_known;		/* 1 if a catalog lists it */
 };
 
 static const char *const stats_period_names[STATS_PERIOD__MAX] = {
@@ -4002,9 +4015,13 @@ stats_rollup_keep(void *arg, const struct stats_entry *e)
 	return 0;
 }
 
-/* Adds one account entry of the decision on dec's row to stats_routing, if it is an exclusion. */
+/*
+ * Adds one account entry of the decision on dec's row to stats_routing, if
+ * it is an exclusion; label NULL counts it under the decision's model.
+ */
 static enum qp_err
-stats_rollup_exclusion(struct stats_rollup *r, sqlite3_stmt *dec, const struct stats_entry *e)
+stats_rollup_exclusion(struct stats_rollup *r, sqlite3_stmt *dec, const struct stats_entry *e,
+    const char *label)
 {
 	sqlite3_stmt *st = r->st[STATS_RU_ROUTING];
 	char reason[STATS_ROUTE_REASON_MAX + 1];
@@ -4028,7 +4045,10 @@ stats_rollup_exclusion(struct stats_rollup *r, sqlite3_stmt *dec, const struct s
 	if (strcmp(reason, "eligible") == 0)
 		return QP_OK;
 	sqlite3_bind_value(st, 1, sqlite3_column_value(dec, STATS_DC_DECIDED));
-	sqlite3_bind_value(st, 2, sqlite3_column_value(dec, STATS_DC_MODEL));
+	if (label != NULL)
+		sqlite3_bind_text(st, 2, label, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_value(st, 2, sqlite3_column_value(dec, STATS_DC_MODEL));
 	for (k = STATS_EK_ACCOUNT; k <= STATS_EK_PROVIDER; k++) {
 		n = e->v[k] == NULL ? 0 : e->n[k] < STATS_ROUTE_NAME_MAX ? e->n[k] :
 		    STATS_ROUTE_NAME_MAX;
@@ -4039,6 +4059,43 @@ stats_rollup_exclusion(struct stats_rollup *r, sqlite3_stmt *dec, const struct s
 	err = stats_exec(st);
 	sqlite3_clear_bindings(st);	/* they point into the detail and this frame */
 	return err;
+}
+
+/*
+ * Tells whether model is one the operator configured, for the rollups'
+ * model label: *known = 1 when model is "" (none), when the row reached a
+ * provider (reached is not ""; the selector chose an account of a
+ * provider listing the model) or when a provider's catalog lists it
+ * (static models included); else 0, and the rollups count it as
+ * STATS_UNKNOWN_MODEL.
+ */
+static enum qp_err
+stats_rollup_known(struct stats_rollup *r, const char *reached, const char *model, int *known)
+{
+	sqlite3_stmt *st = r->st[STATS_RU_KNOWN];
+	size_t n = strlen(model);
+	int rc;
+
+	*known = 1;
+	if (model[0] == '\0' || reached[0] != '\0')
+		return QP_OK;
+	if (r->memo_len != 0 && r->memo_len == n && memcmp(r->memo, model, n) == 0) {
+		*known = r->memo_known;
+		return QP_OK;
+	}
+	sqlite3_bind_text(st, 1, model, (int)n, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return QP_EDB;
+	*known = rc == SQLITE_ROW;
+	if (n < sizeof(r->memo)) {
+		memcpy(r->memo, model, n);
+		r->memo_len = n;
+		r->memo_known = *known;
+	}
+	return QP_OK;
 }
 
 /* Adds the attempts of request_id (completed at completed) to stats_attempts. */
@@ -4068,17 +4125,24 @@ static enum qp_err
 stats_rollup_decisions(struct stats_rollup *r, int64_t request_id)
 {
 	sqlite3_stmt *dec = r->st[STATS_RU_DECISIONS], *st;
-	const char *detail;
+	const char *detail, *label;
 	enum qp_err err = QP_OK;
 	size_t e;
-	int i, rc;
+	int i, rc, known;
 
 	sqlite3_bind_int64(dec, 1, request_id);
 	while ((rc = sqlite3_step(dec)) == SQLITE_ROW) {
+		/* A decision that chose an account was for a model its provider lists. */
+		if ((err = stats_rollup_known(r, stats_cs(dec, STATS_DC_ACCOUNT),
+		    stats_cs(dec, STATS_DC_MODEL), &known)) != QP_OK)
+			break;
+		label = known ? NULL : STATS_UNKNOWN_MODEL;
 		/* The decision itself: chosen or no_account. */
 		st = r->st[STATS_RU_ROUTING];
 		for (i = STATS_DC_DECIDED; i <= STATS_DC_REASON; i++)
 			sqlite3_bind_value(st, i, sqlite3_column_value(dec, i));
+		if (label != NULL)
+			sqlite3_bind_text(st, STATS_DC_MODEL, label, -1, SQLITE_STATIC);
 		if ((err = stats_exec(st)) != QP_OK)
 			break;
 		/* The accounts it excluded. */
@@ -4088,7 +4152,7 @@ stats_rollup_decisions(struct stats_rollup *r, int64_t request_id)
 		if (detail != NULL && stats_detail_scan(detail,
 		    (size_t)sqlite3_column_bytes(dec, STATS_DC_DETAIL), stats_rollup_keep, r) == 0) {
 			for (e = 0; e < r->nent && err == QP_OK; e++)
-				err = stats_rollup_exclusion(r, dec, &r->ent[e]);
+				err = stats_rollup_exclusion(r, dec, &r->ent[e], label);
 			if (err != QP_OK)
 				break;
 			continue;
@@ -4096,6 +4160,10 @@ stats_rollup_decisions(struct stats_rollup *r, int64_t request_id)
 		st = r->st[STATS_RU_EXCLUDED];
 		sqlite3_bind_int64(st, 1, request_id);
 		sqlite3_bind_value(st, 2, sqlite3_column_value(dec, STATS_DC_ATTEMPT));
+		if (label != NULL)
+			sqlite3_bind_text(st, 3, label, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, 3);
 		if ((err = stats_exec(st)) != QP_OK)
 			break;
 	}
@@ -4120,9 +4188,10 @@ stats_rollup_request(struct stats_rollup *r, int64_t request_id)
 	sqlite3_stmt *st, *rq = r->st[STATS_RU_REQUEST];
 	enum qp_err err = QP_OK;
 	int64_t completed, v, ns;
-	int m, i, rc, ok;
-	const char *status;
+	int m, i, rc, ok, known;
+	const char *status, *model;
 
+	r->memo_len = 0;	/* the catalog may have changed since the last request */
 	/* Read the row once; its values are bound to the statements that add it up. */
 	sqlite3_reset(rq);
 	sqlite3_bind_int64(rq, 1, request_id);
@@ -4138,13 +4207,23 @@ stats_rollup_request(struct stats_rollup *r, int64_t request_id)
 	}
 	ok = strcmp(status, "completed") == 0;
 	completed = stats_ci(rq, STATS_RC_COMPLETED);
+	if ((err = stats_rollup_known(r, stats_cs(rq, STATS_RC_PROVIDER),
+	    stats_cs(rq, STATS_RC_MODEL), &known)) != QP_OK) {
+		sqlite3_reset(rq);
+		return err;
+	}
+	model = known ? stats_cs(rq, STATS_RC_MODEL) : STATS_UNKNOWN_MODEL;
 	st = r->st[STATS_RU_REQUESTS];
 	for (i = 0; i < STATS_RC__BOUND; i++)
 		sqlite3_bind_value(st, i + 1, sqlite3_column_value(rq, i));
+	if (!known)
+		sqlite3_bind_text(st, STATS_RC_MODEL + 1, model, -1, SQLITE_STATIC);
 	if (!ok) {
 		st = r->st[STATS_RU_ERRORS];
 		for (i = STATS_RC_COMPLETED; i <= STATS_RC_STATUS; i++)
 			sqlite3_bind_value(st, i + 1, sqlite3_column_value(rq, i));
+		if (!known)
+			sqlite3_bind_text(st, STATS_RC_MODEL + 1, model, -1, SQLITE_STATIC);
 		sqlite3_bind_value(st, 6, sqlite3_column_value(rq, STATS_RC_ERROR_CLASS));
 	} else {
 		/* Latencies carry provider and model cut to STATS_FILTER_MAX bytes. */
@@ -4152,8 +4231,8 @@ stats_rollup_request(struct stats_rollup *r, int64_t request_id)
 		sqlite3_bind_int64(st, 1, completed);
 		sqlite3_bind_text(st, 2, stats_cs(rq, STATS_RC_PROVIDER),
 		    (int)strnlen(stats_cs(rq, STATS_RC_PROVIDER), STATS_FILTER_MAX), SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 3, stats_cs(rq, STATS_RC_MODEL),
-		    (int)strnlen(stats_cs(rq, STATS_RC_MODEL), STATS_FILTER_MAX), SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 3, model, (int)strnlen(model, STATS_FILTER_MAX),
+		    SQLITE_TRANSIENT);
 		for (m = 0; m < STATS_LAT__MAX; m++) {
 			i = STATS_LAT_PARAM(m);
 			sqlite3_bind_text(st, i, stats_latency_names[m], -1, SQLITE_STATIC);

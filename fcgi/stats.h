@@ -33,6 +33,12 @@
 #define STATS_BIN_ERROR_PCT	13.2
 /* Requests are counted by attempts made 0, 1, 2, 3 and this many or more. */
 #define STATS_ATTEMPTS_CAP	4
+/*
+ * The one model label of the rollups (and so of every dataset and
+ * /metrics) for requests and routing decisions whose model no configured
+ * provider lists: see stats_rollup_request().
+ */
+#define STATS_UNKNOWN_MODEL	"(unknown)"
 
 /* A period. */
 enum stats_period {
@@ -292,7 +298,12 @@ void		 stats_rollup_free(struct stats_rollup *r);
  * completed), stats_attempts (its attempts) and stats_routing (its
  * decisions), at every granularity. Account selection reads the hourly
  * stats_requests rows for quota pressure, so a request this fails for is
- * missing from its account's usage too.
+ * missing from its account's usage too. The rollups are bounded by the
+ * configuration: a request (or decision) that reached no provider (chose
+ * no account) is counted under its model only when a provider's
+ * model_catalog rows (static models included) list it, else under
+ * STATS_UNKNOWN_MODEL; one that reached a provider was routed on a model
+ * that provider lists. Attempts always reached a provider.
  * Call exactly once per request, inside the caller's open write
  * transaction, right after the row got its final status (the UPDATE
  * ... WHERE status = 'pending' changed it). Works in a savepoint: on
