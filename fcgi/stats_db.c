@@ -209,43 +209,6 @@ stats_bind_raw(sqlite3_stmt *st, int64_t from, int64_t to, const struct stats_qu
 	stats_bind_i(st, 7, q->limit);
 }
 
-/* Steps st: 1 = a row, 0 = done, -1 = error (*err = QP_EDB, st reset). */
-int
-stats_step(sqlite3_stmt *st, enum qp_err *err)
-{
-	int rc = sqlite3_step(st);
-
-	if (rc == SQLITE_ROW)
-		return 1;
-	sqlite3_reset(st);
-	if (rc == SQLITE_DONE)
-		return 0;
-	*err = QP_EDB;
-	return -1;
-}
-
-int64_t
-stats_ci(sqlite3_stmt *st, int i)
-{
-
-	return sqlite3_column_int64(st, i);
-}
-
-const char *
-stats_cs(sqlite3_stmt *st, int i)
-{
-	const char *s = (const char *)sqlite3_column_text(st, i);
-
-	return s != NULL ? s : "";
-}
-
-int
-stats_cnull(sqlite3_stmt *st, int i)
-{
-
-	return sqlite3_column_type(st, i) == SQLITE_NULL;
-}
-
 struct stats_db *
 stats_db_new(sqlite3 *db, enum qp_err *err, char *errbuf, size_t errlen)
 {

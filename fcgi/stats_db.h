@@ -146,17 +146,48 @@ void		 stats_bind_plan(sqlite3_stmt *st, const struct stats_plan *p,
 void		 stats_bind_raw(sqlite3_stmt *st, int64_t from, int64_t to,
 		    const struct stats_query *q);
 
-/* Steps st: 1 = a row, 0 = done, -1 = error (*err = QP_EDB); st is reset unless a row. */
-int		 stats_step(sqlite3_stmt *st, enum qp_err *err);
-
 /*
- * Column i of st's current row: as an integer, as text ("" for NULL, valid
- * until st steps or resets), or 1 if it is NULL. The rollup writer uses
- * them too.
+ * Row helpers, inline because they run for every row read (the rollup
+ * writer uses them too). stats_step() steps st: 1 = a row, 0 = done, -1 =
+ * error (*err = QP_EDB); st is reset unless a row. stats_ci(), stats_cs()
+ * and stats_cnull() read column i of st's current row as an integer, as
+ * text ("" for NULL, valid until st steps or resets), or 1 if it is NULL.
  */
-int64_t		 stats_ci(sqlite3_stmt *st, int i);
-const char	*stats_cs(sqlite3_stmt *st, int i);
-int		 stats_cnull(sqlite3_stmt *st, int i);
+static inline int
+stats_step(sqlite3_stmt *st, enum qp_err *err)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		return 1;
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	*err = QP_EDB;
+	return -1;
+}
+
+static inline int64_t
+stats_ci(sqlite3_stmt *st, int i)
+{
+
+	return sqlite3_column_int64(st, i);
+}
+
+static inline const char *
+stats_cs(sqlite3_stmt *st, int i)
+{
+	const char *s = (const char *)sqlite3_column_text(st, i);
+
+	return s != NULL ? s : "";
+}
+
+static inline int
+stats_cnull(sqlite3_stmt *st, int i)
+{
+
+	return sqlite3_column_type(st, i) == SQLITE_NULL;
+}
 
 /*
  * JSON output. Each puts member k into obj (NULL obj, or a failed
