@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "accounting.h"
+#include "bounds.h"
 #include "crypto.h"
 #include "db.h"
 
@@ -168,6 +169,30 @@ accounting_bind_text(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_null(st, i);
 }
 
+/*
+ * Binds model id s (NULL when s is NULL), cut to QP_UNKNOWN_MODEL_KEEP
+ * bytes at a UTF-8 character boundary when unknown: an id no provider
+ * serves is kept on its request's rows, bounded.
+ */
+static void
+accounting_bind_model(sqlite3_stmt *st, int i, const char *s, int unknown)
+{
+	size_t n;
+
+	if (s == NULL) {
+		sqlite3_bind_null(st, i);
+		return;
+	}
+	n = strlen(s);
+	if (unknown && n > QP_UNKNOWN_MODEL_KEEP) {
+		/* Back off to the first byte of the character the bound cuts. */
+		n = QP_UNKNOWN_MODEL_KEEP;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	sqlite3_bind_text(st, i, s, (int)n, SQLITE_STATIC);
+}
+
 /* Binds a number, or NULL when it is negative (unknown). */
 static void
 accounting_bind_known(sqlite3_stmt *st, int i, int64_t v)
@@ -261,10 +286,13 @@ accounting_final_init(struct accounting_final *fin, enum accounting_status st, i
 	fin->overhead_us = -1;
 }
 
-/* Inserts the request row; its provider and account are req's current ones. */
+/*
+ * Inserts the request row; its provider and account are req's current
+ * ones. unknown: no provider serves its model (the ids are cut).
+ */
 static enum qp_err
 accounting_insert_request(struct accounting_db *acc, const struct accounting_request *req,
-    int attempts, int64_t *id)
+    int attempts, int unknown, int64_t *id)
 {
 	sqlite3_stmt *st = acc->st[ACC_REQ_INSERT];
 	enum qp_err err;
@@ -274,8 +302,8 @@ accounting_insert_request(struct accounting_db *acc, const struct accounting_req
 	accounting_bind_id(st, 3, req->client_key_id);
 	sqlite3_bind_text(st, 4, select_protocol_name(req->protocol), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, req->endpoint != NULL ? req->endpoint : "", -1, SQLITE_STATIC);
-	accounting_bind_text(st, 6, req->model);
-	accounting_bind_text(st, 7, req->model_base);
+	accounting_bind_model(st, 6, req->model, unknown);
+	accounting_bind_model(st, 7, req->model_base, unknown);
 	accounting_bind_text(st, 8, req->provider_id);
 	accounting_bind_text(st, 9, req->account_name);
 	sqlite3_bind_int(st, 10, req->streamed ? 1 : 0);
@@ -298,7 +326,8 @@ accounting_insert_decision(struct accounting_db *acc, int64_t id, int n,
 
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int(st, 2, n);
-	sqlite3_bind_text(st, 3, sel->model != NULL ? sel->model : "", -1, SQLITE_STATIC);
+	accounting_bind_model(st, 3, sel->model != NULL ? sel->model : "",
+	    sel->status == SELECT_NO_MODEL);
 	accounting_bind_text(st, 4, sel->account != NULL ? sel->account->name : NULL);
 	accounting_bind_text(st, 5, sel->provider != NULL ? sel->provider->id : NULL);
 	if (sel->status == SELECT_OK)
@@ -332,7 +361,7 @@ accounting_attempt_start(struct accounting_db *acc, struct accounting_request *r
 	if ((err = db_begin_write(acc->db)) != QP_OK)
 		return err;
 	if (nr.id == 0) {
-		if ((err = accounting_insert_request(acc, &nr, n, &nr.id)) != QP_OK)
+		if ((err = accounting_insert_request(acc, &nr, n, 0, &nr.id)) != QP_OK)
 			goto out;
 	} else {
 		st = acc->st[ACC_REQ_ATTEMPT];
@@ -532,7 +561,8 @@ accounting_finish(struct accounting_db *acc, struct accounting_request *req,
 	nr = *req;
 	if ((err = db_begin_write(acc->db)) != QP_OK)
 		return err;
-	if (nr.id == 0 && (err = accounting_insert_request(acc, &nr, nr.attempts, &nr.id)) != QP_OK)
+	if (nr.id == 0 && (err = accounting_insert_request(acc, &nr, nr.attempts,
+	    sel != NULL && sel->status == SELECT_NO_MODEL, &nr.id)) != QP_OK)
 		goto out;
 	if (sel != NULL && (err = accounting_insert_decision(acc, nr.id, nr.attempts + 1,
 	    sel)) != QP_OK)

@@ -183,7 +183,10 @@ enum qp_err	 accounting_attempt_end(struct accounting_db *acc, struct accounting
  * transaction: writes its row first if it has none (a request refused
  * before any attempt), records sel as the decision that found no
  * account when sel is not NULL, finalizes it with fin and gives it to
- * the final hook. QP_EINVAL if an attempt is open.
+ * the final hook. When sel found no provider serving the model
+ * (SELECT_NO_MODEL), the row's model and model_base and the decision's
+ * model keep at most QP_UNKNOWN_MODEL_KEEP bytes of the ids (bounds.h),
+ * cut at a UTF-8 character boundary. QP_EINVAL if an attempt is open.
  */
 enum qp_err	 accounting_finish(struct accounting_db *acc, struct accounting_request *req,
 		    const struct select_result *sel, const struct accounting_final *fin);

@@ -4,6 +4,7 @@
 
 #include "../tap.h"
 #include "accounting.h"
+#include "bounds.h"
 #include "config.h"
 #include "db.h"
 #include "maint.h"
@@ -84,7 +85,7 @@ static int64_t	q_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 static int64_t
 q_int(const char *fmt, ...)
 {
-	char sql[2048];
+	char sql[4096];
 	sqlite3_stmt *st;
 	int64_t v = -1;
 	va_list ap;
@@ -109,7 +110,7 @@ static const char *q_text(char *buf, size_t len, const char *fmt, ...)
 static const char *
 q_text(char *buf, size_t len, const char *fmt, ...)
 {
-	char sql[2048];
+	char sql[4096];
 	sqlite3_stmt *st;
 	const char *s;
 	va_list ap;
@@ -135,8 +136,12 @@ q_text(char *buf, size_t len, const char *fmt, ...)
 static int64_t
 rollup_mismatch(void)
 {
+	/* A model no catalog lists, of a request that reached no provider, is "(unknown)". */
 	static const char sums[] = "SELECT completed_at / 3600000 * 3600000 AS b, "
-	    "coalesce(provider_id, '') AS p, coalesce(model_base, '') AS m, "
+	    "coalesce(provider_id, '') AS p, CASE WHEN coalesce(provider_id, '') = '' AND "
+	    "coalesce(model_base, '') <> '' AND NOT EXISTS (SELECT 1 FROM model_catalog AS c "
+	    "WHERE c.model_id = model_base) THEN '" STATS_UNKNOWN_MODEL "' ELSE "
+	    "coalesce(model_base, '') END AS m, "
 	    "coalesce(account_name, '') AS a, status, count(*), sum(streamed), "
 	    "sum(attempt_count), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), "
 	    "sum(cache_write_tokens), sum(reasoning_tokens), sum(cost_microdollars), sum(bytes_in), "
@@ -365,11 +370,20 @@ test_rejected(int64_t pid)
 {
 	struct accounting_request req;
 	struct select_result res;
-	struct select_query q = { "nosuch", NULL, CONFIG_PROTO_OPENAI, NULL, 0, NOW };
+	struct select_query q = { NULL, NULL, CONFIG_PROTO_OPENAI, NULL, 0, NOW };
 	struct accounting_final fin;
-	char buf[256];
+	char buf[512], id[200], sent[220];
+	size_t i;
 
+	/* An unknown id whose character "é" straddles the bound is kept up to that character. */
+	for (i = 0; i < QP_UNKNOWN_MODEL_KEEP - 1; i++)
+		id[i] = 'n';
+	snprintf(id + i, sizeof(id) - i, "\xc3\xa9-and-more");
+	snprintf(sent, sizeof(sent), "%s/nowhere", id);
+	q.model = id;
 	new_request(&req, pid, NOW);
+	req.model = sent;
+	req.model_base = id;
 	select_choose(sel_db, &q, &res);
 	is_int(res.status, SELECT_NO_MODEL, "unknown model finds no account");
 	is_int(accounting_attempt_start(acc, &req, &res, NOW), QP_EINVAL,
@@ -383,6 +397,16 @@ test_rejected(int64_t pid)
 	is_int(q_int("SELECT count(*) FROM routing_decisions WHERE request_id = %lld AND "
 	    "chosen_account IS NULL AND eligible = 0 AND attempt_number = 1", (long long)req.id), 1,
 	    "the empty decision is recorded");
+	is_str(q_text(buf, sizeof(buf), "SELECT length(CAST(model AS BLOB)) || ' ' || "
+	    "length(CAST(model_base AS BLOB)) || ' ' || (model = model_base) || ' ' || "
+	    "(SELECT length(CAST(model AS BLOB)) FROM routing_decisions WHERE request_id = %lld) "
+	    "FROM requests WHERE id = %lld", (long long)req.id, (long long)req.id),
+	    "127 127 1 127", "the unknown id is kept on the request's rows, cut before the "
+	    "character the bound splits");
+	is_int(q_int("SELECT count(*) FROM requests WHERE id = %lld AND substr(model, 1, 1) = 'n' "
+	    "AND model NOT GLOB '*[^n]*'", (long long)req.id), 1, "the kept bytes are the id's");
+	is_int(q_int("SELECT sum(requests) FROM stats_requests WHERE bucket_s = 0 AND model = '"
+	    STATS_UNKNOWN_MODEL "'"), 1, "the rollup counts it as " STATS_UNKNOWN_MODEL);
 	is_int(rollup_mismatch(), 0, "rollup still equals the rows");
 }
 
@@ -824,6 +848,13 @@ main(void)
 		return 1;
 	}
 	build_config();
+	/* The maintenance thread stores the static models in the catalog at start. */
+	if (sqlite3_exec(db, "INSERT INTO model_catalog (provider_id, model_id, source, "
+	    "first_seen_at, last_seen_at) VALUES ('alpha', 'm1', 'static', 0, 0)", NULL, NULL,
+	    NULL) != SQLITE_OK) {
+		printf("Bail out! cannot store the static model\n");
+		return 1;
+	}
 	sel_db = select_new(db, &cfg, &err, errbuf, sizeof(errbuf));
 	acc = accounting_new(db, &err, errbuf, sizeof(errbuf));
 	mdb = maint_db_new(db, &err, errbuf, sizeof(errbuf));
