@@ -90,6 +90,7 @@ enum stats_stmt {
 	STATS_ST_PROCESSES,	/* live and silent processes */
 	STATS_ST_BACKOFFS,	/* backoff rows still running */
 	STATS_ST_INFLIGHT,	/* live reservations per account */
+	STATS_ST_OVERRIDES,	/* accounts the operator disabled, with when and why */
 	STATS_ST_ACCT_PERIOD,	/* sums per account over the period */
 	STATS_ST_ACCT_WINDOW,	/* spend, requests, tokens per account over a window */
 	STATS_ST_ACCT_LASTERR,	/* last failed attempt of an account */
@@ -139,6 +140,8 @@ static const char *const stats_sql[STATS_ST__MAX] = {
 	    "FROM account_backoffs WHERE backoff_until > ?1 ORDER BY account_name, model_id",
 	[STATS_ST_INFLIGHT] = "SELECT account_name, count(*) FROM reservations "
 	    "WHERE expires_at > ?1 GROUP BY account_name",
+	[STATS_ST_OVERRIDES] = "SELECT account_name, updated_at, note FROM account_overrides "
+	    "WHERE state = 'disabled'",
 	[STATS_ST_ACCT_PERIOD] = "SELECT account_name, " STATS_SUMS_SQL
 	    " FROM stats_requests WHERE " STATS_PLAN_SQL STATS_F_PROVIDER_SQL STATS_F_MODEL_SQL
 	    " GROUP BY account_name",
@@ -2124,6 +2127,8 @@ struct stats_acct {
 	struct stats_sums	 sums;		/* over the period */
 	int64_t			 win[CONFIG_WINDOW__MAX][3]; /* spend, requests, tokens */
 	int64_t			 inflight;	/* live reservations */
+	int64_t			 disabled_at;	/* when the operator disabled it, 0 = not */
+	char			 note[128];	/* the operator's reason, "" = none */
 };
 
 static struct stats_acct *
@@ -2227,6 +2232,17 @@ stats_accounts(struct stats_db *s, const struct config *cfg, const struct stats_
 	}
 	if (rc < 0)
 		goto out;
+	st = s->st[STATS_ST_OVERRIDES];
+	sqlite3_reset(st);
+	for (rc = stats_step(st, &dberr); rc == 1; rc = stats_step(st, &dberr)) {
+		x = stats_acct_find(acct, n, stats_cs(st, 0));
+		if (x != NULL) {
+			x->disabled_at = stats_ci(st, 1) > 0 ? stats_ci(st, 1) : 1;
+			snprintf(x->note, sizeof(x->note), "%s", stats_cs(st, 2));
+		}
+	}
+	if (rc < 0)
+		goto out;
 	dberr = stats_backoffs_load(s, q->now, &bo, &nbo);
 	if (dberr != QP_OK)
 		goto out;
@@ -2243,14 +2259,20 @@ stats_accounts(struct stats_db *s, const struct config *cfg, const struct stats_
 		if (q->provider[0] && strcmp(q->provider, x->p->id) != 0)
 			continue;
 		b = stats_backoff_find(bo, nbo, x->a->name);
-		state = stats_state(x->p, x->a, b);
-		if (state == STATS_STATE_DISABLED && !q->include_disabled)
+		state = x->disabled_at > 0 ? STATS_STATE_DISABLED : stats_state(x->p, x->a, b);
+		/* The operator's disables are listed always: they are meant to be temporary. */
+		if (state == STATS_STATE_DISABLED && x->disabled_at == 0 && !q->include_disabled)
 			continue;
 		obj = stats_arr_obj(&o, arr);
 		stats_put_s(&o, obj, "name", x->a->name);
 		stats_put_s(&o, obj, "provider", x->p->id);
 		stats_put_b(&o, obj, "enabled", x->a->enabled && x->p->enabled);
 		stats_put_s(&o, obj, "status", stats_state_names[state]);
+		stats_put_s(&o, obj, "disabled_by", state != STATS_STATE_DISABLED ? NULL :
+		    x->disabled_at > 0 && x->p->enabled && x->a->enabled ? "operator" :
+		    "configuration");
+		stats_put_t(&o, obj, "disabled_at", x->disabled_at > 1 ? x->disabled_at : 0);
+		stats_put_s(&o, obj, "disabled_note", x->note[0] != '\0' ? x->note : NULL);
 		stats_put_t(&o, obj, "backoff_until", b != NULL ? b->until : 0);
 		stats_put_s(&o, obj, "backoff_reason", b != NULL ? b->reason : NULL);
 		stats_put_s(&o, obj, "backoff_scope", b != NULL ? "account" : NULL);
