@@ -32,6 +32,8 @@ static const struct admin_cmd admin_cmds[] = {
 	  "add a provider or one more account from a template, key checked live" },
 	{ "accounts", cmd_accounts, "list|status|disable|enable|explain ...",
 	  "accounts' state, take one out of routing live, dry-run the routing" },
+	{ "models", cmd_models, "list [--provider ID] | refresh [ID]",
+	  "the model ids served; fetch a provider's list now" },
 	{ "version", cmd_version, "", "print the version" },
 	{ "help", cmd_help, "", "show this help" },
 };
