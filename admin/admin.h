@@ -72,6 +72,7 @@ int		 cmd_restore(struct admin *, int, char **);	/* backup.c */
 int		 cmd_connect(struct admin *, int, char **);	/* connect.c */
 int		 cmd_accounts(struct admin *, int, char **);	/* accounts.c */
 int		 cmd_models(struct admin *, int, char **);	/* models.c */
+int		 cmd_db(struct admin *, int, char **);		/* dbcare.c */
 
 /*
  * Probes the local runtimes of the provider templates (Ollama, vLLM,

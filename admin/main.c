@@ -34,6 +34,8 @@ static const struct admin_cmd admin_cmds[] = {
 	  "accounts' state, take one out of routing live, dry-run the routing" },
 	{ "models", cmd_models, "list [--provider ID] | refresh [ID]",
 	  "the model ids served; fetch a provider's list now" },
+	{ "db", cmd_db, "check | vacuum | prune --older-than D",
+	  "check integrity, reclaim free space, delete old rows" },
 	{ "version", cmd_version, "", "print the version" },
 	{ "help", cmd_help, "", "show this help" },
 };
