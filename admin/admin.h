@@ -73,6 +73,7 @@ int		 cmd_connect(struct admin *, int, char **);	/* connect.c */
 int		 cmd_accounts(struct admin *, int, char **);	/* accounts.c */
 int		 cmd_models(struct admin *, int, char **);	/* models.c */
 int		 cmd_db(struct admin *, int, char **);		/* dbcare.c */
+int		 cmd_configsetup(struct admin *, int, char **); /* configsetup.c */
 
 /*
  * Probes the local runtimes of the provider templates (Ollama, vLLM,

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "admin.h"
+#include "coredump.h"
 #include "db.h"
 #include "paths.h"
 
@@ -36,6 +37,8 @@ static const struct admin_cmd admin_cmds[] = {
 	  "the model ids served; fetch a provider's list now" },
 	{ "db", cmd_db, "check | vacuum | prune --older-than D",
 	  "check integrity, reclaim free space, delete old rows" },
+	{ "configsetup", cmd_configsetup, "claude-code|opencode|codex|aider|env [--write]",
+	  "print (or write) a coding agent's settings for this gateway, with a key" },
 	{ "version", cmd_version, "", "print the version" },
 	{ "help", cmd_help, "", "show this help" },
 };
@@ -148,6 +151,9 @@ admin_load_config(struct admin *a)
 			admin_err("%s is not valid (see the errors above)", a->config_path);
 		return -1;
 	}
+	/* Not dumpable since main() began, unless the operator asks for dumps. */
+	if (a->cfg->server.allow_core_dumps && coredump_set(1) != QP_OK)
+		admin_err("cannot make the process dumpable: %s", strerror(errno));
 	return 0;
 }
 
@@ -283,6 +289,11 @@ main(int argc, char *argv[])
 	size_t c;
 
 	memset(&a, 0, sizeof(a));
+	/* Keys are read (config, .env) or made (init, key new): no core file shows them. */
+	if (coredump_set(0) != QP_OK) {
+		admin_err("cannot make the process non-dumpable: %s", strerror(errno));
+		return 1;
+	}
 	if ((args = calloc((size_t)argc + 1, sizeof(*args))) == NULL) {
 		admin_err("out of memory");
 		return 1;

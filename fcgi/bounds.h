@@ -20,7 +20,12 @@
 #define QP_TOML_DEPTH_MAX	128
 /* An upstream error body kept for classification (the rest is drained). */
 #define QP_UPSTREAM_ERRBODY_MAX	(64 * 1024)
-/* A non-streaming upstream response body (502 beyond). */
+/*
+ * A non-streaming upstream response body: default and largest value of
+ * [upstream] max_response_body_bytes (502 beyond). Streams are relayed
+ * in bounded memory whatever their length.
+ */
+#define QP_UPSTREAM_BODY_DEFAULT	(32 * 1024 * 1024)
 #define QP_UPSTREAM_BODY_MAX	(64 * 1024 * 1024)
 /* Worker threads: range of [server] threads. */
 #define QP_THREADS_MIN		1
@@ -77,5 +82,27 @@
 #define QP_KEY_RANDOM_BYTES	24
 /* Query string length accepted on dashboard and API routes (414 beyond). */
 #define QP_QUERY_MAX		4096
+/*
+ * Failed key checks and logins (fcgi/authfail.c): addresses followed at
+ * once (the least recently seen give way), the window of the throttle and
+ * of the log's one line per address, and log lines a minute over all
+ * addresses.
+ */
+#define QP_AUTHFAIL_ADDRS	1024
+#define QP_AUTHFAIL_WINDOW_MS	60000
+#define QP_AUTHFAIL_LOG_LINES	60
+
+/*
+ * Translation between API families (fcgi/xlate*.c). A Responses client's stream repeats each
+ * finished item and the whole output at its end, so that transform keeps the items of one
+ * answer up to this many bytes (the stream fails beyond); the others keep no text.
+ */
+#define QP_XLATE_KEEP_MAX	(4 * 1024 * 1024)
+/* Tool calls of one streamed answer that a transform tracks (the stream fails beyond). */
+#define QP_XLATE_TOOLS_MAX	256
+/* max_tokens sent to a Messages provider when the chat or Responses client set no limit. */
+#define QP_XLATE_MAX_TOKENS	8192
+/* An upstream error message carried into a translated error body (cut beyond). */
+#define QP_XLATE_ERRMSG_MAX	1024
 
 #endif /* QP_BOUNDS_H */

@@ -118,6 +118,8 @@ struct config_key {
 	int			 sub;		/* SUBTABLE and OR_TABLE: section reading the table */
 	const char		*defdoc;	/* default as documented, when not a constant */
 	const char		*doc;		/* one-line description */
+	const char		*noeffect;	/* not NULL: read and checked, but nothing uses it
+						   in this version, which a warning says, with why */
 };
 
 /* Sections, in the order of the docs. */
@@ -199,7 +201,11 @@ static const struct config_choice config_auths[] = {
 	{ .name = n, .kind = CONFIG_KIND_PATH, .off = offsetof(st, f), .sdef = d, .doc = text }
 #define CK_IGN(n) \
 	{ .name = n, .kind = CONFIG_KIND_IGNORED, .off = CONFIG_NOFIELD, \
-	  .doc = "EggPool setting quotapool does not use" }
+	  .doc = "EggPool setting without effect in this version" }
+/* An EggPool key without effect, with a reason more precise than CK_IGN's. */
+#define CK_IGN_WHY(n, why) \
+	{ .name = n, .kind = CONFIG_KIND_IGNORED, .off = CONFIG_NOFIELD, \
+	  .doc = "EggPool setting without effect in this version", .noeffect = why }
 
 /* A quota key of [limits] (defaults 0) or of an account (defaults from [limits]). */
 #define CK_QUOTA(st, n, w, f, d, dd, text) \
@@ -225,6 +231,9 @@ static const struct config_key config_keys_server[] = {
 	  .doc = "FastCGI socket the process listens on when not started by the web server." },
 	{ .name = "user", .kind = CONFIG_KIND_STRING, .off = offsetof(S, user),
 	  .doc = "User to switch to when started as root." },
+	CK_BOOL(S, "allow_core_dumps", allow_core_dumps, 0,
+	    "Let the processes be dumped (core files, ptrace, `/proc` by their user) for "
+	    "debugging; a dump holds the account keys. Off: they are not dumpable."),
 	{ .name = "log_level", .kind = CONFIG_KIND_CHOICE, .off = offsetof(S, log_level),
 	  .idef = LOG_INFO, .choices = config_log_levels,
 	  .doc = "Least severe log records written (any case; EggPool's `critical` means `error`)." },
@@ -254,6 +263,9 @@ static const struct config_key config_keys_upstream[] = {
 	  .off = offsetof(S, keepalive_interval_ms), .flags = CONFIG_F_ABOVE_MIN, .min = 0,
 	  .max = 60, .fdef = 1,
 	  .doc = "Interval of SSE keepalive comments sent to a client while the provider is silent." },
+	CK_I64(S, "max_response_body_bytes", max_response_body_bytes, 1024, QP_UPSTREAM_BODY_MAX,
+	    QP_UPSTREAM_BODY_DEFAULT,
+	    "Largest answer taken from a provider when not streamed; larger ones get 502."),
 	CK_IGN("base_url"),
 	CK_IGN("read_timeout_s"),
 	CK_IGN("write_timeout_s"),
@@ -389,7 +401,13 @@ static const struct config_key config_keys_dashboard[] = {
 static const struct config_key config_keys_security[] = {
 	{ .name = "trusted_proxies", .kind = CONFIG_KIND_ADDRS, .off = offsetof(S, trusted_proxies),
 	  .off2 = offsetof(S, ntrusted_proxies),
-	  .doc = "Peer addresses whose X-Forwarded-For or X-Real-IP header is believed." },
+	  .doc = "Addresses of your reverse proxies, as the web server sees them (REMOTE_ADDR). "
+	  "Only from them are X-Forwarded-For (the client is the right-most address not "
+	  "listed) and X-Forwarded-Proto (`https` marks the session cookie `Secure`) believed; "
+	  "exact addresses, no ranges." },
+	CK_INT(S, "max_auth_failures_per_minute", max_auth_failures, 0, 1000000, 20,
+	    "Failed client-key checks and dashboard logins an address may make in a minute; "
+	    "beyond, it gets 429 until the minute ends. 0 = no limit."),
 	CK_IGN("allowed_hosts"),
 	CK_IGN("cors_origins"),
 	CK_IGN("redact_headers"),
@@ -399,9 +417,11 @@ static const struct config_key config_keys_security[] = {
 
 #define S struct config_backup
 static const struct config_key config_keys_backup[] = {
-	CK_BOOL(S, "enabled", enabled, 0, "Take backups automatically."),
+	CK_BOOL(S, "enabled", enabled, 0,
+	    "Take backups automatically (`quotapool-admin backup --auto` on the lease holder)."),
 	CK_INT(S, "interval_s", interval_s, 60, 31536000, 86400, "Interval of automatic backups."),
-	CK_INT(S, "retain_count", retain_count, 1, 100000, 14, "Automatic backups kept."),
+	CK_INT(S, "retain_count", retain_count, 1, 100000, 14,
+	    "Automatic backups kept; manual ones are never removed."),
 	{ .name = "directory", .kind = CONFIG_KIND_PATH, .off = offsetof(S, directory),
 	  .defdoc = "`<state_dir>/backups`", .doc = "Where backups are written." },
 	CK_INT(S, "startup_delay_s", startup_delay_s, 0, 31536000, 300,
@@ -458,6 +478,10 @@ static const struct config_key config_keys_provider[] = {
 	{ .name = "idle_timeout_s", .kind = CONFIG_KIND_MS, .off = offsetof(S, idle_timeout_ms),
 	  .min = 0, .max = 86400, .defdoc = "`[upstream]`",
 	  .doc = "Overrides `[upstream]` when above 0." },
+	{ .name = "ca_file", .kind = CONFIG_KIND_PATH, .off = offsetof(S, ca_file),
+	  .defdoc = "the system's CAs",
+	  .doc = "PEM file of the CAs that verify an https `base_url` (a private CA), "
+	  "relative to the config's directory." },
 	{ .name = "accounts", .kind = CONFIG_KIND_TABLES, .off = CONFIG_NOFIELD,
 	  .doc = "The provider's accounts: see `[[providers.<id>.accounts]]`." },
 	{ .name = "stream_timeouts", .kind = CONFIG_KIND_SUBTABLE, .off = CONFIG_NOFIELD,
@@ -582,12 +606,17 @@ static const struct config_key config_keys_override[] = {
 	{ .name = "cache_write_per_million_microdollars", .kind = CONFIG_KIND_INT64,
 	  .off = offsetof(S, cache_write_per_mtok), .min = 0, .max = CONFIG_QUOTA_MAX, .idef = -1,
 	  .defdoc = "unset", .doc = "Price of cache-write tokens in microdollars per million." },
-	CK_I64(S, "max_context_tokens", max_context_tokens, 0, CONFIG_TOKENS_MAX, 0,
-	    "Context window; 0 = unknown."),
-	CK_I64(S, "max_output_tokens", max_output_tokens, 0, CONFIG_TOKENS_MAX, 0,
-	    "Longest answer; 0 = unknown; at most `max_context_tokens`."),
-	CK_IGN("max_input_tokens"),
-	CK_IGN("enforce_context_limit"),
+#define CONTEXT_NONE "quotapool does not check requests against context limits yet"
+	{ .name = "max_context_tokens", .kind = CONFIG_KIND_INT64,
+	  .off = offsetof(S, max_context_tokens), .min = 0, .max = CONFIG_TOKENS_MAX, .idef = 0,
+	  .doc = "Context window; 0 = unknown.", .noeffect = CONTEXT_NONE },
+	{ .name = "max_output_tokens", .kind = CONFIG_KIND_INT64,
+	  .off = offsetof(S, max_output_tokens), .min = 0, .max = CONFIG_TOKENS_MAX, .idef = 0,
+	  .doc = "Longest answer; 0 = unknown; at most `max_context_tokens`.",
+	  .noeffect = CONTEXT_NONE },
+	CK_IGN_WHY("max_input_tokens", CONTEXT_NONE),
+	CK_IGN_WHY("enforce_context_limit", CONTEXT_NONE),
+#undef CONTEXT_NONE
 };
 #undef S
 
@@ -627,7 +656,9 @@ static const struct config_section config_sections[CONFIG_SEC__MAX] = {
 	[CONFIG_SEC_SECURITY] = CONFIG_SECTION("[security]", config_keys_security,
 	    offsetof(struct config, security), "Who is believed about client addresses."),
 	[CONFIG_SEC_BACKUP] = CONFIG_SECTION("[backup]", config_keys_backup,
-	    offsetof(struct config, backup), "Automatic backups through SQLite's online backup."),
+	    offsetof(struct config, backup), "Automatic backups: the process holding the "
+	    "maintenance lease runs `quotapool-admin backup --auto` when the newest automatic "
+	    "archive is older than `interval_s` (see docs/operations.md)."),
 	[CONFIG_SEC_RETENTION] = CONFIG_SECTION("[retention]", config_keys_retention,
 	    offsetof(struct config, retention),
 	    "How long rows are kept, applied by the maintenance thread every `interval_s` and by "
@@ -1591,8 +1622,9 @@ config_set(struct config_ctx *c, const struct config_key *k, const struct toml_k
 		config_parse_sub(c, k, v, base);
 		return;
 	case CONFIG_KIND_IGNORED:
-		config_msg(c, CONFIG_WARNING, config_kv_line(kv), 0, "%s.%s: ignored: not used by "
-		    "quotapool", c->where, k->name);
+		config_msg(c, CONFIG_WARNING, config_kv_line(kv), 0, "%s.%s: has no effect in this "
+		    "version: %s", c->where, k->name, k->noeffect != NULL ? k->noeffect :
+		    "an EggPool setting, accepted so that EggPool configurations load");
 		return;
 	default:
 		break;
@@ -1865,6 +1897,9 @@ config_parse_table(struct config_ctx *c, int sec, const struct toml_value *tab, 
 		if (seen[ki] == 0)
 			seen[ki] = 1;
 		config_set(c, k, kv, base);
+		if (k->noeffect != NULL && k->kind != CONFIG_KIND_IGNORED)
+			config_msg(c, CONFIG_WARNING, config_kv_line(kv), 0, "%s.%s: has no effect "
+			    "in this version: %s", c->where, k->name, k->noeffect);
 	}
 	for (i = 0; i < s->nkeys; i++) {
 		k = &s->keys[i];
@@ -2145,8 +2180,9 @@ config_parse_root(struct config_ctx *c, const struct toml_value *root)
 			config_parse_overrides(c, kv->val);
 			break;
 		case CONFIG_ROOT_IGNORED:
-			config_msg(c, CONFIG_WARNING, config_kv_line(kv), 0, "[%s]: ignored: not used "
-			    "by quotapool", r->name);
+			config_msg(c, CONFIG_WARNING, config_kv_line(kv), 0, "[%s]: has no effect in "
+			    "this version: an EggPool section, accepted so that EggPool "
+			    "configurations load", r->name);
 			break;
 		case CONFIG_ROOT_LEGACY:
 			config_msg(c, CONFIG_ERROR, config_kv_line(kv), 0, "top-level [[accounts]] "
@@ -2782,14 +2818,19 @@ config_md_section(FILE *fp, int sec)
 		config_md_cell(fp, k->doc);
 		if (k->flags & CONFIG_F_REQUIRED)
 			fputs(" Required.", fp);
+		if (k->noeffect != NULL) {
+			fputs(" **No effect in this version:** ", fp);
+			config_md_cell(fp, k->noeffect);
+			fputs(" (`check-config` warns).", fp);
+		}
 		fputs(" |\n", fp);
 	}
 	for (i = 0; i < s->nkeys; i++) {
 		k = &s->keys[i];
 		if (k->kind != CONFIG_KIND_IGNORED)
 			continue;
-		fprintf(fp, "%s`%s`", n == 0 ? "\nAccepted from EggPool configurations and "
-		    "ignored, with a warning: " : ", ", k->name);
+		fprintf(fp, "%s`%s`", n == 0 ? "\nAccepted from EggPool configurations, without "
+		    "effect in this version (`check-config` warns): " : ", ", k->name);
 		n++;
 	}
 	fputs(n > 0 ? ".\n\n" : "\n", fp);
@@ -2813,14 +2854,15 @@ config_doc_markdown(FILE *fp)
 	    "microdollars ($1 = 1000000) unless the key says otherwise.\n\n", fp);
 	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
 		config_md_section(fp, order[i]);
-	fputs("### Sections accepted from EggPool and ignored\n\n", fp);
+	fputs("### Sections accepted from EggPool, without effect\n\n", fp);
 	for (i = 0; i < CONFIG_NROOTS; i++) {
 		if (config_roots[i].kind != CONFIG_ROOT_IGNORED)
 			continue;
 		fprintf(fp, "%s`[%s]`", n == 0 ? "" : ", ", config_roots[i].name);
 		n++;
 	}
-	fputs(": each gives a warning and is otherwise ignored. EggPool's top-level "
+	fputs(": each is accepted so that EggPool configurations load, has no effect in this "
+	    "version, and gives a warning naming it. EggPool's top-level "
 	    "`[[accounts]]` is an error: move the accounts under a `[providers.<id>]`.\n", fp);
 }
 

@@ -97,6 +97,8 @@ struct config_provider {
 	int		 connect_timeout_ms;	/* overrides [upstream] when > 0 */
 	int		 first_byte_timeout_ms;	/* overrides [upstream] when > 0 */
 	int		 idle_timeout_ms;	/* overrides [upstream] when > 0 */
+	char		*ca_file;	/* PEM CAs that verify its TLS certificate, absolute;
+					   NULL = the system's */
 	struct config_account *accounts; /* owned array */
 	int		 naccounts;	/* >= 1: a keyless provider without accounts gets one named after it */
 	int		 line;		/* where the provider's table starts */
@@ -124,6 +126,7 @@ struct config_server {
 	char		*state_dir;	/* pid, logs, sockets; absolute after loading */
 	char		*socket;	/* FastCGI socket path; NULL = under state_dir */
 	char		*user;		/* drop privileges to this user when started as root */
+	int		 allow_core_dumps; /* 1 = stay dumpable (debugging); default 0 */
 	int		 log_level;	/* enum log_level from log.h */
 	char		*api_key;	/* legacy single server key (EggPool), resolved secret or NULL */
 };
@@ -134,6 +137,7 @@ struct config_upstream {
 	int		 first_byte_timeout_ms;	/* headers to first byte, default 300000 */
 	int		 idle_timeout_ms;	/* longest gap inside a stream, default 300000 */
 	int		 keepalive_interval_ms;	/* SSE comment to the client while silent, default 1000 */
+	int64_t		 max_response_body_bytes; /* non-streaming answer, 502 beyond; default 32 MiB */
 };
 
 /* [database] */
@@ -182,8 +186,9 @@ struct config_dashboard {
 
 /* [security] */
 struct config_security {
-	char		**trusted_proxies;	/* peer addresses whose X-Forwarded-For is believed */
+	char		**trusted_proxies;	/* peers whose X-Forwarded-For/-Proto are believed */
 	int		 ntrusted_proxies;
+	int		 max_auth_failures;	/* a minute per address before 429; 0 = no limit */
 };
 
 /* [backup] */

@@ -48,12 +48,25 @@ crypto_equal(const void *a, const void *b, size_t len)
 	return CRYPTO_memcmp(a, b, len) == 0;
 }
 
+void	(*crypto_wipe_hook)(const void *, size_t);
+
 void
 crypto_wipe(void *p, size_t len)
 {
 
-	if (p != NULL)
-		OPENSSL_cleanse(p, len);
+	if (p == NULL)
+		return;
+	OPENSSL_cleanse(p, len);
+	if (crypto_wipe_hook != NULL)
+		crypto_wipe_hook(p, len);
+}
+
+void
+crypto_free_wiped(void *p, size_t len)
+{
+
+	crypto_wipe(p, len);
+	free(p);
 }
 
 void
@@ -62,6 +75,6 @@ crypto_free_secret(char *s)
 
 	if (s == NULL)
 		return;
-	OPENSSL_cleanse(s, strlen(s));
+	crypto_wipe(s, strlen(s));
 	free(s);
 }

@@ -27,6 +27,16 @@ int		 crypto_equal(const void *a, const void *b, size_t len);
 /* Overwrites len bytes at p so the compiler cannot skip it. NULL is allowed. */
 void		 crypto_wipe(void *p, size_t len);
 
+/*
+ * For tests: when not NULL, crypto_wipe() calls it with each range it has
+ * just wiped (p, len), so a test can check that a secret was wiped, and
+ * wiped where it lived. Set it only while no other thread runs.
+ */
+extern void	(*crypto_wipe_hook)(const void *p, size_t len);
+
+/* Wipes len bytes at p and frees p. NULL is allowed. */
+void		 crypto_free_wiped(void *p, size_t len);
+
 /* Wipes a NUL-terminated secret and frees it. NULL is allowed. */
 void		 crypto_free_secret(char *s);
 

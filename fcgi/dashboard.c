@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "authfail.h"
+#include "coredump.h"
 #include "crypto.h"
 #include "dashboard.h"
 #include "maint.h"
@@ -1013,13 +1015,6 @@ out:
 	return ok;
 }
 
-/* Returns 1 if r is an admin's: an admin key or an admin session. */
-static int
-dashboard_is_admin(struct worker *w, struct http_req *r)
-{
-
-	return server_auth(w, r) == SERVER_ROLE_ADMIN || dashboard_session_admin(w, r);
-}
 
 /*
  * Checks access to a page (html) or API answer; answers and returns 0
@@ -1029,6 +1024,8 @@ static int
 dashboard_gate(struct worker *w, struct http_req *r, int admin_only, int html, int *admin)
 {
 	const struct config *cfg = w->srv->cfg;
+	enum server_role role;
+	char retry[32];
 
 	*admin = 0;
 	if (!cfg->dashboard.enabled) {
@@ -1040,12 +1037,18 @@ dashboard_gate(struct worker *w, struct http_req *r, int admin_only, int html, i
 		    "the gateway is not ready: its database is unavailable");
 		return 0;
 	}
-	*admin = dashboard_is_admin(w, r);
+	/* One key check per request: each failed one counts against the address. */
+	role = server_auth(w, r);
+	*admin = role == SERVER_ROLE_ADMIN || dashboard_session_admin(w, r);
 	if (*admin || (!admin_only && cfg->dashboard.public))
 		return 1;
 	if (html)
 		dashboard_redirect(r, "/login", NULL);
-	else if (server_auth(w, r) == SERVER_ROLE_CLIENT)
+	else if (w->auth_retry_s > 0) {
+		snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", w->auth_retry_s);
+		http_error_ex(r, 429, "rate_limit_exceeded", "too many failed key checks from "
+		    "this address: try again later", retry);
+	} else if (role == SERVER_ROLE_CLIENT)
 		http_error(r, 403, "permission_error", "this needs an admin key");
 	else
 		http_error_ex(r, 401, "authentication_error", "invalid or missing API key",
@@ -1121,7 +1124,8 @@ dashboard_runtime_tree(struct worker *w)
 	    cJSON_AddNumberToObject(j, "database_bytes", (double)dashboard_file_size(dbf)) ==
 	    NULL ||
 	    cJSON_AddNumberToObject(j, "wal_bytes",
-	    (double)(dbf != NULL && dbf[0] != '\0' ? dashboard_file_size(wal) : 0)) == NULL) {
+	    (double)(dbf != NULL && dbf[0] != '\0' ? dashboard_file_size(wal) : 0)) == NULL ||
+	    cJSON_AddBoolToObject(j, "core_dumps", coredump_allowed() == 1) == NULL) {
 		cJSON_Delete(j);
 		return NULL;
 	}
@@ -1335,9 +1339,10 @@ done:
 	tmpl_out_free(&out);
 }
 
-/* Renders the login form with an optional error sentence. */
+/* Renders the login form with an optional error sentence (and extra header lines). */
 static void
-dashboard_login_page(struct worker *w, struct http_req *r, int status, const char *error)
+dashboard_login_page_ex(struct worker *w, struct http_req *r, int status, const char *error,
+    const char *extra)
 {
 	struct tmpl_out out;
 	cJSON *ctx = cJSON_CreateObject();
@@ -1348,9 +1353,16 @@ dashboard_login_page(struct worker *w, struct http_req *r, int status, const cha
 	    dashboard_render("login", ctx, &out) != QP_OK)
 		http_error(r, 500, "server_error", "the page could not be built");
 	else
-		dashboard_send_html(r, status, &out, NULL);
+		dashboard_send_html(r, status, &out, extra);
 	cJSON_Delete(ctx);
 	tmpl_out_free(&out);
+}
+
+static void
+dashboard_login_page(struct worker *w, struct http_req *r, int status, const char *error)
+{
+
+	dashboard_login_page_ex(w, r, status, error, NULL);
 }
 
 void
@@ -1362,15 +1374,6 @@ dashboard_login_form(struct worker *w, struct http_req *r)
 		return;
 	}
 	dashboard_login_page(w, r, 200, NULL);
-}
-
-/* Returns 1 if r came over HTTPS. */
-static int
-dashboard_https(struct http_req *r)
-{
-	const char *h = http_param(r, "HTTPS");
-
-	return h != NULL && strcmp(h, "on") == 0;
 }
 
 void
@@ -1386,9 +1389,10 @@ dashboard_login(struct worker *w, struct http_req *r)
 	sqlite3_stmt *st = NULL;
 	char *body = NULL;
 	size_t blen = 0, klen = 0;
-	int64_t now = db_now_ms();
+	int64_t now = db_now_ms(), mono = db_mono_us() / 1000;
 	enum qp_err err;
-	int began = 0;
+	int began = 0, retry_s = 0;
+	char retry[32];
 
 	if (!w->srv->cfg->dashboard.enabled) {
 		http_error(r, 404, "invalid_request_error", "the dashboard is disabled");
@@ -1414,12 +1418,27 @@ dashboard_login(struct worker *w, struct http_req *r)
 		dashboard_login_page(w, r, 503, "The database is unavailable.");
 		goto out;
 	}
-	if ((err = keys_verify(w->keys, key, klen, &info)) == QP_EEXPIRED) {
+	/* A throttled address learns nothing about the key it sent. */
+	if (authfail_throttled(w->srv->authfail, r->client_addr, mono, &retry_s)) {
+		snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", retry_s);
+		dashboard_login_page_ex(w, r, 429, "Too many failed logins from your address: "
+		    "try again in a minute.", retry);
+		goto out;
+	}
+	err = keys_verify(w->keys, key, klen, &info);
+	if (err == QP_OK && info.role != KEYS_ROLE_ADMIN)
+		err = QP_EAUTH;
+	if (err == QP_EEXPIRED) {
 		dashboard_login_page(w, r, 401, "This key has expired.");
 		goto out;
 	}
-	if (err != QP_OK || info.role != KEYS_ROLE_ADMIN) {
+	if (err == QP_EAUTH) {
+		authfail_record(w->srv->authfail, AUTHFAIL_LOGIN, r->client_addr, mono);
 		dashboard_login_page(w, r, 403, "This is not a valid admin key.");
+		goto out;
+	}
+	if (err != QP_OK) {
+		dashboard_login_page(w, r, 503, "The database is unavailable.");
 		goto out;
 	}
 	if (crypto_random(raw, sizeof(raw)) != QP_OK) {
@@ -1455,7 +1474,7 @@ dashboard_login(struct worker *w, struct http_req *r)
 	began = 0;
 	snprintf(cookie, sizeof(cookie), "Set-Cookie: " DASHBOARD_COOKIE "=%s; HttpOnly; "
 	    "SameSite=Strict; Path=/; Max-Age=%lld%s\r\n", tok,
-	    (long long)(DASHBOARD_SESSION_MS / 1000), dashboard_https(r) ? "; Secure" : "");
+	    (long long)(DASHBOARD_SESSION_MS / 1000), r->client_https ? "; Secure" : "");
 	dashboard_redirect(r, "/", cookie);
 	goto out;
 fail:

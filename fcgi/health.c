@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 
 #include "catalog.h"
+#include "authfail.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -114,6 +115,8 @@ void
 health_metrics(struct worker *w, struct http_req *r)
 {
 	struct metrics_db *m = NULL;
+	struct authfail_counts af;
+	struct metrics_auth ma;
 	char errbuf[256], *buf = NULL;
 	size_t len = 0;
 	enum qp_err err;
@@ -133,6 +136,13 @@ health_metrics(struct worker *w, struct http_req *r)
 	}
 	err = metrics_render(m, w->srv->cfg, atomic_load(&w->srv->in_flight), buf,
 	    HEALTH_METRICS_MAX, &len);
+	if (err == QP_OK) {
+		authfail_counts(w->srv->authfail, &af);
+		ma.key_failures = af.failures[AUTHFAIL_KEY];
+		ma.login_failures = af.failures[AUTHFAIL_LOGIN];
+		ma.throttled = af.throttled;
+		err = metrics_render_auth(&ma, buf, HEALTH_METRICS_MAX, &len);
+	}
 	if (err != QP_OK) {
 		log_msg(LOG_ERROR, "metrics: %s", qp_strerror(err));
 		http_error(r, 503, "server_error", "metrics unavailable");

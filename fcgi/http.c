@@ -4,10 +4,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "bounds.h"
 #include "http.h"
 
 #define HTTP_READ_CHUNK	65536
+/*
+ * Headers of every answer under /v1/: whatever a provider sent, a browser
+ * neither guesses a type nor runs anything from the gateway's origin.
+ */
+#define HTTP_API_HEADERS \
+	"X-Content-Type-Options: nosniff\r\n" \
+	"Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
 
 static const struct {
 	int		 status;
@@ -84,6 +93,30 @@ http_param(const struct http_req *r, const char *name)
 	return FCGX_GetParam(name, r->fr->envp);
 }
 
+const char *
+http_presented_key(const struct http_req *r, size_t *len)
+{
+	const char *v, *end;
+
+	if ((v = http_param(r, "HTTP_AUTHORIZATION")) != NULL &&
+	    strncasecmp(v, "Bearer", 6) == 0 && (v[6] == ' ' || v[6] == '\t')) {
+		v += 6;
+		while (*v == ' ' || *v == '\t')
+			v++;
+	} else if ((v = http_param(r, "HTTP_X_API_KEY")) != NULL) {
+		while (*v == ' ' || *v == '\t')
+			v++;
+	} else
+		return NULL;
+	end = v + strnlen(v, QP_HEADER_MAX + 1);
+	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	if (end == v || end - v > QP_HEADER_MAX)
+		return NULL;
+	*len = (size_t)(end - v);
+	return v;
+}
+
 enum qp_err
 http_read_body(struct http_req *r, size_t max, char **out, size_t *len)
 {
@@ -144,7 +177,7 @@ http_read_body(struct http_req *r, size_t max, char **out, size_t *len)
 	return QP_OK;
 }
 
-/* Writes a formatted header block piece; bounded by the buffer. */
+/* Writes a header block piece whole, whatever its length. */
 static void
 http_puts(struct http_req *r, const char *s)
 {
@@ -152,30 +185,64 @@ http_puts(struct http_req *r, const char *s)
 	FCGX_PutStr(s, (int)strlen(s), r->fr->out);
 }
 
-void
-http_begin(struct http_req *r, int status, const char *ctype, const char *extra)
+/* Returns 1 if s may be a header value: no CR, LF or other control character. */
+static int
+http_value_ok(const char *s)
 {
-	char line[256];
+
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+/*
+ * Starts the response; extra1 and extra2 are formatted header lines
+ * (either may be NULL). Each header goes out whole: nothing is cut to
+ * fit a buffer.
+ */
+static void
+http_begin_ex(struct http_req *r, int status, const char *ctype, const char *extra1,
+    const char *extra2)
+{
+	char line[64];
 
 	if (r->headers_sent)
 		return;
 	r->headers_sent = 1;
 	r->status = status;
-	snprintf(line, sizeof(line), "Status: %d %s\r\nContent-Type: %s\r\n",
-	    status, http_status_text(status), ctype);
+	snprintf(line, sizeof(line), "Status: %d %s\r\n", status, http_status_text(status));
 	http_puts(r, line);
+	/* Callers pass constants or values already checked; this is the last guard. */
+	if (ctype == NULL || !http_value_ok(ctype))
+		ctype = "application/octet-stream";
+	http_puts(r, "Content-Type: ");
+	http_puts(r, ctype);
+	http_puts(r, "\r\n");
 	if (r->uid[0] != '\0') {
-		snprintf(line, sizeof(line), "x-proxy-request-id: %s\r\n", r->uid);
-		http_puts(r, line);
+		http_puts(r, "x-proxy-request-id: ");
+		http_puts(r, r->uid);
+		http_puts(r, "\r\n");
 	}
 	if (r->attempt_count > 0) {
 		snprintf(line, sizeof(line), "x-proxy-attempt-count: %d\r\n",
 		    r->attempt_count);
 		http_puts(r, line);
 	}
-	if (extra != NULL)
-		http_puts(r, extra);
+	if (strncmp(r->path, "/v1/", 4) == 0 || strcmp(r->path, "/v1") == 0)
+		http_puts(r, HTTP_API_HEADERS);
+	if (extra1 != NULL)
+		http_puts(r, extra1);
+	if (extra2 != NULL)
+		http_puts(r, extra2);
 	http_puts(r, "\r\n");
+}
+
+void
+http_begin(struct http_req *r, int status, const char *ctype, const char *extra)
+{
+
+	http_begin_ex(r, status, ctype, extra, NULL);
 }
 
 int
@@ -272,7 +339,7 @@ http_error_ex(struct http_req *r, int status, const char *type,
     const char *message, const char *extra)
 {
 	cJSON *root = NULL, *err = NULL;
-	char code[16], *s = NULL, hdr[512];
+	char code[16], *s = NULL, hdr[64];
 
 	if (r->headers_sent)
 		return;
@@ -293,9 +360,8 @@ http_error_ex(struct http_req *r, int status, const char *type,
 	err = NULL;
 	if ((s = cJSON_PrintUnformatted(root)) == NULL)
 		goto fallback;
-	snprintf(hdr, sizeof(hdr), "Content-Length: %zu\r\n%s", strlen(s),
-	    extra != NULL ? extra : "");
-	http_begin(r, status, "application/json", hdr);
+	snprintf(hdr, sizeof(hdr), "Content-Length: %zu\r\n", strlen(s));
+	http_begin_ex(r, status, "application/json", hdr, extra);
 	http_write(r, s, strlen(s));
 	cJSON_free(s);
 	cJSON_Delete(root);

@@ -14,6 +14,8 @@
 #define HTTP_PATH_MAX		2048
 /* Length of a request id: a UUID in text. */
 #define HTTP_UID_LEN		36
+/* Longest client address kept (an IPv6 literal is at most 45). */
+#define HTTP_ADDR_MAX		63
 
 /* Error body shape: the client's protocol family. */
 enum http_family {
@@ -37,6 +39,10 @@ struct http_req {
 	char		 uid[HTTP_UID_LEN + 1];	/* x-proxy-request-id, "" if none */
 	int		 attempt_count;		/* x-proxy-attempt-count, 0 = not sent */
 	int64_t		 key_id;		/* client_keys row that authenticated it, 0 = none */
+	char		 client_addr[HTTP_ADDR_MAX + 1]; /* the client's address (route_dispatch
+						   sets it, trusting [security]
+						   trusted_proxies), "" if unknown */
+	int		 client_https;		/* 1 if the client's connection is HTTPS (idem) */
 };
 
 /*
@@ -52,6 +58,14 @@ void		 http_req_init(struct http_req *r, FCGX_Request *fr);
 /* Returns a FastCGI parameter such as "HTTP_AUTHORIZATION", or NULL. */
 const char	*http_param(const struct http_req *r, const char *name);
 
+/*
+ * Finds the client key presented with r: "Authorization: Bearer KEY"
+ * (scheme in any case), else "x-api-key: KEY", blanks around it
+ * trimmed. Returns a pointer into r's parameters with *len set, or NULL
+ * if none is presented, it is empty, or longer than QP_HEADER_MAX.
+ */
+const char	*http_presented_key(const struct http_req *r, size_t *len);
+
 /* Returns the reason phrase of an HTTP status ("Not Found"). */
 const char	*http_status_text(int status);
 
@@ -65,8 +79,12 @@ enum qp_err	 http_read_body(struct http_req *r, size_t max, char **out, size_t *
 
 /*
  * Starts the response: status, content type, the proxy headers if set
- * (uid, attempt_count), then extra (already formatted "Name: value\r\n"
- * lines, may be NULL). Only the first call has an effect.
+ * (uid, attempt_count), X-Content-Type-Options: nosniff and a
+ * Content-Security-Policy that allows nothing on every path under /v1/,
+ * then extra (already formatted "Name: value\r\n" lines, may be NULL).
+ * Every header goes out whole; a content type holding a control
+ * character is replaced by application/octet-stream. Only the first call
+ * has an effect.
  */
 void		 http_begin(struct http_req *r, int status, const char *ctype,
 		    const char *extra);

@@ -17,6 +17,7 @@
 
 #include "bounds.h"
 #include "config.h"
+#include "coredump.h"
 #include "log.h"
 #include "server.h"
 
@@ -136,6 +137,11 @@ main(int argc, char *argv[])
 	int i, fd = -1, rc = 1, made_socket = 0;
 
 	umask(077);
+	/* Before the configuration and its keys are read. */
+	if (coredump_set(0) != QP_OK) {
+		log_msg(LOG_ERROR, "cannot make the process non-dumpable: %s", strerror(errno));
+		return 1;
+	}
 	limit_malloc_arenas();
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
@@ -211,6 +217,15 @@ main(int argc, char *argv[])
 	if (drop_privileges(cfg) != 0)
 		goto out;
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	/* After the change of user, which resets the flag. */
+	if (coredump_set(cfg->server.allow_core_dumps) != QP_OK) {
+		log_msg(LOG_ERROR, "cannot set whether the process is dumpable: %s",
+		    strerror(errno));
+		goto out;
+	}
+	if (cfg->server.allow_core_dumps)
+		log_msg(LOG_WARNING, "[server] allow_core_dumps is on: core files and "
+		    "debuggers see the account keys this process holds");
 
 	if ((err = server_run(cfg, fd)) != QP_OK)
 		log_msg(LOG_ERROR, "server stopped: %s", qp_strerror(err));

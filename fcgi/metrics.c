@@ -491,3 +491,23 @@ out:
 	*len = o.len;
 	return err;
 }
+
+enum qp_err
+metrics_render_auth(const struct metrics_auth *a, char *buf, size_t cap, size_t *len)
+{
+	struct metrics_out o = { buf, cap, *len, 0 };
+
+	if (*len >= cap)
+		return QP_ETOOBIG;
+	metrics_family(&o, "quotapool_auth_failures_total", "counter",
+	    "Failed client-key checks and dashboard logins seen by this process since it started.");
+	metrics_put(&o, "quotapool_auth_failures_total{kind=\"client_key\"} %lld\n",
+	    (long long)a->key_failures);
+	metrics_put(&o, "quotapool_auth_failures_total{kind=\"dashboard_login\"} %lld\n",
+	    (long long)a->login_failures);
+	metrics_family(&o, "quotapool_auth_throttled_total", "counter",
+	    "Key checks and logins this process refused with 429: their address failed too often.");
+	metrics_put(&o, "quotapool_auth_throttled_total %lld\n", (long long)a->throttled);
+	*len = o.len;
+	return o.full ? QP_ETOOBIG : QP_OK;
+}

@@ -42,4 +42,20 @@ void		 metrics_db_free(struct metrics_db *m);
 enum qp_err	 metrics_render(struct metrics_db *m, const struct config *cfg, int64_t in_flight,
 		    char *buf, size_t cap, size_t *len);
 
+/* This process's counters of failed authentication, for metrics_render_auth(). */
+struct metrics_auth {
+	int64_t		 key_failures;		/* presented client keys that were wrong */
+	int64_t		 login_failures;	/* dashboard logins refused */
+	int64_t		 throttled;		/* key checks and logins refused with 429 */
+};
+
+/*
+ * Appends the families quotapool_auth_failures_total{kind} and
+ * quotapool_auth_throttled_total (this process's counts since it started)
+ * to the exposition in buf: *len bytes are there, cap in all; *len grows.
+ * QP_ETOOBIG if they do not fit (do not send buf then). Thread-safe.
+ */
+enum qp_err	 metrics_render_auth(const struct metrics_auth *a, char *buf, size_t cap,
+		    size_t *len);
+
 #endif /* QP_METRICS_H */

@@ -2,25 +2,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <strings.h>
 
 #include "accounting.h"
 #include "bounds.h"
 #include "cost.h"
 #include "db.h"
 #include "failover.h"
+#include "json.h"
 #include "log.h"
 #include "proxy.h"
+#include "relay.h"
 #include "reqbody.h"
 #include "select.h"
-#include "sse.h"
 #include "upstream.h"
 #include "usage.h"
 
-/* Milliseconds between SSE keepalive comments while an upstream is silent. */
-#define PROXY_KEEPALIVE_MS	1000
-/* Events one upstream read may complete before the relay writes them. */
-#define PROXY_EVENTS_MAX	256
+/* Accounts one request may try; [routing] max_attempts is lowered to it. */
+#define PROXY_TRIED_MAX		64
+/* Longest model id kept (the client's, and the one sent upstream). */
+#define PROXY_MODEL_MAX		255
+/* What the replacement of a secret found in an upstream body reads. */
+#define PROXY_REDACTED		"[redacted]"
 
 /* A growable byte buffer with a hard cap. */
 struct proxy_buf {
@@ -31,36 +34,95 @@ struct proxy_buf {
 	int	 over;		/* 1 once bytes were dropped at max */
 };
 
-/* One event's place in the relayed stream. */
-struct proxy_ev {
-	uint64_t	 start;		/* stream offset of its first byte */
-	uint64_t	 end;		/* just past its blank line */
-	int		 drop;		/* 1: not shown to the client */
-};
-
 /* One attempt's state, seen by the transport callbacks. */
 struct proxy_attempt {
-	struct worker	*w;
-	struct http_req	*r;
-	unsigned	 proto;		/* CONFIG_PROTO_* of client and upstream */
+	struct http_req	*r;		/* the client's request, borrowed */
 	int		 stream;	/* client asked for a stream */
 	int		 show_usage;	/* client asked for the OpenAI usage chunk */
-	int64_t		 t0;		/* request start, monotonic ms */
+	int64_t		 keepalive_ms;	/* SSE comment after this much silence ([upstream]) */
+	int64_t		 body_max;	/* bound of a whole success body ([upstream]) */
 	int		 status;	/* upstream status, 0 before the head */
-	int		 sse;		/* relaying an event stream */
 	int		 handed_off;	/* the response started towards the client */
 	int		 client_gone;	/* the client went away */
 	int		 stream_failed;	/* the event stream broke */
-	int64_t		 last_write;	/* monotonic ms of the last write to the client */
-	int64_t		 ttft;		/* request start to first content relayed, -1 */
+	int		 bad_media;	/* 1: a whole body neither JSON nor SSE, never relayed */
+	int		 too_large;	/* 1: the whole success body went past body_max */
+	int64_t		 ttft;		/* request start to a whole answer relayed, -1 */
 	struct usage	 usage;		/* what the upstream reported */
-	struct sse_parser *parser;	/* while relaying an event stream */
-	struct proxy_buf pend;		/* stream bytes not yet relayed */
-	uint64_t	 pend_off;	/* stream offset of pend.p[0] */
-	struct proxy_ev	 evs[PROXY_EVENTS_MAX];	/* events completed by the current read */
-	int		 nevs;
+	struct relay	*relay;		/* while relaying an event stream, else NULL */
 	struct proxy_buf body;		/* a whole body: error or non-streaming answer */
 	char		 ctype[UPSTREAM_VALUE_MAX + 1];	/* upstream Content-Type */
+};
+
+/* What an upstream Content-Type announces. */
+enum proxy_media {
+	PROXY_MEDIA_NONE,	/* no Content-Type */
+	PROXY_MEDIA_JSON,	/* application/json or application/...+json */
+	PROXY_MEDIA_SSE,	/* text/event-stream */
+	PROXY_MEDIA_OTHER,	/* anything else (text/html, text/plain, ...) */
+	PROXY_MEDIA__MAX
+};
+
+/* The database work of one step of a request, run on the writer (server_batch()). */
+struct proxy_job {
+	struct accounting_request *req;
+	const struct select_query *q;		/* proxy_job_choose(): the query */
+	struct select_result	*sel;		/* its answer; for proxy_job_finish(): the
+						   refusal to record, or NULL */
+	char			*detail;	/* a refusal's decision, copied: owned */
+	struct accounting_attempt *att;		/* proxy_job_end(): the attempt */
+	const struct failover_verdict *v;	/* its verdict */
+	const struct config_routing *routing;	/* backoff settings */
+	const struct accounting_final *fin;	/* proxy_job_end(): NULL while the request
+						   goes on; proxy_job_finish(): its end */
+};
+
+/*
+ * One request through its phases, in order: admit (transport, body,
+ * model, the request row's fields), then per account choose (select, or
+ * refuse) and attempt (one upstream transfer, a stream relayed as it
+ * arrives, ending with a verdict), until an attempt is the last; then
+ * relay (the answer the client gets, if none went out yet) and finish
+ * (the request's end recorded). Request-scoped, on the worker's stack.
+ */
+struct proxy_request {
+	struct worker	*w;		/* borrowed */
+	struct http_req	*r;		/* borrowed */
+	const struct config *cfg;	/* borrowed */
+	unsigned	 proto;		/* CONFIG_PROTO_* of the client */
+	int64_t		 t0_us;		/* request start, monotonic us */
+	int64_t		 t0;		/* the same in ms */
+	int64_t		 overhead_us;	/* start to the first dispatch, -1 before */
+	/* admit */
+	char		*body;		/* the client's body, owned */
+	size_t		 body_len;	/* its bytes */
+	struct reqbody	 rb;		/* its parse, owned once rb_ok */
+	int		 rb_ok;		/* 1 once rb holds a parse */
+	char		 model[PROXY_MODEL_MAX + 1]; /* as the client named it */
+	char		 base[PROXY_MODEL_MAX + 1];  /* without a provider suffix */
+	const struct config_provider *pinned; /* provider named by the suffix, NULL = any */
+	struct cost_price price;	/* the model's configured prices */
+	struct accounting_request req;	/* the request row */
+	char		*upbody;	/* body sent upstream when it differs, owned, or NULL */
+	size_t		 up_len;	/* its bytes */
+	/* choose */
+	struct select_query q;		/* the last selection asked */
+	struct select_result sel;	/* its answer */
+	const char	*tried[PROXY_TRIED_MAX]; /* accounts tried, borrowed from the config */
+	int		 ntried;	/* entries in tried */
+	int		 max_attempts;	/* [routing] max_attempts, at most PROXY_TRIED_MAX */
+	/* attempt */
+	struct proxy_attempt a;		/* the current attempt's transport state */
+	struct upstream_res ures;	/* what the transport saw */
+	int64_t		 att_t0;	/* monotonic ms the current attempt began */
+	enum qp_err	 xfer_err;	/* the transport's own error of the current attempt */
+	struct failover_verdict v;	/* the last attempt's verdict */
+	struct accounting_attempt att;	/* the last attempt's numbers */
+	/* finish */
+	struct accounting_final fin;	/* the request's end */
+	struct proxy_job job;		/* the database work of the current step */
+	int		 final_status;	/* status answered, for the record */
+	int		 done;		/* 1 once the request's end was recorded */
 };
 
 static int64_t
@@ -109,152 +171,186 @@ proxy_buf_free(struct proxy_buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* SSE callback: observes each event and decides whether the client sees it. */
-static enum qp_err
-proxy_on_event(const struct sse_event *ev, void *arg)
+/* Reads the media type of a Content-Type value (parameters ignored, any case). */
+static enum proxy_media
+proxy_media(const char *ctype)
 {
-	struct proxy_attempt *a = arg;
-	unsigned bits;
-	int64_t now = proxy_mono_ms();
+	size_t n;
 
-	bits = usage_event(&a->usage, ev->event, ev->data, ev->data_len, now);
-	if ((bits & USAGE_EV_CONTENT) && a->ttft < 0)
-		a->ttft = now - a->t0;
-	if (a->nevs >= PROXY_EVENTS_MAX)
-		return QP_ETOOBIG;
-	a->evs[a->nevs].start = ev->start;
-	a->evs[a->nevs].end = ev->end;
-	a->evs[a->nevs].drop = (bits & USAGE_EV_USAGE_ONLY) && !a->show_usage;
-	a->nevs++;
-	return QP_OK;
-}
-
-/* Writes bytes to the client; -1 once it is gone. */
-static int
-proxy_send(struct proxy_attempt *a, const char *p, size_t n)
-{
-
+	while (*ctype == ' ' || *ctype == '\t')
+		ctype++;
+	n = strcspn(ctype, ";");
+	while (n > 0 && (ctype[n - 1] == ' ' || ctype[n - 1] == '\t'))
+		n--;
 	if (n == 0)
-		return 0;
-	if (http_write(a->r, p, n) != 0) {
-		a->client_gone = 1;
-		return -1;
-	}
-	return 0;
+		return PROXY_MEDIA_NONE;
+	if (n == 17 && strncasecmp(ctype, "text/event-stream", n) == 0)
+		return PROXY_MEDIA_SSE;
+	if (n == 16 && strncasecmp(ctype, "application/json", n) == 0)
+		return PROXY_MEDIA_JSON;
+	if (n > 17 && strncasecmp(ctype, "application/", 12) == 0 &&
+	    strncasecmp(ctype + n - 5, "+json", 5) == 0)
+		return PROXY_MEDIA_JSON;
+	return PROXY_MEDIA_OTHER;
 }
 
-/* Relays the complete events in a->pend up to stream offset upto, then flushes. */
+/* Returns 1 if buf (len bytes, NULL if empty) is a JSON text. */
 static int
-proxy_relay(struct proxy_attempt *a, uint64_t upto)
+proxy_is_json(const char *buf, size_t len)
 {
-	uint64_t cur = a->pend_off;
-	size_t used;
-	int i;
+	cJSON *root;
+	enum qp_err err;
 
-	for (i = 0; i < a->nevs; i++) {
-		if (!a->evs[i].drop || a->evs[i].end > upto)
-			continue;
-		if (proxy_send(a, a->pend.p + (cur - a->pend_off),
-		    (size_t)(a->evs[i].start - cur)) != 0)
-			return -1;
-		cur = a->evs[i].end;
-	}
-	a->nevs = 0;
-	if (upto > cur && proxy_send(a, a->pend.p + (cur - a->pend_off),
-	    (size_t)(upto - cur)) != 0)
-		return -1;
-	used = (size_t)(upto - a->pend_off);
-	if (used > 0) {
-		memmove(a->pend.p, a->pend.p + used, a->pend.len - used);
-		a->pend.len -= used;
-		a->pend_off = upto;
-		if (http_flush(a->r) != 0) {
-			a->client_gone = 1;
-			return -1;
-		}
-		a->last_write = proxy_mono_ms();
-	}
-	return 0;
+	if (buf == NULL || len == 0)
+		return 0;
+	root = json_parse(buf, len, &err);
+	cJSON_Delete(root);
+	return root != NULL;
 }
 
+/*
+ * Replaces every occurrence of secret (NULL or "" = none) in b with
+ * PROXY_REDACTED, or with as many '*' when the secret is shorter than
+ * that, so an upstream body that echoes the account's key is never
+ * relayed, parsed or kept with it. Works in place: b only shrinks.
+ */
+static void
+proxy_redact(struct proxy_buf *b, const char *secret)
+{
+	size_t sl, rl, in = 0, out = 0;
+	const char *hit;
+
+	if (secret == NULL || (sl = strlen(secret)) == 0 || b->len < sl)
+		return;
+	rl = strlen(PROXY_REDACTED);
+	while ((hit = memmem(b->p + in, b->len - in, secret, sl)) != NULL) {
+		size_t n = (size_t)(hit - (b->p + in));
+
+		memmove(b->p + out, b->p + in, n);
+		out += n;
+		if (sl >= rl) {
+			memcpy(b->p + out, PROXY_REDACTED, rl);
+			out += rl;
+		} else {
+			memset(b->p + out, '*', sl);
+			out += sl;
+		}
+		in += n + sl;
+	}
+	if (in == 0)
+		return;
+	memmove(b->p + out, b->p + in, b->len - in);
+	b->len = out + (b->len - in);
+	b->p[b->len] = '\0';
+}
+
+/* Relay sink: buffers bytes towards the client. */
+static int
+proxy_sink_write(void *arg, const char *buf, size_t len)
+{
+
+	return http_write(arg, buf, len);
+}
+
+/* Relay sink: pushes them to the web server. */
+static int
+proxy_sink_flush(void *arg)
+{
+
+	return http_flush(arg);
+}
+
+/* Names of the UPSTREAM_LONG_* bits, for the log. */
+static const struct {
+	unsigned	 bit;
+	const char	*name;
+} proxy_long_headers[] = {
+	{ UPSTREAM_LONG_CONTENT_TYPE,	"Content-Type" },
+	{ UPSTREAM_LONG_RETRY_AFTER,	"Retry-After" },
+	{ UPSTREAM_LONG_REQUEST_ID,	"request id" },
+};
+
+/* Transport callback: the response head is complete. Non-zero aborts. */
 static int
 proxy_on_status(const struct upstream_head *head, void *arg)
 {
 	struct proxy_attempt *a = arg;
+	struct relay_sink sink;
+	size_t i;
 
+	for (i = 0; i < sizeof(proxy_long_headers) / sizeof(proxy_long_headers[0]); i++)
+		if (head->too_long & proxy_long_headers[i].bit)
+			log_msg(LOG_WARNING, "request %s: the upstream's %s header is longer "
+			    "than %d bytes: dropped", a->r->uid, proxy_long_headers[i].name,
+			    UPSTREAM_VALUE_MAX);
 	a->status = head->status;
 	snprintf(a->ctype, sizeof(a->ctype), "%s", head->content_type);
-	if (a->status < 200 || a->status >= 300) {
+	/* A body that is never relayed (a page from the gateway's origin) is drained. */
+	a->bad_media = proxy_media(head->content_type) == PROXY_MEDIA_OTHER;
+	if (a->status < 200 || a->status >= 300 || a->bad_media) {
 		a->body.max = QP_UPSTREAM_ERRBODY_MAX;
 		return 0;
 	}
-	a->body.max = QP_UPSTREAM_BODY_MAX;
-	if (!a->stream || strncmp(head->content_type, "text/event-stream", 17) != 0)
+	a->body.max = (size_t)a->body_max;
+	if (!a->stream || proxy_media(head->content_type) != PROXY_MEDIA_SSE)
 		return 0;	/* a whole body: relayed once complete */
 
 	/* The stream starts: from here on there is no failing over. */
-	a->sse = 1;
-	if ((a->parser = sse_new(0, proxy_on_event, a)) == NULL)
+	sink.write = proxy_sink_write;
+	sink.flush = proxy_sink_flush;
+	sink.arg = a->r;
+	a->relay = relay_new(&sink, &a->usage, a->show_usage, UPSTREAM_RECV_BUFFER,
+	    proxy_mono_ms());
+	if (a->relay == NULL)
 		return 1;
-	a->pend.max = QP_SSE_LINE_MAX + UPSTREAM_RECV_BUFFER;
-	http_begin(a->r, a->status, "text/event-stream",
-	    "Cache-Control: no-cache\r\n");
+	http_begin(a->r, a->status, "text/event-stream", "Cache-Control: no-cache\r\n");
 	a->handed_off = 1;
 	if (http_flush(a->r) != 0) {
 		a->client_gone = 1;
 		return 1;
 	}
-	a->last_write = proxy_mono_ms();
 	return 0;
 }
 
+/* Notes how a relay call left the stream; returns non-zero to end the transfer. */
+static int
+proxy_relay_state(struct proxy_attempt *a, enum relay_state st)
+{
+
+	if (st == RELAY_CLIENT_GONE)
+		a->client_gone = 1;
+	else if (st == RELAY_BROKEN)
+		a->stream_failed = 1;
+	return st != RELAY_OK;
+}
+
+/* Transport callback: a piece of the body. Non-zero aborts. */
 static int
 proxy_on_data(const char *buf, size_t len, void *arg)
 {
 	struct proxy_attempt *a = arg;
-	size_t flush = 0;
-	uint64_t base;
-	enum qp_err err;
 
-	if (!a->sse) {
-		if (proxy_buf_add(&a->body, buf, len) != 0)
-			return 1;
-		/* An error body is drained; an oversized answer ends the attempt. */
-		return a->body.over && a->status >= 200 && a->status < 300;
-	}
-	base = sse_offset(a->parser);
-	if (proxy_buf_add(&a->pend, buf, len) != 0 || a->pend.over) {
-		a->stream_failed = 1;
+	if (a->relay != NULL)
+		return proxy_relay_state(a, relay_feed(a->relay, buf, len, proxy_mono_ms()));
+	if (proxy_buf_add(&a->body, buf, len) != 0)
+		return 1;
+	/* An error body is drained; an oversized answer ends the attempt. */
+	if (a->body.over && a->status >= 200 && a->status < 300 && !a->bad_media) {
+		a->too_large = 1;
 		return 1;
 	}
-	err = sse_feed(a->parser, buf, len, &flush);
-	if (err != QP_OK) {
-		a->stream_failed = 1;
-		return 1;
-	}
-	if (flush > 0 && proxy_relay(a, base + flush) != 0)
-		return 1;
 	return 0;
 }
 
+/* Transport callback: at least every UPSTREAM_TICK_MS. Non-zero aborts. */
 static int
 proxy_on_tick(void *arg)
 {
 	struct proxy_attempt *a = arg;
-	static const char keepalive[] = ": keepalive\n\n";
-	int64_t now;
 
-	if (a->handed_off && a->sse && a->pend.len == 0) {
-		now = proxy_mono_ms();
-		if (now - a->last_write >= PROXY_KEEPALIVE_MS) {
-			if (proxy_send(a, keepalive, sizeof(keepalive) - 1) != 0 ||
-			    http_flush(a->r) != 0) {
-				a->client_gone = 1;
-				return 1;
-			}
-			a->last_write = now;
-		}
-	}
+	if (a->relay != NULL &&
+	    proxy_relay_state(a, relay_tick(a->relay, proxy_mono_ms(), a->keepalive_ms)))
+		return 1;
 	if (http_client_gone(a->r)) {
 		a->client_gone = 1;
 		return 1;
@@ -347,33 +443,6 @@ proxy_fail(struct http_req *r, int status, const char *message, int64_t retry_s)
 		http_error(r, status, type, message);
 }
 
-/*
- * Returns 1 if the last upstream answer is relayed as it was when no
- * account is left: the client's fault, or a model the provider does not
- * serve (retried elsewhere first).
- */
-static int
-proxy_relay_last(const struct failover_verdict *v)
-{
-
-	return v->outcome == FAILOVER_OUTCOME_CLIENT_ERROR ||
-	    v->outcome == FAILOVER_OUTCOME_MODEL_UNAVAILABLE;
-}
-
-/* The database work of one step of a request, run on the writer (server_batch()). */
-struct proxy_job {
-	struct accounting_request *req;
-	const struct select_query *q;		/* proxy_job_choose(): the query */
-	struct select_result	*sel;		/* its answer; for proxy_job_finish(): the
-						   refusal to record, or NULL */
-	char			*detail;	/* a refusal's decision, copied: owned */
-	struct accounting_attempt *att;		/* proxy_job_end(): the attempt */
-	const struct failover_verdict *v;	/* its verdict */
-	const struct config_routing *routing;	/* backoff settings */
-	const struct accounting_final *fin;	/* proxy_job_end(): NULL while the request
-						   goes on; proxy_job_finish(): its end */
-};
-
 /* Chooses an account and, when one is eligible, opens the attempt on it. */
 static enum qp_err
 proxy_job_choose(const struct server_db *d, void *arg)
@@ -412,376 +481,605 @@ proxy_job_finish(const struct server_db *d, void *arg)
 	return accounting_finish(d->acc, j->req, j->sel, j->fin);
 }
 
-/* The whole request, for either protocol. */
+/* ---- admit ------------------------------------------------------------ */
+
+/* Fills the request row's fields the client's request decides. */
+static void
+proxy_request_row(struct proxy_request *p)
+{
+	struct accounting_request *req = &p->req;
+
+	req->client_key_id = p->r->key_id;
+	req->protocol = p->proto;
+	req->endpoint = p->proto == CONFIG_PROTO_OPENAI ? "/v1/chat/completions" :
+	    "/v1/messages";
+	req->model = p->model;
+	req->model_base = p->base;
+	req->streamed = p->rb.stream;
+	req->client_ip = p->r->client_addr[0] != '\0' ? p->r->client_addr : NULL;
+	req->bytes_in = (int64_t)p->body_len;
+	req->est_tokens = (int64_t)p->body_len / 3;
+	if (req->est_tokens < 1000)
+		req->est_tokens = 1000;
+	if (req->est_tokens > 128000)
+		req->est_tokens = 128000;
+	req->est_microdollars = req->est_tokens * (p->price.input > 0 ? p->price.input :
+	    COST_FALLBACK_INPUT) / 1000000;
+}
+
+/*
+ * Admits the request: a transport for the thread, the body read and
+ * checked, the model split from its provider suffix, the request row's
+ * fields and the body to send upstream. Returns 0 to go on, or -1 once
+ * the client was answered (a request refused here leaves no row).
+ */
+static int
+proxy_admit(struct proxy_request *p)
+{
+	struct http_req *r = p->r;
+	const char *why = NULL;
+	int64_t pid;
+	enum qp_err err;
+
+	/* Idle threads hold no curl handles: the transport comes with the first use. */
+	if (p->w->up == NULL)
+		p->w->up = upstream_new(p->w->srv->share);
+	if (p->w->up == NULL) {
+		proxy_fail(r, 503, "the gateway is not ready", 0);
+		return -1;
+	}
+	err = http_read_body(r, (size_t)p->cfg->server.max_request_body_bytes, &p->body,
+	    &p->body_len);
+	if (err != QP_OK) {
+		if (err == QP_ETOOBIG)
+			proxy_fail(r, 413, "Request body too large", 0);
+		else if (err != QP_ECLOSED)
+			proxy_fail(r, 503, "out of memory", 0);
+		return -1;
+	}
+	if (reqbody_parse(&p->rb, p->body, p->body_len, &why) != QP_OK) {
+		proxy_fail(r, 400, why != NULL ? why : "Invalid JSON", 0);
+		return -1;
+	}
+	p->rb_ok = 1;
+	snprintf(p->model, sizeof(p->model), "%s", p->rb.model);
+	p->pinned = proxy_split_model(p->cfg, p->model, p->base, sizeof(p->base));
+	proxy_price(p->cfg, p->base, &p->price);
+	if ((pid = server_process_id(p->w->srv)) == 0) {
+		/* Not registered yet: its rows would look abandoned. */
+		proxy_fail(r, 503, "the gateway is starting; retry in a second", 1);
+		return -1;
+	}
+	if (accounting_request_init(&p->req, pid, db_now_ms()) != QP_OK) {
+		proxy_fail(r, 503, "no randomness available", 0);
+		return -1;
+	}
+	snprintf(r->uid, sizeof(r->uid), "%s", p->req.uid);
+	proxy_request_row(p);
+	if (reqbody_upstream(&p->rb, p->base, p->proto == CONFIG_PROTO_OPENAI, &p->upbody,
+	    &p->up_len) != QP_OK) {
+		proxy_fail(r, 503, "out of memory", 0);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- choose ----------------------------------------------------------- */
+
+/* What proxy_choose() leaves to do. */
+enum proxy_next {
+	PROXY_ATTEMPT,		/* an account was chosen and its attempt opened */
+	PROXY_STOP,		/* the client was answered: nothing more to try */
+	PROXY_NEXT__MAX
+};
+
+/*
+ * Says (into msg) why no further account can take the request, after
+ * ntried attempts; returns the status for the client and sets *retry_s
+ * (0 = no Retry-After).
+ */
+static int
+proxy_refusal(const struct proxy_request *p, char *msg, size_t len, int64_t *retry_s)
+{
+	const struct select_result *sel = &p->sel;
+	const struct failover_verdict *v = &p->v;
+	int64_t now = p->q.now;
+	int st = select_status_http(sel->status);
+
+	*retry_s = 0;
+	switch (sel->status) {
+	case SELECT_NO_MODEL:
+		snprintf(msg, len, "Model '%s' not found", p->model);
+		break;
+	case SELECT_WRONG_PROTOCOL:
+		snprintf(msg, len, "Model '%s' is served only over the %s protocol", p->model,
+		    p->proto == CONFIG_PROTO_OPENAI ? "Anthropic (/v1/messages)" :
+		    "OpenAI (/v1/chat/completions)");
+		break;
+	case SELECT_BACKOFF:
+		*retry_s = sel->retry_at > now ? (sel->retry_at - now + 999) / 1000 : 1;
+		snprintf(msg, len, "Every account that serves '%s' is backing off after rate "
+		    "limits, quota or upstream errors; retry in %lld s", p->model,
+		    (long long)*retry_s);
+		break;
+	case SELECT_AUTH:
+		snprintf(msg, len, "Every account that serves '%s' had its credentials refused "
+		    "by the provider", p->model);
+		break;
+	case SELECT_DISABLED:
+		snprintf(msg, len, "No enabled account with credentials serves '%s'", p->model);
+		break;
+	default:
+		if (v->outcome == FAILOVER_OUTCOME_RATE_LIMITED ||
+		    v->outcome == FAILOVER_OUTCOME_QUOTA_EXCEEDED) {
+			st = 429;
+			*retry_s = v->retry_after_s > 0 ? v->retry_after_s :
+			    sel->retry_at > now ? (sel->retry_at - now + 999) / 1000 : 0;
+		} else if (v->outcome == FAILOVER_OUTCOME_AUTH_FAILURE)
+			st = 503;
+		else if (strcmp(v->error_class, "first_byte_timeout") == 0)
+			st = 504;
+		snprintf(msg, len, "All %d account%s tried for '%s' failed (last: %s)",
+		    p->ntried, p->ntried == 1 ? "" : "s", p->model,
+		    v->error_class[0] ? v->error_class : failover_outcome_name(v->outcome));
+		break;
+	}
+	return st;
+}
+
+/*
+ * Returns 1 if the last upstream answer is relayed as it was when no
+ * account is left: the client's fault, or a model the provider does not
+ * serve (retried elsewhere first).
+ */
+static int
+proxy_relay_last(const struct failover_verdict *v)
+{
+
+	return v->outcome == FAILOVER_OUTCOME_CLIENT_ERROR ||
+	    v->outcome == FAILOVER_OUTCOME_MODEL_UNAVAILABLE;
+}
+
+/* Answers a request no (further) account can take, and records its end. */
+static void
+proxy_refuse(struct proxy_request *p)
+{
+	const struct proxy_attempt *a = &p->a;
+	enum accounting_status st;
+	int64_t retry_s;
+	char msg[512];
+
+	p->final_status = proxy_refusal(p, msg, sizeof(msg), &retry_s);
+	if (p->sel.status == SELECT_EXHAUSTED && p->ntried > 0 && proxy_relay_last(&p->v) &&
+	    a->status >= 400 && a->body.len > 0 && !a->bad_media) {
+		/* The provider's words go back as they were. */
+		http_reply(p->r, a->status, a->ctype[0] ? a->ctype : "application/json",
+		    a->body.p, a->body.len);
+		p->final_status = a->status;
+	} else
+		proxy_fail(p->r, p->final_status, msg, retry_s);
+	st = p->ntried == 0 ? ACCOUNTING_REJECTED : ACCOUNTING_ERROR;
+	if (p->ntried > 0 && p->v.outcome == FAILOVER_OUTCOME_CLIENT_ERROR)
+		st = ACCOUNTING_CLIENT_ERROR;
+	accounting_final_init(&p->fin, st, p->final_status, db_now_ms());
+	p->fin.bytes_out = p->r->bytes_out;
+	p->fin.overhead_us = p->overhead_us;
+	/* The answer is out before the bookkeeping. */
+	(void)http_flush(p->r);
+	p->job.sel = p->ntried == 0 ? &p->sel : NULL;
+	p->job.fin = &p->fin;
+	if (server_batch(p->w->srv, proxy_job_finish, &p->job) != QP_OK)
+		log_msg(LOG_ERROR, "request %s: cannot record its end", p->req.uid);
+	p->done = 1;
+}
+
+/*
+ * Chooses the next account among those not tried yet and opens its
+ * attempt, or answers the client with why there is none (and records
+ * the request's end) or with a 503 when the database fails.
+ */
+static enum proxy_next
+proxy_choose(struct proxy_request *p)
+{
+	enum qp_err err;
+
+	memset(&p->q, 0, sizeof(p->q));
+	p->q.model = p->base;
+	p->q.provider = p->pinned != NULL ? p->pinned->id : NULL;
+	p->q.protocol = p->proto;
+	p->q.tried = p->tried;
+	p->q.ntried = p->ntried;
+	p->q.now = db_now_ms();
+	p->job.req = &p->req;
+	p->job.q = &p->q;
+	p->job.sel = &p->sel;
+	if ((err = server_batch(p->w->srv, proxy_job_choose, &p->job)) != QP_OK) {
+		log_msg(LOG_ERROR, "request %s: cannot choose an account: %s", p->req.uid,
+		    qp_strerror(err));
+		proxy_fail(p->r, 503, "the gateway's database is unavailable", 0);
+		p->final_status = 503;
+		return PROXY_STOP;
+	}
+	if (p->sel.status != SELECT_OK) {
+		proxy_refuse(p);
+		return PROXY_STOP;
+	}
+	p->tried[p->ntried++] = p->sel.account->name;
+	p->r->attempt_count = p->req.attempts;
+	return PROXY_ATTEMPT;
+}
+
+/* ---- attempt ---------------------------------------------------------- */
+
+/* Empties the transport state for an attempt on the account just chosen. */
+static void
+proxy_attempt_reset(struct proxy_request *p)
+{
+	struct proxy_attempt *a = &p->a;
+
+	relay_free(a->relay);
+	proxy_buf_free(&a->body);
+	memset(a, 0, sizeof(*a));
+	a->r = p->r;
+	a->stream = p->rb.stream;
+	a->show_usage = p->rb.include_usage || p->proto != CONFIG_PROTO_OPENAI;
+	a->keepalive_ms = p->cfg->upstream.keepalive_interval_ms;
+	a->body_max = p->cfg->upstream.max_response_body_bytes;
+	a->ttft = -1;
+	a->body.max = QP_UPSTREAM_ERRBODY_MAX;
+	usage_init(&a->usage, p->proto == CONFIG_PROTO_OPENAI ? USAGE_PROTO_OPENAI :
+	    USAGE_PROTO_ANTHROPIC, 0);
+}
+
+/*
+ * Runs the transfer to the chosen account; a stream is relayed by the
+ * callbacks as it arrives. Returns the transport's own error (QP_OK
+ * when the attempt ran, however it ended).
+ */
+static enum qp_err
+proxy_transfer(struct proxy_request *p)
+{
+	struct upstream_headers *hdrs;
+	struct upstream_req ureq;
+	enum qp_err err;
+
+	memset(&p->ures, 0, sizeof(p->ures));
+	hdrs = upstream_headers_new(p->sel.provider, p->sel.account, p->proto,
+	    p->r->fr->envp, &err);
+	if (hdrs == NULL)
+		return err;
+	upstream_req_init(&ureq, p->cfg, p->sel.provider, p->sel.account);
+	ureq.path = p->proto == CONFIG_PROTO_OPENAI ? p->sel.provider->openai_path :
+	    p->sel.provider->anthropic_path;
+	ureq.headers = hdrs;
+	ureq.body = p->upbody != NULL ? p->upbody : p->body;
+	ureq.body_len = p->upbody != NULL ? p->up_len : p->body_len;
+	/* Whole bodies are bounded here; a stream is not cut at any length. */
+	ureq.max_body = 0;
+	ureq.cb.on_status = proxy_on_status;
+	ureq.cb.on_data = proxy_on_data;
+	ureq.cb.on_tick = proxy_on_tick;
+	ureq.cb.arg = &p->a;
+	if (p->overhead_us < 0)
+		p->overhead_us = db_mono_us() - p->t0_us;
+	p->att_t0 = proxy_mono_ms();
+	err = upstream_perform(p->w->up, &ureq, &p->ures);
+	upstream_headers_free(hdrs);
+	return err;
+}
+
+/*
+ * Looks at what a whole body is, once complete: the account's key is cut
+ * out before anything reads it, and a success without a Content-Type is
+ * an answer only if it is JSON.
+ */
+static void
+proxy_examine(struct proxy_request *p, enum qp_err err)
+{
+	struct proxy_attempt *a = &p->a;
+
+	if (a->relay != NULL)
+		return;
+	if (a->body.len > 0)
+		proxy_redact(&a->body, p->sel.account->api_key);
+	if (!a->bad_media && a->status >= 200 && err == QP_OK &&
+	    p->ures.result == UPSTREAM_OK && proxy_media(a->ctype) == PROXY_MEDIA_NONE &&
+	    !proxy_is_json(a->body.p, a->body.len))
+		a->bad_media = 1;
+}
+
+/* Classifies the attempt into p->v, and fills p->att with its numbers. */
+static void
+proxy_judge(struct proxy_request *p, enum qp_err err)
+{
+	struct proxy_attempt *a = &p->a;
+	struct failover_verdict *v = &p->v;
+	struct failover_input fi;
+
+	/* A stream that ended without its terminator failed (never faked). */
+	if (a->relay != NULL && !a->client_gone && (!a->usage.done || a->usage.error))
+		a->stream_failed = 1;
+	memset(&fi, 0, sizeof(fi));
+	fi.status = a->status;
+	fi.curl_code = p->ures.curl_code;
+	fi.first_byte_timeout = p->ures.result == UPSTREAM_FIRST_BYTE_TIMEOUT;
+	fi.client_gone = a->client_gone;
+	fi.handed_off = a->handed_off;
+	fi.stream_failed = a->stream_failed || (a->handed_off &&
+	    p->ures.result != UPSTREAM_OK && !a->client_gone);
+	fi.retry_after = p->ures.head.retry_after[0] ? p->ures.head.retry_after : NULL;
+	fi.retry_after_len = strlen(p->ures.head.retry_after);
+	fi.body = a->status >= 400 ? a->body.p : NULL;
+	fi.body_len = a->status >= 400 ? a->body.len : 0;
+	fi.now = db_now_ms();
+	failover_classify(&fi, v);
+	if (err != QP_OK) {
+		/* quotapool's own failure: not the account's fault, no retry. */
+		v->outcome = FAILOVER_OUTCOME_LOCAL_ERROR;
+		v->effect = FAILOVER_EFFECT_NONE;
+		v->retry = 0;
+	} else if (a->too_large) {
+		/* Too large for the gateway, not the account's fault: no backoff, no retry. */
+		v->outcome = FAILOVER_OUTCOME_TRANSIENT;
+		v->category = FAILOVER_CAT_NEVER;
+		v->effect = FAILOVER_EFFECT_NONE;
+		v->retry = 0;
+		snprintf(v->error_class, sizeof(v->error_class), "response_too_large");
+	} else if (a->bad_media && v->outcome == FAILOVER_OUTCOME_OK) {
+		/* A success that is not an answer (an HTML page): the account misbehaves. */
+		v->outcome = FAILOVER_OUTCOME_TRANSIENT;
+		v->category = FAILOVER_CAT_TRANSIENT;
+		v->effect = FAILOVER_EFFECT_TRANSIENT;
+		v->retry = 1;
+		snprintf(v->error_class, sizeof(v->error_class), "bad_content_type");
+	}
+
+	memset(&p->att, 0, sizeof(p->att));
+	p->att.ended_at = db_now_ms();
+	p->att.connect_ms = p->ures.timing.connect_ms;
+	p->att.first_byte_ms = p->ures.timing.first_byte_ms;
+	p->att.bytes_sent = p->ures.timing.bytes_sent;
+	p->att.bytes_received = p->ures.timing.bytes_received;
+	p->att.upstream_request_id = p->ures.head.request_id[0] ?
+	    p->ures.head.request_id : NULL;
+	p->job.att = &p->att;
+	p->job.v = v;
+	p->job.routing = &p->cfg->routing;
+	p->job.fin = NULL;
+}
+
+/*
+ * One attempt on the chosen account: the transfer, what its body is, and
+ * the verdict (how it ended, what it does to the account, whether another
+ * account may be tried). p->xfer_err keeps the transport's own error.
+ */
+static void
+proxy_attempt(struct proxy_request *p)
+{
+
+	proxy_attempt_reset(p);
+	p->xfer_err = proxy_transfer(p);
+	proxy_examine(p, p->xfer_err);
+	proxy_judge(p, p->xfer_err);
+}
+
+/*
+ * After an attempt the client saw nothing of, whose verdict allows
+ * another account while attempts are left: records its end and returns
+ * 1. Otherwise returns 0: the attempt is the last one.
+ */
+static int
+proxy_failover(struct proxy_request *p)
+{
+	const struct failover_verdict *v = &p->v;
+
+	if (p->a.handed_off || p->a.client_gone || !v->retry || p->ntried >= p->max_attempts)
+		return 0;
+	if (server_batch(p->w->srv, proxy_job_end, &p->job) != QP_OK)
+		log_msg(LOG_ERROR, "request %s: cannot record attempt end", p->req.uid);
+	log_msg(LOG_INFO, "request %s: account %s failed (%s), failing over", p->req.uid,
+	    p->sel.account->name, v->error_class[0] ? v->error_class :
+	    failover_outcome_name(v->outcome));
+	return 1;
+}
+
+/* ---- relay ------------------------------------------------------------ */
+
+/*
+ * Says (into msg) why the last attempt gave the client nothing to relay;
+ * returns the status and sets *retry_s (0 = no Retry-After).
+ */
+static int
+proxy_failure(const struct proxy_request *p, char *msg, size_t len, int64_t *retry_s)
+{
+	const struct proxy_attempt *a = &p->a;
+	const struct failover_verdict *v = &p->v;
+	int st = 502;
+
+	*retry_s = 0;
+	if (a->too_large) {
+		snprintf(msg, len, "The provider's answer is larger than the gateway accepts "
+		    "(max_response_body_bytes = %lld)", (long long)a->body_max);
+		return st;
+	}
+	if (a->bad_media && (v->outcome == FAILOVER_OUTCOME_CLIENT_ERROR ||
+	    strcmp(v->error_class, "bad_content_type") == 0)) {
+		snprintf(msg, len, "The provider answered %d with a body that is neither JSON "
+		    "nor an event stream (%s)", a->status, a->ctype[0] ? a->ctype :
+		    "no Content-Type");
+		return st;
+	}
+	if (v->outcome == FAILOVER_OUTCOME_RATE_LIMITED ||
+	    v->outcome == FAILOVER_OUTCOME_QUOTA_EXCEEDED) {
+		st = 429;
+		*retry_s = v->retry_after_s > 0 ? v->retry_after_s : 0;
+	} else if (v->outcome == FAILOVER_OUTCOME_AUTH_FAILURE)
+		st = 503;
+	else if (p->ures.result == UPSTREAM_FIRST_BYTE_TIMEOUT ||
+	    p->ures.result == UPSTREAM_IDLE_TIMEOUT)
+		st = 504;
+	else if (v->outcome == FAILOVER_OUTCOME_LOCAL_ERROR)
+		st = 500;
+	snprintf(msg, len, "%s %d account%s tried for '%s' failed (last: %s)",
+	    p->ntried >= p->max_attempts ? "All" : "The", p->ntried, p->ntried == 1 ? "" : "s",
+	    p->model, v->error_class[0] ? v->error_class : failover_outcome_name(v->outcome));
+	return st;
+}
+
+/*
+ * Gives the client the answer of the last attempt, unless a stream went
+ * out already or the client left: a whole success or a client error as
+ * the provider sent it, else an error of the gateway's own in the
+ * client's protocol family.
+ */
+static void
+proxy_relay(struct proxy_request *p)
+{
+	struct proxy_attempt *a = &p->a;
+	struct http_req *r = p->r;
+	int64_t retry_s;
+	char msg[512];
+	int st;
+
+	if (a->handed_off || a->client_gone)
+		return;
+	if (a->relay == NULL && p->xfer_err == QP_OK && !a->bad_media &&
+	    p->ures.result == UPSTREAM_OK && a->status >= 200 && a->status < 300) {
+		/* A whole answer (not a stream) is relayed only now. */
+		usage_body(&a->usage, a->body.p != NULL ? a->body.p : "", a->body.len);
+		if (a->body.len > 0)
+			a->ttft = proxy_mono_ms() - p->t0;
+		http_reply(r, a->status, a->ctype[0] ? a->ctype : "application/json",
+		    a->body.p != NULL ? a->body.p : "", a->body.len);
+		a->handed_off = 1;
+		return;
+	}
+	if (a->status >= 400 && a->body.len > 0 && !a->bad_media && proxy_relay_last(&p->v)) {
+		http_reply(r, a->status, a->ctype[0] ? a->ctype : "application/json",
+		    a->body.p, a->body.len);
+		return;
+	}
+	st = proxy_failure(p, msg, sizeof(msg), &retry_s);
+	proxy_fail(r, st, msg, retry_s);
+}
+
+/* ---- finish ----------------------------------------------------------- */
+
+/* Records the request's end with its last attempt, once the answer is out. */
+static void
+proxy_finish(struct proxy_request *p)
+{
+	const struct proxy_attempt *a = &p->a;
+	const struct failover_verdict *v = &p->v;
+	struct accounting_final *fin = &p->fin;
+	enum accounting_status st;
+	int64_t ttft = a->ttft;
+
+	p->final_status = p->r->status;
+	if (a->client_gone)
+		st = ACCOUNTING_CLIENT_DISCONNECTED;
+	else if (v->outcome == FAILOVER_OUTCOME_OK && a->handed_off && !a->stream_failed)
+		st = ACCOUNTING_COMPLETED;
+	else if (v->outcome == FAILOVER_OUTCOME_CLIENT_ERROR)
+		st = ACCOUNTING_CLIENT_ERROR;
+	else
+		st = ACCOUNTING_ERROR;
+	if (a->relay != NULL && a->usage.first_token_at >= 0)
+		ttft = a->usage.first_token_at - p->t0;
+	accounting_final_init(fin, st, p->final_status, db_now_ms());
+	proxy_final_usage(fin, &a->usage, &p->price);
+	fin->stream_complete = a->relay != NULL ? (a->usage.done && !a->usage.error) : -1;
+	fin->connect_ms = p->ures.timing.connect_ms;
+	fin->first_byte_ms = p->ures.timing.first_byte_ms >= 0 ?
+	    p->att_t0 - p->t0 + p->ures.timing.first_byte_ms : -1;
+	fin->ttft_ms = ttft;
+	fin->total_ms = proxy_mono_ms() - p->t0;
+	fin->overhead_us = p->overhead_us;
+	fin->bytes_out = p->r->bytes_out;
+	fin->upstream_bytes = p->ures.timing.bytes_received;
+	if (a->stream_failed && st == ACCOUNTING_ERROR)
+		fin->error_class = "stream_incomplete";
+	/* The answer is out before the bookkeeping. */
+	if (!a->client_gone)
+		(void)http_flush(p->r);
+	p->job.fin = fin;
+	if (server_batch(p->w->srv, proxy_job_end, &p->job) != QP_OK)
+		log_msg(LOG_ERROR, "request %s: cannot record its end", p->req.uid);
+	p->done = 1;
+}
+
+/* Closes an attempt left open when the request's end could not be recorded otherwise. */
+static void
+proxy_abandon(struct proxy_request *p)
+{
+
+	if (p->done || !p->req.attempt_open)
+		return;
+	accounting_final_init(&p->fin, ACCOUNTING_ERROR, p->final_status, db_now_ms());
+	memset(&p->att, 0, sizeof(p->att));
+	p->att.ended_at = db_now_ms();
+	p->att.connect_ms = p->att.first_byte_ms = -1;
+	p->v.outcome = FAILOVER_OUTCOME_LOCAL_ERROR;
+	p->job.att = &p->att;
+	p->job.v = &p->v;
+	p->job.routing = NULL;
+	p->job.fin = &p->fin;
+	if (server_batch(p->w->srv, proxy_job_end, &p->job) != QP_OK)
+		log_msg(LOG_ERROR, "request %s: cannot record its end", p->req.uid);
+}
+
+/* ---- the request ------------------------------------------------------ */
+
+static void
+proxy_request_init(struct proxy_request *p, struct worker *w, struct http_req *r,
+    unsigned proto)
+{
+
+	memset(p, 0, sizeof(*p));
+	p->w = w;
+	p->r = r;
+	p->cfg = w->srv->cfg;
+	p->proto = proto;
+	p->t0_us = db_mono_us();
+	p->t0 = p->t0_us / 1000;
+	p->overhead_us = -1;
+	p->max_attempts = p->cfg->routing.max_attempts;
+	if (p->max_attempts > PROXY_TRIED_MAX)
+		p->max_attempts = PROXY_TRIED_MAX;
+}
+
+static void
+proxy_request_free(struct proxy_request *p)
+{
+
+	free(p->job.detail);
+	relay_free(p->a.relay);
+	proxy_buf_free(&p->a.body);
+	free(p->upbody);
+	if (p->rb_ok)
+		reqbody_free(&p->rb);
+	free(p->body);
+}
+
+/* The whole request, for either protocol: its phases in order. */
 static void
 proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
 {
-	const struct config *cfg = w->srv->cfg;
-	struct accounting_request req;
-	struct accounting_attempt att;
-	struct accounting_final fin;
-	struct reqbody rb;
-	struct select_query q;
-	struct select_result sel;
-	struct upstream_req ureq;
-	struct upstream_res ures;
-	struct upstream_headers *hdrs = NULL;
-	struct failover_input fi;
-	struct failover_verdict v;
-	struct cost_price price;
-	struct proxy_attempt a;
-	struct proxy_job job;
-	const struct config_provider *pinned;
-	const char *tried[64], *why = NULL, *ip;
-	char *body = NULL, *upbody = NULL, model[256], base[256], msg[512];
-	size_t body_len = 0, up_len = 0;
-	int64_t t0_us = db_mono_us(), t0 = t0_us / 1000, overhead_us = -1, retry_s;
-	int64_t att_t0 = 0, pid;
-	int ntried = 0, max_attempts, final_status = 0, rb_ok = 0, st_code, done = 0;
-	enum accounting_status final_st = ACCOUNTING_ERROR;
-	enum qp_err err;
+	struct proxy_request p;
 
-	memset(&a, 0, sizeof(a));
-	memset(&rb, 0, sizeof(rb));
-	memset(&job, 0, sizeof(job));
-	/* Idle threads hold no curl handles: the transport comes with the first use. */
-	if (w->up == NULL)
-		w->up = upstream_new(w->srv->share);
-	if (w->up == NULL) {
-		proxy_fail(r, 503, "the gateway is not ready", 0);
-		return;
-	}
-	err = http_read_body(r, (size_t)cfg->server.max_request_body_bytes, &body, &body_len);
-	if (err == QP_ETOOBIG) {
-		proxy_fail(r, 413, "Request body too large", 0);
-		return;
-	}
-	if (err == QP_ECLOSED)
-		return;
-	if (err != QP_OK) {
-		proxy_fail(r, 503, "out of memory", 0);
-		return;
-	}
-	if ((err = reqbody_parse(&rb, body, body_len, &why)) != QP_OK) {
-		proxy_fail(r, 400, why != NULL ? why : "Invalid JSON", 0);
-		goto out;
-	}
-	rb_ok = 1;
-	snprintf(model, sizeof(model), "%s", rb.model);
-	pinned = proxy_split_model(cfg, model, base, sizeof(base));
-	proxy_price(cfg, base, &price);
-
-	if ((pid = server_process_id(w->srv)) == 0) {
-		/* Not registered yet: its rows would look abandoned. */
-		proxy_fail(r, 503, "the gateway is starting; retry in a second", 1);
-		goto out;
-	}
-	if (accounting_request_init(&req, pid, db_now_ms()) != QP_OK) {
-		proxy_fail(r, 503, "no randomness available", 0);
-		goto out;
-	}
-	snprintf(r->uid, sizeof(r->uid), "%s", req.uid);
-	ip = http_param(r, "REMOTE_ADDR");
-	req.client_key_id = r->key_id;
-	req.protocol = proto;
-	req.endpoint = proto == CONFIG_PROTO_OPENAI ? "/v1/chat/completions" : "/v1/messages";
-	req.model = model;
-	req.model_base = base;
-	req.streamed = rb.stream;
-	req.client_ip = ip;
-	req.bytes_in = (int64_t)body_len;
-	req.est_tokens = (int64_t)body_len / 3;
-	if (req.est_tokens < 1000)
-		req.est_tokens = 1000;
-	if (req.est_tokens > 128000)
-		req.est_tokens = 128000;
-	req.est_microdollars = req.est_tokens * (price.input > 0 ? price.input :
-	    COST_FALLBACK_INPUT) / 1000000;
-
-	if (reqbody_upstream(&rb, base, proto == CONFIG_PROTO_OPENAI, &upbody,
-	    &up_len) != QP_OK) {
-		proxy_fail(r, 503, "out of memory", 0);
-		goto out;
-	}
-
-	max_attempts = cfg->routing.max_attempts;
-	if (max_attempts > (int)(sizeof(tried) / sizeof(tried[0])))
-		max_attempts = (int)(sizeof(tried) / sizeof(tried[0]));
-	memset(&v, 0, sizeof(v));
-	for (;;) {
-		memset(&q, 0, sizeof(q));
-		q.model = base;
-		q.provider = pinned != NULL ? pinned->id : NULL;
-		q.protocol = proto;
-		q.tried = tried;
-		q.ntried = ntried;
-		q.now = db_now_ms();
-		job.req = &req;
-		job.q = &q;
-		job.sel = &sel;
-		if ((err = server_batch(w->srv, proxy_job_choose, &job)) != QP_OK) {
-			log_msg(LOG_ERROR, "request %s: cannot choose an account: %s",
-			    req.uid, qp_strerror(err));
-			proxy_fail(r, 503, "the gateway's database is unavailable", 0);
-			final_status = 503;
-			final_st = ACCOUNTING_ERROR;
+	proxy_request_init(&p, w, r, proto);
+	if (proxy_admit(&p) == 0) {
+		while (proxy_choose(&p) == PROXY_ATTEMPT) {
+			proxy_attempt(&p);
+			if (proxy_failover(&p))
+				continue;
+			proxy_relay(&p);
+			proxy_finish(&p);
 			break;
 		}
-		if (sel.status != SELECT_OK) {
-			/* Nothing (more) to try: say why, in the client's family. */
-			{
-				st_code = select_status_http(sel.status);
-				retry_s = 0;
-				switch (sel.status) {
-				case SELECT_NO_MODEL:
-					snprintf(msg, sizeof(msg), "Model '%s' not found", model);
-					break;
-				case SELECT_WRONG_PROTOCOL:
-					snprintf(msg, sizeof(msg), "Model '%s' is served only over "
-					    "the %s protocol", model, proto == CONFIG_PROTO_OPENAI ?
-					    "Anthropic (/v1/messages)" :
-					    "OpenAI (/v1/chat/completions)");
-					break;
-				case SELECT_BACKOFF:
-					retry_s = sel.retry_at > q.now ?
-					    (sel.retry_at - q.now + 999) / 1000 : 1;
-					snprintf(msg, sizeof(msg), "Every account that serves "
-					    "'%s' is backing off after rate limits, quota or "
-					    "upstream errors; retry in %lld s", model,
-					    (long long)retry_s);
-					break;
-				case SELECT_AUTH:
-					snprintf(msg, sizeof(msg), "Every account that serves '%s' "
-					    "had its credentials refused by the provider", model);
-					break;
-				case SELECT_DISABLED:
-					snprintf(msg, sizeof(msg), "No enabled account with "
-					    "credentials serves '%s'", model);
-					break;
-				default:
-					if (v.outcome == FAILOVER_OUTCOME_RATE_LIMITED ||
-					    v.outcome == FAILOVER_OUTCOME_QUOTA_EXCEEDED) {
-						st_code = 429;
-						retry_s = v.retry_after_s > 0 ? v.retry_after_s :
-						    sel.retry_at > q.now ?
-						    (sel.retry_at - q.now + 999) / 1000 : 0;
-					} else if (v.outcome == FAILOVER_OUTCOME_AUTH_FAILURE)
-						st_code = 503;
-					else if (strcmp(v.error_class, "first_byte_timeout") == 0)
-						st_code = 504;
-					snprintf(msg, sizeof(msg), "All %d account%s tried for "
-					    "'%s' failed (last: %s)", ntried, ntried == 1 ? "" : "s",
-					    model, v.error_class[0] ? v.error_class :
-					    failover_outcome_name(v.outcome));
-					break;
-				}
-				if (sel.status == SELECT_EXHAUSTED && proxy_relay_last(&v) &&
-				    a.status >= 400 && a.body.len > 0) {
-					/* The provider's words go back as they were. */
-					http_reply(r, a.status, a.ctype[0] ? a.ctype :
-					    "application/json", a.body.p, a.body.len);
-					st_code = a.status;
-				} else
-					proxy_fail(r, st_code, msg, retry_s);
-				final_status = st_code;
-			}
-			final_st = ntried == 0 ? ACCOUNTING_REJECTED : ACCOUNTING_ERROR;
-			if (ntried > 0 && v.outcome == FAILOVER_OUTCOME_CLIENT_ERROR)
-				final_st = ACCOUNTING_CLIENT_ERROR;
-			accounting_final_init(&fin, final_st, final_status, db_now_ms());
-			fin.bytes_out = r->bytes_out;
-			fin.overhead_us = overhead_us;
-			/* The answer is out before the bookkeeping. */
-			(void)http_flush(r);
-			job.sel = ntried == 0 ? &sel : NULL;
-			job.fin = &fin;
-			if (server_batch(w->srv, proxy_job_finish, &job) != QP_OK)
-				log_msg(LOG_ERROR, "request %s: cannot record its end", req.uid);
-			done = 1;
-			break;
-		}
-		tried[ntried++] = sel.account->name;
-		r->attempt_count = req.attempts;
-
-		/* This attempt's transport state. */
-		sse_free(a.parser);
-		proxy_buf_free(&a.pend);
-		proxy_buf_free(&a.body);
-		memset(&a, 0, sizeof(a));
-		a.w = w;
-		a.r = r;
-		a.proto = proto;
-		a.stream = rb.stream;
-		a.show_usage = rb.include_usage || proto != CONFIG_PROTO_OPENAI;
-		a.t0 = t0;
-		a.ttft = -1;
-		a.body.max = QP_UPSTREAM_ERRBODY_MAX;
-		usage_init(&a.usage, proto == CONFIG_PROTO_OPENAI ? USAGE_PROTO_OPENAI :
-		    USAGE_PROTO_ANTHROPIC, 0);
-
-		hdrs = upstream_headers_new(sel.provider, sel.account, proto,
-		    r->fr->envp, &err);
-		memset(&ures, 0, sizeof(ures));
-		if (hdrs != NULL) {
-			upstream_req_init(&ureq, cfg, sel.provider, sel.account);
-			ureq.path = proto == CONFIG_PROTO_OPENAI ?
-			    sel.provider->openai_path : sel.provider->anthropic_path;
-			ureq.headers = hdrs;
-			ureq.body = upbody != NULL ? upbody : body;
-			ureq.body_len = upbody != NULL ? up_len : body_len;
-			ureq.max_body = QP_UPSTREAM_BODY_MAX;
-			ureq.cb.on_status = proxy_on_status;
-			ureq.cb.on_data = proxy_on_data;
-			ureq.cb.on_tick = proxy_on_tick;
-			ureq.cb.arg = &a;
-			if (overhead_us < 0)
-				overhead_us = db_mono_us() - t0_us;
-			att_t0 = proxy_mono_ms();
-			err = upstream_perform(w->up, &ureq, &ures);
-		}
-		upstream_headers_free(hdrs);
-		hdrs = NULL;
-
-		/* A whole answer (not a stream) is relayed only now. */
-		if (!a.sse && !a.client_gone && err == QP_OK &&
-		    ures.result == UPSTREAM_OK && a.status >= 200 && a.status < 300) {
-			usage_body(&a.usage, a.body.p != NULL ? a.body.p : "", a.body.len);
-			if (a.body.len > 0 && a.ttft < 0)
-				a.ttft = proxy_mono_ms() - t0;
-			http_reply(r, a.status, a.ctype[0] ? a.ctype : "application/json",
-			    a.body.p != NULL ? a.body.p : "", a.body.len);
-			a.handed_off = 1;
-		}
-		/* A stream that ended without its terminator failed (never faked). */
-		if (a.sse && !a.client_gone && (!a.usage.done || a.usage.error))
-			a.stream_failed = 1;
-
-		memset(&fi, 0, sizeof(fi));
-		fi.status = a.status;
-		fi.curl_code = ures.curl_code;
-		fi.first_byte_timeout = ures.result == UPSTREAM_FIRST_BYTE_TIMEOUT;
-		fi.client_gone = a.client_gone;
-		fi.handed_off = a.handed_off;
-		fi.stream_failed = a.stream_failed || (a.handed_off &&
-		    ures.result != UPSTREAM_OK && !a.client_gone);
-		fi.retry_after = ures.head.retry_after[0] ? ures.head.retry_after : NULL;
-		fi.retry_after_len = strlen(ures.head.retry_after);
-		fi.body = a.status >= 400 ? a.body.p : NULL;
-		fi.body_len = a.status >= 400 ? a.body.len : 0;
-		fi.now = db_now_ms();
-		failover_classify(&fi, &v);
-		if (err != QP_OK) {
-			/* quotapool's own failure: not the account's fault, no retry. */
-			v.outcome = FAILOVER_OUTCOME_LOCAL_ERROR;
-			v.effect = FAILOVER_EFFECT_NONE;
-			v.retry = 0;
-		}
-
-		memset(&att, 0, sizeof(att));
-		att.ended_at = db_now_ms();
-		att.connect_ms = ures.timing.connect_ms;
-		att.first_byte_ms = ures.timing.first_byte_ms;
-		att.bytes_sent = ures.timing.bytes_sent;
-		att.bytes_received = ures.timing.bytes_received;
-		att.upstream_request_id = ures.head.request_id[0] ?
-		    ures.head.request_id : NULL;
-
-		job.att = &att;
-		job.v = &v;
-		job.routing = &cfg->routing;
-		job.fin = NULL;
-		if (!a.handed_off && !a.client_gone && v.retry && ntried < max_attempts) {
-			/* Not seen by the client yet: try another account. */
-			if (server_batch(w->srv, proxy_job_end, &job) != QP_OK)
-				log_msg(LOG_ERROR, "request %s: cannot record attempt end",
-				    req.uid);
-			log_msg(LOG_INFO, "request %s: account %s failed (%s), failing over",
-			    req.uid, sel.account->name, v.error_class[0] ? v.error_class :
-			    failover_outcome_name(v.outcome));
-			continue;
-		}
-
-		/* This attempt is the last one: answer if nothing was sent yet. */
-		if (!a.handed_off && !a.client_gone) {
-			if (a.status >= 400 && a.body.len > 0 && proxy_relay_last(&v)) {
-				http_reply(r, a.status, a.ctype[0] ? a.ctype :
-				    "application/json", a.body.p, a.body.len);
-			} else {
-				st_code = 502;
-				retry_s = 0;
-				if (v.outcome == FAILOVER_OUTCOME_RATE_LIMITED ||
-				    v.outcome == FAILOVER_OUTCOME_QUOTA_EXCEEDED) {
-					st_code = 429;
-					retry_s = v.retry_after_s > 0 ? v.retry_after_s : 0;
-				} else if (v.outcome == FAILOVER_OUTCOME_AUTH_FAILURE)
-					st_code = 503;
-				else if (ures.result == UPSTREAM_FIRST_BYTE_TIMEOUT ||
-				    ures.result == UPSTREAM_IDLE_TIMEOUT)
-					st_code = 504;
-				else if (v.outcome == FAILOVER_OUTCOME_LOCAL_ERROR)
-					st_code = 500;
-				snprintf(msg, sizeof(msg), "%s %d account%s tried for '%s' "
-				    "failed (last: %s)", ntried >= max_attempts ? "All" :
-				    "The", ntried, ntried == 1 ? "" : "s", model,
-				    v.error_class[0] ? v.error_class :
-				    failover_outcome_name(v.outcome));
-				proxy_fail(r, st_code, msg, retry_s);
-			}
-		}
-		final_status = r->status;
-		if (a.client_gone)
-			final_st = ACCOUNTING_CLIENT_DISCONNECTED;
-		else if (v.outcome == FAILOVER_OUTCOME_OK && a.handed_off &&
-		    !a.stream_failed)
-			final_st = ACCOUNTING_COMPLETED;
-		else if (v.outcome == FAILOVER_OUTCOME_CLIENT_ERROR)
-			final_st = ACCOUNTING_CLIENT_ERROR;
-		else
-			final_st = ACCOUNTING_ERROR;
-		accounting_final_init(&fin, final_st, final_status, db_now_ms());
-		proxy_final_usage(&fin, &a.usage, &price);
-		fin.stream_complete = a.sse ? (a.usage.done && !a.usage.error) : -1;
-		fin.connect_ms = ures.timing.connect_ms;
-		fin.first_byte_ms = ures.timing.first_byte_ms >= 0 ?
-		    att_t0 - t0 + ures.timing.first_byte_ms : -1;
-		fin.ttft_ms = a.ttft;
-		fin.total_ms = proxy_mono_ms() - t0;
-		fin.overhead_us = overhead_us;
-		fin.bytes_out = r->bytes_out;
-		fin.upstream_bytes = ures.timing.bytes_received;
-		if (a.stream_failed && final_st == ACCOUNTING_ERROR)
-			fin.error_class = "stream_incomplete";
-		/* The answer is out before the bookkeeping. */
-		if (!a.client_gone)
-			(void)http_flush(r);
-		job.fin = &fin;
-		if (server_batch(w->srv, proxy_job_end, &job) != QP_OK)
-			log_msg(LOG_ERROR, "request %s: cannot record its end", req.uid);
-		done = 1;
-		break;
+		proxy_abandon(&p);
 	}
-	if (!done && req.attempt_open) {
-		accounting_final_init(&fin, ACCOUNTING_ERROR, final_status, db_now_ms());
-		memset(&att, 0, sizeof(att));
-		att.ended_at = db_now_ms();
-		att.connect_ms = att.first_byte_ms = -1;
-		v.outcome = FAILOVER_OUTCOME_LOCAL_ERROR;
-		job.att = &att;
-		job.v = &v;
-		job.routing = NULL;
-		job.fin = &fin;
-		if (server_batch(w->srv, proxy_job_end, &job) != QP_OK)
-			log_msg(LOG_ERROR, "request %s: cannot record its end", req.uid);
-	}
-out:
-	free(job.detail);
-	sse_free(a.parser);
-	proxy_buf_free(&a.pend);
-	proxy_buf_free(&a.body);
-	free(upbody);
-	if (rb_ok)
-		reqbody_free(&rb);
-	free(body);
+	proxy_request_free(&p);
 }
 
 void

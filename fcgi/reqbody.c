@@ -17,10 +17,44 @@ reqbody_nonblank(const char *s)
 	return 0;
 }
 
+/* Top-level keys the gateway reads, each refused when it appears twice. */
+static const struct {
+	const char	*key;
+	const char	*why;	/* the client's 400 message */
+} reqbody_unique[] = {
+	{ "model",	"Duplicate key 'model' in the request body" },
+	{ "stream",	"Duplicate key 'stream' in the request body" },
+};
+
+/*
+ * Returns the message for the first key of reqbody_unique that root
+ * holds more than once, or NULL. Parsers differ on which duplicate
+ * counts, so the gateway could route on one model while the upstream
+ * reads another.
+ */
+static const char *
+reqbody_duplicate(const cJSON *root)
+{
+	const cJSON *c;
+	size_t i;
+	int n;
+
+	for (i = 0; i < sizeof(reqbody_unique) / sizeof(reqbody_unique[0]); i++) {
+		n = 0;
+		for (c = root->child; c != NULL; c = c->next)
+			if (c->string != NULL && strcmp(c->string, reqbody_unique[i].key) == 0)
+				n++;
+		if (n > 1)
+			return reqbody_unique[i].why;
+	}
+	return NULL;
+}
+
 enum qp_err
 reqbody_parse(struct reqbody *rb, const char *buf, size_t len, const char **why)
 {
 	cJSON *root = NULL, *m, *s, *so, *iu;
+	const char *dup;
 	enum qp_err err;
 
 	memset(rb, 0, sizeof(*rb));
@@ -35,6 +69,10 @@ reqbody_parse(struct reqbody *rb, const char *buf, size_t len, const char **why)
 	if (!cJSON_IsObject(root))
 		goto out;
 	err = QP_EINVAL;
+	if ((dup = reqbody_duplicate(root)) != NULL) {
+		*why = dup;
+		goto out;
+	}
 	m = json_member(root, "model");
 	if (!cJSON_IsString(m) || m->valuestring == NULL || !reqbody_nonblank(m->valuestring)) {
 		*why = "Missing model field";

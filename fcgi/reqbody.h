@@ -24,10 +24,10 @@ struct reqbody {
  * Parses and checks the body of POST /v1/chat/completions or
  * /v1/messages (buf, len; untrusted): a JSON object nested at most
  * QP_JSON_DEPTH_MAX deep, with "model" a string that is not blank, and
- * "stream" a boolean, null or absent. Of duplicate keys the last counts,
- * as upstream parsers read it. On success fills rb and returns QP_OK;
- * otherwise rb holds nothing to free and the return is QP_EPARSE (not
- * JSON or not an object), QP_ETOOBIG (nested too deep) or QP_EINVAL (bad
+ * "stream" a boolean, null or absent, neither of them given twice at the
+ * top level. On success fills rb and returns QP_OK; otherwise rb holds
+ * nothing to free and the return is QP_EPARSE (not JSON or not an
+ * object), QP_ETOOBIG (nested too deep) or QP_EINVAL (bad or duplicate
  * model or stream), with *why set to the message for the client's 400
  * error (a static string; NULL on success). Thread-safe for distinct rb.
  */

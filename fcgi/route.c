@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clientaddr.h"
 #include "dashboard.h"
 #include "health.h"
 #include "models.h"
@@ -64,12 +65,27 @@ route_path_matches(const struct route *rt, const char *path)
 	return strcmp(path, rt->path) == 0;
 }
 
+/* Sets r->client_addr and r->client_https, believing only [security] trusted_proxies. */
+static void
+route_client_addr(const struct config *cfg, struct http_req *r)
+{
+	struct clientaddr_in in;
+
+	in.peer = http_param(r, "REMOTE_ADDR");
+	in.xff = http_param(r, "HTTP_X_FORWARDED_FOR");
+	in.xfp = http_param(r, "HTTP_X_FORWARDED_PROTO");
+	in.https = http_param(r, "HTTPS");
+	clientaddr_resolve(&in, cfg->security.trusted_proxies, cfg->security.ntrusted_proxies,
+	    r->client_addr, sizeof(r->client_addr), &r->client_https);
+}
+
 /* Checks access; answers and returns 0 when refused. */
 static int
 route_allowed(struct worker *w, struct http_req *r, enum route_access access)
 {
 	const struct config *cfg = w->srv->cfg;
 	enum server_role role;
+	char retry[32];
 
 	if (access == ROUTE_OPEN ||
 	    (access == ROUTE_DASHBOARD && cfg->dashboard.public) ||
@@ -82,6 +98,12 @@ route_allowed(struct worker *w, struct http_req *r, enum route_access access)
 		return 0;
 	}
 	role = server_auth(w, r);
+	if (role == SERVER_ROLE_NONE && w->auth_retry_s > 0) {
+		snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", w->auth_retry_s);
+		http_error_ex(r, 429, http_type(r, "rate_limit_exceeded", "rate_limit_error"),
+		    "too many failed key checks from this address: try again later", retry);
+		return 0;
+	}
 	if (role == SERVER_ROLE_NONE && w->auth_err == QP_EEXPIRED) {
 		http_error_ex(r, 401, http_type(r, "invalid_request_error",
 		    "authentication_error"), "this API key has expired: ask the gateway's "
@@ -116,6 +138,7 @@ route_dispatch(struct worker *w, struct http_req *r)
 	size_t i, alen = 0, n = sizeof(route_routes) / sizeof(route_routes[0]);
 	int m, path_found = 0;
 
+	route_client_addr(w->srv->cfg, r);
 	if (r->path_too_long) {
 		http_error(r, 414, "invalid_request_error", "request path too long");
 		return;

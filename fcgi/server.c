@@ -19,6 +19,7 @@
 #include "maint.h"
 #include "paths.h"
 #include "route.h"
+#include "authfail.h"
 #include "server.h"
 
 /* One pooled connection and the statements prepared on it. */
@@ -386,34 +387,6 @@ server_committer_main(void *arg)
 	return NULL;
 }
 
-/*
- * Finds the presented key: "Authorization: Bearer KEY" (scheme in any
- * case), else "x-api-key: KEY". Returns NULL if none.
- */
-static const char *
-server_presented_key(struct http_req *r, size_t *len)
-{
-	const char *v, *end;
-
-	if ((v = http_param(r, "HTTP_AUTHORIZATION")) != NULL &&
-	    strncasecmp(v, "Bearer", 6) == 0 && (v[6] == ' ' || v[6] == '\t')) {
-		v += 6;
-		while (*v == ' ' || *v == '\t')
-			v++;
-	} else if ((v = http_param(r, "HTTP_X_API_KEY")) != NULL) {
-		while (*v == ' ' || *v == '\t')
-			v++;
-	} else
-		return NULL;
-	end = v + strnlen(v, QP_HEADER_MAX + 1);
-	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	if (end == v || end - v > QP_HEADER_MAX)
-		return NULL;
-	*len = (size_t)(end - v);
-	return v;
-}
-
 /* A key to verify, with what is found about it. */
 struct server_auth_job {
 	const char		*key;
@@ -434,16 +407,23 @@ server_auth(struct worker *w, struct http_req *r)
 {
 	const char *legacy = w->srv->cfg->server.api_key;
 	struct server_auth_job job;
+	int64_t now = db_mono_us() / 1000;
 
 	memset(&job, 0, sizeof(job));
 	w->auth_err = QP_EAUTH;
-	if ((job.key = server_presented_key(r, &job.len)) == NULL)
+	w->auth_retry_s = 0;
+	if ((job.key = http_presented_key(r, &job.len)) == NULL)
+		return SERVER_ROLE_NONE;
+	/* A throttled address gets no answer about its key, right or wrong. */
+	if (authfail_throttled(w->srv->authfail, r->client_addr, now, &w->auth_retry_s))
 		return SERVER_ROLE_NONE;
 	if (legacy != NULL && strlen(legacy) == job.len &&
 	    crypto_equal(legacy, job.key, job.len))
 		return SERVER_ROLE_CLIENT;
 	/* On the writer connection: its pages are warm, and the last-use touch is a write. */
 	w->auth_err = server_batch(w->srv, server_auth_run, &job);
+	if (w->auth_err == QP_EAUTH)
+		authfail_record(w->srv->authfail, AUTHFAIL_KEY, r->client_addr, now);
 	if (w->auth_err != QP_OK)
 		return SERVER_ROLE_NONE;
 	r->key_id = job.info.id;
@@ -763,6 +743,10 @@ server_run(const struct config *cfg, int listen_fd)
 		log_msg(LOG_ERROR, "cannot initialise libcurl: %s", qp_strerror(err));
 		goto out;
 	}
+	if ((srv->authfail = authfail_new(cfg->security.max_auth_failures)) == NULL) {
+		err = QP_ENOMEM;
+		goto out;
+	}
 	memset(&probe, 0, sizeof(probe));
 	probe.srv = srv;
 	probe.id = -1;
@@ -890,6 +874,7 @@ out:
 			server_slot_close(&srv->slots[i]);
 		free(srv->slots);
 		upstream_share_free(srv->share);
+		authfail_free(srv->authfail);
 		migrate_set_free(&srv->schema);
 	}
 	free(srv);

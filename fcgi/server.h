@@ -45,6 +45,7 @@ struct server {
 	struct maint		*maint;		/* the maintenance thread; owns this process's
 						   row in processes */
 	struct upstream_share	*share;		/* libcurl DNS and TLS caches of all workers */
+	struct authfail		*authfail;	/* failed key checks and logins (thread-safe) */
 	atomic_int		 in_flight;	/* requests being served now */
 	atomic_llong		 served;	/* requests finished since start */
 	atomic_int		 stopping;	/* 1 once shutdown began */
@@ -91,6 +92,8 @@ struct worker {
 	int		 ready;		/* 1 once the database is known fully migrated */
 	enum qp_err	 auth_err;	/* why server_auth() last refused: QP_EAUTH (the
 					   key), or the database's error */
+	int		 auth_retry_s;	/* > 0: server_auth() refused without checking, the
+					   address being throttled; seconds left */
 	char		 reason[512];	/* why not ready, for /v1/readyz */
 	int		 done;		/* 1 once the thread has returned */
 	pthread_cond_t	 park_cond;	/* signalled when its turn to accept comes */
@@ -144,7 +147,10 @@ void		 server_worker_release(struct worker *w);
 /*
  * Works out the role of the key presented with r (Authorization: Bearer,
  * else x-api-key). Needs the database; returns SERVER_ROLE_NONE when no
- * valid key was presented or the database is not ready.
+ * valid key was presented or the database is not ready. A wrong key is
+ * counted against r->client_addr; once that address is throttled, a
+ * presented key is not checked and w->auth_retry_s is set (> 0). Call it
+ * once per request: each call counts.
  */
 enum server_role server_auth(struct worker *w, struct http_req *r);
 

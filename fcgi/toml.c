@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bounds.h"
+#include "crypto.h"
 #include "toml.h"
 
 /* How a table or array came to exist; decides what may extend it later. */
@@ -168,9 +169,12 @@ toml_buf_put(struct toml_buf *b, const void *src, size_t n)
 		ncap = b->cap ? b->cap : 64;
 		while (ncap < b->len + n + 1)
 			ncap *= 2;
-		np = realloc(b->p, ncap);
-		if (np == NULL)
+		/* Not realloc: the old copy (maybe a secret) is wiped, not left in the heap. */
+		if ((np = malloc(ncap)) == NULL)
 			return -1;
+		if (b->len > 0)
+			memcpy(np, b->p, b->len);
+		crypto_free_wiped(b->p, b->cap);
 		b->p = np;
 		b->cap = ncap;
 	}
@@ -225,7 +229,7 @@ toml_free(struct toml_value *v)
 	nd = toml_node_of(v);
 	switch (v->type) {
 	case TOML_STRING:
-		free(v->u.str.ptr);
+		crypto_free_wiped(v->u.str.ptr, v->u.str.len);
 		break;
 	case TOML_ARRAY:
 		for (i = 0; i < v->u.arr.n; i++)
@@ -1526,7 +1530,7 @@ toml_parse(const char *buf, size_t len, struct toml_error *err)
 out:
 	if (p.root != NULL)
 		toml_free(&p.root->v);
-	free(p.sb.p);
+	crypto_free_wiped(p.sb.p, p.sb.cap);
 	return res;
 }
 

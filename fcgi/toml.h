@@ -77,10 +77,12 @@ struct toml_error {
  * Returns the root table, to be freed with toml_free(), or NULL on error
  * with err filled in (if err is not NULL). Holds no global state:
  * thread-safe. Input is bounded by QP_CONFIG_MAX and QP_TOML_DEPTH_MAX.
+ * String values may be secrets: every scratch copy is wiped before it is
+ * freed, also when the parse fails.
  */
 struct toml_value	*toml_parse(const char *buf, size_t len, struct toml_error *err);
 
-/* Frees a tree returned by toml_parse(); NULL is allowed. */
+/* Frees a tree returned by toml_parse(), wiping its string values; NULL is allowed. */
 void			 toml_free(struct toml_value *v);
 
 /*

@@ -435,6 +435,7 @@ upstream_req_init(struct upstream_req *req, const struct config *cfg,
 	}
 	if (prov != NULL) {
 		req->base_url = prov->base_url;
+		req->ca_file = prov->ca_file;
 		if (prov->connect_timeout_ms > 0)
 			req->connect_timeout_ms = prov->connect_timeout_ms;
 		if (prov->first_byte_timeout_ms > 0)
@@ -531,6 +532,23 @@ upstream_keep(char *dst, const char *v, size_t len)
 	dst[len] = '\0';
 }
 
+/*
+ * Keeps a header value (len bytes) whole in dst, or, when it is longer
+ * than UPSTREAM_VALUE_MAX, empties dst and sets bit in hd->too_long.
+ */
+static void
+upstream_keep_whole(struct upstream_head *hd, char *dst, const char *v, size_t len,
+    unsigned bit)
+{
+	if (len > UPSTREAM_VALUE_MAX) {
+		dst[0] = '\0';
+		hd->too_long |= bit;
+		return;
+	}
+	hd->too_long &= ~bit;
+	upstream_keep(dst, v, len);
+}
+
 /* Parses "HTTP/x[.y] NNN ..." (len bytes); returns NNN or 0. */
 static int
 upstream_status_line(const char *s, size_t len)
@@ -580,9 +598,9 @@ upstream_header_line(struct upstream_head_reader *r, const char *s, size_t len)
 	} else
 		hd->raw_truncated = 1;
 	if (nl == strlen("content-type") && strncasecmp(s, "content-type", nl) == 0)
-		upstream_keep(hd->content_type, v, vl);
+		upstream_keep_whole(hd, hd->content_type, v, vl, UPSTREAM_LONG_CONTENT_TYPE);
 	else if (nl == strlen("retry-after") && strncasecmp(s, "retry-after", nl) == 0)
-		upstream_keep(hd->retry_after, v, vl);
+		upstream_keep_whole(hd, hd->retry_after, v, vl, UPSTREAM_LONG_RETRY_AFTER);
 	else
 		for (i = 0; i < sizeof(upstream_id_headers) / sizeof(upstream_id_headers[0]);
 		    i++) {
@@ -590,7 +608,8 @@ upstream_header_line(struct upstream_head_reader *r, const char *s, size_t len)
 			    strncasecmp(s, upstream_id_headers[i], nl) != 0)
 				continue;
 			if (r->id_rank == 0 || (int)i + 1 < r->id_rank) {
-				upstream_keep(hd->request_id, v, vl);
+				upstream_keep_whole(hd, hd->request_id, v, vl,
+				    UPSTREAM_LONG_REQUEST_ID);
 				r->id_rank = (int)i + 1;
 			}
 			break;
@@ -730,6 +749,8 @@ upstream_setopts(struct upstream *u, const struct upstream_req *req,
 	/* An empty proxy also keeps curl from reading proxy variables. */
 	UPSTREAM_SET(cc, e, CURLOPT_PROXY, req->proxy_url != NULL ? req->proxy_url : "");
 	UPSTREAM_SET(cc, e, CURLOPT_NOPROXY, "");
+	if (req->ca_file != NULL)
+		UPSTREAM_SET(cc, e, CURLOPT_CAINFO, req->ca_file);
 	UPSTREAM_SET(cc, e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
 	UPSTREAM_SET(cc, e, CURLOPT_USERAGENT, "quotapool/" QP_VERSION);
 	UPSTREAM_SET(cc, e, CURLOPT_HTTPHEADER, headers);

@@ -25,7 +25,8 @@
  * connection stays reusable) or returns non-zero (the transfer ends at
  * once as UPSTREAM_ABORTED_BY_CALLER and the connection is closed).
  * Non-streaming success bodies are collected the same way, bounded by
- * req.max_body (QP_UPSTREAM_BODY_MAX).
+ * the caller (the data plane: [upstream] max_response_body_bytes) or by
+ * req.max_body.
  *
  * Client disconnects: on_tick runs at least every UPSTREAM_TICK_MS,
  * also while the upstream is silent, so the caller can send an SSE
@@ -41,7 +42,7 @@
 #define UPSTREAM_URL_MAX	4096
 /* Response header bytes kept in struct upstream_head.raw (later lines dropped). */
 #define UPSTREAM_HEAD_MAX	8192
-/* Longest value kept of Content-Type, Retry-After and the request id (cut beyond). */
+/* Longest value kept of Content-Type, Retry-After and the request id (dropped beyond). */
 #define UPSTREAM_VALUE_MAX	255
 /* The caller's on_tick runs at least this often, in milliseconds. */
 #define UPSTREAM_TICK_MS	100
@@ -72,13 +73,22 @@ enum upstream_result {
 	UPSTREAM__MAX
 };
 
+/* Bits of struct upstream_head.too_long: a value dropped for its length. */
+#define UPSTREAM_LONG_CONTENT_TYPE	0x01	/* Content-Type */
+#define UPSTREAM_LONG_RETRY_AFTER	0x02	/* Retry-After */
+#define UPSTREAM_LONG_REQUEST_ID	0x04	/* the request id */
+
 /*
  * The head of the final response (1xx responses and proxy CONNECT
  * replies are skipped). Strings are NUL-terminated, "" when absent, and
- * hold no control characters (a value containing one is dropped).
+ * hold no control characters (a value containing one is dropped). A
+ * value is kept whole or not at all: one longer than UPSTREAM_VALUE_MAX
+ * is dropped and its UPSTREAM_LONG_* bit set in too_long, for the
+ * caller to log.
  */
 struct upstream_head {
 	int		 status;		/* HTTP status, 0 before a head arrived */
+	unsigned	 too_long;		/* UPSTREAM_LONG_* bits of values dropped */
 	char		 content_type[UPSTREAM_VALUE_MAX + 1]; /* Content-Type */
 	char		 retry_after[UPSTREAM_VALUE_MAX + 1];  /* Retry-After, untrusted text */
 	char		 request_id[UPSTREAM_VALUE_MAX + 1];   /* x-request-id, else request-id,
@@ -158,6 +168,8 @@ struct upstream_req {
 	const char		*proxy_url;	/* http://, https://, socks5:// or socks5h:// URL,
 						   NULL = direct (proxy variables of the
 						   environment are ignored either way) */
+	const char		*ca_file;	/* PEM CAs that verify the server; NULL = the
+						   system's */
 	int			 connect_timeout_ms;	/* DNS + TCP + TLS + proxy; 0 = curl's 300 s */
 	int			 first_byte_timeout_ms; /* last request byte sent to first response
 							   byte; 0 = none */
@@ -264,8 +276,9 @@ void			 upstream_head_reset(struct upstream_head_reader *r);
  * raw and read for the fields of struct upstream_head; the blank line
  * ends the head. Returns 1 when that blank line ends a final head (r->done
  * set, r->head.status filled), else 0. Lines after that are ignored
- * (trailers). The bytes are untrusted: values are cut to
- * UPSTREAM_VALUE_MAX, lines holding control characters are dropped, raw
+ * (trailers). The bytes are untrusted: values longer than
+ * UPSTREAM_VALUE_MAX are dropped (head.too_long says which), lines
+ * holding control characters are dropped, raw
  * keeps at most UPSTREAM_HEAD_MAX - 1 bytes of whole lines. line is only
  * read during the call. Thread-safe (touches only r).
  */

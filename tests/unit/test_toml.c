@@ -7,6 +7,7 @@
 
 #include "../tap.h"
 #include "bounds.h"
+#include "crypto.h"
 #include "toml.h"
 
 /* Parses s (strlen bytes), reporting the error in a diagnostic when it fails. */
@@ -381,6 +382,75 @@ test_big_table(void)
 	free(buf);
 }
 
+/* Lengths of the ranges crypto_wipe() reported, and whether each was zero then. */
+static size_t wipe_len[64];
+static int wipe_zero[64], nwipe;
+
+static void
+wipe_record(const void *p, size_t len)
+{
+	const unsigned char *b = p;
+	size_t i;
+
+	if (nwipe >= 64)
+		return;
+	wipe_zero[nwipe] = 1;
+	for (i = 0; i < len; i++)
+		if (b[i] != 0)
+			wipe_zero[nwipe] = 0;
+	wipe_len[nwipe++] = len;
+}
+
+/* 1 if a zeroed range of exactly len bytes was reported. */
+static int
+wiped_len(size_t len)
+{
+	int i;
+
+	for (i = 0; i < nwipe; i++)
+		if (wipe_len[i] == len && wipe_zero[i])
+			return 1;
+	return 0;
+}
+
+/*
+ * String values may be secrets: the parser's scratch buffer is wiped each
+ * time it grows and when the parse ends, and string values are wiped when
+ * freed, also those of a tree a failed parse throws away.
+ */
+static void
+test_wipe(void)
+{
+	char buf[512], secret[201];
+	struct toml_value *v;
+
+	memset(secret, 'S', 200);
+	secret[200] = '\0';
+	snprintf(buf, sizeof(buf), "key = \"%s\"\n", secret);
+	nwipe = 0;
+	crypto_wipe_hook = wipe_record;
+	v = toml_parse(buf, strlen(buf), NULL);
+	crypto_wipe_hook = NULL;
+	ok(v != NULL, "a 200-byte string parses");
+	/* The scratch grows 64 -> 128 -> 256 bytes while it reads the string. */
+	ok(wiped_len(64) && wiped_len(128), "the scratch buffer is wiped each time it grows");
+	ok(wiped_len(256), "the scratch buffer is wiped when the parse ends");
+	nwipe = 0;
+	crypto_wipe_hook = wipe_record;
+	toml_free(v);
+	crypto_wipe_hook = NULL;
+	ok(wiped_len(200), "toml_free() wipes a string value");
+
+	secret[50] = '\0';
+	snprintf(buf, sizeof(buf), "key = \"%s\"\nbad = \n", secret);
+	nwipe = 0;
+	crypto_wipe_hook = wipe_record;
+	v = toml_parse(buf, strlen(buf), NULL);
+	crypto_wipe_hook = NULL;
+	ok(v == NULL, "a file with an error after a string is rejected");
+	ok(wiped_len(50), "the string value of the thrown-away tree is wiped");
+}
+
 int
 main(void)
 {
@@ -390,5 +460,6 @@ main(void)
 	test_positions();
 	test_bounds();
 	test_big_table();
+	test_wipe();
 	return done_testing();
 }
