@@ -34,8 +34,8 @@ static const char *const accounts_sql[ACCOUNTS_STMT__MAX] = {
 struct accounts_row {
 	const struct config_provider *p;	/* its provider (borrowed from the config) */
 	const struct config_account *a;		/* the account */
-	int64_t		 disabled_at;		/* when the operator disabled it, 0 = not */
-	char		 note[ACCOUNTS_NOTE_MAX + 1];	/* the operator's reason, "" = none */
+	int64_t		 disabled_at;	/* when the operator disabled it, 0 = not */
+	char		 note[ACCOUNTS_NOTE_MAX + 1]; /* the operator's reason, "" = none */
 };
 
 /* What one run of the command group holds. */
@@ -210,7 +210,8 @@ accounts_list(struct accounts_ctx *c, int json)
 			cJSON_AddStringToObject(o, "provider", r->p->id);
 			cJSON_AddNumberToObject(o, "routing_priority", r->p->routing_priority);
 			cJSON_AddNumberToObject(o, "weight", r->a->weight);
-			cJSON_AddBoolToObject(o, "enabled_in_config", r->p->enabled && r->a->enabled);
+			cJSON_AddBoolToObject(o, "enabled_in_config", r->p->enabled &&
+			    r->a->enabled);
 			cJSON_AddBoolToObject(o, "disabled_by_operator", r->disabled_at > 0);
 			if (r->disabled_at > 1)
 				cJSON_AddStringToObject(o, "disabled_at",
@@ -587,7 +588,8 @@ accounts_explain(struct accounts_ctx *c, const char *model, const char *provider
 		cJSON_AddStringToObject(root, "protocol", select_protocol_name(proto));
 		cJSON_AddStringToObject(root, "status", select_status_name(res.status));
 		cJSON_AddNumberToObject(root, "http_status", select_status_http(res.status));
-		if (res.status == SELECT_OK && (o = cJSON_AddObjectToObject(root, "chosen")) != NULL) {
+		if (res.status == SELECT_OK &&
+		    (o = cJSON_AddObjectToObject(root, "chosen")) != NULL) {
 			cJSON_AddStringToObject(o, "account", res.account->name);
 			cJSON_AddStringToObject(o, "provider", res.provider->id);
 			cJSON_AddNumberToObject(o, "tier", res.tier);

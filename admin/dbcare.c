@@ -82,7 +82,8 @@ dbcare_fk(sqlite3 *db, cJSON *arr, int *n)
 		if (*n > DBCARE_PROBLEMS_MAX)
 			continue;
 		snprintf(line, sizeof(line), "%s row %lld refers to a missing %s row",
-		    (const char *)sqlite3_column_text(st, 0), (long long)sqlite3_column_int64(st, 1),
+		    (const char *)sqlite3_column_text(st, 0),
+		    (long long)sqlite3_column_int64(st, 1),
 		    (const char *)sqlite3_column_text(st, 2));
 		cJSON_AddItemToArray(arr, cJSON_CreateString(line));
 	}

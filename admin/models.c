@@ -1,4 +1,4 @@
-/* models.c: quotapool-admin models list|refresh: the catalog the gateway serves, fetched on demand. */
+/* models.c: quotapool-admin models list|refresh: the catalog served, fetched on demand. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,13 +141,15 @@ models_refresh(struct admin *a, struct catalog_db *c, const int *keep, int named
 		if (err == QP_ENOTFOUND) {
 			/* Nothing to fetch: say why; an error only when it was asked for. */
 			if (named) {
-				admin_err("provider %s is not fetched: %s", p->id, !p->enabled ?
-				    "it is disabled" : p->models_path == NULL ? "it has no models_path "
-				    "(its models are the static ones)" : "no account has a usable key");
+				admin_err("provider %s is not fetched: %s", p->id,
+				    !p->enabled ? "it is disabled" : p->models_path == NULL ?
+				    "it has no models_path (its models are the static ones)" :
+				    "no account has a usable key");
 				rc = 1;
 			} else
-				fprintf(out, "%s: not fetched (%s)\n", p->id, !p->enabled ? "disabled" :
-				    p->models_path == NULL ? "static models only" : "no usable account");
+				fprintf(out, "%s: not fetched (%s)\n", p->id,
+				    !p->enabled ? "disabled" : p->models_path == NULL ?
+				    "static models only" : "no usable account");
 			continue;
 		}
 		if (err != QP_OK) {

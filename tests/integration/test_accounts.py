@@ -145,6 +145,11 @@ a = [x for x in (jout(r) or []) if x["name"] == "a"]
 is_eq((a[0]["disabled_by_operator"], a[0]["note"], a[0]["routed"]) if a else None,
       (True, "billing hold", False), "list --json: a disabled by the operator, note kept")
 
+mock.reset()
+r = adm("models", "refresh", "p")
+is_eq((r.rc, [x["key"] for x in mock.requests(path="/v1/models")]), (0, ["k-b"]),
+      "the catalog of p is fetched with b's key, not a's")
+
 r = inst.request("GET", "/accounts", key=ADMIN)
 is_eq(r.status, 200, "accounts page: 200")
 like(r.text, r'<td>a</td><td>p</td>\s*<td class="st-disabled">disabled by the operator '
