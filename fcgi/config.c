@@ -13,6 +13,7 @@
 
 #include "bounds.h"
 #include "config.h"
+#include "cost.h"
 #include "crypto.h"
 #include "log.h"
 #include "toml.h"
@@ -25,7 +26,12 @@
 #define CONFIG_QUOTA_MAX	1e15		/* any quota: a billion dollars in microdollars */
 #define CONFIG_TOKENS_MAX	1e9		/* context and output token limits */
 #define CONFIG_WEIGHT_MAX	1000.0		/* account weight */
-#define CONFIG_PRICE_MAX	1e6		/* dollars per 1K tokens */
+/*
+ * Dollars per 1K tokens: $1,000 per million, the most cost.c accepts
+ * (COST_RATE_MAX); a higher price is refused here rather than replaced by
+ * generic prices when a request is priced.
+ */
+#define CONFIG_PRICE_MAX	1.0
 
 /* How a key's value is read and stored. */
 enum config_kind {
@@ -601,10 +607,10 @@ static const struct config_key config_keys_override[] = {
 	  .off = offsetof(S, output_per_mtok), .min = 0, .max = CONFIG_PRICE_MAX, .idef = -1,
 	  .defdoc = "unset", .doc = "Price of output tokens in dollars per 1K." },
 	{ .name = "cache_read_per_million_microdollars", .kind = CONFIG_KIND_INT64,
-	  .off = offsetof(S, cache_read_per_mtok), .min = 0, .max = CONFIG_QUOTA_MAX, .idef = -1,
+	  .off = offsetof(S, cache_read_per_mtok), .min = 0, .max = COST_RATE_MAX, .idef = -1,
 	  .defdoc = "unset", .doc = "Price of cache-read tokens in microdollars per million." },
 	{ .name = "cache_write_per_million_microdollars", .kind = CONFIG_KIND_INT64,
-	  .off = offsetof(S, cache_write_per_mtok), .min = 0, .max = CONFIG_QUOTA_MAX, .idef = -1,
+	  .off = offsetof(S, cache_write_per_mtok), .min = 0, .max = COST_RATE_MAX, .idef = -1,
 	  .defdoc = "unset", .doc = "Price of cache-write tokens in microdollars per million." },
 #define CONTEXT_NONE "quotapool does not check requests against context limits yet"
 	{ .name = "max_context_tokens", .kind = CONFIG_KIND_INT64,
