@@ -736,11 +736,15 @@ serve_one(int64_t pid, int64_t t, int64_t tokens)
 static int64_t
 rows_vs_rollups(int64_t g)
 {
-	char sums[1024], roll[2048];
+	char sums[2048], roll[4096];
 	int64_t bad = 0;
 
+	/* A model no catalog lists, of a request that reached no provider, is "(unknown)". */
 	snprintf(sums, sizeof(sums), "SELECT completed_at / %lld * %lld AS b, "
-	    "coalesce(provider_id, ''), coalesce(model_base, ''), coalesce(account_name, ''), "
+	    "coalesce(provider_id, ''), CASE WHEN coalesce(provider_id, '') = '' AND "
+	    "coalesce(model_base, '') <> '' AND NOT EXISTS (SELECT 1 FROM model_catalog AS c "
+	    "WHERE c.model_id = model_base) THEN '" STATS_UNKNOWN_MODEL "' ELSE "
+	    "coalesce(model_base, '') END, coalesce(account_name, ''), "
 	    "status, count(*), sum(streamed), sum(attempt_count), sum(input_tokens), "
 	    "sum(output_tokens), sum(cost_microdollars), sum(bytes_in), sum(bytes_out), "
 	    "sum(coalesce(total_ms, 0)) FROM requests WHERE status <> 'pending' "
@@ -764,7 +768,9 @@ rows_vs_rollups(int64_t g)
 	    sums);
 	bad += q_int("SELECT (SELECT count(*) FROM (%s EXCEPT %s)) + "
 	    "(SELECT count(*) FROM (%s EXCEPT %s))", sums, roll, roll, sums);
-	snprintf(sums, sizeof(sums), "SELECT d.decided_at / %lld * %lld AS b, d.model, "
+	snprintf(sums, sizeof(sums), "SELECT d.decided_at / %lld * %lld AS b, CASE WHEN "
+	    "d.chosen_account IS NULL AND NOT EXISTS (SELECT 1 FROM model_catalog AS c WHERE "
+	    "c.model_id = d.model) THEN '" STATS_UNKNOWN_MODEL "' ELSE d.model END, "
 	    "coalesce(d.chosen_account, ''), CASE WHEN d.chosen_account IS NULL THEN '' ELSE "
 	    "coalesce(d.chosen_provider, '') END, CASE WHEN d.chosen_account IS NULL THEN "
 	    "'no_account' ELSE 'chosen' END, count(*) FROM routing_decisions AS d JOIN requests "
