@@ -25,8 +25,9 @@ enum accounting_stmt {
 	ACC_STALE_REQUEST,	/* make one interrupted */
 	ACC_EXPIRED_RESERVATIONS, /* delete expired reservations */
 	ACC_EVENT_INSERT,	/* an operational event */
-	ACC_PURGE_REQUESTS,	/* delete a batch of old requests */
-	ACC_PURGE_DECISIONS,	/* delete a batch of old routing decisions */
+	ACC_PURGE_REQUESTS,	/* delete a batch of requests ended before the cutoff */
+	ACC_PURGE_ATTEMPTS,	/* the attempts before it of the requests that stay */
+	ACC_PURGE_DECISIONS,	/* the routing decisions before it of the requests that stay */
 	ACC_PURGE_EVENTS,	/* delete a batch of old operational events */
 	ACC_STMT__MAX
 };
@@ -74,13 +75,23 @@ static const char *const accounting_sql[ACC_STMT__MAX] = {
 	[ACC_EXPIRED_RESERVATIONS] = "DELETE FROM reservations WHERE expires_at <= ?",
 	[ACC_EVENT_INSERT] = "INSERT INTO operational_events (event_type, details_json, "
 	    "occurred_at) VALUES (?, ?, ?)",
+	/*
+	 * Rows are deleted by the time that places them in their rollup
+	 * bucket: requests by completed_at (their attempts and decisions go
+	 * with them, all earlier), then the attempts (by their end) and
+	 * decisions that fell before the cutoff of the requests that stay
+	 * (begun before it): found through requests_started, so only those
+	 * few are read.
+	 */
 	[ACC_PURGE_REQUESTS] = "DELETE FROM requests WHERE id IN (SELECT id FROM requests "
-	    "WHERE started_at < ?1 AND status <> 'pending' LIMIT ?2)",
-	/* No index on decided_at: the oldest rows come first in request order. */
+	    "WHERE started_at < ?1 AND completed_at < ?1 AND status <> 'pending' LIMIT ?2)",
+	[ACC_PURGE_ATTEMPTS] = "DELETE FROM request_attempts WHERE (request_id, attempt_number) "
+	    "IN (SELECT a.request_id, a.attempt_number FROM requests AS r JOIN request_attempts "
+	    "AS a ON a.request_id = r.id WHERE r.started_at < ?1 AND a.completed_at < ?1 "
+	    "LIMIT ?2)",
 	[ACC_PURGE_DECISIONS] = "DELETE FROM routing_decisions WHERE (request_id, attempt_number) "
-	    "IN (SELECT request_id, attempt_number FROM (SELECT request_id, attempt_number, "
-	    "decided_at FROM routing_decisions ORDER BY request_id, attempt_number LIMIT ?2) "
-	    "WHERE decided_at < ?1)",
+	    "IN (SELECT d.request_id, d.attempt_number FROM requests AS r JOIN routing_decisions "
+	    "AS d ON d.request_id = r.id WHERE r.started_at < ?1 AND d.decided_at < ?1 LIMIT ?2)",
 	[ACC_PURGE_EVENTS] = "DELETE FROM operational_events WHERE id IN (SELECT id "
 	    "FROM operational_events WHERE occurred_at < ?1 LIMIT ?2)",
 };
@@ -718,24 +729,30 @@ accounting_retention_from_config(const struct config *cfg, struct accounting_ret
 {
 
 	memset(r, 0, sizeof(*r));
-	r->requests_days = cfg->dashboard.retention_days;
-	r->decisions_days = cfg->dashboard.retention_days;
-	r->events_days = cfg->dashboard.retention_days;
+	r->requests_ms = (int64_t)cfg->retention.requests_days * ACCOUNTING_DAY_MS;
+	r->events_ms = (int64_t)cfg->retention.events_days * ACCOUNTING_DAY_MS;
 	r->batch = ACCOUNTING_BATCH;
 }
 
-/* Deletes with st in batches until a batch comes back short. */
+int64_t
+accounting_purge_cutoff(int64_t now, int64_t older_than_ms)
+{
+	int64_t t = now - older_than_ms, c;
+
+	c = t / ACCOUNTING_DAY_MS * ACCOUNTING_DAY_MS;
+	return c > t ? c - ACCOUNTING_DAY_MS : c;
+}
+
+/* Deletes with st the rows before cutoff in batches until a batch comes back short. */
 static enum qp_err
-accounting_purge_one(struct accounting_db *acc, sqlite3_stmt *st, int days, int batch,
-    int64_t now, int64_t *deleted, int *batches)
+accounting_purge_one(struct accounting_db *acc, sqlite3_stmt *st, int64_t cutoff, int batch,
+    int64_t *deleted, int *batches)
 {
 	enum qp_err err;
 	int n;
 
-	if (days <= 0)
-		return QP_OK;
 	do {
-		sqlite3_bind_int64(st, 1, now - (int64_t)days * ACCOUNTING_DAY_MS);
+		sqlite3_bind_int64(st, 1, cutoff);
 		sqlite3_bind_int(st, 2, batch);
 		if ((err = db_begin_write(acc->db)) != QP_OK) {
 			sqlite3_clear_bindings(st);
@@ -763,14 +780,22 @@ accounting_purge(struct accounting_db *acc, const struct accounting_retention *r
 	int batch = r->batch > 0 ? r->batch : ACCOUNTING_BATCH;
 
 	memset(&p, 0, sizeof(p));
-	if ((err = accounting_purge_one(acc, acc->st[ACC_PURGE_REQUESTS], r->requests_days, batch,
-	    now, &p.requests, &p.batches)) != QP_OK)
-		goto out;
-	if ((err = accounting_purge_one(acc, acc->st[ACC_PURGE_DECISIONS], r->decisions_days, batch,
-	    now, &p.decisions, &p.batches)) != QP_OK)
-		goto out;
-	err = accounting_purge_one(acc, acc->st[ACC_PURGE_EVENTS], r->events_days, batch,
-	    now, &p.events, &p.batches);
+	err = QP_OK;
+	if (r->requests_ms > 0) {
+		p.cutoff = accounting_purge_cutoff(now, r->requests_ms);
+		if ((err = accounting_purge_one(acc, acc->st[ACC_PURGE_REQUESTS], p.cutoff, batch,
+		    &p.requests, &p.batches)) != QP_OK ||
+		    (err = accounting_purge_one(acc, acc->st[ACC_PURGE_ATTEMPTS], p.cutoff, batch,
+		    &p.attempts, &p.batches)) != QP_OK ||
+		    (err = accounting_purge_one(acc, acc->st[ACC_PURGE_DECISIONS], p.cutoff, batch,
+		    &p.decisions, &p.batches)) != QP_OK)
+			goto out;
+	}
+	if (r->events_ms > 0) {
+		p.events_cutoff = now - r->events_ms;
+		err = accounting_purge_one(acc, acc->st[ACC_PURGE_EVENTS], p.events_cutoff, batch,
+		    &p.events, &p.batches);
+	}
 out:
 	if (out != NULL)
 		*out = p;

@@ -69,6 +69,8 @@ static const char *const stats_sql[STATS_ST__MAX] = {
 	    "FROM account_backoffs WHERE backoff_until > ?1 ORDER BY account_name, model_id",
 	[STATS_ST_INFLIGHT] = "SELECT account_name, count(*) FROM reservations "
 	    "WHERE expires_at > ?1 GROUP BY account_name",
+	[STATS_ST_OVERRIDES] = "SELECT account_name, updated_at, note FROM account_overrides "
+	    "WHERE state = 'disabled'",
 	[STATS_ST_ACCT_PERIOD] = "SELECT account_name, " STATS_SUMS_SQL
 	    " FROM stats_requests WHERE " STATS_PLAN_SQL STATS_F_PROVIDER_SQL STATS_F_MODEL_SQL
 	    " GROUP BY account_name",

@@ -32,6 +32,7 @@ enum stats_stmt {
 	STATS_ST_PROCESSES,	/* live and silent processes */
 	STATS_ST_BACKOFFS,	/* backoff rows still running */
 	STATS_ST_INFLIGHT,	/* live reservations per account */
+	STATS_ST_OVERRIDES,	/* accounts the operator disabled, with when and why */
 	STATS_ST_ACCT_PERIOD,	/* sums per account over the period */
 	STATS_ST_ACCT_WINDOW,	/* spend, requests, tokens per account over a window */
 	STATS_ST_ACCT_LASTERR,	/* last failed attempt of an account */

@@ -121,6 +121,8 @@ struct stats_acct {
 	struct stats_sums	 sums;		/* over the period */
 	int64_t			 win[CONFIG_WINDOW__MAX][3]; /* spend, requests, tokens */
 	int64_t			 inflight;	/* live reservations */
+	int64_t			 disabled_at;	/* when the operator disabled it, 0 = not */
+	char			 note[128];	/* the operator's reason, "" = none */
 };
 
 static struct stats_acct *
@@ -249,6 +251,17 @@ stats_accounts(struct stats_db *s, const struct config *cfg, const struct stats_
 	}
 	if (rc < 0)
 		goto out;
+	st = s->st[STATS_ST_OVERRIDES];
+	sqlite3_reset(st);
+	for (rc = stats_step(st, &dberr); rc == 1; rc = stats_step(st, &dberr)) {
+		x = stats_acct_find(acct, n, stats_cs(st, 0));
+		if (x != NULL) {
+			x->disabled_at = stats_ci(st, 1) > 0 ? stats_ci(st, 1) : 1;
+			snprintf(x->note, sizeof(x->note), "%s", stats_cs(st, 2));
+		}
+	}
+	if (rc < 0)
+		goto out;
 	dberr = stats_backoffs_load(s, q->now, &bo, &nbo);
 	if (dberr != QP_OK)
 		goto out;
@@ -265,14 +278,20 @@ stats_accounts(struct stats_db *s, const struct config *cfg, const struct stats_
 		if (q->provider[0] && strcmp(q->provider, x->p->id) != 0)
 			continue;
 		b = stats_backoff_find(bo, nbo, x->a->name);
-		state = stats_state(x->p, x->a, b);
-		if (state == STATS_STATE_DISABLED && !q->include_disabled)
+		state = x->disabled_at > 0 ? STATS_STATE_DISABLED : stats_state(x->p, x->a, b);
+		/* The operator's disables are listed always: they are meant to be temporary. */
+		if (state == STATS_STATE_DISABLED && x->disabled_at == 0 && !q->include_disabled)
 			continue;
 		obj = stats_arr_obj(&o, arr);
 		stats_put_s(&o, obj, "name", x->a->name);
 		stats_put_s(&o, obj, "provider", x->p->id);
 		stats_put_b(&o, obj, "enabled", x->a->enabled && x->p->enabled);
 		stats_put_s(&o, obj, "status", stats_state_name(state));
+		stats_put_s(&o, obj, "disabled_by", state != STATS_STATE_DISABLED ? NULL :
+		    x->disabled_at > 0 && x->p->enabled && x->a->enabled ? "operator" :
+		    "configuration");
+		stats_put_t(&o, obj, "disabled_at", x->disabled_at > 1 ? x->disabled_at : 0);
+		stats_put_s(&o, obj, "disabled_note", x->note[0] != '\0' ? x->note : NULL);
 		stats_put_t(&o, obj, "backoff_until", b != NULL ? b->until : 0);
 		stats_put_s(&o, obj, "backoff_reason", b != NULL ? b->reason : NULL);
 		stats_put_s(&o, obj, "backoff_scope", b != NULL ? "account" : NULL);

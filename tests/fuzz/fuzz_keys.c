@@ -10,9 +10,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* One migrated in-memory database with one client and one revoked admin key, made once. */
+/*
+ * One migrated in-memory database with one client key, one revoked admin
+ * key and one expired client key, made once.
+ */
 static struct keys_db *keys;
 static char key_ok[KEYS_TEXT_LEN + 1], key_revoked[KEYS_TEXT_LEN + 1];
+static char key_expired[KEYS_TEXT_LEN + 1];
 
 static void
 setup(void)
@@ -31,8 +35,9 @@ setup(void)
 	    migrate_load(dir, &set, errbuf, sizeof(errbuf)) != QP_OK ||
 	    migrate_apply(db, &set, &applied, errbuf, sizeof(errbuf)) != QP_OK ||
 	    (keys = keys_db_new(db, &err, errbuf, sizeof(errbuf))) == NULL ||
-	    keys_create(keys, "fuzz", KEYS_ROLE_CLIENT, key_ok) != QP_OK ||
-	    keys_create(keys, "gone", KEYS_ROLE_ADMIN, key_revoked) != QP_OK ||
+	    keys_create(keys, "fuzz", KEYS_ROLE_CLIENT, 0, key_ok) != QP_OK ||
+	    keys_create(keys, "gone", KEYS_ROLE_ADMIN, 0, key_revoked) != QP_OK ||
+	    keys_create(keys, "old", KEYS_ROLE_CLIENT, 1, key_expired) != QP_OK ||
 	    keys_revoke(keys, "gone") != QP_OK) {
 		fprintf(stderr, "fuzz_keys: setup failed: %s\n", errbuf);
 		abort();
@@ -55,7 +60,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (err == QP_OK && (!same || info.role != KEYS_ROLE_CLIENT ||
 	    strcmp(info.name, "fuzz") != 0))
 		__builtin_trap();
-	if (err != QP_OK && err != QP_EAUTH)
+	/* Only the expired key is called expired. */
+	if (err == QP_EEXPIRED && !(size == strlen(key_expired) &&
+	    memcmp(data, key_expired, size) == 0))
+		__builtin_trap();
+	if (err != QP_OK && err != QP_EAUTH && err != QP_EEXPIRED)
 		__builtin_trap();
 	if (same && err != QP_OK)
 		__builtin_trap();
@@ -76,6 +85,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* A revoked key stays refused, whatever came before. */
 	if (keys_verify(keys, key_revoked, strlen(key_revoked), &info) != QP_EAUTH)
+		__builtin_trap();
+	/* An expired key stays refused as expired. */
+	if (keys_verify(keys, key_expired, strlen(key_expired), &info) != QP_EEXPIRED)
 		__builtin_trap();
 	return 0;
 }
