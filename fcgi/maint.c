@@ -308,10 +308,19 @@ maint_every_prune(const struct maint *m)
 	return m->opts.prune_ms;
 }
 
+/* A hook's period: from the configuration when it says how, else interval_ms. */
+static int64_t
+maint_hook_interval(const struct maint *m, enum maint_hook_id id)
+{
+	const struct maint_hook *h = &m->opts.hooks[id];
+
+	return h->interval_of != NULL ? h->interval_of(m->cfg) : h->interval_ms;
+}
+
 static int64_t
 maint_every_stale(const struct maint *m)
 {
-	int64_t ms = m->opts.hooks[MAINT_HOOK_STALE].interval_ms;
+	int64_t ms = maint_hook_interval(m, MAINT_HOOK_STALE);
 
 	return ms > 0 ? ms : MAINT_STALE_MS;
 }
@@ -319,7 +328,7 @@ maint_every_stale(const struct maint *m)
 static int64_t
 maint_every_retention(const struct maint *m)
 {
-	int64_t ms = m->opts.hooks[MAINT_HOOK_RETENTION].interval_ms;
+	int64_t ms = maint_hook_interval(m, MAINT_HOOK_RETENTION);
 
 	return ms > 0 ? ms : MAINT_RETENTION_MS;
 }
@@ -327,7 +336,7 @@ maint_every_retention(const struct maint *m)
 static int64_t
 maint_every_backup(const struct maint *m)
 {
-	int64_t ms = m->opts.hooks[MAINT_HOOK_BACKUP].interval_ms;
+	int64_t ms = maint_hook_interval(m, MAINT_HOOK_BACKUP);
 
 	return ms > 0 ? ms : MAINT_BACKUP_MS;
 }

@@ -84,6 +84,12 @@ struct maint_hook {
 	void		*arg;		/* passed to run and close; the server's */
 	int64_t		 interval_ms;	/* period, 0 = the task's default */
 	/*
+	 * The period (ms, <= 0 = the task's default) read from the
+	 * configuration, asked at start and for every configuration adopted;
+	 * NULL = interval_ms.
+	 */
+	int64_t		 (*interval_of)(const struct config *cfg);
+	/*
 	 * Whether the configuration wants the task at all (e.g. [backup]
 	 * enabled); asked at start and for every configuration adopted.
 	 * NULL = always, once run is set.

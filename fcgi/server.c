@@ -664,6 +664,14 @@ server_stale_hook(const struct maint_ctx *ctx, void *arg, char *note, size_t len
 	return err;
 }
 
+/* MAINT_HOOK_RETENTION's period: [retention] interval_s, which a reload may change. */
+static int64_t
+server_retention_interval(const struct config *cfg)
+{
+
+	return (int64_t)cfg->retention.interval_s * 1000;
+}
+
 /* MAINT_HOOK_RETENTION: deletes rows past their retention. */
 static enum qp_err
 server_retention_hook(const struct maint_ctx *ctx, void *arg, char *note, size_t len)
@@ -986,7 +994,7 @@ server_run(struct config *start, int listen_fd)
 	mopts.hooks[MAINT_HOOK_RETENTION].run = server_retention_hook;
 	mopts.hooks[MAINT_HOOK_RETENTION].close = server_hooks_close;
 	mopts.hooks[MAINT_HOOK_RETENTION].arg = &hooks;
-	mopts.hooks[MAINT_HOOK_RETENTION].interval_ms = (int64_t)cfg->retention.interval_s * 1000;
+	mopts.hooks[MAINT_HOOK_RETENTION].interval_of = server_retention_interval;
 	/* Automatic backups: quotapool-admin does the work, on the lease holder. */
 	autobackup_init(&backups, db_now_ms());
 	mopts.hooks[MAINT_HOOK_BACKUP].run = autobackup_hook;
