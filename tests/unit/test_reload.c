@@ -381,6 +381,38 @@ backup_connected(struct maint *m)
 	return on;
 }
 
+/* The retention task's period (ms) on the runtime page; -1 if not shown. */
+static int64_t
+retention_interval(struct maint *m)
+{
+	cJSON *arr = maint_status_json(m), *t, *v;
+	int64_t ms = -1;
+
+	cJSON_ArrayForEach(t, arr)
+		if (strcmp(cJSON_GetObjectItem(t, "name")->valuestring, "retention") == 0 &&
+		    cJSON_IsNumber(v = cJSON_GetObjectItem(t, "interval_ms")))
+			ms = (int64_t)v->valuedouble;
+	cJSON_Delete(arr);
+	return ms;
+}
+
+static enum qp_err
+noop_hook(const struct maint_ctx *ctx, void *arg, char *note, size_t len)
+{
+
+	(void)ctx;
+	(void)arg;
+	snprintf(note, len, "nothing");
+	return QP_OK;
+}
+
+static int64_t
+retention_every(const struct config *cfg)
+{
+
+	return (int64_t)cfg->retention.interval_s * 1000;
+}
+
 /* Waits up to ms for cond; 1 if it held. */
 static int
 wait_until(int (*cond)(void *), void *arg, int ms)
@@ -461,6 +493,8 @@ test_maint_adopts(void)
 	o.hooks[MAINT_HOOK_BACKUP].run = count_backup;
 	o.hooks[MAINT_HOOK_BACKUP].wanted = backup_wanted;
 	o.hooks[MAINT_HOOK_BACKUP].interval_ms = 100;
+	o.hooks[MAINT_HOOK_RETENTION].run = noop_hook;
+	o.hooks[MAINT_HOOK_RETENTION].interval_of = retention_every;
 	o.live = lc;
 	pinned = liveconf_pin(lc, NULL);
 	m = maint_start(pinned, &o, &err);
@@ -470,16 +504,18 @@ test_maint_adopts(void)
 		return;
 	ok(wait_until(m1_stored, NULL, 10000), "the first configuration's static model stored");
 	is_int(backup_connected(m), 0, "[backup] off: the backup task is not connected");
+	is_int(retention_interval(m), 3600 * 1000, "retention every 3600 s by default");
 
 	c.extra = "[providers.p2]\nbase_url = \"http://127.0.0.1:9/v1\"\n"
 	    "protocols = [\"openai\"]\nmodels = [\"m2\"]\nauth = \"none\"\n"
-	    "[backup]\nenabled = true\n";
+	    "[backup]\nenabled = true\n[retention]\ninterval_s = 120\n";
 	write_conf(&c);
 	is_int(liveconf_publish(lc, load()), 2, "a configuration with p2 and [backup] on published");
 	maint_wake(m);
 	ok(wait_until(m2_stored, NULL, 10000), "its new provider's static model is stored");
 	ok(wait_until(backup_ran, NULL, 10000), "the backup hook runs once [backup] is on");
 	is_int(backup_connected(m), 1, "and is shown connected");
+	is_int(retention_interval(m), 120 * 1000, "[retention] interval_s = 120 is followed");
 
 	c.extra = NULL;
 	write_conf(&c);
