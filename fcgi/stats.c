@@ -111,6 +111,7 @@ enum stats_stmt {
 	STATS_ST_TRACE_REQ,	/* one request by uid */
 	STATS_ST_TRACE_ATT,	/* its attempts */
 	STATS_ST_TRACE_DEC,	/* its routing decisions */
+	STATS_ST_TRANSLATED,	/* requests served through a translation, with losses */
 	STATS_ST__MAX
 };
 
@@ -201,6 +202,11 @@ static const char *const stats_sql[STATS_ST__MAX] = {
 	    "LIMIT ?8) WHERE (?3 IS NULL OR account_name = ?3) "
 	    "AND (?4 IS NULL OR provider_id = ?4) AND (?5 IS NULL OR model_base = ?5) "
 	    "AND (?6 IS NULL OR status = ?6) LIMIT ?7",
+	[STATS_ST_TRANSLATED] = "SELECT count(*), total(translation_warnings > 0), "
+	    "total(translation_warnings) FROM requests WHERE started_at >= ?1 AND started_at < ?2 "
+	    "AND translation IS NOT NULL AND (?3 IS NULL OR account_name = ?3) "
+	    "AND (?4 IS NULL OR provider_id = ?4) AND (?5 IS NULL OR model_base = ?5) "
+	    "AND (?6 IS NULL OR status = ?6)",
 	[STATS_ST_RECENT_EDGE] = "SELECT started_at FROM requests WHERE started_at >= ?1 "
 	    "AND started_at < ?2 ORDER BY started_at DESC, id DESC LIMIT 1 OFFSET ?3",
 	[STATS_ST_TRACE_REQ] = "SELECT " STATS_REQ_COLS ", r.id, connect_ms, first_byte_ms, "
@@ -2027,7 +2033,7 @@ stats_summary(struct stats_db *s, const struct config *cfg, const struct stats_q
 	struct stats_out o;
 	struct stats_plan p;
 	struct stats_sums all;
-	int64_t exact[STATS_NEXACT], bystatus[STATS_NSTATUSES], providers = 0;
+	int64_t exact[STATS_NEXACT], bystatus[STATS_NSTATUSES], providers = 0, xl[3] = { 0 };
 	enum qp_err dberr = QP_OK;
 	char name[40];
 	cJSON *root, *bs;
@@ -2056,6 +2062,16 @@ stats_summary(struct stats_db *s, const struct config *cfg, const struct stats_q
 		goto out;
 	if (rc == 1) {
 		providers = stats_ci(st, 0);
+		sqlite3_reset(st);
+	}
+	/* From the request rows: [dashboard] retention_days bounds what is counted. */
+	st = s->st[STATS_ST_TRANSLATED];
+	stats_bind_raw(st, q->from, q->to, q);
+	if ((rc = stats_step(st, &dberr)) < 0)
+		goto out;
+	if (rc == 1) {
+		for (i = 0; i < 3; i++)
+			xl[i] = stats_ci(st, i);
 		sqlite3_reset(st);
 	}
 
@@ -2091,6 +2107,9 @@ stats_summary(struct stats_db *s, const struct config *cfg, const struct stats_q
 	stats_put_i(&o, root, "total_bytes_emitted", all.v[SUM_BYTES_OUT]);
 	stats_put_i(&o, root, "total_attempts", all.v[SUM_ATTEMPTS]);
 	stats_put_i(&o, root, "total_providers", providers);
+	stats_put_i(&o, root, "translated_requests", xl[0]);
+	stats_put_i(&o, root, "translated_with_losses", xl[1]);
+	stats_put_i(&o, root, "translation_warnings", xl[2]);
 	stats_put_d(&o, root, "avg_latency_ms", stats_avg(all.v[SUM_OK_TOTAL_MS],
 	    all.v[SUM_OK_TOTAL_N]));
 	stats_put_d(&o, root, "avg_ttft_ms", stats_avg(all.v[SUM_OK_TTFT_MS],
