@@ -13,6 +13,7 @@
 
 #include "bounds.h"
 #include "config.h"
+#include "cost.h"
 #include "crypto.h"
 #include "log.h"
 #include "toml.h"
@@ -25,7 +26,12 @@
 #define CONFIG_QUOTA_MAX	1e15		/* any quota: a billion dollars in microdollars */
 #define CONFIG_TOKENS_MAX	1e9		/* context and output token limits */
 #define CONFIG_WEIGHT_MAX	1000.0		/* account weight */
-#define CONFIG_PRICE_MAX	1e6		/* dollars per 1K tokens */
+/*
+ * Dollars per 1K tokens: $1,000 per million, the most cost.c accepts
+ * (COST_RATE_MAX); a higher price is refused here rather than replaced by
+ * generic prices when a request is priced.
+ */
+#define CONFIG_PRICE_MAX	1.0
 
 /* How a key's value is read and stored. */
 enum config_kind {
@@ -500,6 +506,10 @@ static const struct config_key config_keys_provider[] = {
 	{ .name = "idle_timeout_s", .kind = CONFIG_KIND_MS, .off = offsetof(S, idle_timeout_ms),
 	  .min = 0, .max = 86400, .defdoc = "`[upstream]`",
 	  .doc = "Overrides `[upstream]` when above 0." },
+	{ .name = "ca_file", .kind = CONFIG_KIND_PATH, .off = offsetof(S, ca_file),
+	  .defdoc = "the system's CAs",
+	  .doc = "PEM file of the CAs that verify an https `base_url` (a private CA), "
+	  "relative to the config's directory." },
 	{ .name = "accounts", .kind = CONFIG_KIND_TABLES, .off = CONFIG_NOFIELD,
 	  .doc = "The provider's accounts: see `[[providers.<id>.accounts]]`." },
 	{ .name = "stream_timeouts", .kind = CONFIG_KIND_SUBTABLE, .off = CONFIG_NOFIELD,
@@ -618,10 +628,10 @@ static const struct config_key config_keys_override[] = {
 	  .off = offsetof(S, output_per_mtok), .min = 0, .max = CONFIG_PRICE_MAX, .idef = -1,
 	  .defdoc = "unset", .doc = "Price of output tokens in dollars per 1K." },
 	{ .name = "cache_read_per_million_microdollars", .kind = CONFIG_KIND_INT64,
-	  .off = offsetof(S, cache_read_per_mtok), .min = 0, .max = CONFIG_QUOTA_MAX, .idef = -1,
+	  .off = offsetof(S, cache_read_per_mtok), .min = 0, .max = COST_RATE_MAX, .idef = -1,
 	  .defdoc = "unset", .doc = "Price of cache-read tokens in microdollars per million." },
 	{ .name = "cache_write_per_million_microdollars", .kind = CONFIG_KIND_INT64,
-	  .off = offsetof(S, cache_write_per_mtok), .min = 0, .max = CONFIG_QUOTA_MAX, .idef = -1,
+	  .off = offsetof(S, cache_write_per_mtok), .min = 0, .max = COST_RATE_MAX, .idef = -1,
 	  .defdoc = "unset", .doc = "Price of cache-write tokens in microdollars per million." },
 #define CONTEXT_NONE "quotapool does not check requests against context limits yet"
 	{ .name = "max_context_tokens", .kind = CONFIG_KIND_INT64,

@@ -15,6 +15,12 @@ enum route_access {
 	ROUTE_ACCESS__MAX
 };
 
+/*
+ * Path of the error documents the web server asks for when it refuses a
+ * request itself (lighttpd's server.error-handler, Apache's ErrorDocument).
+ */
+#define ROUTE_WEB_ERROR_PATH	"/_quotapool/error"
+
 /* Route flags. */
 #define ROUTE_PREFIX	0x1	/* path is a prefix ending in '/'; the rest is an argument */
 

@@ -354,7 +354,12 @@ test_ranges(void)
 	    "api_key = \"k-1234567890\"\nweight = 0\n", 6, 10,
 	    "providers.a.accounts[0].weight: 0 is out of range (above 0, at most 1000)");
 	expect_error("[model_overrides.\"m\"]\noutput_price_per_1k = -0.5\n", 2, 23,
-	    "model_overrides.\"m\".output_price_per_1k: -0.5 is out of range (0 to 1000000)");
+	    "model_overrides.\"m\".output_price_per_1k: -0.5 is out of range (0 to 1)");
+	expect_error("[model_overrides.\"m\"]\ninput_price_per_1k = 1.5\n", 2, 22,
+	    "model_overrides.\"m\".input_price_per_1k: 1.5 is out of range (0 to 1)");
+	expect_error("[model_overrides.\"m\"]\ncache_read_per_million_microdollars = 1000000001\n",
+	    2, 39, "model_overrides.\"m\".cache_read_per_million_microdollars: 1000000001 is out "
+	    "of range (0 to 1000000000)");
 	expect_error("[model_overrides.\"m\"]\nmax_context_tokens = -5\n", 2, 22,
 	    "model_overrides.\"m\".max_context_tokens: -5 is out of range (0 to 1000000000)");
 	expect_error("[model_overrides.\"m\"]\nmax_context_tokens = 1000\nmax_output_tokens = 2000\n",
@@ -922,7 +927,7 @@ test_overrides(void)
 	struct config *cfg;
 
 	cfg = expect_ok("[model_overrides.\"claude-sonnet-4\"]\nprotocol = \"anthropic\"\n"
-	    "input_price_per_1k = 0.003\noutput_price_per_1k = 15\n"
+	    "input_price_per_1k = 0.003\noutput_price_per_1k = 0.015\n"
 	    "cache_read_per_million_microdollars = 300000\nmax_context_tokens = 200000\n"
 	    "max_output_tokens = 64000\nenforce_context_limit = true\n"
 	    "[model_overrides.\"gpt/x:1\"]\n", &d, "model overrides");
@@ -930,7 +935,7 @@ test_overrides(void)
 	if (o != NULL) {
 		is_int(o->protocol, CONFIG_PROTO_ANTHROPIC, "protocol");
 		is_int(o->input_per_mtok, 3000000, "$0.003 per 1K = 3000000 microdollars per M");
-		is_int(o->output_per_mtok, 15000000000LL, "$15 per 1K");
+		is_int(o->output_per_mtok, 15000000, "$0.015 per 1K = $15 per M");
 		is_int(o->cache_read_per_mtok, 300000, "cache read");
 		is_int(o->cache_write_per_mtok, -1, "cache write unset");
 		is_int(o->max_context_tokens, 200000, "context");
