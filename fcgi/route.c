@@ -179,6 +179,16 @@ route_allowed(struct worker *w, struct http_req *r, enum route_access access)
 		    "too many failed key checks from this address: try again later", retry);
 		return 0;
 	}
+	/* An admin's dashboard session opens what an admin key opens. */
+	if (access != ROUTE_CLIENT && role != SERVER_ROLE_ADMIN && dashboard_session_admin(w, r))
+		return 1;
+	if (role == SERVER_ROLE_NONE && w->auth_err == QP_EEXPIRED) {
+		http_error_ex(r, 401, http_type(r, "invalid_request_error",
+		    "authentication_error"), "this API key has expired: ask the gateway's "
+		    "operator for a new one", "WWW-Authenticate: Bearer error=\"invalid_token\", "
+		    "error_description=\"expired\"\r\n");
+		return 0;
+	}
 	if (role == SERVER_ROLE_NONE && w->auth_err != QP_EAUTH) {
 		http_error(r, 503, http_type(r, "server_error", "api_error"),
 		    "the gateway is not ready: its database is unavailable");

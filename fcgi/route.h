@@ -9,9 +9,9 @@
 enum route_access {
 	ROUTE_OPEN,		/* anyone (health checks) */
 	ROUTE_CLIENT,		/* a client or admin key */
-	ROUTE_ADMIN,		/* an admin key (or an admin session) */
-	ROUTE_DASHBOARD,	/* anyone if [dashboard] public, else admin */
-	ROUTE_METRICS,		/* anyone if [dashboard] metrics_public, else admin */
+	ROUTE_ADMIN,		/* an admin key or an admin's dashboard session */
+	ROUTE_DASHBOARD,	/* anyone if [dashboard] public, else as ROUTE_ADMIN */
+	ROUTE_METRICS,		/* anyone if [dashboard] metrics_public, else as ROUTE_ADMIN */
 	ROUTE_ACCESS__MAX
 };
 

@@ -919,6 +919,45 @@ test_eggpool(void)
 	config_diag_free(&d);
 }
 
+/* [retention]: one setting for request rows, with its older names. */
+static void
+test_retention(void)
+{
+	struct config_diag d;
+	struct config *cfg;
+
+	cfg = expect_ok("", &d, "no [retention]");
+	if (cfg != NULL) {
+		is_int(cfg->retention.requests_days, 30, "requests_days defaults to 30");
+		is_int(cfg->retention.events_days, 30, "events_days defaults to requests_days");
+		is_int(cfg->retention.interval_s, 3600, "interval_s defaults to an hour");
+	}
+	config_free(cfg);
+	config_diag_free(&d);
+	cfg = expect_ok("[dashboard]\nretention_days = 12\n", &d, "[dashboard] retention_days");
+	if (cfg != NULL) {
+		is_int(cfg->retention.requests_days, 12, "its older name sets requests_days");
+		is_int(cfg->retention.events_days, 12, "and events_days follows");
+		is_int(cfg->dashboard.retention_days, 12, "the older field holds the same value");
+	}
+	config_free(cfg);
+	config_diag_free(&d);
+	cfg = expect_ok("[retention]\nrequests_days = 0\nevents_days = 7\ninterval_s = 60\n",
+	    &d, "[retention] with 0 = forever");
+	if (cfg != NULL) {
+		is_int(cfg->retention.requests_days, 0, "requests_days 0 keeps them forever");
+		is_int(cfg->retention.events_days, 7, "events_days on its own");
+		is_int(cfg->retention.interval_s, 60, "interval_s");
+	}
+	config_free(cfg);
+	config_diag_free(&d);
+	expect_error("[dashboard]\nretention_days = 12\n[retention]\nrequests_days = 5\n", 3, 0,
+	    "retention: requests_days and dashboard.retention_days (its older name) are both set: "
+	    "keep one");
+	expect_error("[retention]\ninterval_s = 5\n", 2, 14,
+	    "retention.interval_s: 5 is out of range (60 to 86400)");
+}
+
 static void
 test_overrides(void)
 {
@@ -1532,6 +1571,7 @@ main(int argc, char **argv)
 	test_paths();
 	test_eggpool();
 	test_overrides();
+	test_retention();
 	test_diag();
 	test_find_path();
 	test_example();
