@@ -141,7 +141,8 @@ static const char *const stats_sql[STATS_ST__MAX] = {
 	[STATS_ST_RECENT_EDGE] = "SELECT started_at FROM requests WHERE started_at >= ?1 "
 	    "AND started_at < ?2 ORDER BY started_at DESC, id DESC LIMIT 1 OFFSET ?3",
 	[STATS_ST_TRACE_REQ] = "SELECT " STATS_REQ_COLS ", r.id, connect_ms, first_byte_ms, "
-	    "overhead_us, upstream_bytes, k.name FROM requests AS r LEFT JOIN client_keys AS k "
+	    "overhead_us, upstream_bytes, k.name, translation, translation_warnings "
+	    "FROM requests AS r LEFT JOIN client_keys AS k "
 	    "ON k.id = r.client_key_id WHERE request_uid = ?1",
 	[STATS_ST_TRACE_ATT] = "SELECT attempt_number, provider_id, account_name, model, "
 	    "started_at, completed_at, status_code, outcome, retry_category, error_class, "

@@ -326,7 +326,7 @@ r = inst.request("POST", EMBEDDINGS, "{oops", headers={
     "Content-Type": "application/json"})
 dp.error_shape(r, "openai", "embeddings malformed JSON")
 
-# ---- /v1/models keeps working -------------------------------------------------
+# ---- /v1/models keeps working ----------------------------------------------
 
 r = inst.request("GET", "/v1/models")
 ids = sorted(m.get("id") for m in (r.try_json() or {}).get("data") or [])

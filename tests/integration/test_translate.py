@@ -113,8 +113,9 @@ def parse(d, stream, raw):
             m = j["choices"][0]["message"]
             out["text"] = m.get("content") or ""
             for t in m.get("tool_calls") or []:
-                out["calls"].append((t["id"], t["function"]["name"], json.loads(
-                    t["function"]["arguments"]), 1))
+                fn = t["function"]
+                out["calls"].append((t["id"], fn["name"],
+                                     json.loads(fn["arguments"]), 1))
             out["stop"] = j["choices"][0]["finish_reason"]
             u = j.get("usage") or {}
             out["usage"] = dict(u, cached_tokens=(
@@ -241,7 +242,8 @@ for d in DIRS:
                                              stream=stream, **extra), stream)
         is_eq(st, 200, "%s: 200" % tag)
         like(hdrs.get("Content-Type", ""), r"^text/event-stream" if stream else
-             r"^application/json", "%s: Content-Type of the client's API" % tag)
+             r"^application/json",
+             "%s: Content-Type of the client's API" % tag)
         got = parse(d, stream, raw)
         is_eq(got["text"], "Translated answer here.",
               "%s: the provider's text in the client's shape" % tag)
@@ -342,7 +344,8 @@ for d in DIRS:
                 "tool_use", d["name"]),
                ("completed", "stop" if d["up"] == OPENAI else "end_turn",
                 d["name"])],
-              "%s: both rows completed, with the provider's stop reasons" % tag)
+              "%s: both rows completed, with the provider's stop reasons"
+              % tag)
         mock.set_default("*", None)
 
         # A stop for length.
@@ -483,6 +486,15 @@ is_eq((r.status, j.get("translated_requests"),
 r = inst.request("GET", "/", key=admin_key)
 ok(r.status == 200 and b"Translated" in r.body and
    b"Translation losses" in r.body, "the overview page shows them")
+uid = row.get("request_uid", "x")
+j = inst.request("GET", "/api/stats/recent/" + uid, key=admin_key).try_json()
+t = (j or {}).get("request") or {}
+is_eq((t.get("translation"), t.get("translation_warnings")),
+      ("chat>messages", row.get("translation_warnings")),
+      "the request's trace names its translation and losses")
+r = inst.request("GET", "/traces/" + uid, key=admin_key)
+ok(r.status == 200 and b"chat&gt;messages" in r.body,
+   "the trace page shows the translation", lambda: "  %r" % r.body[:300])
 
 # ---- loss_policy reject: 400 before any upstream call -----------------------
 

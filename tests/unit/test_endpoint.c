@@ -1,4 +1,4 @@
-/* test_endpoint.c: each pooled API, and how one attempt reaches a provider (as is or translated). */
+/* test_endpoint.c: each pooled API, and how an attempt reaches a provider (as is or translated). */
 #include "../tap.h"
 #include "endpoint.h"
 
