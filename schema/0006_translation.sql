@@ -1,4 +1,4 @@
--- 0005_translation.sql: a request served through a translation says which, and what it lost.
+-- 0006_translation.sql: a request served through a translation says which, and what it lost.
 -- All times are integer milliseconds since the Unix epoch, UTC.
 --
 -- A client whose API the chosen provider does not speak (an Anthropic
