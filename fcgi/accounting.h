@@ -102,6 +102,8 @@ struct accounting_final {
 	const char	*cost_exactness; /* cost_exactness_name(), NULL = "unknown" */
 	int64_t		 bytes_out;	/* response bytes sent to the client */
 	int64_t		 upstream_bytes; /* response bytes received from upstream */
+	const char	*translation;	/* xlate_dir_name() of the final attempt, NULL = none */
+	int64_t		 translation_warnings; /* what that translation could not express */
 };
 
 /* What one run of the stale-request finalizer did. */

@@ -128,6 +128,7 @@ struct select_cand {
 	double			 pressure;	/* max over windows */
 	int64_t			 last_used;	/* latest attempt start, 0 = never */
 	int			 scored;	/* 1 if in the chosen tier and scored */
+	int			 translated;	/* 1 if reached only by translation (q->via) */
 };
 
 /* A bounded, growable text buffer. */
@@ -185,6 +186,8 @@ select_protocol_name(unsigned proto)
 		return "openai";
 	if (proto == CONFIG_PROTO_ANTHROPIC)
 		return "anthropic";
+	if (proto == CONFIG_PROTO_RESPONSES)
+		return "responses";
 	return "";
 }
 
@@ -322,6 +325,14 @@ select_proto_bit(const char *name)
 	return 0;
 }
 
+/* A model served over OpenAI's chat is served over its Responses API too, where spoken. */
+static unsigned
+select_with_responses(unsigned mp)
+{
+
+	return (mp & CONFIG_PROTO_OPENAI) ? mp | CONFIG_PROTO_RESPONSES : mp;
+}
+
 /* Returns the override of model, or NULL (config.h's lookup, kept local to this module). */
 static const struct config_model_override *
 select_override(const struct config *cfg, const char *model)
@@ -370,13 +381,13 @@ select_served(struct select_db *s, const struct config_provider *p, const char *
 		return QP_OK;
 	*listed = 1;
 	if (is_static)
-		mp = CONFIG_PROTO_OPENAI | CONFIG_PROTO_ANTHROPIC;
+		mp = CONFIG_PROTO_OPENAI | CONFIG_PROTO_ANTHROPIC | CONFIG_PROTO_RESPONSES;
 	else if (mp == 0) {
 		o = select_override(s->cfg, model);
 		mp = o != NULL && o->protocol != 0 ? o->protocol :
 		    CONFIG_PROTO_OPENAI | CONFIG_PROTO_ANTHROPIC;
 	}
-	*served = p->protocols & mp;
+	*served = p->protocols & select_with_responses(mp);
 	return QP_OK;
 }
 
@@ -652,6 +663,8 @@ select_cmp(const struct select_db *s, int i, int j)
 {
 	const struct select_cand *a = &s->cand[i], *b = &s->cand[j];
 
+	if (a->translated != b->translated)
+		return a->translated ? 1 : -1;
 	if (a->pressure != b->pressure)
 		return a->pressure < b->pressure ? -1 : 1;
 	if (a->inflight != b->inflight)
@@ -804,6 +817,8 @@ select_detail(struct select_db *s, const struct select_query *q, int chosen, int
 			select_put(b, ",\"since\":%lld", (long long)c->disabled_at);
 		if (c->reason == SELECT_REASON_ELIGIBLE)
 			select_put(b, ",\"tier\":%d", s->acct[i].p->routing_priority);
+		if (c->reason == SELECT_REASON_ELIGIBLE && c->translated)
+			SELECT_LIT(b, ",\"translated\":true");
 		if (c->scored) {
 			select_put(b, ",\"score\":[%.6g,%lld,%lld", c->pressure,
 			    (long long)c->inflight, (long long)c->last_used);
@@ -839,6 +854,7 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 	struct select_cand *c;
 	enum qp_err err;
 	int64_t retry_auth = 0, retry_backoff = 0, retry_any = 0;
+	unsigned reach = q->protocol | q->via;
 	int i, j, pi, tier = -1, best = -1, serving = 0, wrong = 0;
 	int n_backoff = 0, n_auth = 0, n_tried = 0, scored_limited = 0;
 
@@ -886,7 +902,7 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 			c->reason = SELECT_REASON_NO_CREDENTIALS;
 		else if (!s->listed[pi])
 			c->reason = SELECT_REASON_NO_MODEL;
-		else if ((s->served[pi] & q->protocol) == 0)
+		else if ((s->served[pi] & reach) == 0)
 			c->reason = SELECT_REASON_WRONG_PROTOCOL;
 		else {
 			c->reason = SELECT_REASON_ELIGIBLE;
@@ -896,10 +912,11 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 			if (c->reason == SELECT_REASON_ELIGIBLE && c->until > q->now)
 				c->reason = c->backoff == FAILOVER_REASON_AUTH_FAILURE ?
 				    SELECT_REASON_AUTH_QUARANTINE : SELECT_REASON_BACKOFF;
+			c->translated = (s->served[pi] & q->protocol) == 0;
 		}
 		/* What decides the status does not depend on the order of exclusions. */
 		if (p->enabled && s->listed[pi]) {
-			if (s->served[pi] & q->protocol) {
+			if (s->served[pi] & reach) {
 				serving++;
 				if (c->until > q->now && (retry_any == 0 || c->until < retry_any))
 					retry_any = c->until;
@@ -971,6 +988,7 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 			best = i;
 	}
 	res->status = SELECT_OK;
+	res->served = s->served[s->acct[best].p - s->cfg->providers];
 	res->provider = s->acct[best].p;
 	res->account = s->acct[best].a;
 	res->tier = tier;
