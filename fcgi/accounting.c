@@ -45,8 +45,8 @@ static const char *const accounting_sql[ACC_STMT__MAX] = {
 	    "completed_at = ?, connect_ms = ?, first_byte_ms = ?, ttft_ms = ?, total_ms = ?, "
 	    "overhead_us = ?, input_tokens = ?, output_tokens = ?, cache_read_tokens = ?, "
 	    "cache_write_tokens = ?, reasoning_tokens = ?, cost_microdollars = ?, "
-	    "cost_exactness = ?, bytes_in = ?, bytes_out = ?, upstream_bytes = ? "
-	    "WHERE id = ? AND status = 'pending'",
+	    "cost_exactness = ?, bytes_in = ?, bytes_out = ?, upstream_bytes = ?, "
+	    "price_source = ?, price_ref = ? WHERE id = ? AND status = 'pending'",
 	[ACC_REQ_TRANSLATION] = "UPDATE requests SET translation = ?, translation_warnings = ? "
 	    "WHERE id = ?",
 	[ACC_ATT_INSERT] = "INSERT INTO request_attempts (request_id, attempt_number, "
@@ -483,7 +483,11 @@ accounting_finalize(struct accounting_db *acc, const struct accounting_request *
 	sqlite3_bind_int64(st, 21, accounting_nonneg(req->bytes_in));
 	sqlite3_bind_int64(st, 22, accounting_nonneg(fin->bytes_out));
 	sqlite3_bind_int64(st, 23, accounting_nonneg(fin->upstream_bytes));
-	sqlite3_bind_int64(st, 24, req->id);
+	sqlite3_bind_text(st, 24, fin->price_source != NULL ? fin->price_source : "none", -1,
+	    SQLITE_STATIC);
+	accounting_bind_text(st, 25, fin->price_ref != NULL && fin->price_ref[0] != '\0' ?
+	    fin->price_ref : NULL);
+	sqlite3_bind_int64(st, 26, req->id);
 	if ((err = accounting_step(st)) != QP_OK)
 		return err;
 	if (sqlite3_changes(acc->db) == 0)

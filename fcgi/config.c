@@ -28,8 +28,8 @@
 #define CONFIG_WEIGHT_MAX	1000.0		/* account weight */
 /*
  * Dollars per 1K tokens: $1,000 per million, the most cost.c accepts
- * (COST_RATE_MAX); a higher price is refused here rather than replaced by
- * generic prices when a request is priced.
+ * (COST_RATE_MAX); a higher price is refused here rather than leaving the
+ * requests it would price unknown.
  */
 #define CONFIG_PRICE_MAX	1.0
 

@@ -12,6 +12,7 @@
 #include "failover.h"
 #include "json.h"
 #include "log.h"
+#include "prices.h"
 #include "proxy.h"
 #include "relay.h"
 #include "reqbody.h"
@@ -108,6 +109,7 @@ struct proxy_request {
 	char		 base[PROXY_MODEL_MAX + 1];  /* without a provider suffix */
 	const struct config_provider *pinned; /* provider named by the suffix, NULL = any */
 	struct cost_price price;	/* the model's configured prices */
+	struct prices_quote quote;	/* the price the request's cost came from */
 	struct accounting_request req;	/* the request row */
 	char		*upbody;	/* body sent upstream when it differs, owned, or NULL */
 	size_t		 up_len;	/* its bytes */
@@ -402,11 +404,15 @@ proxy_price(const struct config *cfg, const char *model, struct cost_price *pric
 	price->cache_write = o != NULL ? o->cache_write_per_mtok : -1;
 }
 
-/* Fills fin's token, cost and stream fields from what was observed. */
+/*
+ * Fills fin's token, cost and stream fields from what was observed, the
+ * cost priced by q (which must outlive fin: price_ref points into it).
+ */
 static void
 proxy_final_usage(struct accounting_final *fin, const struct usage *u,
-    const struct cost_price *price)
+    const struct prices_quote *q)
 {
+	enum cost_source src;
 	struct cost c;
 	int64_t in = u->input_tokens > 0 ? u->input_tokens : 0;
 	int64_t cr = u->cache_read_tokens > 0 ? u->cache_read_tokens : 0;
@@ -419,9 +425,12 @@ proxy_final_usage(struct accounting_final *fin, const struct usage *u,
 	fin->cache_read_tokens = cr;
 	fin->cache_write_tokens = cw;
 	fin->reasoning_tokens = u->reasoning_tokens > 0 ? u->reasoning_tokens : 0;
-	c = cost_compute(u, price);
+	c = prices_cost(u, q, &src);
 	fin->cost_microdollars = c.microdollars;
 	fin->cost_exactness = cost_exactness_name(c.exactness);
+	fin->price_source = cost_source_name(src);
+	fin->price_ref = src == COST_SOURCE_PROVIDER_REPORTED || src == COST_SOURCE_NONE ?
+	    NULL : q->ref;
 	if (u->finish_reason[0] != '\0')
 		fin->finish_reason = u->finish_reason;
 }
@@ -520,7 +529,7 @@ proxy_request_row(struct proxy_request *p)
 	if (req->est_tokens > 128000)
 		req->est_tokens = 128000;
 	req->est_microdollars = req->est_tokens * (p->price.input > 0 ? p->price.input :
-	    COST_FALLBACK_INPUT) / 1000000;
+	    COST_RESERVATION_RATE) / 1000000;
 }
 
 /* Returns 1 if member key of the body is there and not null. */
@@ -805,7 +814,7 @@ proxy_attempt_reset(struct proxy_request *p)
 	a->body_max = p->cfg->upstream.max_response_body_bytes;
 	a->ttft = -1;
 	a->body.max = QP_UPSTREAM_ERRBODY_MAX;
-	usage_init(&a->usage, p->plan.usage, 0);
+	usage_init(&a->usage, p->plan.usage, prices_bare_cost_usd(p->sel.provider));
 }
 
 /*
@@ -1206,7 +1215,8 @@ proxy_finish(struct proxy_request *p)
 	if (a->relay != NULL && a->usage.first_token_at >= 0)
 		ttft = a->usage.first_token_at - p->t0;
 	accounting_final_init(fin, st, p->final_status, db_now_ms());
-	proxy_final_usage(fin, &a->usage, &p->price);
+	prices_quote(p->w->srv->prices, p->cfg, p->sel.provider, p->base, db_now_ms(), &p->quote);
+	proxy_final_usage(fin, &a->usage, &p->quote);
 	fin->stream_complete = a->relay != NULL ? (a->usage.done && !a->usage.error) : -1;
 	fin->connect_ms = p->ures.timing.connect_ms;
 	fin->first_byte_ms = p->ures.timing.first_byte_ms >= 0 ?
