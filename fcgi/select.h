@@ -41,6 +41,7 @@ enum select_reason {
 					   circuit_open or model_unavailable, of the account
 					   or of the model */
 	SELECT_REASON_AUTH_QUARANTINE,	/* "auth_quarantine": after an auth failure */
+	SELECT_REASON_HARD_CAP,		/* "hard_cap": at a limit of a window, hard_cap set */
 	SELECT_REASON__MAX
 };
 
@@ -86,6 +87,8 @@ struct select_result {
  *    [,"backoff":B,"scope":S,"until":T]	(backoff, auth_quarantine: failover reason,
  *						 "account" or "model" (of M only), end ms)
  *    [,"since":T]				(operator_disabled: when, ms)
+ *    [,"window":"5h"|"week"|"month","until":T]	(hard_cap: the window at its limit,
+ *						 and when it goes under it as hours leave)
  *    [,"tier":N]				(eligible: its routing_priority)
  *    [,"translated":true]			(eligible only through q->via)
  *    [,"score":[pressure,inflight,last_used[,p5h,p7d,p30d]]]}, ...]	(the chosen tier;
@@ -152,8 +155,11 @@ void		 select_free(struct select_db *s);
  * served over "openai" is served over "responses" too where the provider
  * declares it), it was tried already, it is auth-quarantined, or it is
  * in backoff (account_backoffs rows not yet over: the account's own, or
- * its row for q->model; a backoff for another model does not count).
- * Among the rest, the highest routing_priority tier wins; inside it an
+ * its row for q->model; a backoff for another model does not count), or
+ * it has hard_cap and its usage (as for the pressure below, reservations
+ * included) is at a limit of a window (until it goes under it as hours
+ * leave the window: such accounts count as backing off for the status and
+ * retry_at). Among the rest, the highest routing_priority tier wins; inside it an
  * account whose provider serves the model over q->protocol comes before
  * one reached only through q->via (translation), then the lowest quota
  * pressure (the largest, over the 5-hour, 7-day and 30-day windows and
