@@ -92,4 +92,17 @@
 #define QP_AUTHFAIL_WINDOW_MS	60000
 #define QP_AUTHFAIL_LOG_LINES	60
 
+/*
+ * Translation between API families (fcgi/xlate*.c). A Responses client's stream repeats each
+ * finished item and the whole output at its end, so that transform keeps the items of one
+ * answer up to this many bytes (the stream fails beyond); the others keep no text.
+ */
+#define QP_XLATE_KEEP_MAX	(4 * 1024 * 1024)
+/* Tool calls of one streamed answer that a transform tracks (the stream fails beyond). */
+#define QP_XLATE_TOOLS_MAX	256
+/* max_tokens sent to a Messages provider when the chat or Responses client set no limit. */
+#define QP_XLATE_MAX_TOKENS	8192
+/* An upstream error message carried into a translated error body (cut beyond). */
+#define QP_XLATE_ERRMSG_MAX	1024
+
 #endif /* QP_BOUNDS_H */

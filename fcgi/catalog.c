@@ -913,8 +913,9 @@ catalog_ping_error(struct catalog_ping *ping, const char *what, const char *deta
  * Returns QP_OK for a 2xx answer.
  */
 static enum qp_err
-catalog_get(struct catalog_fetcher *f, const char *url, const struct config_account *a,
-    struct curl_slist *headers, long connect_ms, long total_ms, struct catalog_ping *ping)
+catalog_get(struct catalog_fetcher *f, const char *url, const struct config_provider *p,
+    const struct config_account *a, struct curl_slist *headers, long connect_ms,
+    long total_ms, struct catalog_ping *ping)
 {
 	CURL *e = f->curl;
 	CURLcode cc = CURLE_OK;
@@ -939,6 +940,8 @@ catalog_get(struct catalog_fetcher *f, const char *url, const struct config_acco
 	CATALOG_SET(cc, e, CURLOPT_PROXY, a != NULL && a->proxy_url != NULL ?
 	    a->proxy_url : "");
 	CATALOG_SET(cc, e, CURLOPT_NOPROXY, "");
+	if (p->ca_file != NULL)
+		CATALOG_SET(cc, e, CURLOPT_CAINFO, p->ca_file);
 	CATALOG_SET(cc, e, CURLOPT_USERAGENT, "quotapool/" QP_VERSION);
 	CATALOG_SET(cc, e, CURLOPT_ACCEPT_ENCODING, "");
 	CATALOG_SET(cc, e, CURLOPT_HTTPHEADER, headers);
@@ -1058,7 +1061,7 @@ catalog_fetch(struct catalog_fetcher *f, const struct config *cfg,
 			catalog_ping_error(ping, "timeout", NULL);
 			goto out;
 		}
-		err = catalog_get(f, url, account, headers, connect_ms, left, ping);
+		err = catalog_get(f, url, p, account, headers, connect_ms, left, ping);
 		ping->pages = page + 1;
 		if (err != QP_OK)
 			goto out;

@@ -469,6 +469,10 @@ static const struct config_key config_keys_provider[] = {
 	{ .name = "idle_timeout_s", .kind = CONFIG_KIND_MS, .off = offsetof(S, idle_timeout_ms),
 	  .min = 0, .max = 86400, .defdoc = "`[upstream]`",
 	  .doc = "Overrides `[upstream]` when above 0." },
+	{ .name = "ca_file", .kind = CONFIG_KIND_PATH, .off = offsetof(S, ca_file),
+	  .defdoc = "the system's CAs",
+	  .doc = "PEM file of the CAs that verify an https `base_url` (a private CA), "
+	  "relative to the config's directory." },
 	{ .name = "accounts", .kind = CONFIG_KIND_TABLES, .off = CONFIG_NOFIELD,
 	  .doc = "The provider's accounts: see `[[providers.<id>.accounts]]`." },
 	{ .name = "stream_timeouts", .kind = CONFIG_KIND_SUBTABLE, .off = CONFIG_NOFIELD,

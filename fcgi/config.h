@@ -97,6 +97,8 @@ struct config_provider {
 	int		 connect_timeout_ms;	/* overrides [upstream] when > 0 */
 	int		 first_byte_timeout_ms;	/* overrides [upstream] when > 0 */
 	int		 idle_timeout_ms;	/* overrides [upstream] when > 0 */
+	char		*ca_file;	/* PEM CAs that verify its TLS certificate, absolute;
+					   NULL = the system's */
 	struct config_account *accounts; /* owned array */
 	int		 naccounts;	/* >= 1: a keyless provider without accounts gets one named after it */
 	int		 line;		/* where the provider's table starts */

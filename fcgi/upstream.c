@@ -435,6 +435,7 @@ upstream_req_init(struct upstream_req *req, const struct config *cfg,
 	}
 	if (prov != NULL) {
 		req->base_url = prov->base_url;
+		req->ca_file = prov->ca_file;
 		if (prov->connect_timeout_ms > 0)
 			req->connect_timeout_ms = prov->connect_timeout_ms;
 		if (prov->first_byte_timeout_ms > 0)
@@ -748,6 +749,8 @@ upstream_setopts(struct upstream *u, const struct upstream_req *req,
 	/* An empty proxy also keeps curl from reading proxy variables. */
 	UPSTREAM_SET(cc, e, CURLOPT_PROXY, req->proxy_url != NULL ? req->proxy_url : "");
 	UPSTREAM_SET(cc, e, CURLOPT_NOPROXY, "");
+	if (req->ca_file != NULL)
+		UPSTREAM_SET(cc, e, CURLOPT_CAINFO, req->ca_file);
 	UPSTREAM_SET(cc, e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
 	UPSTREAM_SET(cc, e, CURLOPT_USERAGENT, "quotapool/" QP_VERSION);
 	UPSTREAM_SET(cc, e, CURLOPT_HTTPHEADER, headers);

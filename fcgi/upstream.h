@@ -168,6 +168,8 @@ struct upstream_req {
 	const char		*proxy_url;	/* http://, https://, socks5:// or socks5h:// URL,
 						   NULL = direct (proxy variables of the
 						   environment are ignored either way) */
+	const char		*ca_file;	/* PEM CAs that verify the server; NULL = the
+						   system's */
 	int			 connect_timeout_ms;	/* DNS + TCP + TLS + proxy; 0 = curl's 300 s */
 	int			 first_byte_timeout_ms; /* last request byte sent to first response
 							   byte; 0 = none */

@@ -10,11 +10,47 @@
 
 static int tap_n, tap_failed;
 
+/*
+ * Prints a test name as the Python helper (tests/integration/qp.py) does: "#"
+ * becomes "\#" so that a name never reads as a "# SKIP" or "# TODO"
+ * directive, and a line break becomes a space so that the name stays on its
+ * line.
+ */
+static inline void tap_vname(const char *fmt, va_list ap)
+{
+	char small[512], *buf = small;
+	const char *p;
+	va_list aq;
+	int n;
+
+	va_copy(aq, ap);
+	n = vsnprintf(small, sizeof(small), fmt, aq);
+	va_end(aq);
+	if (n < 0)
+		small[0] = '\0';
+	else if ((size_t)n >= sizeof(small)) {
+		/* A long name: printed whole, or cut if memory is short. */
+		buf = malloc((size_t)n + 1);
+		if (buf != NULL)
+			vsnprintf(buf, (size_t)n + 1, fmt, ap);
+		else
+			buf = small;
+	}
+	for (p = buf; *p != '\0'; p++) {
+		if (*p == '#')
+			fputs("\\#", stdout);
+		else
+			putchar(*p == '\n' || *p == '\r' ? ' ' : *p);
+	}
+	if (buf != small)
+		free(buf);
+}
+
 static inline void tap_vok(int cond, const char *file, int line, const char *fmt, va_list ap)
 {
 	tap_n++;
 	printf("%sok %d - ", cond ? "" : "not ", tap_n);
-	vprintf(fmt, ap);
+	tap_vname(fmt, ap);
 	printf("\n");
 	if (!cond) {
 		tap_failed++;

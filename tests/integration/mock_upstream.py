@@ -22,6 +22,33 @@ key with behaviours (plain dicts, see BEHAVIOUR_KEYS):
   {"text": "one two three"}                             output text (split in words)
   {"models": ["a", "b"], "match": "/v1/models"}          models list contents
 
+Less polite, as real providers are:
+
+  {"split_seed": 7, "split_max": 5}   the answer's bytes in writes of 1..5
+                                      bytes (seeded), each its own HTTP chunk,
+                                      split_gap_ms (default 2) apart: events
+                                      and UTF-8 characters cut anywhere;
+                                      split_max 1 = every byte on its own
+  {"crlf": True}                      SSE lines end in CRLF
+  {"utf8": True}                      JSON strings carry raw UTF-8, not \\u escapes
+  {"json_chunked": True}              a JSON answer in chunked encoding (no
+                                      Content-Length), split as above
+  {"close_idle_ms": 300}              keep-alive advertised, but the connection
+                                      is closed 300 ms after the answer
+  {"error_after": 3}                  SSE: 3 events, then the protocol's error
+                                      event ("event: error" for Anthropic,
+                                      data {"error":...} for OpenAI), end of
+                                      stream without a terminator
+  MockUpstream(tls=(cert, key))       serves HTTPS (base_url https://...)
+
+For agents (a tool-use round trip):
+
+  {"tool_call": {"name": "Bash", "input": {"command": "echo hi"}}}
+      when the request offers a tool of that name and its conversation has
+      no tool result yet, the answer calls it (Anthropic tool_use block,
+      stop_reason tool_use; OpenAI tool_calls, finish_reason tool_calls);
+      otherwise it is the usual text answer
+
 Selection for a request with key K on path P: the first entry of K's queue
 that matches P (and the request's model, for a behaviour with "model"), else
 the first matching entry of the "*" queue (a queue entry
@@ -63,6 +90,8 @@ serves until SIGTERM), driven over HTTP with MockClient(url) or directly:
 A record: seq, time (epoch s), mono (time.monotonic() of this process),
 method, path, query, headers (lowercased names), body (parsed JSON, else
 text), body_bytes, key, behaviour, status, stream, events_sent, events_total,
+event_mono (time.monotonic() once each SSE event was written: the system's
+CLOCK_MONOTONIC, comparable with the test's own clock),
 completed (the whole answer was written), cut, reset, client_closed (the
 client went away before the mock finished writing), client_closed_at (epoch
 s), client_closed_mono, finished_at.
@@ -73,7 +102,9 @@ import copy
 import http.client
 import http.server
 import json
+import random
 import re
+import ssl
 import select
 import signal
 import socket
@@ -109,6 +140,16 @@ BEHAVIOUR_KEYS = {
     "stream": "force a streaming (true) or JSON (false) answer",
     "burst": "SSE: write every event in one write (one HTTP chunk)",
     "tiny": "OpenAI SSE: text deltas as minimal chunks (choices/delta only)",
+    "split_seed": "write the answer in pieces of random size (this seed)",
+    "split_max": "largest piece when split (default 7; 1 = every byte)",
+    "split_gap_ms": "pause between pieces when split (default 2)",
+    "crlf": "SSE: lines end in CRLF instead of LF",
+    "utf8": "JSON strings with raw UTF-8 instead of \\u escapes",
+    "json_chunked": "JSON answer in chunked encoding, split like a stream",
+    "close_idle_ms": "close the kept-alive connection this long after answering",
+    "error_after": "SSE: an error event after this many events, then the end",
+    "tool_call": "{name, input}: call this tool while the request offers it "
+                 "and holds no tool result",
 }
 
 USAGE_KEYS = ("prompt", "completion", "cache_read", "cache_write", "reasoning")
@@ -134,7 +175,8 @@ def check_behaviour(b):
                 raise ValueError("unknown usage key %r (known: %s)"
                                  % (k, ", ".join(USAGE_KEYS)))
     for k in ("status", "delay_ms", "first_event_delay_ms", "events",
-              "interval_ms", "cut_after"):
+              "interval_ms", "cut_after", "split_seed", "split_max",
+              "split_gap_ms", "close_idle_ms", "error_after"):
         if k in b and (not isinstance(b[k], (int, float)) or
                        isinstance(b[k], bool) or b[k] < 0):
             raise ValueError("%s must be a non-negative number" % k)
@@ -142,6 +184,10 @@ def check_behaviour(b):
         raise ValueError("headers must be an object")
     if "model" in b and not isinstance(b["model"], str):
         raise ValueError("model must be a string")
+    tc = b.get("tool_call")
+    if tc is not None and not (isinstance(tc, dict) and
+                               isinstance(tc.get("name"), str)):
+        raise ValueError("tool_call must be an object with a name")
     m = b.get("match")
     if m is not None and not isinstance(m, (str, list)):
         raise ValueError("match must be a path or a list of paths")
@@ -232,8 +278,24 @@ def _json_default(o):
     return repr(o)
 
 
-def dumps(o):
-    return json.dumps(o, separators=(",", ":"), default=_json_default)
+def dumps(o, ascii=True):
+    return json.dumps(o, separators=(",", ":"), default=_json_default,
+                      ensure_ascii=ascii)
+
+
+def split_pieces(data, b):
+    """data cut as behaviour b says (split_seed, split_max), or None when
+    b asks for no split: [bytes], each to be written on its own."""
+    if b.get("split_seed") is None and b.get("split_max") is None:
+        return None
+    rnd = random.Random(b.get("split_seed", 0))
+    most = max(1, int(b.get("split_max", 7)))
+    out, i = [], 0
+    while i < len(data):
+        n = rnd.randint(1, most)
+        out.append(data[i:i + n])
+        i += n
+    return out
 
 
 class _State:
@@ -284,7 +346,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     # -- plumbing ---------------------------------------------------------
 
     def setup(self):
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(10)
+            try:
+                self.request.do_handshake()
+            except (ssl.SSLError, OSError):
+                pass  # handle() then reads nothing and the connection ends
+            self.request.settimeout(None)
         super().setup()
+        try:
+            # Each write leaves at once, as its own segment (split pieces).
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY,
+                                       1)
+        except OSError:
+            pass
         st = self.server.mock_state
         with st.lock:
             st.conns.add(self.connection)
@@ -508,7 +583,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 "method": self.command, "path": path, "query": query,
                 "headers": hdrs, "body": body, "body_bytes": len(raw),
                 "key": key, "behaviour": b, "status": None, "stream": False,
-                "events_sent": 0, "events_total": 0, "completed": False,
+                "events_sent": 0, "events_total": 0, "event_mono": [],
+                "writes": 0, "idle_closed": False,
+                "completed": False,
                 "cut": False, "reset": False, "client_closed": False,
                 "client_closed_at": None, "client_closed_mono": None,
                 "finished": False, "finished_at": None,
@@ -552,13 +629,72 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 gen = _OpenAIAnswer(b, req, rec["seq"])
             if stream:
                 self._stream(rec, status, extra, gen, family)
+            elif b.get("json_chunked"):
+                data = dumps(gen.json(), ascii=not b.get("utf8")).encode()
+                ok = self._send_chunked(status, data, dict(
+                    gen.headers(), **extra), rec, split_pieces(data, b) or
+                    split_pieces(data, {"split_seed": 0}))
+                self._finish_rec(rec, status=status, completed=ok)
             else:
-                ok = self._send_plain(status, gen.json(), None,
+                data = dumps(gen.json(), ascii=not b.get("utf8")).encode()
+                ok = self._send_plain(status, data, "application/json",
                                       dict(gen.headers(), **extra), rec)
                 self._finish_rec(rec, status=status, completed=ok)
+            self._idle_close(b, rec)
             return
         ok = self._send_plain(404, error_body(family, 404), None, extra, rec)
         self._finish_rec(rec, status=404, completed=ok)
+
+    def _send_chunked(self, status, data, extra_headers, rec, pieces):
+        """A JSON answer in chunked encoding, one chunk per piece."""
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            for k, v in (extra_headers or {}).items():
+                self.send_header(k, str(v))
+            self.end_headers()
+            self.wfile.flush()
+            gap = rec["behaviour"].get("split_gap_ms", 2)
+            for i, piece in enumerate(pieces):
+                if i > 0 and not self._wait(gap, rec):
+                    return False
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                self.wfile.flush()
+                rec["writes"] += 1
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            self._closed(rec)
+            self.close_connection = True
+            return False
+        return True
+
+    def _idle_close(self, b, rec):
+        """close_idle_ms: the kept-alive connection is closed by this side
+        that long after the answer, as servers with an idle timeout do."""
+        ms = b.get("close_idle_ms")
+        if ms is None or self.close_connection:
+            return
+        try:
+            p = select.poll()
+            p.register(self.connection, select.POLLIN | select.POLLRDHUP |
+                       select.POLLHUP)
+            busy = p.poll(int(ms))
+        except (OSError, ValueError):
+            busy = []
+        if busy:
+            return  # the client spoke first: serve it as usual
+        st = self.server.mock_state
+        with st.cond:
+            rec["idle_closed"] = True
+            rec["idle_closed_mono"] = time.monotonic()
+            st.cond.notify_all()
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _models_body(self, b):
         st = self.server.mock_state
@@ -604,6 +740,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         b = gen.b
         chunked = b.get("chunked", True)
         events = gen.events()
+        if b.get("error_after") is not None:
+            events = events[:int(b["error_after"])] + [gen.error_event()]
+        if b.get("crlf"):
+            events = [ev.replace("\n", "\r\n") for ev in events]
         cut = b.get("cut_after")
         with st.cond:
             rec["stream"] = True
@@ -630,6 +770,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         if not self._wait(b.get("first_event_delay_ms", 0), rec):
             self._finish_rec(rec)
+            return
+        blobs = [ev.encode() for ev in events]
+        pieces = split_pieces(b"".join(blobs), b)
+        if pieces is not None:
+            self._stream_split(rec, b, chunked, blobs, pieces)
             return
         interval = b.get("interval_ms", 0)
         if b.get("burst"):
@@ -664,7 +809,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             with st.cond:
                 rec["events_sent"] = rec["events_total"] if b.get("burst") \
                     else i + 1
+                rec["event_mono"].append(time.monotonic())
+                rec["writes"] += 1
                 st.cond.notify_all()
+        self._stream_end(rec, b, chunked)
+
+    def _stream_end(self, rec, b, chunked):
         try:
             if chunked:
                 self.wfile.write(b"0\r\n\r\n")
@@ -674,6 +824,42 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._finish_rec(rec)
             return
         self._finish_rec(rec, completed=True)
+        if chunked:
+            self._idle_close(b, rec)
+
+    def _stream_split(self, rec, b, chunked, blobs, pieces):
+        """Writes the events' bytes in pieces cut anywhere (split_seed):
+        an event counts as sent once its last byte is written."""
+        st = self.server.mock_state
+        ends, at = [], 0
+        for blob in blobs:
+            at += len(blob)
+            ends.append(at)
+        gap = b.get("split_gap_ms", 2)
+        pos = 0
+        for i, piece in enumerate(pieces):
+            if i > 0 and not self._wait(gap, rec):
+                self._finish_rec(rec)
+                return
+            try:
+                if chunked:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                else:
+                    self.wfile.write(piece)
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError, OSError):
+                self._closed(rec)
+                self._finish_rec(rec)
+                return
+            pos += len(piece)
+            with st.cond:
+                rec["writes"] += 1
+                while rec["events_sent"] < len(ends) and \
+                        ends[rec["events_sent"]] <= pos:
+                    rec["events_sent"] += 1
+                    rec["event_mono"].append(time.monotonic())
+                st.cond.notify_all()
+        self._stream_end(rec, b, chunked)
 
 
 class _Answer:
@@ -695,6 +881,41 @@ class _Answer:
         u.update(b.get("usage") or {})
         self.u = {k: int(v) for k, v in u.items()}
         self.created = int(time.time())
+        self.ascii = not b.get("utf8")
+        self.tool = self._tool_call(b.get("tool_call"), req)
+
+    def dumps(self, o):
+        return dumps(o, ascii=self.ascii)
+
+    @staticmethod
+    def _tool_call(tc, req):
+        """tc if req offers a tool named tc["name"] and has no tool result."""
+        if not isinstance(tc, dict):
+            return None
+        names = set()
+        for t in req.get("tools") or []:
+            if isinstance(t, dict):
+                names.add(t.get("name"))
+                if isinstance(t.get("function"), dict):
+                    names.add(t["function"].get("name"))
+        if tc.get("name") not in names:
+            return None
+        for m in req.get("messages") or []:
+            if not isinstance(m, dict):
+                continue
+            if m.get("role") == "tool":
+                return None
+            for c in m.get("content") if isinstance(m.get("content"),
+                                                     list) else []:
+                if isinstance(c, dict) and c.get("type") == "tool_result":
+                    return None
+        return tc
+
+    def tool_args(self):
+        return dumps(self.tool.get("input") or {}, ascii=self.ascii)
+
+    def tool_id(self, prefix):
+        return "%s_mock%06d" % (prefix, self.seq)
 
 
 class _OpenAIAnswer(_Answer):
@@ -723,18 +944,35 @@ class _OpenAIAnswer(_Answer):
     def _id(self):
         return "chatcmpl-mock%06d" % self.seq
 
+    def error_event(self):
+        """A mid-stream error as OpenAI sends it: a data line, no event name."""
+        return "data: " + self.dumps({"error": {
+            "message": "The server had an error while processing your "
+            "request.", "type": "server_error", "param": None,
+            "code": None}}) + "\n\n"
+
     def json(self):
         return {
             "id": self._id(), "object": "chat.completion",
             "created": self.created, "model": self.model,
             "choices": [{"index": 0,
-                         "message": {"role": "assistant", "content": self.text,
-                                     "refusal": None, "annotations": []},
+                         "message": self._message(),
                          "logprobs": None,
-                         "finish_reason": self.b.get("stop_reason", "stop")}],
+                         "finish_reason": "tool_calls" if self.tool else
+                         self.b.get("stop_reason", "stop")}],
             "usage": self.usage(), "service_tier": "default",
             "system_fingerprint": "fp_mock",
         }
+
+    def _message(self):
+        if self.tool:
+            return {"role": "assistant", "content": None, "refusal": None,
+                    "annotations": [], "tool_calls": [{
+                        "id": self.tool_id("call"), "type": "function",
+                        "function": {"name": self.tool["name"],
+                                     "arguments": self.tool_args()}}]}
+        return {"role": "assistant", "content": self.text, "refusal": None,
+                "annotations": []}
 
     def events(self):
         so = self.req.get("stream_options")
@@ -748,22 +986,34 @@ class _OpenAIAnswer(_Answer):
                  "choices": choices}
             if inc and usage_present:
                 c["usage"] = usage
-            return "data: " + dumps(c) + "\n\n"
+            return "data: " + self.dumps(c) + "\n\n"
 
         out = [chunk([{"index": 0,
                        "delta": {"role": "assistant", "content": "",
                                  "refusal": None},
                        "logprobs": None, "finish_reason": None}])]
-        for d in self.deltas:
-            if self.b.get("tiny"):
-                out.append("data: " + dumps({"choices": [{"delta": {
-                    "content": d}}]}) + "\n\n")
-                continue
-            out.append(chunk([{"index": 0, "delta": {"content": d},
-                               "logprobs": None, "finish_reason": None}]))
+        if self.tool:
+            args = self.tool_args()
+            half = len(args) // 2
+            out.append(chunk([{"index": 0, "delta": {"tool_calls": [{
+                "index": 0, "id": self.tool_id("call"), "type": "function",
+                "function": {"name": self.tool["name"], "arguments": ""}}]},
+                "logprobs": None, "finish_reason": None}]))
+            for part in (args[:half], args[half:]):
+                out.append(chunk([{"index": 0, "delta": {"tool_calls": [{
+                    "index": 0, "function": {"arguments": part}}]},
+                    "logprobs": None, "finish_reason": None}]))
+        else:
+            for d in self.deltas:
+                if self.b.get("tiny"):
+                    out.append("data: " + dumps({"choices": [{"delta": {
+                        "content": d}}]}) + "\n\n")
+                    continue
+                out.append(chunk([{"index": 0, "delta": {"content": d},
+                                   "logprobs": None, "finish_reason": None}]))
         out.append(chunk([{"index": 0, "delta": {}, "logprobs": None,
-                           "finish_reason": self.b.get("stop_reason",
-                                                       "stop")}]))
+                           "finish_reason": "tool_calls" if self.tool else
+                           self.b.get("stop_reason", "stop")}]))
         if inc:
             out.append(chunk([], usage=self.usage()))
         out.append("data: [DONE]\n\n")
@@ -778,6 +1028,12 @@ class _AnthropicAnswer(_Answer):
     def _id(self):
         return "msg_mock%06d" % self.seq
 
+    def error_event(self):
+        """A mid-stream error as Anthropic sends it."""
+        return "event: error\ndata: " + self.dumps({
+            "type": "error", "error": {"type": "overloaded_error",
+                                       "message": "Overloaded"}}) + "\n\n"
+
     def usage(self, output, extra=True):
         u = {"input_tokens": self.u["prompt"],
              "cache_creation_input_tokens": self.u["cache_write"],
@@ -791,15 +1047,19 @@ class _AnthropicAnswer(_Answer):
         return {
             "id": self._id(), "type": "message", "role": "assistant",
             "model": self.model,
-            "content": [{"type": "text", "text": self.text}],
-            "stop_reason": self.b.get("stop_reason", "end_turn"),
+            "content": [{"type": "tool_use", "id": self.tool_id("toolu"),
+                         "name": self.tool["name"],
+                         "input": self.tool.get("input") or {}}]
+            if self.tool else [{"type": "text", "text": self.text}],
+            "stop_reason": "tool_use" if self.tool else
+            self.b.get("stop_reason", "end_turn"),
             "stop_sequence": None,
             "usage": self.usage(self.u["completion"]),
         }
 
     def events(self):
         def ev(name, data):
-            return "event: %s\ndata: %s\n\n" % (name, dumps(data))
+            return "event: %s\ndata: %s\n\n" % (name, self.dumps(data))
 
         start_usage = self.usage(1, extra=False)
         out = [ev("message_start", {
@@ -810,20 +1070,35 @@ class _AnthropicAnswer(_Answer):
                         "stop_sequence": None, "usage": start_usage}})]
         if self.b.get("ping"):
             out.append(ev("ping", {"type": "ping"}))
-        out.append(ev("content_block_start", {
-            "type": "content_block_start", "index": 0,
-            "content_block": {"type": "text", "text": ""}}))
-        for d in self.deltas:
-            out.append(ev("content_block_delta", {
-                "type": "content_block_delta", "index": 0,
-                "delta": {"type": "text_delta", "text": d}}))
+        if self.tool:
+            args = self.tool_args()
+            half = len(args) // 2
+            out.append(ev("content_block_start", {
+                "type": "content_block_start", "index": 0,
+                "content_block": {"type": "tool_use",
+                                  "id": self.tool_id("toolu"),
+                                  "name": self.tool["name"], "input": {}}}))
+            for part in (args[:half], args[half:]):
+                out.append(ev("content_block_delta", {
+                    "type": "content_block_delta", "index": 0,
+                    "delta": {"type": "input_json_delta",
+                              "partial_json": part}}))
+        else:
+            out.append(ev("content_block_start", {
+                "type": "content_block_start", "index": 0,
+                "content_block": {"type": "text", "text": ""}}))
+            for d in self.deltas:
+                out.append(ev("content_block_delta", {
+                    "type": "content_block_delta", "index": 0,
+                    "delta": {"type": "text_delta", "text": d}}))
         out.append(ev("content_block_stop", {"type": "content_block_stop",
                                              "index": 0}))
         du = {"output_tokens": self.u["completion"]}
         du.update(self.b.get("usage_extra") or {})
         out.append(ev("message_delta", {
             "type": "message_delta",
-            "delta": {"stop_reason": self.b.get("stop_reason", "end_turn"),
+            "delta": {"stop_reason": "tool_use" if self.tool else
+                      self.b.get("stop_reason", "end_turn"),
                       "stop_sequence": None},
             "usage": du}))
         out.append(ev("message_stop", {"type": "message_stop"}))
@@ -834,9 +1109,11 @@ class MockUpstream:
     """A mock provider served by a thread of this process."""
 
     def __init__(self, style="openai", models=None, valid_keys=None,
-                 host="127.0.0.1", port=0, verbose=False):
+                 host="127.0.0.1", port=0, verbose=False, tls=None):
+        """tls: (certificate file, key file) to serve HTTPS."""
         if style not in ("openai", "anthropic"):
             raise ValueError("style must be openai or anthropic")
+        self._tls = tls
         self._state = _State(style, models if models is not None
                              else DEFAULT_MODELS, valid_keys)
         self._host = host
@@ -849,6 +1126,12 @@ class MockUpstream:
 
     def start(self):
         srv = _Server((self._host, self._want_port), _Handler)
+        if self._tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(self._tls[0], self._tls[1])
+            # The handshake runs on the connection's own thread (setup()).
+            srv.socket = ctx.wrap_socket(srv.socket, server_side=True,
+                                         do_handshake_on_connect=False)
         srv.mock_state = self._state
         srv.mock = self
         srv.mock_verbose = self._verbose
@@ -886,7 +1169,8 @@ class MockUpstream:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("https" if self._tls else "http",
+                                      self.port)
 
     @property
     def base_url(self):

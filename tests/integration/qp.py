@@ -22,6 +22,13 @@ A gateway instance (real lighttpd + quotapool.fcgi, driven by quotapool-admin):
     mock.script("k-a1", {"status": 429, "headers": {"Retry-After": "7"}})
     inst.db().execute("select ...")       # read-only sqlite3 connection
     res = inst.stop()                      # res.rc, res.elapsed, res.leftovers
+
+Every instance's logs are read when it stops (and done() stops the ones
+still running): a sanitizer report (AddressSanitizer, LeakSanitizer,
+UndefinedBehaviorSanitizer's "runtime error:") or a restart of
+quotapool.fcgi that the script did not announce with inst.expect_restart()
+is a failed test point. The stderr of every command run() ran is read for
+sanitizer reports the same way.
 """
 
 import atexit
@@ -158,7 +165,16 @@ def failed():
 
 
 def done():
-    """Prints the plan if none was given and exits (status 1 on failure)."""
+    """Stops the instances still running (reading their logs), checks the
+    commands run for sanitizer reports, prints the plan if none was given
+    and exits (status 1 on failure)."""
+    for obj in list(_live):
+        if isinstance(obj, Instance) and obj.proc is not None:
+            obj.stop()
+    if _ran["n"]:
+        ok(not _ran["reports"], "no sanitizer report in the stderr of the %d "
+           "commands this script ran" % _ran["n"],
+           lambda: "\n".join(_ran["reports"]))
     _tap["finished"] = True
     if _tap["plan"] is None:
         _out("1..%d" % _tap["n"])
@@ -355,6 +371,29 @@ def child_env(extra=None):
     return env
 
 
+# A sanitizer's report in a program's output: ASan and LSan name themselves
+# ("==PID==ERROR: AddressSanitizer: ...", "ERROR: LeakSanitizer: ..."),
+# UBSan writes "FILE:LINE:COL: runtime error: ...".
+SANITIZER_RE = re.compile(r"AddressSanitizer|LeakSanitizer|"
+                          r"UndefinedBehaviorSanitizer|ThreadSanitizer|"
+                          r"runtime error:")
+
+_ran = {"n": 0, "reports": []}
+
+
+def sanitizer_lines(text, context=12):
+    """The lines of text from each sanitizer report on (a few of each)."""
+    lines = text.splitlines()
+    out, upto = [], 0
+    for i, line in enumerate(lines):
+        if i >= upto and SANITIZER_RE.search(line):
+            upto = i + context
+            out.extend(lines[i:upto])
+            if len(out) > 60:
+                break
+    return out
+
+
 def run(args, timeout=30.0, env=None, input_text=None, cwd=None):
     """Runs args in its own process group, bounded by timeout; on timeout
     the whole tree is killed. Returns a CmdResult."""
@@ -376,8 +415,57 @@ def run(args, timeout=30.0, env=None, input_text=None, cwd=None):
         for r in refs:
             r.kill()
         out, err = p.communicate()
-    return CmdResult(args, p.pid, p.returncode, out.decode("utf-8", "replace"),
-                     err.decode("utf-8", "replace"), timed_out)
+    res = CmdResult(args, p.pid, p.returncode, out.decode("utf-8", "replace"),
+                    err.decode("utf-8", "replace"), timed_out)
+    _ran["n"] += 1
+    found = sanitizer_lines(res.err)
+    if found:
+        _ran["reports"].append("---- %s\n%s" % (" ".join(map(str, args)),
+                                                "\n".join(found)))
+    return res
+
+
+def in_ci():
+    """True under continuous integration (CI=true, as .ci/run runs)."""
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def missing(reason, n=1):
+    """A test that cannot run because something is not installed: skipped
+    (visibly) on a developer's machine, failed under CI, where .ci/run
+    installs everything the tests use."""
+    if not in_ci():
+        skip(reason, n)
+        return
+    for _ in range(n):
+        ok(False, "not installed, and CI must run this: %s" % reason)
+
+
+def node_packages_dir():
+    """Where tests/integration/npm-install.sh puts the pinned Node.js
+    packages: $QP_NODE_PACKAGES, else ${XDG_CACHE_HOME:-~/.cache}/quotapool/npm."""
+    d = os.environ.get("QP_NODE_PACKAGES")
+    if d:
+        return d
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "quotapool", "npm")
+
+
+def node_modules_with(pkg):
+    """A node_modules directory holding pkg ("openai", "@anthropic-ai/sdk"),
+    or None: $QP_SDK_NODE_MODULES, then node_packages_dir(), then
+    $QP_BUILDDIR/sdk/node_modules, then NODE_PATH. None without node."""
+    if shutil.which("node") is None:
+        return None
+    cands = [os.environ.get("QP_SDK_NODE_MODULES"),
+             os.path.join(node_packages_dir(), "node_modules"),
+             os.path.join(BUILDDIR, "sdk", "node_modules")]
+    cands += (os.environ.get("NODE_PATH") or "").split(os.pathsep)
+    for d in cands:
+        if d and os.path.isfile(os.path.join(d, pkg, "package.json")):
+            return d
+    return None
 
 
 def require_gateway():
@@ -643,9 +731,11 @@ def toml_dumps(doc, prefix=(), header=None):
 # Mocks
 
 
-def mock(style="openai", models=None, valid_keys=None):
-    """An in-process MockUpstream, started, stopped at exit."""
-    m = MockUpstream(style=style, models=models, valid_keys=valid_keys).start()
+def mock(style="openai", models=None, valid_keys=None, tls=None):
+    """An in-process MockUpstream, started, stopped at exit (tls: (cert,
+    key) files to serve HTTPS)."""
+    m = MockUpstream(style=style, models=models, valid_keys=valid_keys,
+                     tls=tls).start()
     m._cleanup = m.stop
     _live.append(m)
     return m
@@ -719,6 +809,14 @@ class StartError(RuntimeError):
     pass
 
 
+# An app log line "... quotapool[PID]: level: ..." (a process of each start).
+APP_PID_RE = re.compile(r"\bquotapool\[(\d+)\]: ")
+# lighttpd's error.log when a FastCGI backend it started dies.
+BACKEND_DEATH_RE = re.compile(r"\(gw_backend\.c\.\d+\) child (?:signalled|"
+                              r"exited)")
+_instances = [0]
+
+
 class Instance:
     """A quotapool instance in its own temporary directory.
 
@@ -748,6 +846,11 @@ class Instance:
         self.proc = None
         self.last_stop = None
         self._out = self._err = None
+        _instances[0] += 1
+        self.serial = _instances[0]
+        self.runs = 0
+        self.expected_restarts = 0
+        self._log_base = {}
         self.write_config()
         _live.append(self)
 
@@ -826,6 +929,9 @@ class Instance:
             self.migrate()
         if key and self.key is None:
             self.key = self.new_key("it")
+        self.runs += 1
+        self.expected_restarts = 0
+        self._log_base = self._log_sizes()
         last = ""
         for attempt in range(attempts):
             if attempt > 0:
@@ -874,15 +980,18 @@ class Instance:
             f.seek(base_err)
             err = f.read().decode("utf-8", "replace").strip()
         rc = self.proc.poll()
-        self.stop()
+        self.stop(check=False)
         if rc is not None:
             return "exit status %d: %s" % (rc, err)
         return "not healthy within %.0f s (%s listening line); stderr: %s" % (
             timeout, "saw the" if listening else "no", err)
 
-    def stop(self, timeout=10.0, sig=signal.SIGTERM):
+    def stop(self, timeout=10.0, sig=signal.SIGTERM, check=True):
         """Signals serve, waits (bounded), SIGKILLs what is left of its
-        process tree, and reports what happened (StopResult)."""
+        process tree, and reports what happened (StopResult). Then (unless
+        check is false) reads what this run wrote to the logs: one test
+        point, failed by a sanitizer report or an unannounced restart of
+        quotapool.fcgi (see check_logs)."""
         if self.proc is None:
             return self.last_stop
         p = self.proc
@@ -918,7 +1027,54 @@ class Instance:
         self._out = self._err = None
         self.last_stop = StopResult(p.returncode, elapsed, leftovers, forced,
                                     refs)
+        if check:
+            self.check_logs()
         return self.last_stop
+
+    def expect_restart(self, n=1):
+        """Announces that the script makes quotapool.fcgi restart n times
+        (kill -9 and the like): check_logs then accepts n restarts."""
+        self.expected_restarts += n
+
+    def log_findings(self):
+        """(sanitizer report lines, app pids, restarts) in what the logs got
+        since this run started. restarts: the processes that started after
+        the first, or lighttpd's count of backends that died, the larger."""
+        reports, pids, deaths = [], [], 0
+        for name, text in self._logs_since(self._log_base).items():
+            found = sanitizer_lines(text)
+            if found:
+                reports.append("---- %s\n%s" % (name, "\n".join(found)))
+            for pid in APP_PID_RE.findall(text):
+                if pid not in pids:
+                    pids.append(pid)
+            deaths += len(BACKEND_DEATH_RE.findall(text))
+        return reports, pids, max(len(pids) - 1, deaths)
+
+    def check_logs(self):
+        """One test point for this run's logs (a diagnostic only, once the
+        script has ended): no sanitizer report, and no restart of
+        quotapool.fcgi beyond those announced with expect_restart()."""
+        reports, pids, restarts = self.log_findings()
+        bad = bool(reports) or restarts > self.expected_restarts
+        name = ("instance %d, run %d: no sanitizer report in its logs, %d "
+                "quotapool.fcgi restart(s) as announced" % (
+                    self.serial, self.runs, self.expected_restarts))
+
+        def why():
+            out = list(reports)
+            if restarts > self.expected_restarts:
+                out.append("quotapool.fcgi restarted %d time(s), %d announced;"
+                           " processes that logged: %s" % (
+                               restarts, self.expected_restarts,
+                               " ".join(pids)))
+            out.append("logs in %s" % self.dir)
+            return "\n".join(out)
+        if _tap["finished"]:
+            if bad:
+                diag("%s: FAILED\n%s" % (name, why()))
+            return not bad
+        return ok(not bad, name, why)
 
     def _cleanup(self):
         if self.proc is not None:
@@ -956,8 +1112,8 @@ class Instance:
         uri = "file:%s?mode=ro" % urllib.parse.quote(self.db_path)
         return sqlite3.connect(uri, uri=True, timeout=5)
 
-    def logs(self):
-        """{name: text} of the state dir's *.log files ("state/error.log",
+    def _log_files(self):
+        """{name: path} of the state dir's *.log files ("state/error.log",
         ...) and serve's output ("serve.out", "serve.err")."""
         out = {}
         for sub in ("state", ""):
@@ -968,10 +1124,34 @@ class Instance:
                 p = os.path.join(base, n)
                 if os.path.isfile(p) and (n.endswith(".log") or
                                           n in ("serve.out", "serve.err")):
-                    with open(p, "rb") as f:
-                        key = os.path.join(sub, n) if sub else n
-                        out[key] = f.read().decode("utf-8", "replace")
+                    out[os.path.join(sub, n) if sub else n] = p
         return out
+
+    def _log_sizes(self):
+        out = {}
+        for key, p in self._log_files().items():
+            try:
+                out[key] = os.path.getsize(p)
+            except OSError:
+                pass
+        return out
+
+    def _logs_since(self, base):
+        """{name: text} written to each log after the offsets in base."""
+        out = {}
+        for key, p in self._log_files().items():
+            try:
+                with open(p, "rb") as f:
+                    f.seek(base.get(key, 0))
+                    out[key] = f.read().decode("utf-8", "replace")
+            except OSError:
+                pass
+        return out
+
+    def logs(self):
+        """{name: text} of the state dir's *.log files ("state/error.log",
+        ...) and serve's output ("serve.out", "serve.err")."""
+        return self._logs_since({})
 
     def dump_logs(self, lines=40):
         for name, text in self.logs().items():

@@ -13,13 +13,17 @@ and with [dashboard] public = true the public pages open anonymously while
 runtime, traces, pending health, errors and backoffs stay refused.
 Headless Chromium loads every page (PNG under $QP_BUILDDIR/screenshots)
 when installed, and /metrics passes `promtool check metrics` when promtool
-is installed; both skip visibly otherwise."""
+is installed; both skip visibly otherwise (and fail under CI=true, where
+.ci/run installs them)."""
 
+import math
 import os
 import re
 import shutil
 import sys
+import time
 import urllib.parse
+from decimal import ROUND_HALF_UP, Decimal
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -36,6 +40,15 @@ GPT, CLAUDE = "gpt-dash", "claude-dash"
 ACCOUNTS = ["d1", "d2", "d3"]
 PROVIDER = "pdash"
 
+# Plausible prices (under the $1,000 per million tokens above which a price
+# is ignored), chosen so that costs need rounding.
+PRICES = {
+    GPT: {"input_price_per_1k": 0.0023, "output_price_per_1k": 0.0091,
+          "cache_read_per_million_microdollars": 1170000,
+          "cache_write_per_million_microdollars": 2930000},
+    CLAUDE: {"input_price_per_1k": 0.0031, "output_price_per_1k": 0.0149,
+             "cache_read_per_million_microdollars": 310000,
+             "cache_write_per_million_microdollars": 3690000}}
 mock = qp.mock(models=[GPT, CLAUDE])
 inst = qp.Instance(providers={PROVIDER: {
     "mock": mock, "protocols": ["openai", "anthropic"],
@@ -43,13 +56,7 @@ inst = qp.Instance(providers={PROVIDER: {
     # This test tries more wrong keys from 127.0.0.1 in a minute than the
     # default throttle allows (test_auth_failures.py tests the throttle).
     sections={"security": {"max_auth_failures_per_minute": 0},
-              "model_overrides": {
-        GPT: {"input_price_per_1k": 1.5, "output_price_per_1k": 6.0,
-              "cache_read_per_million_microdollars": 150000,
-              "cache_write_per_million_microdollars": 1875000},
-        CLAUDE: {"input_price_per_1k": 3.0, "output_price_per_1k": 15.0,
-                 "cache_read_per_million_microdollars": 300000,
-                 "cache_write_per_million_microdollars": 3750000}}})
+              "model_overrides": PRICES})
 dp.start(inst)
 CLIENT = inst.key
 ADMIN = inst.new_key("boss", admin_role=True)
@@ -118,6 +125,36 @@ for name, uid, fam, st, u, streamed in sent:
         is_eq((row.get("input_tokens"), row.get("output_tokens"),
                row.get("cache_read_tokens"), row.get("cache_write_tokens")),
               usage_row(fam, u), "%s: row holds the scripted usage" % name)
+
+
+def expected_cost(model, family, u):
+    """The cost of usage u at the configured [model_overrides] prices, done
+    here with exact decimals: dollars per 1K become microdollars per
+    million (x 1e9), each token class is priced on its own (OpenAI's
+    prompt_tokens include the cached ones), and the sum of tokens x rate is
+    divided by a million, rounded half up."""
+    pr = PRICES[model]
+    per_m = {"in": Decimal(str(pr["input_price_per_1k"])) * 10 ** 9,
+             "out": Decimal(str(pr["output_price_per_1k"])) * 10 ** 9,
+             "cr": Decimal(pr["cache_read_per_million_microdollars"]),
+             "cw": Decimal(pr["cache_write_per_million_microdollars"])}
+    tin, tout, tcr, tcw = usage_row(family, u)
+    s = (tin * per_m["in"] + tout * per_m["out"] + tcr * per_m["cr"] +
+         tcw * per_m["cw"]) / 10 ** 6
+    return int(s.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+for name, uid, fam, st, u, streamed in sent:
+    row = rows[uid]
+    model = GPT if fam == "openai" else CLAUDE
+    if u is None:
+        is_eq((row.get("cost_microdollars"), row.get("cost_exactness")),
+              (0, "unknown"), "%s: no usage, no cost" % name)
+        continue
+    is_eq((row.get("cost_microdollars"), row.get("cost_exactness")),
+          (expected_cost(model, fam, u), "derived"),
+          "%s: cost is the usage at %s's configured prices, to the "
+          "microdollar" % (name, model))
 is_eq((rows[FAILOVER].get("status"), rows[FAILOVER].get("attempt_count")),
       ("completed", 2), "failover: completed after 2 attempts")
 is_eq((rows[CLIENT_ERR].get("status"), rows[CLIENT_ERR].get("status_code"),
@@ -374,6 +411,34 @@ is_eq(((lm.get("total") or {}).get("count"), (lm.get("ttft") or {}).get("count")
        count(lambda r: r["status"] == "completed" and r["ttft_ms"] is not None)),
       "latency: total and ttft counts equal the completed rows with those times")
 
+
+def nearest_rank(vals, p):
+    """The p-th percentile of vals by nearest rank (what the histograms
+    approximate)."""
+    vals = sorted(vals)
+    if not vals:
+        return None
+    return vals[max(1, int(math.ceil(p * len(vals)))) - 1]
+
+
+BIN_ERR = (lat.get("bin_error_pct") or 0) / 100.0
+for metric, col in (("total", "total_ms"), ("ttft", "ttft_ms")):
+    vals = [r[col] for r in ALL if r["status"] == "completed" and
+            r[col] is not None]
+    x = lm.get(metric) or {}
+    avg = sum(vals) / float(len(vals)) if vals else None
+    ok(avg is not None and abs((x.get("avg_ms") or -1) - avg) < 0.0015,
+       "latency: %s average %r ms is the rows' mean %r" % (
+           metric, x.get("avg_ms"), avg))
+    for p in (0.5, 0.99):
+        want = nearest_rank(vals, p)
+        got = x.get("p%d_ms" % int(p * 100))
+        # The rows keep whole ms: a value shown as v ms lies in [v, v + 1).
+        lo, hi = want * (1 - BIN_ERR) - 0.001, (want + 1) * (1 + BIN_ERR)
+        ok(isinstance(got, (int, float)) and lo <= got <= hi,
+           "latency: %s p%d %r ms is within %.1f %% of the rows' %r ms" % (
+               metric, int(p * 100), got, BIN_ERR * 100, want))
+
 pg = api("pings")
 ok(PROVIDER in [p.get("provider") for p in pg.get("providers") or []],
    "pings: the provider's probes are shown", lambda: repr(pg))
@@ -462,14 +527,63 @@ is_eq(r.status, 404, "trace page of an unknown uid: 404")
 
 html = page("/runtime")
 like(html, r"\b%d\b" % rn.get("pid", -1), "runtime page: shows the app's pid")
+PAGE_HTML = {}
 for path, title in (("/latency", "Latency"), ("/timeseries", "Timeseries"),
                     ("/bandwidth", "Bandwidth"), ("/reliability",
                                                   "Reliability"),
                     ("/routing", "Routing"), ("/pings", "Pings")):
-    like(page(path), r"<h1>%s</h1>" % title, "%s page: titled %s"
+    PAGE_HTML[path] = page(path)
+    like(PAGE_HTML[path], r"<h1>%s</h1>" % title, "%s page: titled %s"
          % (path, title))
-html = page("/routing")
-ok(all(a in html for a in chosen), "routing page: names every chosen account")
+
+# One number of each page against the rows.
+done_ms = [r["total_ms"] for r in ALL if r["status"] == "completed" and
+           r["total_ms"] is not None]
+mean_ms = sum(done_ms) / float(len(done_ms))
+row = table_row(PAGE_HTML["/latency"], ["total"])
+ok(re.match(r'\s*<td class="n" data-v="%d">%s</td>\s*<td class="n" '
+            r'data-v="([0-9.]+)">' % (len(done_ms), fmt_int(len(done_ms))),
+            row) and abs(float(re.search(r'data-v="[0-9]+">[^<]*</td>\s*'
+                                         r'<td class="n" data-v="([0-9.]+)"',
+                                         row).group(1)) - mean_ms) < 0.0015,
+   "latency page: total shows %d requests averaging %.3f ms, as the rows"
+   % (len(done_ms), mean_ms), lambda: "  row: %r" % row)
+ok("<p>Total requests: %s, grouped by provider.</p>" % fmt_int(N)
+   in PAGE_HTML["/timeseries"] and cell_value(
+       table_row(PAGE_HTML["/timeseries"], [PROVIDER]), N, fmt_int(N)),
+   "timeseries page: %d requests in all and for %s" % (N, PROVIDER))
+by_day = {}
+for r in ALL:
+    d = time.strftime("%Y-%m-%d", time.gmtime(r["started_at"] / 1000.0))
+    n, b = by_day.get(d, (0, 0))
+    by_day[d] = (n + 1, b + (r["bytes_in"] or 0))
+bad = [(d, n, b) for d, (n, b) in sorted(by_day.items())
+       if not re.search(r'<td class="n" data-v="%d">%s</td><td class="n" '
+                        r'data-v="%d">' % (n, fmt_int(n), b),
+                        table_row(PAGE_HTML["/bandwidth"], [d]))]
+is_eq(bad, [], "bandwidth page: each day's requests and bytes in equal the "
+      "rows %r" % by_day)
+is_eq(card(PAGE_HTML["/reliability"], "Attempts"), fmt_int(len(ATTEMPTS)),
+      "reliability page: the attempts card counts the attempt rows (%d)"
+      % len(ATTEMPTS))
+is_eq(card(PAGE_HTML["/routing"], "Decisions"), fmt_int(len(DECISIONS)),
+      "routing page: the decisions card counts the decision rows (%d)"
+      % len(DECISIONS))
+ok(all(a in PAGE_HTML["/routing"] for a in chosen),
+   "routing page: names every chosen account")
+for _ in range(3):
+    # A ping may land between the page and the query: ask until both agree.
+    before = dp.query(inst, "SELECT count(*) AS n FROM provider_pings WHERE "
+                      "provider_id = ?", (PROVIDER,))[0]["n"]
+    html = page("/pings")
+    after = dp.query(inst, "SELECT count(*) AS n FROM provider_pings WHERE "
+                     "provider_id = ?", (PROVIDER,))[0]["n"]
+    if before == after:
+        break
+ok(before > 0 and cell_value(table_row(html, [PROVIDER]), before,
+                             fmt_int(before)),
+   "pings page: %s shows %d probes, as the ping rows" % (PROVIDER, before),
+   lambda: "  row: %r" % table_row(html, [PROVIDER]))
 html = page("/?period=1h")
 is_eq(card(html, "Requests"), fmt_int(N), "overview page, period 1h: "
       "the same request count")
@@ -587,7 +701,7 @@ shot_tok = session_of(r)
 outdir = os.path.join(qp.BUILDDIR, "screenshots")
 script = os.path.join(HERE, "screenshots.py")
 if not (shutil.which("chromium") or shutil.which("chromium-browser")):
-    qp.skip("chromium is not installed: no screenshots")
+    qp.missing("chromium is not installed: no screenshots")
 elif not shot_tok:
     ok(False, "a session for the screenshots")
 else:
@@ -652,7 +766,7 @@ is_eq(sum(v for _, v in samples.get("quotapool_cost_microdollars_total", [])),
       COST, "/metrics: quotapool_cost_microdollars_total adds up to the cost")
 promtool = shutil.which("promtool")
 if promtool is None:
-    qp.skip("promtool is not installed (Debian package prometheus)")
+    qp.missing("promtool is not installed (Debian package prometheus)")
 else:
     res = qp.run([promtool, "check", "metrics"], timeout=30,
                  input_text=metrics or "\n")

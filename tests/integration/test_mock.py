@@ -346,12 +346,15 @@ s.read_all()
 m.script("k-ev", {"events": 5, "interval_ms": 100})
 s = qp.Stream(m.port, "/v1/chat/completions", chat(True), key="k-ev")
 s.read_all()
-is_eq(len(s.chunks), 8, "events: role + 5 deltas + finish + [DONE], "
-      "one read each")
+sent = last_rec(m, "k-ev")["event_mono"]
+is_eq(len(sent), 8, "events: role + 5 deltas + finish + [DONE], "
+      "each written on its own")
 span = s.chunks[-1][0] - s.chunks[0][0]
 cmp_ok(span, ">=", 0.6, "interval_ms: events spread over time")
-gaps = [b[0] - a[0] for a, b in zip(s.chunks, s.chunks[1:])]
-cmp_ok(min(gaps), ">=", 0.07, "interval_ms: each gap about the interval")
+# The mock's own write times: the client's reads may bunch up under load.
+gaps = [b - a for a, b in zip(sent, sent[1:])]
+cmp_ok(min(gaps or [0]), ">=", 0.095, "interval_ms: each gap at least the "
+       "interval")
 cs = data_json(qp.parse_sse(s.body))
 is_eq("".join(c["choices"][0]["delta"].get("content") or "" for c in cs),
       "hello world hello world hello", "events: deterministic words")
@@ -423,11 +426,11 @@ rec = m.wait_for(lambda rs: [r for r in rs if r["key"] == "k-dc" and
 rec = rec[0] if rec else {}
 is_eq((rec.get("client_closed"), rec.get("completed")), (True, False),
       "disconnect: the client closing mid-stream is recorded")
-cmp_ok(rec.get("client_closed_mono", 1e9) - t_close, "<", 0.6,
-       "disconnect: noticed within 0.6 s (between events)")
+cmp_ok(rec.get("client_closed_mono", 1e9) - t_close, "<", 3.0,
+       "disconnect: noticed within 3 s (5 s of events left)")
 cmp_ok(rec.get("client_closed_at", 0), ">=", t_close_wall - 0.05,
        "disconnect: client_closed_at is when it happened")
-cmp_ok(rec.get("events_sent", 99), "<", 10,
+cmp_ok(rec.get("events_sent", 99), "<", rec.get("events_total", 0),
        "disconnect: the mock stopped writing")
 
 m.script("k-dc2", {"delay_ms": 5000})
@@ -577,5 +580,33 @@ is_eq(qp.group_members(res.pid), [],
       "harness: run() kills the whole tree on timeout")
 p0 = qp.free_port()
 cmp_ok(p0, ">", 1024, "harness: free_port")
+
+# The log check every instance gets at stop: sanitizer reports and restarts.
+errp = os.path.join(inst.dir, "serve.err")
+with open(errp, "w") as f:
+    f.write("2026-01-01T00:00:00.000Z quotapool[41]: info: quotapool 0.1.0 "
+            "serving\n2026-01-01T00:00:01.000Z quotapool[41]: warning: "
+            "runtime of the refresh: 2 s\n")
+is_eq(inst.log_findings(), ([], ["41"], 0),
+      "harness: clean logs: one process, no report, no restart")
+os.makedirs(os.path.join(inst.dir, "state"), exist_ok=True)
+with open(os.path.join(inst.dir, "state", "error.log"), "w") as f:
+    f.write("2026-01-01 00:00:02: (gw_backend.c.369) child signalled: 6\n")
+with open(errp, "a") as f:
+    f.write("../fcgi/maint.c:505:68: runtime error: signed integer overflow\n"
+            "2026-01-01T00:00:03.000Z quotapool[57]: info: quotapool 0.1.0 "
+            "serving\n")
+rep, pids, restarts = inst.log_findings()
+ok(len(rep) == 1 and "runtime error: signed integer overflow" in rep[0],
+   "harness: a UBSan report in serve.err is found", repr(rep))
+is_eq((pids, restarts), (["41", "57"], 1),
+      "harness: a second process and lighttpd's child-death line are one "
+      "restart")
+with open(errp, "a") as f:
+    f.write("==57==ERROR: LeakSanitizer: detected memory leaks\n")
+ok(any("LeakSanitizer" in r for r in inst.log_findings()[0]),
+   "harness: a LeakSanitizer report too")
+is_eq(qp.sanitizer_lines("quotapool[1]: error: database is locked\n"), [],
+      "harness: an ordinary error line is no report")
 
 qp.done()

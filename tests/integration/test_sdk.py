@@ -5,11 +5,13 @@ quotapool.fcgi + a mock account): the OpenAI SDK streaming a chat (Python
 streaming a message (Python `anthropic`, else Node.js `@anthropic-ai/sdk`).
 
 Nothing is downloaded here: each SDK is used where it is installed and
-skipped visibly where it is not. Node.js packages are looked up in
-$QP_SDK_NODE_MODULES, then $QP_BUILDDIR/sdk/node_modules (e.g. after
-`cd BUILDDIR && mkdir -p sdk && cd sdk && npm install openai
-@anthropic-ai/sdk`), then NODE_PATH. The streamed chunks are printed as TAP
-comments: a transcript of the SDK talking to the gateway."""
+skipped visibly where it is not (under CI=true a missing SDK fails).
+Node.js packages are installed, pinned, by tests/integration/npm-install.sh
+(`make npm-install`) and looked up by qp.node_modules_with():
+$QP_SDK_NODE_MODULES, $QP_NODE_PACKAGES/node_modules (default
+~/.cache/quotapool/npm), $QP_BUILDDIR/sdk/node_modules, then NODE_PATH. The
+streamed chunks are printed as TAP comments: a transcript of the SDK talking
+to the gateway."""
 
 import json
 import os
@@ -88,18 +90,7 @@ const Anthropic = mod.Anthropic || mod.default || mod;
 """
 
 
-def node_modules_with(pkg):
-    """A node_modules directory holding pkg, or None."""
-    node = shutil.which("node")
-    if node is None:
-        return None
-    cands = [os.environ.get("QP_SDK_NODE_MODULES"),
-             os.path.join(qp.BUILDDIR, "sdk", "node_modules")]
-    cands += (os.environ.get("NODE_PATH") or "").split(os.pathsep)
-    for d in cands:
-        if d and os.path.isfile(os.path.join(d, pkg, "package.json")):
-            return d
-    return None
+node_modules_with = qp.node_modules_with
 
 
 def python_has(mod):
@@ -217,8 +208,8 @@ elif node_modules_with("openai"):
         qp.diag(repr(r))
     check_openai(res, "node")
 else:
-    qp.skip("OpenAI SDK not installed (no python3 openai module, no node "
-            "openai package; see this file's header)", N_OPENAI)
+    qp.missing("OpenAI SDK not installed (no python3 openai module, no node "
+               "openai package; see this file's header)", N_OPENAI)
 
 # ---- Anthropic SDK --------------------------------------------------------
 
@@ -277,9 +268,9 @@ elif node_modules_with(os.path.join("@anthropic-ai", "sdk")):
         qp.diag(repr(r))
     check_anthropic(res, "node")
 else:
-    qp.skip("Anthropic SDK not installed (no python3 anthropic module, no "
-            "node @anthropic-ai/sdk package; see this file's header)",
-            N_ANTHROPIC)
+    qp.missing("Anthropic SDK not installed (no python3 anthropic module, "
+               "no node @anthropic-ai/sdk package; see this file's header)",
+               N_ANTHROPIC)
 
 is_eq(dp.pending(inst), [], "no request is left pending")
 res = inst.stop()

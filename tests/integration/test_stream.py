@@ -71,34 +71,38 @@ for path, fam, mock, body, slots in (
         (ANTHROPIC, "Anthropic", ma, dp.messages("claude-s", stream=True),
          list(range(11)))):
     total = len(slots)
+    mock.reset()
     mock.script("*", {"events": 6, "interval_ms": int(INTERVAL * 1000)})
     with inst.stream(path, body, timeout=20) as s:
         s.read_all()
-        t0 = s.t_sent
     ev = event_times(s.chunks)
     is_eq(len(ev), total, "%s stream of 6 deltas 200 ms apart: every event "
           "arrives" % fam)
-    if len(ev) != total:
+    recs = mock.requests(path=path)
+    sent = recs[0]["event_mono"] if recs else []
+    if len(ev) != total or len(sent) <= slots[-1]:
         qp.skip("%s: no timing without every event" % fam, 4)
         continue
-    first, last = ev[0][0] - t0, ev[-1][0] - t0
-    rel = ["%.3f" % (t - t0 - first) for t, _, _ in ev]
-    cmp_ok(first, "<", 0.8, "%s stream: the first event arrives at once "
-           "(%.0f ms after the request)" % (fam, first * 1000))
-    span = slots[-1] * INTERVAL
-    cmp_ok(last - first, ">=", span * 0.75,
-           "%s stream: the last event arrives %.0f ms after the first "
-           "(scripted %.0f ms): nothing held back" % (
-               fam, (last - first) * 1000, span * 1000))
+    # The yardstick is when the provider wrote each event (the mock's clock
+    # is this machine's CLOCK_MONOTONIC): on a loaded machine both sides
+    # slow down together. A buffered answer reaches the client only after
+    # the provider's last event, in one or two reads.
+    rel = " ".join("%+.3f" % (t - sent[slots[i]]) for i, (t, _, _) in
+                   enumerate(ev))
+    early = [i for i, (t, _, _) in enumerate(ev) if t < sent[-1]]
+    cmp_ok(len(early), ">=", (total - 1) // 2 + 1, "%s stream: %d of %d "
+           "events reach the client before the provider writes its last "
+           "one, the first among them (delay of each after its write, s: %s)"
+           % (fam, len(early), total, rel))
+    ok(0 in early, "%s stream: the first event is not held back" % fam)
+    span_in = ev[-1][0] - ev[0][0]
+    span_up = sent[slots[-1]] - sent[slots[0]]
+    cmp_ok(span_in, ">=", span_up * 0.5, "%s stream: events reach the client "
+           "over %.0f ms, as the provider wrote them over %.0f ms"
+           % (fam, span_in * 1000, span_up * 1000))
     distinct = len(set(t for t, _, _ in ev))
-    cmp_ok(distinct, ">=", total - 2, "%s stream: events arrive in separate "
-           "reads (%d of %d)" % (fam, distinct, total))
-    # Each event no earlier than scripted (less jitter) and never far behind.
-    off = [(i, r) for i, r in enumerate(rel)
-           if float(r) < slots[i] * INTERVAL * 0.7 or
-           float(r) > slots[i] * INTERVAL + 1.0]
-    is_eq(off, [], "%s stream: each event arrives on its scripted beat after "
-          "the first (arrivals in s: %s)" % (fam, " ".join(rel)))
+    cmp_ok(distinct, ">=", total // 2 + 1, "%s stream: events arrive in "
+           "separate reads (%d of %d)" % (fam, distinct, total))
 
 # ---- the client hangs up mid-stream ---------------------------------------
 
@@ -120,8 +124,8 @@ for path, fam, mock, body in (
        "5 s" % fam, lambda: "  mock records: %r" % mock.requests(path=path))
     if rec:
         lag = rec[0]["client_closed_mono"] - t_close
-        cmp_ok(lag, "<", 2.0, "%s disconnect: upstream transfer aborted "
-               "%.0f ms after the client left (events 250 ms apart)"
+        cmp_ok(lag, "<", 4.0, "%s disconnect: upstream transfer aborted "
+               "%.0f ms after the client left (10 s of events left)"
                % (fam, lag * 1000))
         cmp_ok(rec[0]["events_sent"], "<", rec[0]["events_total"],
                "%s disconnect: the provider did not have to finish (%d of "
@@ -176,13 +180,14 @@ mo.reset()
 mo.script("*", {"events": 2, "first_event_delay_ms": 2600})
 with inst.stream(OPENAI, dp.chat("gpt-s", stream=True), timeout=20) as s:
     got = s.read_all()
-    t0 = s.t_sent
-first_t = s.chunks[0][0] - t0 if s.chunks else None
+recs = mo.requests(path=OPENAI)
+sent0 = recs[0]["event_mono"][0] if recs and recs[0]["event_mono"] else None
 ok(got.startswith(b":"), "silent provider: the client first gets SSE "
    "comments", lambda: repr(got[:200]))
-ok(first_t is not None and first_t < 2.0, "silent provider: something "
-   "arrives before the first event (after %s s)" % (
-       "%.2f" % first_t if first_t is not None else "-"))
+ok(s.chunks and sent0 is not None and s.chunks[0][0] < sent0,
+   "silent provider: something arrives before the provider writes its first "
+   "event (%s s before)" % ("%.2f" % (sent0 - s.chunks[0][0])
+                            if s.chunks and sent0 else "-"))
 is_eq(dp.openai_text(dp.sse_json(got)), "hello world",
       "silent provider: the events follow, complete")
 
@@ -190,21 +195,26 @@ is_eq(dp.openai_text(dp.sse_json(got)), "hello world",
 
 N = 8
 mo.reset()
-mo.set_default("*", {"events": 10, "interval_ms": 100})
-streams = [inst.stream(OPENAI, dp.chat("gpt-s", stream=True), timeout=20)
+mo.set_default("*", {"events": 10, "interval_ms": 200})
+streams = [inst.stream(OPENAI, dp.chat("gpt-s", stream=True), timeout=30)
            for _ in range(N)]
-t0 = time.monotonic()
 bodies = []
 for s in streams:
     bodies.append(s.read_all())
     s.close()
-took = time.monotonic() - t0
 mo.set_default("*", None)
 is_eq([dp.openai_text(dp.sse_json(b)) for b in bodies],
       ["hello world hello world hello world hello world hello world"] * N,
       "%d concurrent streams: each relayed whole" % N)
-cmp_ok(took, "<", 6.0, "%d concurrent streams of ~1.2 s each run side by "
-       "side (%.1f s in all)" % (N, took))
+# Side by side at the provider: the last one began before the first ended
+# (one after the other, each would begin after the previous one's 2 s).
+recs = mo.requests(path=OPENAI)
+began = max(r["mono"] for r in recs) if recs else 0
+ended = min(r["event_mono"][-1] for r in recs if r["event_mono"]) \
+    if recs else 0
+ok(len(recs) == N and began < ended, "%d concurrent streams of ~2 s each run "
+   "side by side (the last began %.2f s before the first ended)"
+   % (N, ended - began))
 rows = [dp.wait_row(inst, dp.uid_of(s)) or {} for s in streams]
 is_eq([r.get("status") for r in rows], ["completed"] * N,
       "%d concurrent streams: every row completed" % N)
@@ -223,6 +233,7 @@ ok(len(got) >= 2 and uid, "kill -9: the stream had started")
 prow = dp.query(inst, "SELECT id FROM processes WHERE pid = ? AND stopped_at "
                 "IS NULL", (old[0],)) if old else []
 t_kill = dp.now_ms()
+inst.expect_restart()
 for r in old_refs:
     r.kill(signal.SIGKILL)
 deadline = time.monotonic() + 5

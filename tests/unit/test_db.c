@@ -1,5 +1,7 @@
 /* test_db.c: write transactions nest as savepoints, and the write lock passes between threads. */
 #include <pthread.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../tap.h"
@@ -33,6 +35,7 @@ insert(sqlite3 *db, int v)
 struct locker {
 	int	 got;		/* 1 once db_write_lock() returned */
 	int	 release;	/* 1: unlock it (from this other thread) */
+	long	 tid;		/* the taker's thread id, set before it asks */
 };
 
 static void *
@@ -40,9 +43,50 @@ lock_taker(void *arg)
 {
 	struct locker *l = arg;
 
+	__atomic_store_n(&l->tid, (long)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
 	db_write_lock();
 	__atomic_store_n(&l->got, 1, __ATOMIC_SEQ_CST);
 	return NULL;
+}
+
+/* The scheduler state letter of thread tid of this process ('?' if unknown). */
+static char
+thread_state(long tid)
+{
+	char path[64], buf[512], *p, st = '?';
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/stat", tid);
+	if ((f = fopen(path, "r")) == NULL)
+		return st;
+	if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')')) != NULL &&
+	    p[1] == ' ')
+		st = p[2];
+	fclose(f);
+	return st;
+}
+
+/*
+ * Waits (up to 10 s) until the taker has asked for the lock and is asleep
+ * in it (state S: the only way it can sleep after setting its tid is on the
+ * lock's futex), or got it. Returns 1 if it is asleep without the lock.
+ */
+static int
+taker_blocked(struct locker *l)
+{
+	struct timespec pause = { 0, 2 * 1000 * 1000 };
+	long tid;
+	int i;
+
+	for (i = 0; i < 5000; i++) {
+		if (__atomic_load_n(&l->got, __ATOMIC_SEQ_CST))
+			return 0;
+		tid = __atomic_load_n(&l->tid, __ATOMIC_SEQ_CST);
+		if (tid != 0 && thread_state(tid) == 'S')
+			return !__atomic_load_n(&l->got, __ATOMIC_SEQ_CST);
+		nanosleep(&pause, NULL);
+	}
+	return 0;
 }
 
 static void *
@@ -58,7 +102,7 @@ int
 main(void)
 {
 	struct db_opts o = { 1000, NULL, 0, 0 };
-	struct locker l = { 0, 0 };
+	struct locker l = { 0, 0, 0 };
 	pthread_t th;
 	char path[600], errbuf[256];
 	enum qp_err err;
@@ -119,7 +163,7 @@ main(void)
 	/* The lock held by a transaction keeps another thread waiting. */
 	is_int(db_begin_write(db), QP_OK, "begin (lock held)");
 	pthread_create(&th, NULL, lock_taker, &l);
-	usleep(100 * 1000);
+	ok(taker_blocked(&l), "another thread asks for the write lock and sleeps on it");
 	is_int(__atomic_load_n(&l.got, __ATOMIC_SEQ_CST), 0,
 	    "another thread waits for the write lock");
 	is_int(db_commit(db), QP_OK, "commit releases it");
