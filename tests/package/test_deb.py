@@ -151,6 +151,9 @@ class Snapshot:
 
     ROOTS = ("/var/lib/apache2", "/run/apache2", "/run/lock/apache2",
              "/run/lighttpd", "/var/log/apache2", "/var/log/lighttpd")
+    # lighttpd, once it runs as www-data, cannot unlink its root-owned pid
+    # file at exit and leaves it empty.
+    FILES = ("/run/lighttpd.pid", "/run/apache2.pid")
 
     def __init__(self):
         self.paths = {}
@@ -160,9 +163,13 @@ class Snapshot:
                 for f in fs:
                     p = os.path.join(d, f)
                     self.paths[p] = os.lstat(p).st_size
+        self.files = [f for f in self.FILES if not os.path.lexists(f)]
         qp._live.insert(0, self)
 
     def _cleanup(self):
+        for f in self.files:
+            if os.path.lexists(f):
+                os.unlink(f)
         for root in self.ROOTS:
             new = []
             for d, dirs, fs in os.walk(root):
@@ -402,7 +409,8 @@ elif not port_free(lighttpd_port(), "0.0.0.0") or not port_free(PORT):
         lighttpd_port(), PORT), 6)
 else:
     r = sh("lighty-enable-mod", "quotapool")
-    undo.add("lighty-disable-mod", "lighty-disable-mod", "quotapool")
+    undo.add("lighty-disable-mod", "sh", "-c", "! test -L /etc/lighttpd/"
+             "conf-enabled/50-quotapool.conf || lighty-disable-mod quotapool")
     ok(r.rc == 0 and os.path.islink(
         "/etc/lighttpd/conf-enabled/50-quotapool.conf"),
        "lighty-enable-mod quotapool", repr(r))
@@ -417,10 +425,15 @@ else:
     chat_through("system lighttpd")
     pids = [light.p.pid] + qp.descendants(light.p.pid)
     rc = light.stop()
-    is_eq(rc, 0, "system lighttpd: stops on SIGTERM")
-    if rc != 0 and os.path.exists("/var/log/lighttpd/error.log"):
+    log_text = ""
+    if os.path.exists("/var/log/lighttpd/error.log"):
         with open("/var/log/lighttpd/error.log", errors="replace") as f:
-            qp.diag(f.read()[-2000:])
+            log_text = f.read()[-2000:]
+    # lighttpd 1.4.69 exits 1 instead of 0 when a client connection was
+    # still being closed at the signal (server.c: rc = 0 only without
+    # connections left); its log says whether it stopped on the signal.
+    ok(rc == 0 or (rc == 1 and "server stopped by UID" in log_text),
+       "system lighttpd: stops on SIGTERM (exit %s)" % rc, log_text)
     ok(gone(pids), "system lighttpd: every process it ran is gone")
     sh("lighty-disable-mod", "quotapool")
     # fcgi keeps serving for Apache below.
@@ -442,7 +455,8 @@ else:
     r = sh("a2enmod", "-q", "proxy_fcgi")
     is_eq(r.rc, 0, "a2enmod proxy_fcgi")
     r = sh("a2enconf", "-q", "quotapool")
-    undo.add("a2disconf", "a2disconf", "-q", "quotapool")
+    undo.add("a2disconf", "sh", "-c", "! test -L /etc/apache2/conf-enabled/"
+             "quotapool.conf || a2disconf -q quotapool")
     ok(r.rc == 0 and os.path.islink("/etc/apache2/conf-enabled/quotapool.conf"),
        "a2enconf quotapool", repr(r))
     r = sh("sh", "-c", ". %s && mkdir -p \"$APACHE_RUN_DIR\" \"$APACHE_LOCK_DIR\""
