@@ -4,10 +4,10 @@
 # are where configure said, and the installed programs run from the
 # installed data directory, with no source or build tree to fall back on.
 # Arguments: DESTDIR bindir pkglibexecdir pkgdatadir pkgsysconfdir man5dir
-# man8dir abs_top_srcdir abs_top_builddir.
+# man8dir abs_top_srcdir abs_top_builddir pkgrundir.
 set -u
 destdir=$1 bindir=$2 libexecdir=$3 datadir=$4 sysconfdir=$5 man5=$6 man8=$7
-srcdir=$8 builddir=$9
+srcdir=$8 builddir=$9 rundir=${10}
 fail=0 n=0
 t() { # t NAME COMMAND...: one TAP line
 	name=$1; shift
@@ -25,6 +25,8 @@ for f in config.example.toml schema/0001_initial.sql views/layout_head.html \
 done
 t "installed: $sysconfdir/config.toml, mode 0640" \
     sh -c "test \"\$(stat -c %a '$destdir$sysconfdir/config.toml')\" = 640"
+t "the web server templates name the socket under the configured runstatedir" \
+    sh -c "grep -q '$rundir/quotapool.sock' '$destdir$datadir/lighttpd/conf-available/50-quotapool.conf' && grep -q '$rundir/quotapool.sock' '$destdir$datadir/apache/quotapool.conf'"
 for f in "$man5/quotapool.conf.5" "$man5/quotapool.toml.5" \
     "$man8/quotapool-admin.8" "$man8/quotapool.fcgi.8"; do
 	t "installed: $f" test -f "$destdir$f"
