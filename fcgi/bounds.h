@@ -105,4 +105,13 @@
 /* An upstream error message carried into a translated error body (cut beyond). */
 #define QP_XLATE_ERRMSG_MAX	1024
 
+/*
+ * Bytes of a model id that no configured provider serves (a 404 "model not
+ * found") kept on that request's own rows, cut at a UTF-8 character
+ * boundary. The rollups, pages and /metrics count every such request under
+ * the one label "(unknown)" (STATS_UNKNOWN_MODEL), so made-up ids cannot
+ * grow them.
+ */
+#define QP_UNKNOWN_MODEL_KEEP	128
+
 #endif /* QP_BOUNDS_H */
