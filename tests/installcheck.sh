@@ -27,6 +27,8 @@ t "installed: $sysconfdir/config.toml, mode 0640" \
     sh -c "test \"\$(stat -c %a '$destdir$sysconfdir/config.toml')\" = 640"
 t "the web server templates name the socket under the configured runstatedir" \
     sh -c "grep -q '$rundir/quotapool.sock' '$destdir$datadir/lighttpd/conf-available/50-quotapool.conf' && grep -q '$rundir/quotapool.sock' '$destdir$datadir/apache/quotapool.conf'"
+t "lighttpd's snippet names the error pages under the installed datadir" \
+    grep -q "\"$datadir/lighttpd/errors/\"" "$destdir$datadir/lighttpd/conf-available/50-quotapool.conf"
 for f in "$man5/quotapool.conf.5" "$man5/quotapool.toml.5" \
     "$man8/quotapool-admin.8" "$man8/quotapool.fcgi.8"; do
 	t "installed: $f" test -f "$destdir$f"
