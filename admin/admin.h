@@ -74,6 +74,8 @@ int		 cmd_accounts(struct admin *, int, char **);	/* accounts.c */
 int		 cmd_models(struct admin *, int, char **);	/* models.c */
 int		 cmd_db(struct admin *, int, char **);		/* dbcare.c */
 int		 cmd_configsetup(struct admin *, int, char **); /* configsetup.c */
+int		 cmd_reload(struct admin *, int, char **);	/* reload.c */
+int		 cmd_status(struct admin *, int, char **);	/* status.c */
 
 /*
  * Probes the local runtimes of the provider templates (Ollama, vLLM,

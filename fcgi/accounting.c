@@ -705,6 +705,25 @@ out:
 	return err;
 }
 
+enum qp_err
+accounting_event(struct accounting_db *acc, const char *type, const char *details,
+    int64_t now)
+{
+	sqlite3_stmt *st = acc->st[ACC_EVENT_INSERT];
+	enum qp_err err;
+
+	if ((err = db_begin_write(acc->db)) != QP_OK)
+		return err;
+	sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, details, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now);
+	if ((err = accounting_step(st)) != QP_OK) {
+		db_rollback(acc->db);
+		return err;
+	}
+	return db_commit(acc->db);
+}
+
 void
 accounting_retention_from_config(const struct config *cfg, struct accounting_retention *r)
 {

@@ -229,6 +229,14 @@ enum qp_err	 accounting_finalize_stale(struct accounting_db *acc, int64_t self, 
 		    int64_t now, struct accounting_stale *report);
 
 /*
+ * Writes one operational_events row: type (e.g. "config_reloaded"),
+ * details a JSON object (never a secret), at now. Its own savepoint
+ * (db_begin_write()). QP_EDB on a database error.
+ */
+enum qp_err	 accounting_event(struct accounting_db *acc, const char *type,
+		    const char *details, int64_t now);
+
+/*
  * Fills r from the configuration: [retention] requests_days and
  * events_days. (provider_pings are pruned by the maintenance thread's own
  * task, after [models] ping_retain_days.)

@@ -43,7 +43,7 @@ models_read(struct worker *w, struct http_req *r)
 		log_msg(LOG_ERROR, "worker %d: model catalog: %s", w->id, errbuf);
 		goto out;
 	}
-	if ((list = catalog_models_json(c, w->srv->cfg, db_now_ms(), &err)) == NULL)
+	if ((list = catalog_models_json(c, w->cfg, db_now_ms(), &err)) == NULL)
 		log_msg(LOG_ERROR, "worker %d: model catalog: %s", w->id, qp_strerror(err));
 out:
 	if (list == NULL)

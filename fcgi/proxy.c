@@ -65,6 +65,8 @@ enum proxy_media {
 
 /* The database work of one step of a request, run on the writer (server_batch()). */
 struct proxy_job {
+	const struct config	*cfg;		/* the request's configuration (pinned) */
+	uint64_t		 cfg_gen;	/* its generation */
 	struct accounting_request *req;
 	const struct select_query *q;		/* proxy_job_choose(): the query */
 	struct select_result	*sel;		/* its answer; for proxy_job_finish(): the
@@ -450,7 +452,9 @@ proxy_job_choose(const struct server_db *d, void *arg)
 	struct proxy_job *j = arg;
 	enum qp_err err;
 
-	if ((err = select_choose(d->sel, j->q, j->sel)) != QP_OK)
+	/* The writer's selector chooses among this request's accounts. */
+	if ((err = select_bind(d->sel, j->cfg, j->cfg_gen)) != QP_OK ||
+	    (err = select_choose(d->sel, j->q, j->sel)) != QP_OK)
 		return err;
 	if (j->sel->status == SELECT_OK)
 		return accounting_attempt_start(d->acc, j->req, j->sel, j->q->now);
@@ -1038,7 +1042,9 @@ proxy_request_init(struct proxy_request *p, struct worker *w, struct http_req *r
 	memset(p, 0, sizeof(*p));
 	p->w = w;
 	p->r = r;
-	p->cfg = w->srv->cfg;
+	p->cfg = w->cfg;
+	p->job.cfg = w->cfg;
+	p->job.cfg_gen = w->cfg_gen;
 	p->proto = proto;
 	p->t0_us = db_mono_us();
 	p->t0 = p->t0_us / 1000;

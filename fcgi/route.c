@@ -154,7 +154,7 @@ route_client_addr(const struct config *cfg, struct http_req *r)
 static int
 route_allowed(struct worker *w, struct http_req *r, enum route_access access)
 {
-	const struct config *cfg = w->srv->cfg;
+	const struct config *cfg = w->cfg;
 	enum server_role role;
 	char retry[32];
 
@@ -237,7 +237,7 @@ route_dispatch(struct worker *w, struct http_req *r)
 	size_t i, alen = 0, n = sizeof(route_routes) / sizeof(route_routes[0]);
 	int m, path_found = 0;
 
-	route_client_addr(w->srv->cfg, r);
+	route_client_addr(w->cfg, r);
 	/*
 	 * An error the web server raised itself is looked up as its error
 	 * document, whatever the method and path of the refused request.
@@ -249,7 +249,7 @@ route_dispatch(struct worker *w, struct http_req *r)
 		http_error(r, 414, "invalid_request_error", "request path too long");
 		return;
 	}
-	if (!route_strip_base(r, w->srv->cfg->server.base_path)) {
+	if (!route_strip_base(r, w->cfg->server.base_path)) {
 		http_error(r, 404, http_type(r, "invalid_request_error",
 		    "not_found_error"), "no such endpoint: this gateway is served under its "
 		    "[server] base_path");

@@ -140,7 +140,10 @@ struct select_buf {
 
 struct select_db {
 	sqlite3			*db;		/* borrowed connection */
-	const struct config	*cfg;		/* borrowed configuration */
+	const struct config	*cfg;		/* borrowed configuration, NULL after a
+						   failed select_bind() */
+	uint64_t		 gen;		/* its generation (select_bind()), 0 = as
+						   given to select_new() */
 	sqlite3_stmt		*st[SELECT_STMT__MAX];	/* prepared statements */
 	struct select_acct	*acct;		/* every account, configuration order */
 	struct select_cand	*cand;		/* scratch, one per account */
@@ -197,31 +200,41 @@ select_has_limits(const struct config_account *a)
 	return 0;
 }
 
-struct select_db *
-select_new(sqlite3 *db, const struct config *cfg, enum qp_err *err, char *errbuf,
-    size_t errlen)
+/*
+ * Lists cfg's accounts in s and sizes the scratch arrays to them; the
+ * usage read for the previous configuration is dropped. 0 or -1 (out of
+ * memory: s is then left bound to nothing, nacct 0).
+ */
+static int
+select_index(struct select_db *s, const struct config *cfg, uint64_t gen)
 {
-	struct select_db *s;
 	int i, j, n = 0;
 
-	*err = QP_ENOMEM;
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return NULL;
-	s->db = db;
-	s->cfg = cfg;
+	free(s->acct);
+	free(s->cand);
+	free(s->served);
+	free(s->listed);
+	s->acct = NULL;
+	s->cand = NULL;
+	s->served = NULL;
+	s->listed = NULL;
+	s->nacct = 0;
+	s->any_limited = 0;
 	s->past_hour = -1;
+	s->cfg = cfg;
+	s->gen = gen;
 	for (i = 0; i < cfg->nproviders; i++)
 		n += cfg->providers[i].naccounts;
-	s->nacct = n;
 	if ((s->acct = calloc(n ? (size_t)n : 1, sizeof(*s->acct))) == NULL ||
 	    (s->cand = calloc(n ? (size_t)n : 1, sizeof(*s->cand))) == NULL ||
 	    (s->served = calloc(cfg->nproviders ? (size_t)cfg->nproviders : 1,
 	    sizeof(*s->served))) == NULL ||
 	    (s->listed = calloc(cfg->nproviders ? (size_t)cfg->nproviders : 1,
 	    sizeof(*s->listed))) == NULL) {
-		snprintf(errbuf, errlen, "out of memory");
-		goto fail;
+		s->cfg = NULL;
+		return -1;
 	}
+	s->nacct = n;
 	n = 0;
 	for (i = 0; i < cfg->nproviders; i++)
 		for (j = 0; j < cfg->providers[i].naccounts; j++) {
@@ -232,6 +245,23 @@ select_new(sqlite3 *db, const struct config *cfg, enum qp_err *err, char *errbuf
 				s->any_limited = 1;
 			n++;
 		}
+	return 0;
+}
+
+struct select_db *
+select_new(sqlite3 *db, const struct config *cfg, enum qp_err *err, char *errbuf,
+    size_t errlen)
+{
+	struct select_db *s;
+
+	*err = QP_ENOMEM;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->db = db;
+	if (select_index(s, cfg, 0) != 0) {
+		snprintf(errbuf, errlen, "out of memory");
+		goto fail;
+	}
 	*err = db_prepare_all(db, select_sql, SELECT_STMT__MAX, s->st, errbuf, errlen);
 	if (*err != QP_OK)
 		goto fail;
@@ -239,6 +269,15 @@ select_new(sqlite3 *db, const struct config *cfg, enum qp_err *err, char *errbuf
 fail:
 	select_free(s);
 	return NULL;
+}
+
+enum qp_err
+select_bind(struct select_db *s, const struct config *cfg, uint64_t gen)
+{
+
+	if (s->cfg == cfg && s->gen == gen)
+		return QP_OK;
+	return select_index(s, cfg, gen) == 0 ? QP_OK : QP_ENOMEM;
 }
 
 void
@@ -399,6 +438,8 @@ select_model_protocols(struct select_db *s, const char *model, const char *provi
 	int own;
 
 	*protocols = 0;
+	if (s->cfg == NULL)
+		return QP_ENOMEM;
 	if ((own = select_read_begin(s)) < 0)
 		return QP_EDB;
 	err = select_protocols_in(s, model, provider, protocols);
@@ -949,12 +990,13 @@ select_choose(struct select_db *s, const struct select_query *q, struct select_r
 	enum qp_err err;
 	int own;
 
-	if ((own = select_read_begin(s)) < 0) {
+	/* A failed select_bind() leaves no configuration to choose from. */
+	if (s->cfg == NULL || (own = select_read_begin(s)) < 0) {
 		memset(res, 0, sizeof(*res));
 		res->status = SELECT_NO_MODEL;
 		res->detail_json = "{}";
 		res->detail_len = 2;
-		return QP_EDB;
+		return s->cfg == NULL ? QP_ENOMEM : QP_EDB;
 	}
 	err = select_choose_in(s, q, res);
 	select_read_end(s, own);

@@ -112,12 +112,26 @@ const char	*select_protocol_name(unsigned proto);
 
 /*
  * Prepares the statements on db (which must be migrated) for the
- * configuration cfg, which must outlive the selector. Returns NULL with
+ * configuration cfg, which must outlive the selector or its next
+ * select_bind() (as generation 0). Returns NULL with
  * *err set and a reason in errbuf. Free with select_free() before
  * closing db. Not thread-safe: one selector per thread.
  */
 struct select_db *select_new(sqlite3 *db, const struct config *cfg, enum qp_err *err,
 		    char *errbuf, size_t errlen);
+
+/*
+ * Makes s choose under cfg, of generation gen (liveconf.h), from its
+ * next call on: nothing happens when s is bound to that pointer and
+ * generation already; otherwise its list of accounts is made again from
+ * cfg, and the usage it had read is read again at the next choice. cfg
+ * must outlive every later call on s until the next select_bind(); the
+ * pointer is never read again after that (a freed configuration may be
+ * left behind). QP_ENOMEM leaves s bound to nothing: its choices fail
+ * with QP_ENOMEM until a select_bind() succeeds. Not thread-safe, like
+ * every call on s.
+ */
+enum qp_err	 select_bind(struct select_db *s, const struct config *cfg, uint64_t gen);
 
 /* Frees a selector. NULL is allowed. */
 void		 select_free(struct select_db *s);
