@@ -100,8 +100,12 @@ struct accounting_final {
 	int64_t		 reasoning_tokens; /* reasoning tokens (part of output) */
 	int64_t		 cost_microdollars; /* cost of the request */
 	const char	*cost_exactness; /* cost_exactness_name(), NULL = "unknown" */
+	const char	*price_source;	/* cost_source_name(), NULL = "none" */
+	const char	*price_ref;	/* the price entry used, NULL or "" = none (borrowed) */
 	int64_t		 bytes_out;	/* response bytes sent to the client */
 	int64_t		 upstream_bytes; /* response bytes received from upstream */
+	const char	*translation;	/* xlate_dir_name() of the final attempt, NULL = none */
+	int64_t		 translation_warnings; /* what that translation could not express */
 };
 
 /* What one run of the stale-request finalizer did. */

@@ -10,6 +10,14 @@
 /* Protocols a provider speaks (bit mask). */
 #define CONFIG_PROTO_OPENAI	0x1	/* POST {base_url}/chat/completions */
 #define CONFIG_PROTO_ANTHROPIC	0x2	/* POST {base_url}/messages */
+#define CONFIG_PROTO_RESPONSES	0x4	/* POST {base_url}/responses, taken as is */
+
+/* [translation] loss_policy: a request the provider's API cannot wholly express. */
+enum config_loss {
+	CONFIG_LOSS_WARN,	/* translated without what cannot be said, with a warning */
+	CONFIG_LOSS_REJECT,	/* refused with 400 */
+	CONFIG_LOSS__MAX
+};
 
 /* How the account's key is sent upstream. */
 enum config_auth {
@@ -76,6 +84,8 @@ struct config_account {
 	double		 weight;	/* > 0; scales the quota limits, default 1.0 */
 	int		 enabled;	/* 0 = never selected */
 	struct config_quota quota[CONFIG_WINDOW__MAX]; /* limits, defaults from [limits] x weight */
+	int		 hard_cap;	/* 1: excluded at a limit until its window lets it under;
+					   0: limits are pressure only; default the provider's */
 	char		*proxy_url;	/* resolved outbound proxy URL (secret), NULL = direct */
 	char		*proxy;		/* name of the [proxies.<name>] used, NULL if none named */
 	int		 line;		/* where the account's table starts */
@@ -88,9 +98,13 @@ struct config_provider {
 	unsigned	 protocols;	/* CONFIG_PROTO_* mask, at least one */
 	int		 routing_priority; /* >= 0, higher tiers are tried first */
 	int		 enabled;	/* 0 = ignored by routing and the catalog */
+	int		 hard_cap;	/* default of its accounts' hard_cap, 0 = soft */
 	enum config_auth auth;		/* how keys are sent */
 	char		*openai_path;	/* default "/chat/completions" */
 	char		*anthropic_path; /* default "/messages" */
+	char		*responses_path; /* default "/responses" (protocol "responses") */
+	char		*embeddings_path; /* default "/embeddings" */
+	char		*completions_path; /* default "/completions" (legacy completions) */
 	char		*models_path;	/* default "/models"; NULL = catalog from models only */
 	char		**models;	/* static model ids, always served */
 	int		 nmodels;	/* entries in models */
@@ -203,6 +217,11 @@ struct config_backup {
 	int		 include_env;		/* 1 = the .env beside the config is archived */
 };
 
+/* [translation]: serving a client whose API the provider does not speak. */
+struct config_translation {
+	enum config_loss loss_policy;		/* default CONFIG_LOSS_WARN */
+};
+
 /* [retention]: how long rows are kept; applied by the maintenance thread and `db prune`. */
 struct config_retention {
 	int		 requests_days;		/* requests with their attempts and routing decisions;
@@ -224,6 +243,7 @@ struct config {
 	struct config_dashboard	 dashboard;
 	struct config_security	 security;
 	struct config_backup	 backup;
+	struct config_translation translation;
 	struct config_retention	 retention;
 	struct config_provider	*providers;	/* owned array, file order */
 	int			 nproviders;

@@ -20,6 +20,10 @@ static const struct route route_routes[] = {
 	{ "GET",	"/v1/models/",	models_get,	ROUTE_CLIENT,	ROUTE_PREFIX },
 	{ "POST",	"/v1/chat/completions", proxy_chat_completions, ROUTE_CLIENT, 0 },
 	{ "POST",	"/v1/messages",	proxy_messages,	ROUTE_CLIENT,	0 },
+	{ "POST",	"/v1/messages/count_tokens", proxy_count_tokens, ROUTE_CLIENT, 0 },
+	{ "POST",	"/v1/responses", proxy_responses, ROUTE_CLIENT,	0 },
+	{ "POST",	"/v1/embeddings", proxy_embeddings, ROUTE_CLIENT, 0 },
+	{ "POST",	"/v1/completions", proxy_completions, ROUTE_CLIENT, 0 },
 	/*
 	 * The dashboard checks access itself: [dashboard] public, admin keys
 	 * and admin login sessions, a redirect to /login for pages and 401/403

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "maint.h"
 #include "paths.h"
+#include "prices.h"
 #include "reload.h"
 #include "route.h"
 #include "authfail.h"
@@ -855,6 +856,24 @@ server_process_id(struct server *srv)
 
 	return srv->maint != NULL ? maint_process_id(srv->maint) : 0;
 }
+/*
+ * Loads the shipped price catalog from datadir; NULL (logged) when it cannot
+ * be read: requests are then priced from the other sources or "unknown".
+ */
+static struct prices *
+server_prices_load(const char *datadir)
+{
+	struct prices *pc = NULL;
+	char path[4200], errbuf[256];
+	enum qp_err err;
+
+	if (paths_join(path, sizeof(path), datadir, PRICES_FILE) != QP_OK)
+		return NULL;
+	if ((pc = prices_load(path, &err, errbuf, sizeof(errbuf))) == NULL)
+		log_msg(LOG_WARNING, "no price catalog: %s", errbuf);
+	return pc;
+}
+
 
 enum qp_err
 server_run(struct config *start, int listen_fd)
@@ -920,6 +939,7 @@ server_run(struct config *start, int listen_fd)
 		log_msg(LOG_ERROR, "cannot load migrations from %s: %s", dir, errbuf);
 		goto out;
 	}
+	srv->prices = server_prices_load(srv->datadir);
 
 	if (cfg->dashboard.enabled &&
 	    (err = dashboard_init(srv->datadir, errbuf, sizeof(errbuf))) != QP_OK) {
@@ -1072,6 +1092,7 @@ out:
 		upstream_share_free(srv->share);
 		authfail_free(srv->authfail);
 		migrate_set_free(&srv->schema);
+		prices_free(srv->prices);
 		/* No thread is left that could use a configuration. */
 		liveconf_unpin(srv->live, cfg);
 		liveconf_free(srv->live);

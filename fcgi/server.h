@@ -48,6 +48,8 @@ struct server {
 						   row in processes */
 	struct upstream_share	*share;		/* libcurl DNS and TLS caches of all workers */
 	struct authfail		*authfail;	/* failed key checks and logins (thread-safe) */
+	struct prices		*prices;	/* the shipped price catalog (read-only), NULL =
+						   none could be read */
 	int			 dashboard_ready; /* 1 once the dashboard's templates are
 						   loaded (at start, or by a reload that
 						   enables it; signal thread only) */
