@@ -81,6 +81,25 @@ rows = dp.query(inst, "SELECT * FROM account_ratelimits WHERE account_name = 'a'
 is_eq([(x["kind"], x["lim"], x["remaining"]) for x in rows],
       [("requests", 100, 0), ("tokens", 10000, 5000)], "both counts of a are stored for m1")
 
+ADMIN = inst.new_key("boss", admin_role=True)
+r = inst.request("GET", "/api/stats/accounts", key=ADMIN)
+acc = {x.get("name"): x for x in (r.try_json() or {}).get("accounts", [])}
+rl = [(x.get("model"), x.get("kind"), x.get("limit"), x.get("remaining"), x.get("exhausted"))
+      for x in acc.get("a", {}).get("rate_limits", [])]
+is_eq(rl, [("m1", "requests", 100, 0, True), ("m1", "tokens", 10000, 5000, False)],
+      "/api/stats/accounts shows a's remaining, limit and whether it is exhausted")
+rs = [x.get("reset_at") for x in acc.get("a", {}).get("rate_limits", [])]
+ok(len(rs) == 2 and all(isinstance(x, int) and x > t0 for x in rs), "and when each resets (%r)" % rs)
+is_eq(acc.get("b", {}).get("rate_limits"), [], "b reported nothing")
+r = inst.request("GET", "/metrics", key=ADMIN)
+ok('quotapool_account_ratelimit_remaining{account="a",kind="requests"} 0' in r.text and
+   'quotapool_account_ratelimit_limit{account="a",kind="tokens"} 10000' in r.text and
+   'quotapool_account_ratelimit_reset_timestamp_seconds{account="a",kind="requests"} '
+   in r.text, "/metrics shows a's remaining, limit and reset")
+r = inst.request("GET", "/accounts", key=ADMIN)
+ok("m1 requests: 0 / 100 left, resets " in r.text and "exhausted_by_headers" in r.text,
+   "the accounts page shows a's remaining of its limit")
+
 # Part 2: 0 remaining, reset 2 s away (Anthropic's headers, RFC 3339).
 reset = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=3)
 mock.script("k-a", {"model": "m2", "headers": {
