@@ -104,5 +104,8 @@
 #define QP_XLATE_MAX_TOKENS	8192
 /* An upstream error message carried into a translated error body (cut beyond). */
 #define QP_XLATE_ERRMSG_MAX	1024
+/* [aliases]: patterns in the file, and models one pattern lists (the file is refused beyond). */
+#define QP_ALIASES_MAX		256
+#define QP_ALIAS_TARGETS_MAX	16
 
 #endif /* QP_BOUNDS_H */

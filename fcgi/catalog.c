@@ -6,6 +6,7 @@
 
 #include <curl/curl.h>
 
+#include "alias.h"
 #include "catalog.h"
 #include "crypto.h"
 #include "db.h"
@@ -1396,6 +1397,8 @@ catalog_models_build(const struct config *cfg, const struct catalog_row *rows, i
 		okay = catalog_build_collapsed(cfg, e, ne, now, data);
 	else
 		okay = catalog_build_suffixed(cfg, e, ne, now, data);
+	if (okay && alias_models_add(cfg, data, now / 1000) != 0)
+		okay = 0;
 out:
 	free(e);
 	if (!okay) {

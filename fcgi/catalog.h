@@ -253,7 +253,8 @@ enum qp_err	 catalog_refresh(struct catalog_db *c, struct catalog_fetcher *f,
  * collapse_models, one entry per model id, owned_by its provider of
  * highest routing_priority (ties: file order), quotapool.providers in
  * that order; otherwise one entry per (model, provider) with id
- * "<model>/<provider>". Sorted by id. Returns NULL on out of memory
+ * "<model>/<provider>". Each [aliases] pattern that is not such an id
+ * is listed too (alias_models_add()). Sorted by id. Returns NULL on out of memory
  * (caller frees with cJSON_Delete()). Thread-safe.
  */
 cJSON		*catalog_models_build(const struct config *cfg, const struct catalog_row *rows,

@@ -668,6 +668,7 @@ enum config_root_kind {
 	CONFIG_ROOT_PROVIDERS,	/* [providers.<id>] tables */
 	CONFIG_ROOT_PROXIES,	/* [proxies.<name>] tables */
 	CONFIG_ROOT_OVERRIDES,	/* [model_overrides."<model>"] tables */
+	CONFIG_ROOT_ALIASES,	/* [aliases]: "glob" = model id or [model ids] */
 	CONFIG_ROOT_IGNORED,	/* EggPool section quotapool does not use */
 	CONFIG_ROOT_LEGACY,	/* EggPool's top-level [[accounts]] */
 	CONFIG_ROOT__MAX
@@ -692,6 +693,7 @@ static const struct config_root config_roots[] = {
 	{ "providers", CONFIG_ROOT_PROVIDERS, CONFIG_SEC_PROVIDER },
 	{ "proxies", CONFIG_ROOT_PROXIES, CONFIG_SEC_PROXY },
 	{ "model_overrides", CONFIG_ROOT_OVERRIDES, CONFIG_SEC_OVERRIDE },
+	{ "aliases", CONFIG_ROOT_ALIASES, -1 },
 	{ "maintenance", CONFIG_ROOT_IGNORED, -1 },
 	{ "pricing", CONFIG_ROOT_IGNORED, -1 },
 	{ "transcoder", CONFIG_ROOT_IGNORED, -1 },
@@ -2110,6 +2112,96 @@ config_parse_overrides(struct config_ctx *c, const struct toml_value *tab)
 	}
 }
 
+/* 1 if s (len bytes) may be a model id or an alias pattern: 1 to CONFIG_MODEL_MAX, no blank. */
+static int
+config_model_id_ok(const char *s, size_t len)
+{
+
+	return len > 0 && len <= CONFIG_MODEL_MAX && strlen(s) == len &&
+	    config_text_ok(s, len) && memchr(s, ' ', len) == NULL;
+}
+
+/* Reads one alias's value: a model id, or an array of them in fallback order. */
+static void
+config_parse_alias_targets(struct config_ctx *c, struct config_alias *a,
+    const struct toml_value *v, const char *shown)
+{
+	const struct toml_value *it;
+	char got[64], id[80];
+	size_t i, n = v->type == TOML_ARRAY ? v->u.arr.n : 1;
+
+	if (v->type != TOML_STRING && v->type != TOML_ARRAY) {
+		config_msg(c, CONFIG_ERROR, v->line, v->col, "aliases.\"%s\": expected a model id "
+		    "or an array of model ids, got %s", shown, config_got(v, got, sizeof(got)));
+		return;
+	}
+	if (n == 0 || n > QP_ALIAS_TARGETS_MAX) {
+		config_msg(c, CONFIG_ERROR, v->line, v->col, "aliases.\"%s\": lists %zu models "
+		    "(1 to %d)", shown, n, QP_ALIAS_TARGETS_MAX);
+		return;
+	}
+	if ((a->targets = calloc(n, sizeof(*a->targets))) == NULL) {
+		c->oom = 1;
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		it = v->type == TOML_ARRAY ? v->u.arr.items[i] : v;
+		if (it->type != TOML_STRING) {
+			config_msg(c, CONFIG_ERROR, it->line, it->col, "aliases.\"%s\"[%zu]: "
+			    "expected a model id, got %s", shown, i, config_got(it, got, sizeof(got)));
+			continue;
+		}
+		if (!config_model_id_ok(it->u.str.ptr, it->u.str.len)) {
+			config_msg(c, CONFIG_ERROR, it->line, it->col, "aliases.\"%s\": \"%s\" is "
+			    "not a model id (1 to %d characters without spaces or control "
+			    "characters)", shown, config_show(it->u.str.ptr, it->u.str.len, id,
+			    sizeof(id)), CONFIG_MODEL_MAX);
+			continue;
+		}
+		if ((a->targets[a->ntargets] = config_strndup(c, it->u.str.ptr,
+		    it->u.str.len)) == NULL)
+			return;
+		a->ntargets++;
+	}
+}
+
+/* [aliases]: "glob" = "model" | ["model", ...], kept in file order. */
+static void
+config_parse_aliases(struct config_ctx *c, const struct toml_value *tab)
+{
+	const struct toml_kv *kv;
+	struct config_alias *a;
+	char shown[80];
+	size_t i;
+
+	if (!config_is_table(c, "aliases", tab) || tab->u.tab.n == 0)
+		return;
+	if (tab->u.tab.n > QP_ALIASES_MAX) {
+		config_msg(c, CONFIG_ERROR, tab->line, 0, "[aliases]: %zu patterns (at most %d)",
+		    tab->u.tab.n, QP_ALIASES_MAX);
+		return;
+	}
+	if ((c->cfg->aliases = calloc(tab->u.tab.n, sizeof(*a))) == NULL) {
+		c->oom = 1;
+		return;
+	}
+	for (i = 0; i < tab->u.tab.n; i++) {
+		kv = &tab->u.tab.items[i];
+		config_show(kv->key, kv->keylen, shown, sizeof(shown));
+		if (!config_model_id_ok(kv->key, kv->keylen)) {
+			config_msg(c, CONFIG_ERROR, config_kv_line(kv), 0, "[aliases]: \"%s\" is not a "
+			    "pattern (1 to %d characters without spaces or control characters)",
+			    shown, CONFIG_MODEL_MAX);
+			continue;
+		}
+		a = &c->cfg->aliases[c->cfg->naliases++];
+		a->line = (int)config_kv_line(kv);
+		if ((a->pattern = config_strndup(c, kv->key, kv->keylen)) == NULL)
+			return;
+		config_parse_alias_targets(c, a, kv->val, shown);
+	}
+}
+
 /* Reads every top-level key of the file. */
 static void
 config_parse_root(struct config_ctx *c, const struct toml_value *root)
@@ -2157,6 +2249,9 @@ config_parse_root(struct config_ctx *c, const struct toml_value *root)
 			break;
 		case CONFIG_ROOT_OVERRIDES:
 			config_parse_overrides(c, kv->val);
+			break;
+		case CONFIG_ROOT_ALIASES:
+			config_parse_aliases(c, kv->val);
 			break;
 		case CONFIG_ROOT_IGNORED:
 			config_msg(c, CONFIG_WARNING, config_kv_line(kv), 0, "[%s]: has no effect in "
@@ -2568,6 +2663,13 @@ config_free(struct config *cfg)
 		free(cfg->overrides[i].model);
 	}
 	free(cfg->overrides);
+	for (i = 0; i < cfg->naliases; i++) {
+		for (j = 0; j < cfg->aliases[i].ntargets; j++)
+			free(cfg->aliases[i].targets[j]);
+		free(cfg->aliases[i].targets);
+		free(cfg->aliases[i].pattern);
+	}
+	free(cfg->aliases);
 	free(cfg->path);
 	free(cfg->dir);
 	crypto_wipe(cfg, sizeof(*cfg));
@@ -2821,6 +2923,21 @@ config_doc_markdown(FILE *fp)
 	    "microdollars ($1 = 1000000) unless the key says otherwise.\n\n", fp);
 	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
 		config_md_section(fp, order[i]);
+	fprintf(fp, "### `[aliases]`\n\nModel names clients use on their own (Claude Code sends "
+	    "`claude-opus-4-8` when no model is set), mapped to the models of the pool. Each "
+	    "key is a glob over the model id the client sends: `*` matches any run of "
+	    "characters (`/` included, none too), `?` one character; there is no escape. The "
+	    "value is one model id, or an array of up to %d in fallback order: the next is "
+	    "tried when every account of the one before is unavailable (backing off, "
+	    "quarantined, disabled, all tried by this request, or the model not served).\n\n"
+	    "```toml\n[aliases]\n\"claude-*\" = [\"glm-4.6/zai\", \"deepseek-chat/deepseek\"]\n"
+	    "\"gpt-5*\" = \"qwen3-coder/local\"\n```\n\nA model id that a provider serves is "
+	    "routed as it is: the patterns are tried, in file order, only for ids no provider "
+	    "serves, and the first that matches wins. `GET /v1/models` lists each pattern as "
+	    "a model (`quotapool.alias` true, `quotapool.targets` its list). The request row "
+	    "keeps the pattern (`alias`) and the target that served it (`alias_target`), the "
+	    "routing decision the same (`alias`, `target` in its detail). At most %d "
+	    "patterns.\n\n", QP_ALIAS_TARGETS_MAX, QP_ALIASES_MAX);
 	fputs("### Sections accepted from EggPool, without effect\n\n", fp);
 	for (i = 0; i < CONFIG_NROOTS; i++) {
 		if (config_roots[i].kind != CONFIG_ROOT_IGNORED)

@@ -117,6 +117,14 @@ struct config_model_override {
 	int		 line;		/* where it is defined */
 };
 
+/* [aliases]: one glob over client model ids and the models it routes to. */
+struct config_alias {
+	char		*pattern;	/* glob: '*' any run, '?' one character (alias.h) */
+	char		**targets;	/* model ids, tried in order (fallbacks) */
+	int		 ntargets;	/* 1 to QP_ALIAS_TARGETS_MAX */
+	int		 line;		/* where it is defined */
+};
+
 /* [server] */
 struct config_server {
 	char		*host;		/* address lighttpd binds for `serve`, default 127.0.0.1 */
@@ -219,6 +227,8 @@ struct config {
 	int			 nproxies;
 	struct config_model_override *overrides; /* owned array */
 	int			 noverrides;
+	struct config_alias	*aliases;	/* owned array, file order */
+	int			 naliases;
 };
 
 /*

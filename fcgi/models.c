@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alias.h"
 #include "bounds.h"
 #include "catalog.h"
 #include "dashboard.h"
@@ -297,6 +298,7 @@ models_get(struct worker *w, struct http_req *r)
 {
 	static const char prefix[] = "/v1/models/";
 	const char *raw = strstr(r->path, prefix);
+	const struct config_alias *al;
 	const cJSON *e;
 	cJSON *list = NULL, *one = NULL;
 	char id[HTTP_PATH_MAX + 1], msg[HTTP_PATH_MAX + 64];
@@ -308,7 +310,11 @@ models_get(struct worker *w, struct http_req *r)
 	}
 	if ((list = models_read(w, r)) == NULL)
 		return;
-	if ((e = models_find(cJSON_GetObjectItemCaseSensitive(list, "data"), id)) == NULL) {
+	e = models_find(cJSON_GetObjectItemCaseSensitive(list, "data"), id);
+	/* A model id no provider serves may be served through an alias: its entry answers. */
+	if (e == NULL && (al = alias_find(w->srv->cfg, id)) != NULL)
+		e = models_find(cJSON_GetObjectItemCaseSensitive(list, "data"), al->pattern);
+	if (e == NULL) {
 		snprintf(msg, sizeof(msg), "Model '%.*s' not found", 200,
 		    id);
 		http_error(r, 404, http_type(r, "invalid_request_error",

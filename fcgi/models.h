@@ -22,7 +22,8 @@ void		 models_list(struct worker *w, struct http_req *r);
  * Answers GET /v1/models/{id}: the id is the rest of the path, %XX-decoded
  * (the SDKs send "a%2Fb" for "a/b"; a raw "a/b" works too). The entry of
  * models_list() with that id, or the one entry of an unsuffixed model id
- * that a single provider serves (returned under the id asked for), in the
+ * that a single provider serves, or else the entry of the [aliases] pattern
+ * the id matches (each returned under the id asked for), in the
  * client's shape; 404 in its error family otherwise. Matches
  * route_handler; worker thread only.
  */

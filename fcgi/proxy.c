@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "accounting.h"
+#include "alias.h"
 #include "bounds.h"
 #include "cost.h"
 #include "db.h"
@@ -111,6 +112,8 @@ struct proxy_request {
 	const char	*tried[PROXY_TRIED_MAX]; /* accounts tried, borrowed from the config */
 	int		 ntried;	/* entries in tried */
 	int		 max_attempts;	/* [routing] max_attempts, at most PROXY_TRIED_MAX */
+	struct alias_route route;	/* the [aliases] entry the model matched, if any */
+	int		 tried_from;	/* first entry of tried for the model tried now */
 	/* attempt */
 	struct proxy_attempt a;		/* the current attempt's transport state */
 	struct upstream_res ures;	/* what the transport saw */
@@ -573,6 +576,19 @@ enum proxy_next {
 	PROXY_NEXT__MAX
 };
 
+/* Appends to msg, when the model went through an alias, the alias and the last model tried. */
+static void
+proxy_alias_note(const struct proxy_request *p, char *msg, size_t len)
+{
+	const char *target = alias_route_target(&p->route);
+	size_t n = strlen(msg);
+
+	if (p->route.alias == NULL || n >= len)
+		return;
+	snprintf(msg + n, len - n, " (alias '%s'; the last of its models tried: '%s')",
+	    p->route.alias->pattern, target != NULL ? target : "none");
+}
+
 /*
  * Says (into msg) why no further account can take the request, after
  * ntried attempts; returns the status for the client and sets *retry_s
@@ -624,6 +640,7 @@ proxy_refusal(const struct proxy_request *p, char *msg, size_t len, int64_t *ret
 		    v->error_class[0] ? v->error_class : failover_outcome_name(v->outcome));
 		break;
 	}
+	proxy_alias_note(p, msg, len);
 	return st;
 }
 
@@ -674,12 +691,12 @@ proxy_refuse(struct proxy_request *p)
 }
 
 /*
- * Chooses the next account among those not tried yet and opens its
- * attempt, or answers the client with why there is none (and records
- * the request's end) or with a 503 when the database fails.
+ * Runs one selection for p->base (and p->pinned) among the accounts not
+ * tried for it yet, opening the attempt when one is chosen. Returns its
+ * status, or SELECT__MAX when the database failed.
  */
-static enum proxy_next
-proxy_choose(struct proxy_request *p)
+static enum select_status
+proxy_select(struct proxy_request *p)
 {
 	enum qp_err err;
 
@@ -687,20 +704,98 @@ proxy_choose(struct proxy_request *p)
 	p->q.model = p->base;
 	p->q.provider = p->pinned != NULL ? p->pinned->id : NULL;
 	p->q.protocol = p->proto;
-	p->q.tried = p->tried;
-	p->q.ntried = p->ntried;
+	p->q.tried = p->tried + p->tried_from;
+	p->q.ntried = p->ntried - p->tried_from;
 	p->q.now = db_now_ms();
+	p->q.alias = p->route.alias != NULL ? p->route.alias->pattern : NULL;
+	p->q.target = alias_route_target(&p->route);
 	p->job.req = &p->req;
 	p->job.q = &p->q;
 	p->job.sel = &p->sel;
 	if ((err = server_batch(p->w->srv, proxy_job_choose, &p->job)) != QP_OK) {
 		log_msg(LOG_ERROR, "request %s: cannot choose an account: %s", p->req.uid,
 		    qp_strerror(err));
+		return SELECT__MAX;
+	}
+	return p->sel.status;
+}
+
+/*
+ * Makes target (an alias's model id) the model of the next selections:
+ * its base id, pinned provider, prices and the body sent upstream.
+ * 0, or -1 without memory.
+ */
+static int
+proxy_target(struct proxy_request *p, const char *target)
+{
+	struct accounting_request *req = &p->req;
+
+	p->pinned = proxy_split_model(p->cfg, target, p->base, sizeof(p->base));
+	proxy_price(p->cfg, p->base, &p->price);
+	req->alias_target = target;
+	req->est_microdollars = req->est_tokens * (p->price.input > 0 ? p->price.input :
+	    COST_FALLBACK_INPUT) / 1000000;
+	free(p->upbody);
+	p->upbody = NULL;
+	return reqbody_upstream(&p->rb, p->base, p->proto == CONFIG_PROTO_OPENAI, &p->upbody,
+	    &p->up_len) == QP_OK ? 0 : -1;
+}
+
+/* alias_try_fn: one selection for an alias's target (the accounts tried before are its own). */
+static enum select_status
+proxy_try_target(void *arg, const char *target, int fresh, int64_t *retry_at)
+{
+	struct proxy_request *p = arg;
+	enum select_status st;
+
+	if (fresh) {
+		p->tried_from = p->ntried;
+		if (proxy_target(p, target) != 0) {
+			log_msg(LOG_ERROR, "request %s: out of memory", p->req.uid);
+			return SELECT__MAX;
+		}
+	}
+	st = proxy_select(p);
+	*retry_at = p->sel.retry_at;
+	return st;
+}
+
+/*
+ * Chooses the next account among those not tried yet and opens its
+ * attempt, or answers the client with why there is none (and records
+ * the request's end) or with a 503 when the database fails. A model no
+ * provider serves that matches an alias is routed to the alias's
+ * models, the next when every account of one is unavailable.
+ */
+static enum proxy_next
+proxy_choose(struct proxy_request *p)
+{
+	const struct config_alias *al;
+	enum select_status st = SELECT_NO_MODEL;
+	int64_t retry_at;
+
+	if (p->route.alias == NULL) {
+		st = proxy_select(p);
+		if (st == SELECT_NO_MODEL && p->ntried == 0 &&
+		    (al = alias_find(p->cfg, p->model)) != NULL) {
+			alias_route_init(&p->route, al);
+			p->req.alias = al->pattern;
+		}
+	}
+	if (p->route.alias != NULL) {
+		st = alias_choose(&p->route, proxy_try_target, p, &retry_at);
+		if (st != SELECT_OK && st != SELECT__MAX) {
+			/* The most telling refusal of the list answers for it. */
+			p->sel.status = st;
+			p->sel.retry_at = retry_at;
+		}
+	}
+	if (st == SELECT__MAX) {
 		proxy_fail(p->r, 503, "the gateway's database is unavailable", 0);
 		p->final_status = 503;
 		return PROXY_STOP;
 	}
-	if (p->sel.status != SELECT_OK) {
+	if (st != SELECT_OK) {
 		proxy_refuse(p);
 		return PROXY_STOP;
 	}
@@ -923,6 +1018,7 @@ proxy_failure(const struct proxy_request *p, char *msg, size_t len, int64_t *ret
 	snprintf(msg, len, "%s %d account%s tried for '%s' failed (last: %s)",
 	    p->ntried >= p->max_attempts ? "All" : "The", p->ntried, p->ntried == 1 ? "" : "s",
 	    p->model, v->error_class[0] ? v->error_class : failover_outcome_name(v->outcome));
+	proxy_alias_note(p, msg, len);
 	return st;
 }
 

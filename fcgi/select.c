@@ -713,8 +713,16 @@ select_detail(struct select_db *s, const struct select_query *q, int chosen, int
 	select_put_str(b, q->model);
 	SELECT_LIT(b, ",\"pinned\":");
 	select_put_str(b, q->provider);
-	select_put(b, ",\"protocol\":\"%s\",\"tried\":%d,\"tier\":",
+	select_put(b, ",\"protocol\":\"%s\",\"tried\":%d,",
 	    select_protocol_name(q->protocol), q->ntried);
+	if (q->alias != NULL) {
+		SELECT_LIT(b, "\"alias\":");
+		select_put_str(b, q->alias);
+		SELECT_LIT(b, ",\"target\":");
+		select_put_str(b, q->target);
+		SELECT_LIT(b, ",");
+	}
+	SELECT_LIT(b, "\"tier\":");
 	if (tier >= 0)
 		select_put(b, "%d", tier);
 	else

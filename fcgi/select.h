@@ -50,6 +50,9 @@ struct select_query {
 	const char *const	*tried;		/* names of the accounts this request tried */
 	int			 ntried;	/* entries in tried */
 	int64_t			 now;		/* ms since the epoch */
+	const char		*alias;		/* [aliases] pattern the client's model matched,
+						   NULL = none (recorded in detail_json only) */
+	const char		*target;	/* the alias's model id being tried, or NULL */
 };
 
 /* The outcome of one choice. */
@@ -76,6 +79,7 @@ struct select_result {
 /*
  * detail_json, one per attempt (so kept small):
  * {"model":M,"pinned":P|null,"protocol":"openai"|"anthropic","tried":N,
+ *  ["alias":PATTERN,"target":ID,]		(a model routed through [aliases])
  *  "tier":T|null,"chosen":ACCOUNT|null,"accounts":[
  *   {"account":A,"provider":P,"reason":R		(select_reason_name())
  *    [,"backoff":B,"scope":S,"until":T]	(backoff, auth_quarantine: failover reason,

@@ -66,8 +66,9 @@
 	"protocol, endpoint, model, model_base, provider_id, account_name, streamed, " \
 	"attempt_count, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, " \
 	"reasoning_tokens, cost_microdollars, cost_exactness, total_ms, ttft_ms, bytes_in, " \
-	"bytes_out, error_class, retry_category, finish_reason, stream_complete, client_ip"
-#define STATS_REQ_NCOLS	29
+	"bytes_out, error_class, retry_category, finish_reason, stream_complete, client_ip, " \
+	"alias, alias_target"
+#define STATS_REQ_NCOLS	31
 
 /* The SQL function that adds one value to a sparse histogram (stats_bins_add_fn). */
 #define STATS_BINS_FN	"qp_stats_bins_add"
@@ -3212,6 +3213,8 @@ stats_put_request(struct stats_out *o, cJSON *obj, sqlite3_stmt *st)
 	else
 		stats_put_b(o, obj, "stream_complete", stats_ci(st, 27) != 0);
 	stats_put_cs(o, obj, "client_ip", st, 28);
+	stats_put_cs(o, obj, "alias", st, 29);
+	stats_put_cs(o, obj, "alias_target", st, 30);
 }
 
 /* ---- errors ------------------------------------------------------------------------ */

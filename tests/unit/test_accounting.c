@@ -185,7 +185,8 @@ final_hook(void *arg, int64_t id)
 static void
 pick(const char *const *tried, int ntried, int64_t now, struct select_result *res)
 {
-	struct select_query q = { "m1", NULL, CONFIG_PROTO_OPENAI, tried, ntried, now };
+	struct select_query q = { .model = "m1", .protocol = CONFIG_PROTO_OPENAI,
+	    .tried = tried, .ntried = ntried, .now = now };
 
 	if (select_choose(sel_db, &q, res) != QP_OK) {
 		printf("Bail out! select_choose failed\n");
@@ -365,7 +366,8 @@ test_rejected(int64_t pid)
 {
 	struct accounting_request req;
 	struct select_result res;
-	struct select_query q = { "nosuch", NULL, CONFIG_PROTO_OPENAI, NULL, 0, NOW };
+	struct select_query q = { .model = "nosuch", .protocol = CONFIG_PROTO_OPENAI,
+	    .now = NOW };
 	struct accounting_final fin;
 	char buf[256];
 
@@ -580,7 +582,8 @@ static int
 pick_with(struct select_db *s, const char *tried, int64_t now, struct select_result *res)
 {
 	const char *t[1] = { tried };
-	struct select_query q = { "m1", NULL, CONFIG_PROTO_OPENAI, t, tried != NULL, now };
+	struct select_query q = { .model = "m1", .protocol = CONFIG_PROTO_OPENAI, .tried = t,
+	    .ntried = tried != NULL, .now = now };
 
 	return ok(select_choose(s, &q, res) == QP_OK && res->account != NULL,
 	    "choice at %lld", (long long)now);
@@ -711,7 +714,7 @@ static void
 test_batch(int64_t pid)
 {
 	struct accounting_request req;
-	struct select_query q = { "nosuch", NULL, CONFIG_PROTO_OPENAI, NULL, 0, 0 };
+	struct select_query q = { .model = "nosuch", .protocol = CONFIG_PROTO_OPENAI };
 	struct select_result res;
 	struct accounting_final fin;
 	int64_t now = NOW + 12 * HOUR, before;

@@ -223,6 +223,7 @@ choose(struct select_db *s, const char *model, const char *pinned, unsigned prot
 	enum qp_err err;
 	cJSON *json;
 
+	memset(&q, 0, sizeof(q));
 	q.model = model;
 	q.provider = pinned;
 	q.protocol = proto;
@@ -597,7 +598,8 @@ test_many_accounts(void)
 	struct config bigcfg;
 	struct select_db *s;
 	struct select_result res;
-	struct select_query q = { "m1", "big", CONFIG_PROTO_OPENAI, NULL, 0, NOW };
+	struct select_query q = { .model = "m1", .provider = "big",
+	    .protocol = CONFIG_PROTO_OPENAI, .now = NOW };
 	char errbuf[256];
 	enum qp_err err;
 	cJSON *json;
