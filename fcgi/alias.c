@@ -87,6 +87,7 @@ static const int alias_ranks[SELECT__MAX] = {
 	[SELECT_BACKOFF] = 6,
 	[SELECT_AUTH] = 5,
 	[SELECT_DISABLED] = 4,
+	[SELECT_TOO_LARGE] = 3,
 	[SELECT_WRONG_PROTOCOL] = 2,
 	[SELECT_NO_MODEL] = 1,
 };
@@ -176,6 +177,63 @@ alias_listed(const cJSON *data, const char *id)
 	return 0;
 }
 
+/* The entry of data whose id is id, or else (collapsed ids) the part before its last '/'. */
+static const cJSON *
+alias_entry(const cJSON *data, const char *id)
+{
+	const char *slash = strrchr(id, '/');
+	const cJSON *e, *eid;
+	size_t n = slash != NULL ? (size_t)(slash - id) : 0;
+
+	cJSON_ArrayForEach(e, data) {
+		eid = cJSON_GetObjectItemCaseSensitive(e, "id");
+		if (cJSON_IsString(eid) && strcmp(eid->valuestring, id) == 0)
+			return e;
+	}
+	cJSON_ArrayForEach(e, data) {
+		eid = cJSON_GetObjectItemCaseSensitive(e, "id");
+		if (n > 0 && cJSON_IsString(eid) && strlen(eid->valuestring) == n &&
+		    memcmp(eid->valuestring, id, n) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+/* Lowers *min to the number member key of o when it is known and smaller. */
+static void
+alias_min(const cJSON *o, const char *key, double *min)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	if (cJSON_IsNumber(v) && v->valuedouble > 0 && (*min == 0 || v->valuedouble < *min))
+		*min = v->valuedouble;
+}
+
+/*
+ * Puts on an alias's entry o the smallest known limits of its targets
+ * listed in data (what a client can count on, whichever serves). 0 on
+ * out of memory.
+ */
+static int
+alias_limits(const struct config_alias *a, const cJSON *data, cJSON *o, cJSON *ext)
+{
+	const cJSON *e;
+	double ctx = 0, out = 0;
+	int j;
+
+	for (j = 0; j < a->ntargets; j++) {
+		if ((e = alias_entry(data, a->targets[j])) == NULL)
+			continue;
+		alias_min(cJSON_GetObjectItemCaseSensitive(e, "quotapool"), "max_context_tokens",
+		    &ctx);
+		alias_min(cJSON_GetObjectItemCaseSensitive(e, "quotapool"), "max_output_tokens",
+		    &out);
+	}
+	return (ctx <= 0 || (cJSON_AddNumberToObject(o, "context_length", ctx) != NULL &&
+	    cJSON_AddNumberToObject(ext, "max_context_tokens", ctx) != NULL)) &&
+	    (out <= 0 || cJSON_AddNumberToObject(ext, "max_output_tokens", out) != NULL);
+}
+
 int
 alias_models_add(const struct config *cfg, cJSON *data, int64_t now_s)
 {
@@ -202,7 +260,7 @@ alias_models_add(const struct config *cfg, cJSON *data, int64_t now_s)
 		for (j = 0; j < a->ntargets; j++)
 			if (!cJSON_AddItemToArray(targets, cJSON_CreateString(a->targets[j])))
 				return -1;
-		if (cJSON_GetArraySize(targets) != a->ntargets)
+		if (cJSON_GetArraySize(targets) != a->ntargets || !alias_limits(a, data, o, ext))
 			return -1;
 		added++;
 	}

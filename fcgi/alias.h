@@ -30,7 +30,9 @@ const struct config_alias *alias_find(const struct config *cfg, const char *mode
  * entry per alias whose pattern is not an id of data already:
  * {"id":PATTERN,"object":"model","created":now (epoch s),"owned_by":
  * "quotapool","name":PATTERN,"quotapool":{"alias":true,"targets":[...]}},
- * then sorts data by id. Returns 0, or -1 without memory (data then
+ * with the smallest limits ("context_length", and quotapool's
+ * "max_context_tokens", "max_output_tokens") its targets' entries in data
+ * give, then sorts data by id. Returns 0, or -1 without memory (data then
  * holds what was added, unsorted). Thread-safe for distinct data.
  */
 int		 alias_models_add(const struct config *cfg, cJSON *data, int64_t now_s);
@@ -59,8 +61,9 @@ const char	*alias_route_target(const struct alias_route *rt);
 /*
  * How telling a refusal is, when every target refused: a target whose
  * accounts were tried (its last answer is relayed) ranks first, then
- * one backing off (429: retry later), quarantined, disabled, served
- * over another protocol, and not served at all last. Higher is more telling. Thread-safe.
+ * one backing off (429: retry later), quarantined, disabled, a request
+ * too large for it, served over another protocol, and not served at all
+ * last. Higher is more telling. Thread-safe.
  */
 int		 alias_refusal_rank(enum select_status st);
 
@@ -78,7 +81,8 @@ typedef enum select_status (*alias_try_fn)(void *arg, const char *target, int fr
 /*
  * Walks the fallback list from the current target: each is tried until
  * one returns SELECT_OK; a target that refuses (every account tried,
- * backing off, quarantined, disabled, the model not served) gives way to the next. Called again after a failed attempt,
+ * backing off, quarantined, disabled, too small a context, the model not
+ * served) gives way to the next. Called again after a failed attempt,
  * it resumes with the same target. Returns SELECT_OK (rt's target is the
  * one chosen), SELECT__MAX if try did, or, when no target is left, the
  * most telling refusal (alias_refusal_rank()) with *retry_at its own.

@@ -14,6 +14,7 @@
 #include "bounds.h"
 #include "config.h"
 #include "crypto.h"
+#include "ctxlimit.h"
 #include "log.h"
 #include "toml.h"
 
@@ -591,17 +592,24 @@ static const struct config_key config_keys_override[] = {
 	{ .name = "cache_write_per_million_microdollars", .kind = CONFIG_KIND_INT64,
 	  .off = offsetof(S, cache_write_per_mtok), .min = 0, .max = CONFIG_QUOTA_MAX, .idef = -1,
 	  .defdoc = "unset", .doc = "Price of cache-write tokens in microdollars per million." },
-#define CONTEXT_NONE "quotapool does not check requests against context limits yet"
 	{ .name = "max_context_tokens", .kind = CONFIG_KIND_INT64,
 	  .off = offsetof(S, max_context_tokens), .min = 0, .max = CONFIG_TOKENS_MAX, .idef = 0,
-	  .doc = "Context window; 0 = unknown.", .noeffect = CONTEXT_NONE },
+	  .defdoc = "the catalog's, else unknown",
+	  .doc = "Context window: prompt and answer together; 0 = the provider's model list "
+	  "says, else unknown. Wins over the model lists." },
 	{ .name = "max_output_tokens", .kind = CONFIG_KIND_INT64,
 	  .off = offsetof(S, max_output_tokens), .min = 0, .max = CONFIG_TOKENS_MAX, .idef = 0,
-	  .doc = "Longest answer; 0 = unknown; at most `max_context_tokens`.",
-	  .noeffect = CONTEXT_NONE },
-	CK_IGN_WHY("max_input_tokens", CONTEXT_NONE),
-	CK_IGN_WHY("enforce_context_limit", CONTEXT_NONE),
-#undef CONTEXT_NONE
+	  .defdoc = "the catalog's, else unknown",
+	  .doc = "Longest answer; 0 = the model lists say, else unknown; at most "
+	  "`max_context_tokens`. A client's larger `max_tokens` counts as this much." },
+	{ .name = "max_input_tokens", .kind = CONFIG_KIND_INT64,
+	  .off = offsetof(S, max_input_tokens), .min = 0, .max = CONFIG_TOKENS_MAX, .idef = 0,
+	  .doc = "Longest prompt, when the provider limits it apart from the context; "
+	  "0 = no such limit; at most `max_context_tokens`." },
+	CK_BOOL(S, "enforce_context_limit", enforce_context_limit, 1,
+	    "Refuse (400, before any upstream call) a request clearly over the model's limits: "
+	    "its prompt, estimated from its bytes, above `max_input_tokens`, or with its "
+	    "`max_tokens` above the context window (docs/configuration.md, Context limits)."),
 };
 #undef S
 
@@ -2399,6 +2407,9 @@ config_finish(struct config_ctx *c)
 		if (o->max_context_tokens > 0 && o->max_output_tokens > o->max_context_tokens)
 			config_msg(c, CONFIG_ERROR, (unsigned)o->line, 0, "model_overrides.\"%s\": "
 			    "max_output_tokens is above max_context_tokens", o->model);
+		if (o->max_context_tokens > 0 && o->max_input_tokens > o->max_context_tokens)
+			config_msg(c, CONFIG_ERROR, (unsigned)o->line, 0, "model_overrides.\"%s\": "
+			    "max_input_tokens is above max_context_tokens", o->model);
 	}
 	for (i = 0; i < cfg->nproviders; i++) {
 		p = &cfg->providers[i];
@@ -2938,6 +2949,30 @@ config_doc_markdown(FILE *fp)
 	    "keeps the pattern (`alias`) and the target that served it (`alias_target`), the "
 	    "routing decision the same (`alias`, `target` in its detail). At most %d "
 	    "patterns.\n\n", QP_ALIAS_TARGETS_MAX, QP_ALIASES_MAX);
+	fprintf(fp, "### Context limits\n\nA model's limits at a provider are, per field, those "
+	    "of its `[model_overrides.\"<model>\"]` when set, else what the provider's model "
+	    "list says (`context_length` as OpenRouter, Together or Fireworks give it, "
+	    "`context_window` and `max_completion_tokens` as Groq, `max_input_tokens` and "
+	    "`max_tokens` as Anthropic, `max_model_len` as vLLM, `max_context_length` as "
+	    "Mistral, else OpenRouter's `top_provider`), else unknown. `GET /v1/models` shows "
+	    "them: `context_length` and `quotapool.max_context_tokens`, "
+	    "`quotapool.max_output_tokens` (Anthropic shape: `max_input_tokens`, `max_tokens`); "
+	    "an unsuffixed id over several providers, and an alias over its models, shows the "
+	    "smallest.\n\nWith `enforce_context_limit` (the default) a request clearly over "
+	    "the limits is refused with 400, in its protocol's error shape, before any "
+	    "upstream call. The prompt is estimated from the request's bytes: the body's "
+	    "length, less the inline binary data in it (each JSON string of %d bytes or more "
+	    "made only of the base64 alphabet, and the payload of each `data:...;base64,` "
+	    "URL), divided by %d. Text takes 3 to 5 bytes per token, and the body adds its "
+	    "JSON, so the estimate is below the real count: a request it refuses is over by "
+	    "a wide margin. The request is over when that estimate is above "
+	    "`max_input_tokens`, or when it plus the answer asked for (`max_completion_tokens`, "
+	    "else `max_tokens`, else `max_output_tokens`; at most the model's "
+	    "`max_output_tokens`, as a provider would cut it) is above the context window. A "
+	    "provider whose limit the request is over is left out of the choice "
+	    "(`context_limit` in the routing decision), so a larger one may serve it; the 400 "
+	    "comes when none is left, and an alias's next model is tried first.\n\n",
+	    CTXLIMIT_BLOB_MIN, CTXLIMIT_BYTES_PER_TOKEN);
 	fputs("### Sections accepted from EggPool, without effect\n\n", fp);
 	for (i = 0; i < CONFIG_NROOTS; i++) {
 		if (config_roots[i].kind != CONFIG_ROOT_IGNORED)

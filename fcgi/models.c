@@ -71,6 +71,9 @@ models_anthropic_entry(const cJSON *e, const char *id)
 {
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name");
 	const cJSON *created = cJSON_GetObjectItemCaseSensitive(e, "created");
+	const cJSON *ext = cJSON_GetObjectItemCaseSensitive(e, "quotapool");
+	const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(ext, "max_context_tokens");
+	const cJSON *out = cJSON_GetObjectItemCaseSensitive(ext, "max_output_tokens");
 	cJSON *o;
 	char when[32];
 
@@ -81,7 +84,12 @@ models_anthropic_entry(const cJSON *e, const char *id)
 	    cJSON_AddStringToObject(o, "id", id) == NULL ||
 	    cJSON_AddStringToObject(o, "display_name", cJSON_IsString(name) ?
 	    name->valuestring : id) == NULL ||
-	    cJSON_AddStringToObject(o, "created_at", when) == NULL) {
+	    cJSON_AddStringToObject(o, "created_at", when) == NULL ||
+	    /* The limits under the Anthropic Models API's names. */
+	    (cJSON_IsNumber(ctx) && cJSON_AddNumberToObject(o, "max_input_tokens",
+	    ctx->valuedouble) == NULL) ||
+	    (cJSON_IsNumber(out) && cJSON_AddNumberToObject(o, "max_tokens",
+	    out->valuedouble) == NULL)) {
 		cJSON_Delete(o);
 		return NULL;
 	}

@@ -11,7 +11,8 @@
  * account, static models included, ids suffixed "<model>/<provider>"
  * unless [models] collapse_models. A client that sends anthropic-version
  * gets the Anthropic list shape instead (type, display_name, created_at,
- * has_more, first_id, last_id), paged by the query's limit (1-1000,
+ * max_input_tokens and max_tokens where the limits are known, has_more,
+ * first_id, last_id), paged by the query's limit (1-1000,
  * default 20), after_id or before_id. 503 in the client's error shape when
  * the database is not ready or cannot be read. Matches route_handler;
  * worker thread only (uses w->db).

@@ -8,6 +8,7 @@
 #include "alias.h"
 #include "bounds.h"
 #include "cost.h"
+#include "ctxlimit.h"
 #include "db.h"
 #include "failover.h"
 #include "json.h"
@@ -99,6 +100,7 @@ struct proxy_request {
 	size_t		 body_len;	/* its bytes */
 	struct reqbody	 rb;		/* its parse, owned once rb_ok */
 	int		 rb_ok;		/* 1 once rb holds a parse */
+	struct ctxlimit_need need;	/* its tokens, estimated for the context limits */
 	char		 model[PROXY_MODEL_MAX + 1]; /* as the client named it */
 	char		 base[PROXY_MODEL_MAX + 1];  /* without a provider suffix */
 	const struct config_provider *pinned; /* provider named by the suffix, NULL = any */
@@ -545,6 +547,7 @@ proxy_admit(struct proxy_request *p)
 		return -1;
 	}
 	p->rb_ok = 1;
+	ctxlimit_estimate(p->rb.root, p->body_len, &p->need);
 	snprintf(p->model, sizeof(p->model), "%s", p->rb.model);
 	p->pinned = proxy_split_model(p->cfg, p->model, p->base, sizeof(p->base));
 	proxy_price(p->cfg, p->base, &p->price);
@@ -589,6 +592,32 @@ proxy_alias_note(const struct proxy_request *p, char *msg, size_t len)
 	    p->route.alias->pattern, target != NULL ? target : "none");
 }
 
+/* Says (into msg) how the request is over the model's context limits. */
+static void
+proxy_too_large(const struct proxy_request *p, char *msg, size_t len)
+{
+	const struct ctxlimit *lim = &p->sel.limit;
+	const struct ctxlimit_need *n = &p->need;
+
+	if (lim->context <= 0 && lim->input <= 0)
+		snprintf(msg, len, "The request is too large for every model '%s' may be served "
+		    "by: a prompt of at least %lld tokens (estimated from its %lld bytes) and "
+		    "max_tokens %lld", p->model, (long long)n->input,
+		    (long long)(p->body_len - n->blob_bytes), (long long)n->output);
+	else if (lim->input > 0 && n->input > lim->input)
+		snprintf(msg, len, "The prompt is too long for '%s': at least %lld tokens "
+		    "(estimated from its %lld bytes), over its limit of %lld input tokens",
+		    p->model, (long long)n->input, (long long)(p->body_len - n->blob_bytes),
+		    (long long)lim->input);
+	else
+		snprintf(msg, len, "The request is too large for '%s': a prompt of at least "
+		    "%lld tokens (estimated from its %lld bytes) and max_tokens %lld exceed its "
+		    "context window of %lld tokens", p->model, (long long)n->input,
+		    (long long)(p->body_len - n->blob_bytes),
+		    (long long)(lim->output > 0 && n->output > lim->output ? lim->output :
+		    n->output), (long long)lim->context);
+}
+
 /*
  * Says (into msg) why no further account can take the request, after
  * ntried attempts; returns the status for the client and sets *retry_s
@@ -624,6 +653,9 @@ proxy_refusal(const struct proxy_request *p, char *msg, size_t len, int64_t *ret
 		break;
 	case SELECT_DISABLED:
 		snprintf(msg, len, "No enabled account with credentials serves '%s'", p->model);
+		break;
+	case SELECT_TOO_LARGE:
+		proxy_too_large(p, msg, len);
 		break;
 	default:
 		if (v->outcome == FAILOVER_OUTCOME_RATE_LIMITED ||
@@ -709,6 +741,7 @@ proxy_select(struct proxy_request *p)
 	p->q.now = db_now_ms();
 	p->q.alias = p->route.alias != NULL ? p->route.alias->pattern : NULL;
 	p->q.target = alias_route_target(&p->route);
+	p->q.need = &p->need;
 	p->job.req = &p->req;
 	p->job.q = &p->q;
 	p->job.sel = &p->sel;

@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include "config.h"
+#include "ctxlimit.h"
 #include "err.h"
 
 /* Largest detail_json of one decision; longer account lists are cut and marked truncated. */
@@ -23,6 +24,8 @@ enum select_status {
 	SELECT_BACKOFF,		/* the rest are in rate-limit, quota, transient or circuit backoff (429) */
 	SELECT_AUTH,		/* the rest are quarantined after auth failures (503) */
 	SELECT_EXHAUSTED,	/* every account that could serve it was tried already */
+	SELECT_TOO_LARGE,	/* the request is clearly over the context limits of every
+				   provider that serves the model (400) */
 	SELECT__MAX
 };
 
@@ -39,6 +42,8 @@ enum select_reason {
 					   circuit_open or model_unavailable, of the account
 					   or of the model */
 	SELECT_REASON_AUTH_QUARANTINE,	/* "auth_quarantine": after an auth failure */
+	SELECT_REASON_CONTEXT,		/* "context_limit": the request is clearly over the
+					   model's limits at its provider (ctxlimit.h) */
 	SELECT_REASON__MAX
 };
 
@@ -53,6 +58,7 @@ struct select_query {
 	const char		*alias;		/* [aliases] pattern the client's model matched,
 						   NULL = none (recorded in detail_json only) */
 	const char		*target;	/* the alias's model id being tried, or NULL */
+	const struct ctxlimit_need *need; /* what the request needs, NULL = no limit checked */
 };
 
 /* The outcome of one choice. */
@@ -74,6 +80,11 @@ struct select_result {
 	const char		*detail_json;	/* the decision explained (format below); borrowed
 						   from the selector, valid until its next call */
 	size_t			 detail_len;	/* strlen(detail_json) */
+	struct ctxlimit		 limit;		/* OK: the model's limits at the chosen provider
+						   (a translator's max_output); TOO_LARGE: those of
+						   the provider with the largest context window
+						   among those serving it; known only when q->need
+						   is given */
 };
 
 /*
@@ -85,6 +96,8 @@ struct select_result {
  *    [,"backoff":B,"scope":S,"until":T]	(backoff, auth_quarantine: failover reason,
  *						 "account" or "model" (of M only), end ms)
  *    [,"tier":N]				(eligible: its routing_priority)
+ *    [,"context":C,"input_limit":I,"need":[IN,OUT]]	(context_limit: the limits, 0 =
+ *						 unknown, and the estimate of q->need)
  *    [,"score":[pressure,inflight,last_used[,p5h,p7d,p30d]]]}, ...]	(the chosen tier;
  *						 window pressures when it has limits)
  *  [,"truncated":true]}			(cut at SELECT_DETAIL_MAX)
@@ -129,7 +142,9 @@ void		 select_free(struct select_db *s);
  * order, when its provider is disabled, it is disabled, its key variable
  * was unset, its provider does not serve the model (model_catalog row or
  * static `models`), not over q->protocol (provider protocols, catalog
- * row protocol, else the model override's), it was tried already, it is
+ * row protocol, else the model override's), q->need is clearly over the
+ * model's limits there (ctxlimit_effective() of the catalog row's and
+ * the override's, ctxlimit_exceeds()), it was tried already, it is
  * auth-quarantined, or it is in backoff (account_backoffs rows not yet
  * over: the account's own, or its row for q->model; a backoff for
  * another model does not count). Among the rest, the highest routing_priority tier wins; inside

@@ -240,9 +240,11 @@ test_choose(void)
 	ok(alias_refusal_rank(SELECT_EXHAUSTED) > alias_refusal_rank(SELECT_BACKOFF) &&
 	    alias_refusal_rank(SELECT_BACKOFF) > alias_refusal_rank(SELECT_AUTH) &&
 	    alias_refusal_rank(SELECT_AUTH) > alias_refusal_rank(SELECT_DISABLED) &&
-	    alias_refusal_rank(SELECT_DISABLED) > alias_refusal_rank(SELECT_WRONG_PROTOCOL) &&
+	    alias_refusal_rank(SELECT_DISABLED) > alias_refusal_rank(SELECT_TOO_LARGE) &&
+	    alias_refusal_rank(SELECT_TOO_LARGE) > alias_refusal_rank(SELECT_WRONG_PROTOCOL) &&
 	    alias_refusal_rank(SELECT_WRONG_PROTOCOL) > alias_refusal_rank(SELECT_NO_MODEL),
-	    "refusal ranks: exhausted > backoff > auth > disabled > wrong protocol > no model");
+	    "refusal ranks: exhausted > backoff > auth > disabled > too large > wrong protocol > "
+	    "no model");
 }
 
 int
