@@ -3,7 +3,9 @@
 #define QP_ADMIN_H
 
 #include <limits.h>
+#include <stdint.h>
 #include <sqlite3.h>
+#include <cjson/cJSON.h>
 
 #include "config.h"
 #include "migrate.h"
@@ -44,6 +46,18 @@ int		 admin_open_migrated_db(struct admin *a);
 /* Parses a port number 1-65535; -1 if invalid. */
 int		 admin_parse_port(const char *s);
 
+/* Formats ms since the epoch as RFC 3339 UTC ("2026-01-31T12:00:00Z") into buf; returns buf. */
+const char	*admin_iso_time(int64_t ms, char *buf, size_t len);
+
+/*
+ * Parses a duration with its unit, "90d" or "12h" (days or hours, 1 to
+ * 36500 days), into *ms. 0 or -1 if invalid.
+ */
+int		 admin_parse_duration(const char *s, int64_t *ms);
+
+/* Prints json (which it frees) pretty on stdout with a newline. 0, or 1 if out of memory. */
+int		 admin_print_json(cJSON *json);
+
 /* Applies pending migrations, printing what it did; 0 or -1. */
 int		 admin_migrate(struct admin *a, int quiet);
 
@@ -56,6 +70,9 @@ int		 cmd_key(struct admin *, int, char **);	/* key.c */
 int		 cmd_backup(struct admin *, int, char **);	/* backup.c */
 int		 cmd_restore(struct admin *, int, char **);	/* backup.c */
 int		 cmd_connect(struct admin *, int, char **);	/* connect.c */
+int		 cmd_accounts(struct admin *, int, char **);	/* accounts.c */
+int		 cmd_models(struct admin *, int, char **);	/* models.c */
+int		 cmd_db(struct admin *, int, char **);		/* dbcare.c */
 int		 cmd_configsetup(struct admin *, int, char **); /* configsetup.c */
 
 /*

@@ -420,7 +420,7 @@ cs_new_key(struct admin *a, const char *want, const char *target, char *key, cha
 		else
 			snprintf(name, namelen, "%s-%d", target, i);
 	}
-	err = keys_create(k, name, KEYS_ROLE_CLIENT, key);
+	err = keys_create(k, name, KEYS_ROLE_CLIENT, 0, key);
 	if (err == QP_EEXIST)
 		admin_err("a key named '%s' exists already (give another --key-name, or "
 		    "--key-env VAR with its secret)", name);
@@ -450,8 +450,8 @@ cs_check_key(struct admin *a, const char *key)
 		return -1;
 	}
 	if (keys_verify(k, key, strlen(key), &info) != QP_OK)
-		admin_err("the key given is not a valid key of this gateway (unknown, revoked "
-		    "or malformed)");
+		admin_err("the key given is not a valid key of this gateway (unknown, revoked, "
+		    "expired or malformed)");
 	else
 		rc = 0;
 	keys_db_free(k);

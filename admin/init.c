@@ -183,7 +183,7 @@ cmd_init(struct admin *a, int argc, char **argv)
 		goto out;
 	}
 	if (nkeys == 0) {
-		if ((err = keys_create(k, "default", KEYS_ROLE_CLIENT, key)) != QP_OK) {
+		if ((err = keys_create(k, "default", KEYS_ROLE_CLIENT, 0, key)) != QP_OK) {
 			admin_err("cannot create the first key: %s", qp_strerror(err));
 			goto out;
 		}

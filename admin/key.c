@@ -1,10 +1,11 @@
-/* key.c: quotapool-admin key new|list|revoke. */
+/* key.c: quotapool-admin key new|list|revoke|rotate. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "admin.h"
 #include "crypto.h"
+#include "db.h"
 #include "keys.h"
 
 /* Formats ms since the epoch as UTC "YYYY-MM-DD HH:MM", or "never". */
@@ -23,17 +24,56 @@ key_time(int64_t ms, char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%d %H:%M", &tm);
 }
 
+/* What key_print() needs: the time of the listing, and the JSON array with --json. */
+struct key_listing {
+	int64_t		 now;
+	cJSON		*json;		/* NULL for the table */
+};
+
 static int
 key_print(const struct keys_info *k, void *arg)
 {
-	char created[32], used[32], revoked[32];
+	struct key_listing *l = arg;
+	char created[32], used[32], revoked[32], expires[40];
+	cJSON *o;
 
-	(void)arg;
+	if (l->json != NULL) {
+		if ((o = cJSON_CreateObject()) == NULL)
+			return 1;
+		cJSON_AddItemToArray(l->json, o);
+		cJSON_AddStringToObject(o, "name", k->name);
+		cJSON_AddStringToObject(o, "prefix", k->prefix);
+		cJSON_AddStringToObject(o, "role", keys_role_name(k->role));
+		cJSON_AddStringToObject(o, "created_at", admin_iso_time(k->created_at, created,
+		    sizeof(created)));
+		if (k->last_used_at > 0)
+			cJSON_AddStringToObject(o, "last_used_at", admin_iso_time(k->last_used_at,
+			    used, sizeof(used)));
+		else
+			cJSON_AddNullToObject(o, "last_used_at");
+		if (k->revoked_at > 0)
+			cJSON_AddStringToObject(o, "revoked_at", admin_iso_time(k->revoked_at,
+			    revoked, sizeof(revoked)));
+		else
+			cJSON_AddNullToObject(o, "revoked_at");
+		if (k->expires_at > 0)
+			cJSON_AddStringToObject(o, "expires_at", admin_iso_time(k->expires_at,
+			    expires, sizeof(expires)));
+		else
+			cJSON_AddNullToObject(o, "expires_at");
+		cJSON_AddBoolToObject(o, "valid", k->revoked_at == 0 &&
+		    (k->expires_at == 0 || k->expires_at > l->now));
+		return 0;
+	}
 	key_time(k->created_at, created, sizeof(created));
 	key_time(k->last_used_at, used, sizeof(used));
 	key_time(k->revoked_at, revoked, sizeof(revoked));
-	printf("%-24s %-12s %-7s %-17s %-17s %s\n", k->name, k->prefix,
-	    keys_role_name(k->role), created, used,
+	key_time(k->expires_at, expires, sizeof(expires));
+	if (k->expires_at > 0 && k->expires_at <= l->now)
+		snprintf(expires + strlen(expires), sizeof(expires) - strlen(expires),
+		    " (expired)");
+	printf("%-24s %-12s %-7s %-17s %-17s %-27s %s\n", k->name, k->prefix,
+	    keys_role_name(k->role), created, used, expires,
 	    k->revoked_at > 0 ? revoked : "-");
 	return 0;
 }
@@ -42,47 +82,133 @@ static int
 key_usage(void)
 {
 
-	admin_err("usage: quotapool-admin key new NAME [--admin] | list | revoke NAME");
-	return 1;
+	admin_err("usage: quotapool-admin key new NAME [--admin] [--expires DURATION] | list "
+	    "[--json] | revoke NAME | rotate NAME [--expires DURATION | --no-expiry]");
+	return 2;
+}
+
+static void
+key_help(void)
+{
+
+	printf("usage: quotapool-admin key new NAME [--admin] [--expires DURATION]\n"
+	    "       quotapool-admin key list [--json]\n"
+	    "       quotapool-admin key revoke NAME\n"
+	    "       quotapool-admin key rotate NAME [--expires DURATION | --no-expiry]\n\n"
+	    "new     issues a client key (an admin key with --admin: also the dashboard,\n"
+	    "        the stats API and /metrics), valid for DURATION (days or hours: 30d,\n"
+	    "        12h) or forever. The key is printed once, alone on standard output,\n"
+	    "        and only its SHA-256 is stored.\n"
+	    "list    names, visible prefixes, roles, creation, last use, expiry and\n"
+	    "        revocation; never a secret.\n"
+	    "revoke  refuses the key from the next request on.\n"
+	    "rotate  gives the key NAME a new secret with the same name and role, printed\n"
+	    "        once; the old secret is refused from the next request on and the\n"
+	    "        dashboard sessions opened with it end. The new secret keeps the old\n"
+	    "        one's term (its expiry minus its creation) unless --expires or\n"
+	    "        --no-expiry says otherwise.\n\n"
+	    "A key past its expiry gets a 401 saying that it expired. Keys are never taken\n"
+	    "as arguments. Exit 0 on success, 1 on a failure, 2 on bad usage.\n");
+}
+
+/* Prints a new secret alone on stdout and what it is on stderr; wipes it. */
+static void
+key_show(char key[KEYS_TEXT_LEN + 1], const char *what, const char *name,
+    enum keys_role role, int64_t expires_at)
+{
+	char until[40];
+
+	printf("%s\n", key);
+	fflush(stdout);
+	crypto_wipe(key, KEYS_TEXT_LEN + 1);
+	if (expires_at > 0)
+		fprintf(stderr, "%s key '%s' %s, valid until %s: it is shown only once, store "
+		    "it now\n", keys_role_name(role), name, what, admin_iso_time(expires_at,
+		    until, sizeof(until)));
+	else
+		fprintf(stderr, "%s key '%s' %s: it is shown only once, store it now\n",
+		    keys_role_name(role), name, what);
+}
+
+/* Finds the role of the valid key name (for the message after a rotation). */
+static int
+key_role_of(const struct keys_info *k, void *arg)
+{
+	struct { const char *name; enum keys_role role; } *want = arg;
+
+	if (k->revoked_at == 0 && strcmp(k->name, want->name) == 0)
+		want->role = k->role;
+	return 0;
 }
 
 int
 cmd_key(struct admin *a, int argc, char **argv)
 {
 	struct keys_db *k = NULL;
+	struct key_listing listing;
+	struct { const char *name; enum keys_role role; } found;
 	enum keys_role role = KEYS_ROLE_CLIENT;
 	char key[KEYS_TEXT_LEN + 1], errbuf[256];
-	const char *name = NULL;
+	const char *sub = NULL, *name = NULL, *expires = NULL;
+	int64_t term_ms = -1, expires_at = 0;
 	enum qp_err err;
-	int i, rc = 1;
+	int i, rc = 1, json = 0, admin_role = 0, no_expiry = 0;
 
-	if (argc < 2)
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			key_help();
+			return 0;
+		} else if (strcmp(argv[i], "--admin") == 0)
+			admin_role = 1;
+		else if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (strcmp(argv[i], "--no-expiry") == 0)
+			no_expiry = 1;
+		else if (strcmp(argv[i], "--expires") == 0 && i + 1 < argc)
+			expires = argv[++i];
+		else if (strncmp(argv[i], "--expires=", 10) == 0)
+			expires = argv[i] + 10;
+		else if (argv[i][0] == '-')
+			return key_usage();
+		else if (sub == NULL)
+			sub = argv[i];
+		else if (name == NULL)
+			name = argv[i];
+		else
+			return key_usage();
+	}
+	if (sub == NULL)
 		return key_usage();
-	if (strcmp(argv[1], "new") == 0) {
-		for (i = 2; i < argc; i++) {
-			if (strcmp(argv[i], "--admin") == 0)
-				role = KEYS_ROLE_ADMIN;
-			else if (name == NULL && argv[i][0] != '-')
-				name = argv[i];
-			else
-				return key_usage();
-		}
-		if (name == NULL)
+	if (expires != NULL && admin_parse_duration(expires, &term_ms) != 0) {
+		admin_err("--expires: a number of days or hours with its unit, 1h to 36500d "
+		    "(e.g. 30d or 12h), not '%s'", expires);
+		return 2;
+	}
+	/* Each subcommand takes only its own options. */
+	if (strcmp(sub, "new") == 0) {
+		if (name == NULL || json || no_expiry)
 			return key_usage();
 		if (!keys_name_valid(name)) {
-			admin_err("invalid key name: use 1-%d letters, digits, '_', "
-			    "'.' or '-'", KEYS_NAME_MAX);
-			return 1;
+			admin_err("invalid key name: use 1-%d letters, digits, '_', '.' or '-'",
+			    KEYS_NAME_MAX);
+			return 2;
 		}
-	} else if (strcmp(argv[1], "list") == 0) {
-		if (argc != 2)
+		role = admin_role ? KEYS_ROLE_ADMIN : KEYS_ROLE_CLIENT;
+	} else if (strcmp(sub, "list") == 0) {
+		if (name != NULL || admin_role || expires != NULL || no_expiry)
 			return key_usage();
-	} else if (strcmp(argv[1], "revoke") == 0) {
-		if (argc != 3)
+	} else if (strcmp(sub, "revoke") == 0) {
+		if (name == NULL || admin_role || json || expires != NULL || no_expiry)
 			return key_usage();
-		name = argv[2];
-	} else
-		return key_usage();
+	} else if (strcmp(sub, "rotate") == 0) {
+		if (name == NULL || admin_role || json || (expires != NULL && no_expiry))
+			return key_usage();
+		if (no_expiry)
+			term_ms = 0;
+	} else {
+		admin_err("unknown key command '%s' (new, list, revoke, rotate)", sub);
+		return 2;
+	}
 
 	if (admin_open_migrated_db(a) != 0)
 		return 1;
@@ -90,25 +216,33 @@ cmd_key(struct admin *a, int argc, char **argv)
 		admin_err("%s", errbuf);
 		return 1;
 	}
-	if (strcmp(argv[1], "new") == 0) {
-		err = keys_create(k, name, role, key);
+	key[0] = '\0';
+	if (strcmp(sub, "new") == 0) {
+		expires_at = expires != NULL ? db_now_ms() + term_ms : 0;
+		err = keys_create(k, name, role, expires_at, key);
 		if (err == QP_EEXIST)
-			admin_err("a key named '%s' already exists", name);
+			admin_err("a key named '%s' already exists (revoked keys keep their name; "
+			    "key rotate gives it a new secret)", name);
 		else if (err != QP_OK)
 			admin_err("cannot create key: %s", qp_strerror(err));
 		else {
-			printf("%s\n", key);
-			fflush(stdout);
-			fprintf(stderr, "%s key '%s' created: it is shown only once, "
-			    "store it now\n", keys_role_name(role), name);
+			key_show(key, "created", name, role, expires_at);
 			rc = 0;
 		}
-		crypto_wipe(key, sizeof(key));
-	} else if (strcmp(argv[1], "list") == 0) {
-		printf("%-24s %-12s %-7s %-17s %-17s %s\n", "NAME", "PREFIX",
-		    "ROLE", "CREATED (UTC)", "LAST USED", "REVOKED");
-		rc = keys_list(k, key_print, NULL) == QP_OK ? 0 : 1;
-	} else {
+	} else if (strcmp(sub, "list") == 0) {
+		listing.now = db_now_ms();
+		listing.json = json ? cJSON_CreateArray() : NULL;
+		if (!json)
+			printf("%-24s %-12s %-7s %-17s %-17s %-27s %s\n", "NAME", "PREFIX", "ROLE",
+			    "CREATED (UTC)", "LAST USED", "EXPIRES", "REVOKED");
+		if (json && listing.json == NULL)
+			admin_err("out of memory");
+		else if (keys_list(k, key_print, &listing) != QP_OK) {
+			admin_err("cannot list keys: %s", sqlite3_errmsg(a->db));
+			cJSON_Delete(listing.json);
+		} else
+			rc = json ? admin_print_json(listing.json) : 0;
+	} else if (strcmp(sub, "revoke") == 0) {
 		err = keys_revoke(k, name);
 		if (err == QP_ENOTFOUND)
 			admin_err("no valid key named '%s'", name);
@@ -118,7 +252,27 @@ cmd_key(struct admin *a, int argc, char **argv)
 			printf("key '%s' revoked\n", name);
 			rc = 0;
 		}
+	} else {
+		err = keys_rotate(k, name, term_ms, key, &expires_at);
+		if (err == QP_ENOTFOUND)
+			admin_err("no valid key named '%s' (a revoked key cannot be rotated: issue "
+			    "a new one)", name);
+		else if (err == QP_EINVAL)
+			admin_err("key '%s' has no term to keep (its expiry is not after its "
+			    "creation): give --expires DURATION or --no-expiry", name);
+		else if (err != QP_OK)
+			admin_err("cannot rotate key: %s", err == QP_EDB ? sqlite3_errmsg(a->db) :
+			    qp_strerror(err));
+		else {
+			found.name = name;
+			found.role = KEYS_ROLE_CLIENT;
+			(void)keys_list(k, key_role_of, &found);
+			key_show(key, "rotated (the old secret is refused from now on)", name,
+			    found.role, expires_at);
+			rc = 0;
+		}
 	}
+	crypto_wipe(key, sizeof(key));
 	keys_db_free(k);
 	return rc;
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "admin.h"
 #include "coredump.h"
@@ -22,14 +23,20 @@ static const struct admin_cmd admin_cmds[] = {
 	  "apply pending database migrations" },
 	{ "check-config", cmd_check_config, "",
 	  "check the configuration file; exit 0 if valid, 1 if not" },
-	{ "key", cmd_key, "new NAME [--admin] | list | revoke NAME",
-	  "issue, list and revoke client keys" },
+	{ "key", cmd_key, "new|list|revoke|rotate ...",
+	  "issue, list, revoke and rotate client keys" },
 	{ "backup", cmd_backup, "[--to DIR] | list | verify ARCHIVE",
 	  "take an online backup; list backups; check an archive's sums" },
 	{ "restore", cmd_restore, "ARCHIVE [--into DIR] [--force]",
 	  "restore a backup in place (gateway stopped) or into a new instance" },
 	{ "connect", cmd_connect, "list | NAME [--key-stdin] [--base-url URL]",
 	  "add a provider or one more account from a template, key checked live" },
+	{ "accounts", cmd_accounts, "list|status|disable|enable|explain ...",
+	  "accounts' state, take one out of routing live, dry-run the routing" },
+	{ "models", cmd_models, "list [--provider ID] | refresh [ID]",
+	  "the model ids served; fetch a provider's list now" },
+	{ "db", cmd_db, "check | vacuum | prune --older-than D",
+	  "check integrity, reclaim free space, delete old rows" },
 	{ "configsetup", cmd_configsetup, "claude-code|opencode|codex|aider|env [--write]",
 	  "print (or write) a coding agent's settings for this gateway, with a key" },
 	{ "version", cmd_version, "", "print the version" },
@@ -61,6 +68,63 @@ admin_parse_port(const char *s)
 	if (errno != 0 || end == s || *end != '\0' || v < 1 || v > 65535)
 		return -1;
 	return (int)v;
+}
+
+const char *
+admin_iso_time(int64_t ms, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t t = (time_t)(ms / 1000);
+
+	if (len == 0)
+		return buf;
+	buf[0] = '\0';
+	if (gmtime_r(&t, &tm) != NULL)
+		strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+int
+admin_parse_duration(const char *s, int64_t *ms)
+{
+	char *end;
+	long long v;
+	int64_t unit;
+
+	errno = 0;
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || end[0] == '\0' || end[1] != '\0')
+		return -1;
+	if (end[0] == 'd')
+		unit = 86400000LL;
+	else if (end[0] == 'h')
+		unit = 3600000LL;
+	else
+		return -1;
+	if (v < 1 || v > 36500LL * 86400000LL / unit)
+		return -1;
+	*ms = (int64_t)v * unit;
+	return 0;
+}
+
+int
+admin_print_json(cJSON *json)
+{
+	char *text;
+
+	if (json == NULL)
+		return 1;
+	text = cJSON_Print(json);
+	cJSON_Delete(json);
+	if (text == NULL) {
+		admin_err("out of memory");
+		return 1;
+	}
+	printf("%s\n", text);
+	free(text);
+	return 0;
 }
 
 int

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -22,6 +23,8 @@
 #define SERVE_TEMPLATE_MAX	(64 * 1024)
 #define SERVE_START_WAIT_MS	10000
 #define SERVE_STOP_WAIT_MS	10000
+/* lighttpd's server.max-fds when the process may have that many. */
+#define SERVE_MAX_FDS		16384
 
 /* One @NAME@ and its value. */
 struct serve_var {
@@ -126,6 +129,22 @@ serve_write(const char *path, const char *text)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Returns lighttpd's server.max-fds: SERVE_MAX_FDS, or less when the hard
+ * RLIMIT_NOFILE is lower and lighttpd, not root, cannot raise it (lighttpd
+ * would otherwise count on descriptors it never gets).
+ */
+static long
+serve_max_fds(void)
+{
+	struct rlimit rl;
+
+	if (geteuid() == 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
+	    rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= SERVE_MAX_FDS)
+		return SERVE_MAX_FDS;
+	return rl.rlim_max < 64 ? 64 : (long)rl.rlim_max;
 }
 
 /* Returns 1 if something accepts TCP connections on host:port. */
@@ -286,9 +305,10 @@ cmd_serve(struct admin *a, int argc, char **argv)
 	const struct config *cfg;
 	char data[PATH_MAX], tpath[PATH_MAX], conf[PATH_MAX], fcgi[PATH_MAX];
 	char sub[PATH_MAX], pidfile[PATH_MAX], portstr[16], kb[32];
+	char fds[32], conns[32];
 	const char *lighttpd, *host;
 	char *tmpl = NULL, *text = NULL;
-	struct serve_var vars[6];
+	struct serve_var vars[9];
 	sigset_t ss, old;
 	struct timespec tick = { 0, 100000000 };
 	siginfo_t si;
@@ -368,7 +388,7 @@ cmd_serve(struct admin *a, int argc, char **argv)
 		return 1;
 	}
 	if (!serve_safe(cfg->server.state_dir) || !serve_safe(a->config_path) ||
-	    !serve_safe(fcgi)) {
+	    !serve_safe(fcgi) || !serve_safe(data)) {
 		admin_err("paths with spaces, quotes or backslashes cannot be used "
 		    "with lighttpd: move the instance (state %s)",
 		    cfg->server.state_dir);
@@ -384,9 +404,15 @@ cmd_serve(struct admin *a, int argc, char **argv)
 	vars[3] = (struct serve_var){ "FCGI", fcgi };
 	vars[4] = (struct serve_var){ "CONFIG", a->config_path };
 	vars[5] = (struct serve_var){ "MAX_REQUEST_KB", kb };
+	/* lighttpd allows at most half its descriptors as connections. */
+	snprintf(fds, sizeof(fds), "%ld", serve_max_fds());
+	snprintf(conns, sizeof(conns), "%ld", serve_max_fds() / 2);
+	vars[6] = (struct serve_var){ "MAX_FDS", fds };
+	vars[7] = (struct serve_var){ "MAX_CONNECTIONS", conns };
+	vars[8] = (struct serve_var){ "DATA_DIR", data };
 	if ((tmpl = serve_read_template(tpath)) == NULL)
 		goto out;
-	if ((text = serve_expand(tmpl, vars, 6)) == NULL) {
+	if ((text = serve_expand(tmpl, vars, 9)) == NULL) {
 		admin_err("out of memory");
 		goto out;
 	}

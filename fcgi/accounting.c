@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "accounting.h"
+#include "bounds.h"
 #include "crypto.h"
 #include "db.h"
 
@@ -24,8 +25,9 @@ enum accounting_stmt {
 	ACC_STALE_REQUEST,	/* make one interrupted */
 	ACC_EXPIRED_RESERVATIONS, /* delete expired reservations */
 	ACC_EVENT_INSERT,	/* an operational event */
-	ACC_PURGE_REQUESTS,	/* delete a batch of old requests */
-	ACC_PURGE_DECISIONS,	/* delete a batch of old routing decisions */
+	ACC_PURGE_REQUESTS,	/* delete a batch of requests ended before the cutoff */
+	ACC_PURGE_ATTEMPTS,	/* the attempts before it of the requests that stay */
+	ACC_PURGE_DECISIONS,	/* the routing decisions before it of the requests that stay */
 	ACC_PURGE_EVENTS,	/* delete a batch of old operational events */
 	ACC_STMT__MAX
 };
@@ -74,13 +76,23 @@ static const char *const accounting_sql[ACC_STMT__MAX] = {
 	[ACC_EXPIRED_RESERVATIONS] = "DELETE FROM reservations WHERE expires_at <= ?",
 	[ACC_EVENT_INSERT] = "INSERT INTO operational_events (event_type, details_json, "
 	    "occurred_at) VALUES (?, ?, ?)",
+	/*
+	 * Rows are deleted by the time that places them in their rollup
+	 * bucket: requests by completed_at (their attempts and decisions go
+	 * with them, all earlier), then the attempts (by their end) and
+	 * decisions that fell before the cutoff of the requests that stay
+	 * (begun before it): found through requests_started, so only those
+	 * few are read.
+	 */
 	[ACC_PURGE_REQUESTS] = "DELETE FROM requests WHERE id IN (SELECT id FROM requests "
-	    "WHERE started_at < ?1 AND status <> 'pending' LIMIT ?2)",
-	/* No index on decided_at: the oldest rows come first in request order. */
+	    "WHERE started_at < ?1 AND completed_at < ?1 AND status <> 'pending' LIMIT ?2)",
+	[ACC_PURGE_ATTEMPTS] = "DELETE FROM request_attempts WHERE (request_id, attempt_number) "
+	    "IN (SELECT a.request_id, a.attempt_number FROM requests AS r JOIN request_attempts "
+	    "AS a ON a.request_id = r.id WHERE r.started_at < ?1 AND a.completed_at < ?1 "
+	    "LIMIT ?2)",
 	[ACC_PURGE_DECISIONS] = "DELETE FROM routing_decisions WHERE (request_id, attempt_number) "
-	    "IN (SELECT request_id, attempt_number FROM (SELECT request_id, attempt_number, "
-	    "decided_at FROM routing_decisions ORDER BY request_id, attempt_number LIMIT ?2) "
-	    "WHERE decided_at < ?1)",
+	    "IN (SELECT d.request_id, d.attempt_number FROM requests AS r JOIN routing_decisions "
+	    "AS d ON d.request_id = r.id WHERE r.started_at < ?1 AND d.decided_at < ?1 LIMIT ?2)",
 	[ACC_PURGE_EVENTS] = "DELETE FROM operational_events WHERE id IN (SELECT id "
 	    "FROM operational_events WHERE occurred_at < ?1 LIMIT ?2)",
 };
@@ -167,6 +179,30 @@ accounting_bind_text(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, i);
+}
+
+/*
+ * Binds model id s (NULL when s is NULL), cut to QP_UNKNOWN_MODEL_KEEP
+ * bytes at a UTF-8 character boundary when unknown: an id no provider
+ * serves is kept on its request's rows, bounded.
+ */
+static void
+accounting_bind_model(sqlite3_stmt *st, int i, const char *s, int unknown)
+{
+	size_t n;
+
+	if (s == NULL) {
+		sqlite3_bind_null(st, i);
+		return;
+	}
+	n = strlen(s);
+	if (unknown && n > QP_UNKNOWN_MODEL_KEEP) {
+		/* Back off to the first byte of the character the bound cuts. */
+		n = QP_UNKNOWN_MODEL_KEEP;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	sqlite3_bind_text(st, i, s, (int)n, SQLITE_STATIC);
 }
 
 /* Binds a number, or NULL when it is negative (unknown). */
@@ -262,10 +298,13 @@ accounting_final_init(struct accounting_final *fin, enum accounting_status st, i
 	fin->overhead_us = -1;
 }
 
-/* Inserts the request row; its provider and account are req's current ones. */
+/*
+ * Inserts the request row; its provider and account are req's current
+ * ones. unknown: no provider serves its model (the ids are cut).
+ */
 static enum qp_err
 accounting_insert_request(struct accounting_db *acc, const struct accounting_request *req,
-    int attempts, int64_t *id)
+    int attempts, int unknown, int64_t *id)
 {
 	sqlite3_stmt *st = acc->st[ACC_REQ_INSERT];
 	enum qp_err err;
@@ -275,8 +314,8 @@ accounting_insert_request(struct accounting_db *acc, const struct accounting_req
 	accounting_bind_id(st, 3, req->client_key_id);
 	sqlite3_bind_text(st, 4, select_protocol_name(req->protocol), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, req->endpoint != NULL ? req->endpoint : "", -1, SQLITE_STATIC);
-	accounting_bind_text(st, 6, req->model);
-	accounting_bind_text(st, 7, req->model_base);
+	accounting_bind_model(st, 6, req->model, unknown);
+	accounting_bind_model(st, 7, req->model_base, unknown);
 	accounting_bind_text(st, 8, req->provider_id);
 	accounting_bind_text(st, 9, req->account_name);
 	sqlite3_bind_int(st, 10, req->streamed ? 1 : 0);
@@ -301,7 +340,8 @@ accounting_insert_decision(struct accounting_db *acc, int64_t id, int n,
 
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int(st, 2, n);
-	sqlite3_bind_text(st, 3, sel->model != NULL ? sel->model : "", -1, SQLITE_STATIC);
+	accounting_bind_model(st, 3, sel->model != NULL ? sel->model : "",
+	    sel->status == SELECT_NO_MODEL);
 	accounting_bind_text(st, 4, sel->account != NULL ? sel->account->name : NULL);
 	accounting_bind_text(st, 5, sel->provider != NULL ? sel->provider->id : NULL);
 	if (sel->status == SELECT_OK)
@@ -335,7 +375,7 @@ accounting_attempt_start(struct accounting_db *acc, struct accounting_request *r
 	if ((err = db_begin_write(acc->db)) != QP_OK)
 		return err;
 	if (nr.id == 0) {
-		if ((err = accounting_insert_request(acc, &nr, n, &nr.id)) != QP_OK)
+		if ((err = accounting_insert_request(acc, &nr, n, 0, &nr.id)) != QP_OK)
 			goto out;
 	} else {
 		st = acc->st[ACC_REQ_ATTEMPT];
@@ -537,7 +577,8 @@ accounting_finish(struct accounting_db *acc, struct accounting_request *req,
 	nr = *req;
 	if ((err = db_begin_write(acc->db)) != QP_OK)
 		return err;
-	if (nr.id == 0 && (err = accounting_insert_request(acc, &nr, nr.attempts, &nr.id)) != QP_OK)
+	if (nr.id == 0 && (err = accounting_insert_request(acc, &nr, nr.attempts,
+	    sel != NULL && sel->status == SELECT_NO_MODEL, &nr.id)) != QP_OK)
 		goto out;
 	if (sel != NULL && (err = accounting_insert_decision(acc, nr.id, nr.attempts + 1,
 	    sel)) != QP_OK)
@@ -674,24 +715,30 @@ accounting_retention_from_config(const struct config *cfg, struct accounting_ret
 {
 
 	memset(r, 0, sizeof(*r));
-	r->requests_days = cfg->dashboard.retention_days;
-	r->decisions_days = cfg->dashboard.retention_days;
-	r->events_days = cfg->dashboard.retention_days;
+	r->requests_ms = (int64_t)cfg->retention.requests_days * ACCOUNTING_DAY_MS;
+	r->events_ms = (int64_t)cfg->retention.events_days * ACCOUNTING_DAY_MS;
 	r->batch = ACCOUNTING_BATCH;
 }
 
-/* Deletes with st in batches until a batch comes back short. */
+int64_t
+accounting_purge_cutoff(int64_t now, int64_t older_than_ms)
+{
+	int64_t t = now - older_than_ms, c;
+
+	c = t / ACCOUNTING_DAY_MS * ACCOUNTING_DAY_MS;
+	return c > t ? c - ACCOUNTING_DAY_MS : c;
+}
+
+/* Deletes with st the rows before cutoff in batches until a batch comes back short. */
 static enum qp_err
-accounting_purge_one(struct accounting_db *acc, sqlite3_stmt *st, int days, int batch,
-    int64_t now, int64_t *deleted, int *batches)
+accounting_purge_one(struct accounting_db *acc, sqlite3_stmt *st, int64_t cutoff, int batch,
+    int64_t *deleted, int *batches)
 {
 	enum qp_err err;
 	int n;
 
-	if (days <= 0)
-		return QP_OK;
 	do {
-		sqlite3_bind_int64(st, 1, now - (int64_t)days * ACCOUNTING_DAY_MS);
+		sqlite3_bind_int64(st, 1, cutoff);
 		sqlite3_bind_int(st, 2, batch);
 		if ((err = db_begin_write(acc->db)) != QP_OK) {
 			sqlite3_clear_bindings(st);
@@ -719,14 +766,22 @@ accounting_purge(struct accounting_db *acc, const struct accounting_retention *r
 	int batch = r->batch > 0 ? r->batch : ACCOUNTING_BATCH;
 
 	memset(&p, 0, sizeof(p));
-	if ((err = accounting_purge_one(acc, acc->st[ACC_PURGE_REQUESTS], r->requests_days, batch,
-	    now, &p.requests, &p.batches)) != QP_OK)
-		goto out;
-	if ((err = accounting_purge_one(acc, acc->st[ACC_PURGE_DECISIONS], r->decisions_days, batch,
-	    now, &p.decisions, &p.batches)) != QP_OK)
-		goto out;
-	err = accounting_purge_one(acc, acc->st[ACC_PURGE_EVENTS], r->events_days, batch,
-	    now, &p.events, &p.batches);
+	err = QP_OK;
+	if (r->requests_ms > 0) {
+		p.cutoff = accounting_purge_cutoff(now, r->requests_ms);
+		if ((err = accounting_purge_one(acc, acc->st[ACC_PURGE_REQUESTS], p.cutoff, batch,
+		    &p.requests, &p.batches)) != QP_OK ||
+		    (err = accounting_purge_one(acc, acc->st[ACC_PURGE_ATTEMPTS], p.cutoff, batch,
+		    &p.attempts, &p.batches)) != QP_OK ||
+		    (err = accounting_purge_one(acc, acc->st[ACC_PURGE_DECISIONS], p.cutoff, batch,
+		    &p.decisions, &p.batches)) != QP_OK)
+			goto out;
+	}
+	if (r->events_ms > 0) {
+		p.events_cutoff = now - r->events_ms;
+		err = accounting_purge_one(acc, acc->st[ACC_PURGE_EVENTS], p.events_cutoff, batch,
+		    &p.events, &p.batches);
+	}
 out:
 	if (out != NULL)
 		*out = p;

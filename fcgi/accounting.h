@@ -117,18 +117,21 @@ struct accounting_stale {
 	int64_t		 reservations;	/* reservations deleted (theirs and expired ones) */
 };
 
-/* How long each kind of row is kept, in days; 0 = forever. */
+/* How long each kind of row is kept; 0 = forever. */
 struct accounting_retention {
-	int		 requests_days;	/* requests, with their attempts and decisions */
-	int		 decisions_days; /* routing_decisions */
-	int		 events_days;	/* operational_events */
+	int64_t		 requests_ms;	/* requests, with their attempts and decisions (the
+					   cutoff goes back to a UTC midnight) */
+	int64_t		 events_ms;	/* operational_events */
 	int		 batch;		/* rows per transaction, 0 = ACCOUNTING_BATCH */
 };
 
 /* What one retention run deleted. */
 struct accounting_purged {
-	int64_t		 requests;	/* request rows (attempts and decisions went with them) */
-	int64_t		 decisions;	/* routing_decisions rows on their own age */
+	int64_t		 cutoff;	/* the requests' cutoff used (a UTC midnight), 0 = none */
+	int64_t		 events_cutoff;	/* the events' cutoff used, 0 = none */
+	int64_t		 requests;	/* request rows (their attempts and decisions went with them) */
+	int64_t		 attempts;	/* attempts before the cutoff of requests that stay */
+	int64_t		 decisions;	/* decisions before the cutoff of requests that stay */
 	int64_t		 events;	/* operational_events rows */
 	int		 batches;	/* write transactions used */
 };
@@ -189,7 +192,10 @@ enum qp_err	 accounting_attempt_end(struct accounting_db *acc, struct accounting
  * transaction: writes its row first if it has none (a request refused
  * before any attempt), records sel as the decision that found no
  * account when sel is not NULL, finalizes it with fin and gives it to
- * the final hook. QP_EINVAL if an attempt is open.
+ * the final hook. When sel found no provider serving the model
+ * (SELECT_NO_MODEL), the row's model and model_base and the decision's
+ * model keep at most QP_UNKNOWN_MODEL_KEEP bytes of the ids (bounds.h),
+ * cut at a UTF-8 character boundary. QP_EINVAL if an attempt is open.
  */
 enum qp_err	 accounting_finish(struct accounting_db *acc, struct accounting_request *req,
 		    const struct select_result *sel, const struct accounting_final *fin);
@@ -229,19 +235,29 @@ enum qp_err	 accounting_finalize_stale(struct accounting_db *acc, int64_t self, 
 		    int64_t now, struct accounting_stale *report);
 
 /*
- * Fills r from the configuration: requests, decisions and events keep
- * [dashboard] retention_days. (provider_pings are pruned by the
- * maintenance thread's own task, after [models] ping_retain_days.)
+ * Fills r from the configuration: [retention] requests_days and
+ * events_days. (provider_pings are pruned by the maintenance thread's own
+ * task, after [models] ping_retain_days.)
  */
 void		 accounting_retention_from_config(const struct config *cfg,
 		    struct accounting_retention *r);
 
+/* Returns the UTC midnight at or before now - older_than_ms: the requests' cutoff. */
+int64_t		 accounting_purge_cutoff(int64_t now, int64_t older_than_ms);
+
 /*
  * Deletes rows older than r allows, in batches of r->batch rows per
- * write transaction until none is left: finalized requests (their
- * attempts, decisions and reservations through cascades), routing
- * decisions and operational events. The stats_* rollups are not
- * touched. out may be NULL.
+ * write transaction until none is left. With C the requests' cutoff
+ * (accounting_purge_cutoff()): finalized requests that ended before C
+ * (their attempts, decisions and reservations through cascades), then
+ * of the requests that stay (begun before C and ended after it, or still
+ * pending) the attempts that ended and the decisions made before C; and
+ * operational events older than r->events_ms. Each row goes by the time
+ * that places it in its stats_* rollup bucket, and C is a UTC midnight,
+ * so once a run completes every hour and day bucket holds either all its
+ * rows or none: the rollups, which are not touched, stay equal to the
+ * rows wherever rows remain, and keep the totals of what was deleted.
+ * out may be NULL.
  */
 enum qp_err	 accounting_purge(struct accounting_db *acc, const struct accounting_retention *r,
 		    int64_t now, struct accounting_purged *out);

@@ -108,4 +108,13 @@
 #define QP_ALIASES_MAX		256
 #define QP_ALIAS_TARGETS_MAX	16
 
+/*
+ * Bytes of a model id that no configured provider serves (a 404 "model not
+ * found") kept on that request's own rows, cut at a UTF-8 character
+ * boundary. The rollups, pages and /metrics count every such request under
+ * the one label "(unknown)" (STATS_UNKNOWN_MODEL), so made-up ids cannot
+ * grow them.
+ */
+#define QP_UNKNOWN_MODEL_KEEP	128
+
 #endif /* QP_BOUNDS_H */

@@ -29,7 +29,8 @@ enum catalog_stmt {
 	CATALOG_STMT_PING,		/* record one ping */
 	CATALOG_STMT_PRUNE,		/* delete a batch of old pings */
 	CATALOG_STMT_ROWS,		/* every catalog row, for /v1/models */
-	CATALOG_STMT_BACKOFF,		/* is an account backing off as a whole */
+	CATALOG_STMT_BACKOFF,		/* is an account backing off as a whole, or disabled
+					   by the operator */
 	CATALOG_STMT_HAS_MODELS,	/* does a provider have any catalog row */
 	CATALOG_STMT__MAX
 };
@@ -64,7 +65,8 @@ static const char *const catalog_sql[CATALOG_STMT__MAX] = {
 	[CATALOG_STMT_ROWS] = "SELECT provider_id, model_id, display_name, first_seen_at, "
 	    "max_context_tokens, max_output_tokens FROM model_catalog",
 	[CATALOG_STMT_BACKOFF] = "SELECT EXISTS (SELECT 1 FROM account_backoffs WHERE "
-	    "account_name = ?1 AND model_id = '' AND backoff_until > ?2)",
+	    "account_name = ?1 AND model_id = '' AND backoff_until > ?2) OR EXISTS (SELECT 1 "
+	    "FROM account_overrides WHERE account_name = ?1)",
 	[CATALOG_STMT_HAS_MODELS] = "SELECT EXISTS (SELECT 1 FROM model_catalog "
 	    "WHERE provider_id = ?1)",
 };

@@ -185,8 +185,9 @@ int		 catalog_provider_served(const struct config_provider *p);
 /*
  * Returns the account whose credentials ping p (fetch its models list):
  * the first usable one (as catalog_account()) with no account-wide
- * backoff running at now (wall clock ms) in account_backoffs, read
- * through c; when every usable account backs off, catalog_account(p),
+ * backoff running at now (wall clock ms) in account_backoffs and no
+ * account_overrides row (disabled by the operator), read through c;
+ * when every usable account backs off or is disabled, catalog_account(p),
  * since the ping still tells about the provider. NULL if p has no usable
  * account. The result is borrowed from p.
  */

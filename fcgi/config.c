@@ -13,6 +13,7 @@
 
 #include "bounds.h"
 #include "config.h"
+#include "cost.h"
 #include "crypto.h"
 #include "ctxlimit.h"
 #include "log.h"
@@ -26,7 +27,12 @@
 #define CONFIG_QUOTA_MAX	1e15		/* any quota: a billion dollars in microdollars */
 #define CONFIG_TOKENS_MAX	1e9		/* context and output token limits */
 #define CONFIG_WEIGHT_MAX	1000.0		/* account weight */
-#define CONFIG_PRICE_MAX	1e6		/* dollars per 1K tokens */
+/*
+ * Dollars per 1K tokens: $1,000 per million, the most cost.c accepts
+ * (COST_RATE_MAX); a higher price is refused here rather than replaced by
+ * generic prices when a request is priced.
+ */
+#define CONFIG_PRICE_MAX	1.0
 
 /* How a key's value is read and stored. */
 enum config_kind {
@@ -134,6 +140,7 @@ enum config_sec {
 	CONFIG_SEC_DASHBOARD,
 	CONFIG_SEC_SECURITY,
 	CONFIG_SEC_BACKUP,
+	CONFIG_SEC_RETENTION,
 	CONFIG_SEC_PROVIDER,
 	CONFIG_SEC_AUTH,
 	CONFIG_SEC_STREAM,
@@ -385,12 +392,12 @@ static const struct config_key config_keys_dashboard[] = {
 	CK_INT(S, "refresh_interval_s", refresh_interval_s, 0, 86400, 60,
 	    "How often pages refresh themselves; 0 = never."),
 	{ .name = "retention_days", .kind = CONFIG_KIND_INT, .off = offsetof(S, retention_days),
-	  .min = 1, .max = 36500, .idef = 30, .group = 1,
-	  .doc = "Days the per-request rows are kept." },
+	  .min = 1, .max = 36500, .idef = -1, .group = 1, .defdoc = "`30`",
+	  .doc = "Older name of `[retention] requests_days` (give one of them)." },
 	{ .name = "retain_request_stats_days", .kind = CONFIG_KIND_INT,
-	  .off = offsetof(S, retention_days), .min = 1, .max = 36500, .group = 1,
+	  .off = offsetof(S, retention_days), .min = 1, .max = 36500, .idef = -1, .group = 1,
 	  .flags = CONFIG_F_EGGPOOL, .defdoc = "`30`",
-	  .doc = "EggPool's name for `retention_days`." },
+	  .doc = "EggPool's name for `[retention] requests_days`." },
 	CK_IGN("themes_dir"),
 	CK_IGN("retain_event_days"),
 	CK_IGN("store_request_content"),
@@ -428,6 +435,20 @@ static const struct config_key config_keys_backup[] = {
 	    "Seconds after start before the first automatic backup is considered."),
 	CK_BOOL(S, "include_env", include_env, 1,
 	    "Archive the `.env` file beside the configuration with every backup."),
+};
+#undef S
+
+#define S struct config_retention
+static const struct config_key config_keys_retention[] = {
+	{ .name = "requests_days", .kind = CONFIG_KIND_INT, .off = offsetof(S, requests_days),
+	  .min = 0, .max = 36500, .idef = -1, .defdoc = "`[dashboard] retention_days`, else `30`",
+	  .doc = "Days requests are kept with their attempts and routing decisions, counted "
+	  "back to a UTC midnight; 0 = forever. The rollups stay." },
+	{ .name = "events_days", .kind = CONFIG_KIND_INT, .off = offsetof(S, events_days),
+	  .min = 0, .max = 36500, .idef = -1, .defdoc = "`requests_days`",
+	  .doc = "Days operational events are kept; 0 = forever." },
+	CK_INT(S, "interval_s", interval_s, 60, 86400, 3600,
+	    "How often the maintenance thread deletes what is past its days."),
 };
 #undef S
 
@@ -587,10 +608,10 @@ static const struct config_key config_keys_override[] = {
 	  .off = offsetof(S, output_per_mtok), .min = 0, .max = CONFIG_PRICE_MAX, .idef = -1,
 	  .defdoc = "unset", .doc = "Price of output tokens in dollars per 1K." },
 	{ .name = "cache_read_per_million_microdollars", .kind = CONFIG_KIND_INT64,
-	  .off = offsetof(S, cache_read_per_mtok), .min = 0, .max = CONFIG_QUOTA_MAX, .idef = -1,
+	  .off = offsetof(S, cache_read_per_mtok), .min = 0, .max = COST_RATE_MAX, .idef = -1,
 	  .defdoc = "unset", .doc = "Price of cache-read tokens in microdollars per million." },
 	{ .name = "cache_write_per_million_microdollars", .kind = CONFIG_KIND_INT64,
-	  .off = offsetof(S, cache_write_per_mtok), .min = 0, .max = CONFIG_QUOTA_MAX, .idef = -1,
+	  .off = offsetof(S, cache_write_per_mtok), .min = 0, .max = COST_RATE_MAX, .idef = -1,
 	  .defdoc = "unset", .doc = "Price of cache-write tokens in microdollars per million." },
 	{ .name = "max_context_tokens", .kind = CONFIG_KIND_INT64,
 	  .off = offsetof(S, max_context_tokens), .min = 0, .max = CONFIG_TOKENS_MAX, .idef = 0,
@@ -623,6 +644,7 @@ _Static_assert(CONFIG_NKEYS(config_keys_limits) <= CONFIG_KEYS_MAX, "limits keys
 _Static_assert(CONFIG_NKEYS(config_keys_dashboard) <= CONFIG_KEYS_MAX, "dashboard keys");
 _Static_assert(CONFIG_NKEYS(config_keys_security) <= CONFIG_KEYS_MAX, "security keys");
 _Static_assert(CONFIG_NKEYS(config_keys_backup) <= CONFIG_KEYS_MAX, "backup keys");
+_Static_assert(CONFIG_NKEYS(config_keys_retention) <= CONFIG_KEYS_MAX, "retention keys");
 _Static_assert(CONFIG_NKEYS(config_keys_provider) <= CONFIG_KEYS_MAX, "provider keys");
 _Static_assert(CONFIG_NKEYS(config_keys_account) <= CONFIG_KEYS_MAX, "account keys");
 
@@ -651,6 +673,10 @@ static const struct config_section config_sections[CONFIG_SEC__MAX] = {
 	    offsetof(struct config, backup), "Automatic backups: the process holding the "
 	    "maintenance lease runs `quotapool-admin backup --auto` when the newest automatic "
 	    "archive is older than `interval_s` (see docs/operations.md)."),
+	[CONFIG_SEC_RETENTION] = CONFIG_SECTION("[retention]", config_keys_retention,
+	    offsetof(struct config, retention),
+	    "How long rows are kept, applied by the maintenance thread every `interval_s` and by "
+	    "`quotapool-admin db prune`. Provider pings follow `[models] ping_retain_days`."),
 	[CONFIG_SEC_PROVIDER] = CONFIG_SECTION("[providers.<id>]", config_keys_provider,
 	    CONFIG_NOFIELD,
 	    "One upstream API. The id matches `[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?` and is the "
@@ -698,6 +724,7 @@ static const struct config_root config_roots[] = {
 	{ "dashboard", CONFIG_ROOT_SECTION, CONFIG_SEC_DASHBOARD },
 	{ "security", CONFIG_ROOT_SECTION, CONFIG_SEC_SECURITY },
 	{ "backup", CONFIG_ROOT_SECTION, CONFIG_SEC_BACKUP },
+	{ "retention", CONFIG_ROOT_SECTION, CONFIG_SEC_RETENTION },
 	{ "providers", CONFIG_ROOT_PROVIDERS, CONFIG_SEC_PROVIDER },
 	{ "proxies", CONFIG_ROOT_PROXIES, CONFIG_SEC_PROXY },
 	{ "model_overrides", CONFIG_ROOT_OVERRIDES, CONFIG_SEC_OVERRIDE },
@@ -2395,6 +2422,17 @@ config_finish(struct config_ctx *c)
 		else
 			cfg->backup.directory = config_strdup(c, buf);
 	}
+	/* [retention] requests_days and its older names are one setting. */
+	if (cfg->retention.requests_days >= 0 && cfg->dashboard.retention_days >= 0)
+		config_msg(c, CONFIG_ERROR, c->sec_line[CONFIG_SEC_RETENTION], 0, "retention: "
+		    "requests_days and dashboard.retention_days (its older name) are both set: "
+		    "keep one");
+	if (cfg->retention.requests_days < 0)
+		cfg->retention.requests_days = cfg->dashboard.retention_days >= 0 ?
+		    cfg->dashboard.retention_days : 30;
+	cfg->dashboard.retention_days = cfg->retention.requests_days;
+	if (cfg->retention.events_days < 0)
+		cfg->retention.events_days = cfg->retention.requests_days;
 	if (cfg->routing.backoff_base_s > cfg->routing.backoff_max_s)
 		config_msg(c, CONFIG_ERROR, c->sec_line[CONFIG_SEC_ROUTING], 0, "routing: "
 		    "backoff_base_s (%d) is above backoff_max_s (%d)", cfg->routing.backoff_base_s,
@@ -2923,7 +2961,8 @@ config_doc_markdown(FILE *fp)
 	static const int order[] = {
 		CONFIG_SEC_SERVER, CONFIG_SEC_UPSTREAM, CONFIG_SEC_DATABASE, CONFIG_SEC_MODELS,
 		CONFIG_SEC_ROUTING, CONFIG_SEC_LIMITS, CONFIG_SEC_DASHBOARD, CONFIG_SEC_SECURITY,
-		CONFIG_SEC_BACKUP, CONFIG_SEC_PROVIDER, CONFIG_SEC_ACCOUNT, CONFIG_SEC_PROXY,
+		CONFIG_SEC_BACKUP, CONFIG_SEC_RETENTION, CONFIG_SEC_PROVIDER, CONFIG_SEC_ACCOUNT,
+		CONFIG_SEC_PROXY,
 		CONFIG_SEC_OVERRIDE, CONFIG_SEC_AUTH, CONFIG_SEC_STREAM
 	};
 	size_t i;

@@ -190,7 +190,8 @@ struct config_dashboard {
 	int		 metrics_public;	/* 1 = /metrics without a key */
 	char		*theme;			/* theme name, default "dark" */
 	int		 refresh_interval_s;	/* page refresh, 0 = off; default 60 */
-	int		 retention_days;	/* raw request rows kept, default 30 */
+	int		 retention_days;	/* older name of [retention] requests_days: the same
+					   value once loaded */
 };
 
 /* [security] */
@@ -210,6 +211,14 @@ struct config_backup {
 	int		 include_env;		/* 1 = the .env beside the config is archived */
 };
 
+/* [retention]: how long rows are kept; applied by the maintenance thread and `db prune`. */
+struct config_retention {
+	int		 requests_days;		/* requests with their attempts and routing decisions;
+						   0 = forever; default [dashboard] retention_days, 30 */
+	int		 events_days;		/* operational_events; 0 = forever; default requests_days */
+	int		 interval_s;		/* how often maintenance applies it, default 3600 */
+};
+
 /* The whole configuration. Read-only once loaded: safe to share between threads. */
 struct config {
 	char		*path;		/* absolute path of the file loaded */
@@ -223,6 +232,7 @@ struct config {
 	struct config_dashboard	 dashboard;
 	struct config_security	 security;
 	struct config_backup	 backup;
+	struct config_retention	 retention;
 	struct config_provider	*providers;	/* owned array, file order */
 	int			 nproviders;
 	struct config_proxy	*proxies;	/* owned array */

@@ -998,7 +998,7 @@ dashboard_session_admin(struct worker *w, struct http_req *r)
 	static const char sql[] =
 	    "SELECT 1 FROM dashboard_sessions s JOIN client_keys k ON k.id = s.key_id "
 	    "WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND k.revoked_at IS NULL "
-	    "AND k.role = 'admin'";
+	    "AND (k.expires_at IS NULL OR k.expires_at > ?2) AND k.role = 'admin'";
 	unsigned char h[CRYPTO_SHA256_LEN];
 	sqlite3_stmt *st = NULL;
 	int ok = 0;
@@ -1428,6 +1428,10 @@ dashboard_login(struct worker *w, struct http_req *r)
 	err = keys_verify(w->keys, key, klen, &info);
 	if (err == QP_OK && info.role != KEYS_ROLE_ADMIN)
 		err = QP_EAUTH;
+	if (err == QP_EEXPIRED) {
+		dashboard_login_page(w, r, 401, "This key has expired.");
+		goto out;
+	}
 	if (err == QP_EAUTH) {
 		authfail_record(w->srv->authfail, AUTHFAIL_LOGIN, r->client_addr, mono);
 		dashboard_login_page(w, r, 403, "This is not a valid admin key.");

@@ -21,6 +21,7 @@ static const char *const err_names[QP_ERR__MAX] = {
 	[QP_ECLOSED] = "client closed the connection",
 	[QP_ESCHEMA] = "database schema mismatch",
 	[QP_EEXIST] = "already exists",
+	[QP_EEXPIRED] = "expired",
 };
 
 const char *

@@ -20,6 +20,7 @@ enum qp_err {
 	QP_ECLOSED,	/* the client went away */
 	QP_ESCHEMA,	/* database schema unknown, missing or altered */
 	QP_EEXIST,	/* the thing to create exists already */
+	QP_EEXPIRED,	/* a credential past its expiry */
 	QP_ERR__MAX
 };
 

@@ -15,19 +15,27 @@ enum keys_stmt {
 	KEYS_STMT_LIST,		/* every key */
 	KEYS_STMT_BY_HASH,	/* look a key up by its hash */
 	KEYS_STMT_TOUCH,	/* record last use */
+	KEYS_STMT_FIND_VALID,	/* a valid key by name, for rotation */
+	KEYS_STMT_ROTATE,	/* a new secret in place */
+	KEYS_STMT_END_SESSIONS,	/* close the dashboard sessions of a key */
 	KEYS_STMT__MAX
 };
 
 static const char *const keys_sql[KEYS_STMT__MAX] = {
 	[KEYS_STMT_INSERT] = "INSERT INTO client_keys (name, prefix, hash, role, "
-	    "created_at) VALUES (?, ?, ?, ?, ?)",
+	    "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
 	[KEYS_STMT_REVOKE] = "UPDATE client_keys SET revoked_at = ? "
 	    "WHERE name = ? AND revoked_at IS NULL",
 	[KEYS_STMT_LIST] = "SELECT id, name, prefix, role, created_at, "
-	    "last_used_at, revoked_at FROM client_keys ORDER BY id",
+	    "last_used_at, revoked_at, expires_at FROM client_keys ORDER BY id",
 	[KEYS_STMT_BY_HASH] = "SELECT id, name, prefix, role, created_at, "
-	    "last_used_at, revoked_at, hash FROM client_keys WHERE hash = ?",
+	    "last_used_at, revoked_at, expires_at, hash FROM client_keys WHERE hash = ?",
 	[KEYS_STMT_TOUCH] = "UPDATE client_keys SET last_used_at = ? WHERE id = ?",
+	[KEYS_STMT_FIND_VALID] = "SELECT id, created_at, expires_at FROM client_keys "
+	    "WHERE name = ?1 AND revoked_at IS NULL",
+	[KEYS_STMT_ROTATE] = "UPDATE client_keys SET hash = ?1, prefix = ?2, created_at = ?3, "
+	    "last_used_at = NULL, expires_at = ?4 WHERE id = ?5",
+	[KEYS_STMT_END_SESSIONS] = "DELETE FROM dashboard_sessions WHERE key_id = ?1",
 };
 
 static const char *const keys_role_names[KEYS_ROLE__MAX] = {
@@ -109,29 +117,45 @@ keys_row(sqlite3_stmt *st, struct keys_info *info)
 	info->created_at = sqlite3_column_int64(st, 4);
 	info->last_used_at = sqlite3_column_int64(st, 5);
 	info->revoked_at = sqlite3_column_int64(st, 6);
+	info->expires_at = sqlite3_column_int64(st, 7);
 }
 
-enum qp_err
-keys_create(struct keys_db *k, const char *name, enum keys_role role,
-    char key[KEYS_TEXT_LEN + 1])
+/* Makes a new key text into key and its hash and visible prefix. Wipes key on error. */
+static enum qp_err
+keys_make(char key[KEYS_TEXT_LEN + 1], unsigned char hash[CRYPTO_SHA256_LEN],
+    char prefix[KEYS_VISIBLE_LEN + 1])
 {
-	unsigned char rnd[KEYS_RANDOM_BYTES], hash[CRYPTO_SHA256_LEN];
-	sqlite3_stmt *st = k->st[KEYS_STMT_INSERT];
-	char prefix[KEYS_VISIBLE_LEN + 1];
+	unsigned char rnd[KEYS_RANDOM_BYTES];
 	enum qp_err err;
-	int rc;
 
-	if (!keys_name_valid(name) || (unsigned)role >= KEYS_ROLE__MAX)
-		return QP_EINVAL;
 	if ((err = crypto_random(rnd, sizeof(rnd))) != QP_OK)
 		return err;
 	memcpy(key, KEYS_PREFIX, 3);
 	crypto_hex(rnd, sizeof(rnd), key + 3);
 	crypto_wipe(rnd, sizeof(rnd));
-	if ((err = crypto_sha256(key, KEYS_TEXT_LEN, hash)) != QP_OK)
-		goto out;
+	if ((err = crypto_sha256(key, KEYS_TEXT_LEN, hash)) != QP_OK) {
+		crypto_wipe(key, KEYS_TEXT_LEN + 1);
+		return err;
+	}
 	memcpy(prefix, key, KEYS_VISIBLE_LEN);
 	prefix[KEYS_VISIBLE_LEN] = '\0';
+	return QP_OK;
+}
+
+enum qp_err
+keys_create(struct keys_db *k, const char *name, enum keys_role role, int64_t expires_at,
+    char key[KEYS_TEXT_LEN + 1])
+{
+	unsigned char hash[CRYPTO_SHA256_LEN];
+	sqlite3_stmt *st = k->st[KEYS_STMT_INSERT];
+	char prefix[KEYS_VISIBLE_LEN + 1];
+	enum qp_err err;
+	int rc;
+
+	if (!keys_name_valid(name) || (unsigned)role >= KEYS_ROLE__MAX || expires_at < 0)
+		return QP_EINVAL;
+	if ((err = keys_make(key, hash, prefix)) != QP_OK)
+		return err;
 
 	sqlite3_reset(st);
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
@@ -139,15 +163,93 @@ keys_create(struct keys_db *k, const char *name, enum keys_role role,
 	sqlite3_bind_blob(st, 3, hash, sizeof(hash), SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 4, keys_role_names[role], -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, db_now_ms());
+	if (expires_at > 0)
+		sqlite3_bind_int64(st, 6, expires_at);
+	else
+		sqlite3_bind_null(st, 6);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	crypto_wipe(hash, sizeof(hash));
 	if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT)
 		err = QP_EEXIST;
 	else if (rc != SQLITE_DONE)
 		err = QP_EDB;
-out:
 	if (err != QP_OK)
 		crypto_wipe(key, KEYS_TEXT_LEN + 1);
+	return err;
+}
+
+enum qp_err
+keys_rotate(struct keys_db *k, const char *name, int64_t term_ms,
+    char key[KEYS_TEXT_LEN + 1], int64_t *expires_at)
+{
+	unsigned char hash[CRYPTO_SHA256_LEN];
+	sqlite3_stmt *st = k->st[KEYS_STMT_FIND_VALID];
+	char prefix[KEYS_VISIBLE_LEN + 1];
+	int64_t id, now = db_now_ms(), until = 0, created, old;
+	enum qp_err err;
+	int rc;
+
+	if ((err = keys_make(key, hash, prefix)) != QP_OK)
+		return err;
+	if ((err = db_begin_write(k->db)) != QP_OK)
+		goto out;
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	id = sqlite3_column_int64(st, 0);
+	created = sqlite3_column_int64(st, 1);
+	old = sqlite3_column_int64(st, 2);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_ROW) {
+		err = rc == SQLITE_DONE ? QP_ENOTFOUND : QP_EDB;
+		goto fail;
+	}
+	if (term_ms < 0 && old > 0 && old <= created) {
+		/* An expiry at or before its creation has no term to keep. */
+		err = QP_EINVAL;
+		goto fail;
+	}
+	if (term_ms > 0)
+		until = now + term_ms;
+	else if (term_ms < 0 && old > 0)
+		until = now + (old - created);
+	st = k->st[KEYS_STMT_ROTATE];
+	sqlite3_bind_blob(st, 1, hash, sizeof(hash), SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, now);
+	if (until > 0)
+		sqlite3_bind_int64(st, 4, until);
+	else
+		sqlite3_bind_null(st, 4);
+	sqlite3_bind_int64(st, 5, id);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE) {
+		err = QP_EDB;
+		goto fail;
+	}
+	st = k->st[KEYS_STMT_END_SESSIONS];
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		err = QP_EDB;
+		goto fail;
+	}
+	err = db_commit(k->db);
+	goto out;
+fail:
+	db_rollback(k->db);
+out:
+	crypto_wipe(hash, sizeof(hash));
+	if (err != QP_OK)
+		crypto_wipe(key, KEYS_TEXT_LEN + 1);
+	else if (expires_at != NULL)
+		*expires_at = until;
 	return err;
 }
 
@@ -209,11 +311,16 @@ keys_verify(struct keys_db *k, const char *presented, size_t len,
 	sqlite3_bind_blob(st, 1, hash, sizeof(hash), SQLITE_TRANSIENT);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		stored = sqlite3_column_blob(st, 7);
-		if (stored != NULL && sqlite3_column_bytes(st, 7) ==
+		stored = sqlite3_column_blob(st, 8);
+		if (stored != NULL && sqlite3_column_bytes(st, 8) ==
 		    CRYPTO_SHA256_LEN && crypto_equal(stored, hash, sizeof(hash))) {
 			keys_row(st, info);
-			err = info->revoked_at ? QP_EAUTH : QP_OK;
+			if (info->revoked_at)
+				err = QP_EAUTH;
+			else if (info->expires_at > 0 && db_now_ms() >= info->expires_at)
+				err = QP_EEXPIRED;
+			else
+				err = QP_OK;
 		}
 	} else if (rc != SQLITE_DONE)
 		err = QP_EDB;

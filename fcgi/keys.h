@@ -30,6 +30,7 @@ struct keys_info {
 	int64_t		 created_at;		/* ms since epoch */
 	int64_t		 last_used_at;		/* ms since epoch, 0 = never */
 	int64_t		 revoked_at;		/* ms since epoch, 0 = valid */
+	int64_t		 expires_at;		/* ms since epoch, 0 = never */
 };
 
 /* Prepared statements of one connection; owned by one thread. */
@@ -51,13 +52,29 @@ struct keys_db	*keys_db_new(sqlite3 *db, enum qp_err *err, char *errbuf, size_t 
 void		 keys_db_free(struct keys_db *k);
 
 /*
- * Issues a new key called name with role. Writes the key text, which is
- * shown once and never stored, into key (KEYS_TEXT_LEN + 1 bytes); the
- * caller wipes it. QP_EEXIST if the name is taken (revoked keys keep
- * their name), QP_EINVAL if the name is invalid.
+ * Issues a new key called name with role, valid until expires_at (ms
+ * since the epoch; 0 = never). Writes the key text, which is shown once
+ * and never stored, into key (KEYS_TEXT_LEN + 1 bytes); the caller wipes
+ * it. QP_EEXIST if the name is taken (revoked keys keep their name),
+ * QP_EINVAL if the name is invalid.
  */
 enum qp_err	 keys_create(struct keys_db *k, const char *name, enum keys_role role,
-		    char key[KEYS_TEXT_LEN + 1]);
+		    int64_t expires_at, char key[KEYS_TEXT_LEN + 1]);
+
+/*
+ * Gives the valid (not revoked) key called name a new secret, in one
+ * write transaction: the row keeps its id, name and role, gets the new
+ * hash and prefix, created_at = now, no last use, and the expiry term_ms
+ * from now (0 = never; -1 = the old key's term, expires_at - created_at,
+ * or never if it had none); the dashboard sessions opened with the old
+ * secret are closed. The old secret stops working at once. Writes the new
+ * key text into key as keys_create() does and the new expiry into
+ * *expires_at (0 = never; may be NULL). QP_ENOTFOUND if no valid key has
+ * that name, QP_EINVAL when term_ms is -1 and the old key's expiry is not
+ * after its creation.
+ */
+enum qp_err	 keys_rotate(struct keys_db *k, const char *name, int64_t term_ms,
+		    char key[KEYS_TEXT_LEN + 1], int64_t *expires_at);
 
 /* Revokes the key called name. QP_ENOTFOUND if none is valid by that name. */
 enum qp_err	 keys_revoke(struct keys_db *k, const char *name);
@@ -71,9 +88,10 @@ enum qp_err	 keys_list(struct keys_db *k,
 
 /*
  * Checks a presented key (len bytes, untrusted). On success fills info
- * and returns QP_OK; QP_EAUTH if unknown, revoked or malformed. The
- * comparison does not depend on secret bytes. Records the use time at
- * most once a minute per key.
+ * and returns QP_OK; QP_EAUTH if unknown, revoked or malformed;
+ * QP_EEXPIRED (info filled, expires_at says when) for a valid key past its
+ * expiry. The comparison does not depend on secret bytes. Records the use
+ * time at most once a minute per key.
  */
 enum qp_err	 keys_verify(struct keys_db *k, const char *presented, size_t len,
 		    struct keys_info *info);

@@ -1,5 +1,6 @@
 /* route.c: the table of HTTP routes and the dispatch of one request to its handler. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clientaddr.h"
@@ -8,6 +9,8 @@
 #include "models.h"
 #include "proxy.h"
 #include "route.h"
+
+static void	route_web_error(struct worker *, struct http_req *);
 
 static const struct route route_routes[] = {
 	{ "GET",	"/v1/healthz",	health_healthz,	ROUTE_OPEN,	0 },
@@ -42,7 +45,75 @@ static const struct route route_routes[] = {
 	{ "GET",	"/api/stats/",	dashboard_api_stats,	ROUTE_OPEN,	ROUTE_PREFIX },
 	{ "GET",	"/api/backoffs", dashboard_api_backoffs, ROUTE_OPEN,	0 },
 	{ "GET",	"/api/events",	dashboard_api_events,	ROUTE_OPEN,	0 },
+	/* Errors the web server raised itself (see route_web_status()). */
+	{ "GET",	ROUTE_WEB_ERROR_PATH, route_web_error, ROUTE_OPEN,	0 },
 };
+
+/* The message for an error status the web server raised itself. */
+static const struct {
+	int		 status;
+	const char	*message;
+} route_web_messages[] = {
+	{ 400, "the request is malformed" },
+	{ 403, "forbidden" },
+	{ 404, "no such endpoint" },
+	{ 405, "method not allowed" },
+	{ 408, "the request was not received in time" },
+	{ 411, "a request body needs a Content-Length header" },
+	{ 413, "request body too large" },
+	{ 414, "request URI too long" },
+	{ 416, "range not satisfiable" },
+	{ 417, "only \"Expect: 100-continue\" is supported" },
+	{ 431, "request headers too large" },
+	{ 500, "internal error in the web server" },
+	{ 501, "not implemented (method or transfer encoding)" },
+	{ 502, "the gateway's application did not answer properly" },
+	{ 503, "the gateway's application is unavailable or overloaded" },
+	{ 504, "the gateway's application did not answer in time" },
+	{ 505, "HTTP version not supported" },
+};
+
+/*
+ * Returns the status of an error the web server raised itself and handed
+ * over as an error document (lighttpd's server.error-handler, Apache's
+ * ErrorDocument): both set REDIRECT_STATUS to it, and REQUEST_URI stays the
+ * refused request's. Returns 0 for any other request (lighttpd sets
+ * REDIRECT_STATUS=200 on every request; clients cannot set it).
+ */
+static int
+route_web_status(const struct http_req *r)
+{
+	const char *v = http_param(r, "REDIRECT_STATUS");
+	char *end;
+	long st;
+
+	if (v == NULL)
+		return 0;
+	st = strtol(v, &end, 10);
+	return end != v && *end == '\0' && st >= 400 && st <= 599 ? (int)st : 0;
+}
+
+/* Answers an error the web server raised, in the client's protocol family. */
+static void
+route_web_error(struct worker *w, struct http_req *r)
+{
+	const char *message = "the web server refused the request";
+	size_t i;
+	int status;
+
+	(void)w;
+	if ((status = route_web_status(r)) == 0) {
+		/* Asked for directly: there is nothing here. */
+		http_error(r, 404, http_type(r, "invalid_request_error",
+		    "not_found_error"), "no such endpoint");
+		return;
+	}
+	for (i = 0; i < sizeof(route_web_messages) / sizeof(route_web_messages[0]); i++)
+		if (route_web_messages[i].status == status)
+			message = route_web_messages[i].message;
+	http_error(r, status, status >= 500 ? http_type(r, "server_error",
+	    "api_error") : "invalid_request_error", message);
+}
 
 const struct route *
 route_table(int *n)
@@ -104,6 +175,16 @@ route_allowed(struct worker *w, struct http_req *r, enum route_access access)
 		    "too many failed key checks from this address: try again later", retry);
 		return 0;
 	}
+	/* An admin's dashboard session opens what an admin key opens. */
+	if (access != ROUTE_CLIENT && role != SERVER_ROLE_ADMIN && dashboard_session_admin(w, r))
+		return 1;
+	if (role == SERVER_ROLE_NONE && w->auth_err == QP_EEXPIRED) {
+		http_error_ex(r, 401, http_type(r, "invalid_request_error",
+		    "authentication_error"), "this API key has expired: ask the gateway's "
+		    "operator for a new one", "WWW-Authenticate: Bearer error=\"invalid_token\", "
+		    "error_description=\"expired\"\r\n");
+		return 0;
+	}
 	if (role == SERVER_ROLE_NONE && w->auth_err != QP_EAUTH) {
 		http_error(r, 503, http_type(r, "server_error", "api_error"),
 		    "the gateway is not ready: its database is unavailable");
@@ -127,22 +208,30 @@ void
 route_dispatch(struct worker *w, struct http_req *r)
 {
 	const struct route *rt = NULL;
+	const char *path = r->path, *method = r->method;
 	char allow[128], extra[160];
 	size_t i, alen = 0, n = sizeof(route_routes) / sizeof(route_routes[0]);
 	int m, path_found = 0;
 
 	route_client_addr(w->srv->cfg, r);
-	if (r->path_too_long) {
+	/*
+	 * An error the web server raised itself is looked up as its error
+	 * document, whatever the method and path of the refused request.
+	 */
+	if (route_web_status(r) != 0) {
+		path = ROUTE_WEB_ERROR_PATH;
+		method = "GET";
+	} else if (r->path_too_long) {
 		http_error(r, 414, "invalid_request_error", "request path too long");
 		return;
 	}
 	allow[0] = '\0';
 	for (i = 0; i < n; i++) {
-		if (!route_path_matches(&route_routes[i], r->path))
+		if (!route_path_matches(&route_routes[i], path))
 			continue;
 		path_found = 1;
-		if (strcmp(route_routes[i].method, r->method) == 0 ||
-		    (strcmp(r->method, "HEAD") == 0 &&
+		if (strcmp(route_routes[i].method, method) == 0 ||
+		    (strcmp(method, "HEAD") == 0 &&
 		    strcmp(route_routes[i].method, "GET") == 0)) {
 			rt = &route_routes[i];
 			break;

@@ -9,11 +9,17 @@
 enum route_access {
 	ROUTE_OPEN,		/* anyone (health checks) */
 	ROUTE_CLIENT,		/* a client or admin key */
-	ROUTE_ADMIN,		/* an admin key (or an admin session) */
-	ROUTE_DASHBOARD,	/* anyone if [dashboard] public, else admin */
-	ROUTE_METRICS,		/* anyone if [dashboard] metrics_public, else admin */
+	ROUTE_ADMIN,		/* an admin key or an admin's dashboard session */
+	ROUTE_DASHBOARD,	/* anyone if [dashboard] public, else as ROUTE_ADMIN */
+	ROUTE_METRICS,		/* anyone if [dashboard] metrics_public, else as ROUTE_ADMIN */
 	ROUTE_ACCESS__MAX
 };
+
+/*
+ * Path of the error documents the web server asks for when it refuses a
+ * request itself (lighttpd's server.error-handler, Apache's ErrorDocument).
+ */
+#define ROUTE_WEB_ERROR_PATH	"/_quotapool/error"
 
 /* Route flags. */
 #define ROUTE_PREFIX	0x1	/* path is a prefix ending in '/'; the rest is an argument */

@@ -27,6 +27,7 @@ enum select_stmt {
 	SELECT_STMT_USAGE_PAST,	/* usage of the past hours of each window per account */
 	SELECT_STMT_USAGE_NOW,	/* usage of the current hour per account */
 	SELECT_STMT_LAST_USED,	/* latest attempt start of one account */
+	SELECT_STMT_OVERRIDES,	/* accounts the operator disabled */
 	SELECT_STMT_BEGIN,	/* one read transaction for all the reads of a choice */
 	SELECT_STMT_COMMIT,	/* its end */
 	SELECT_STMT_LIMITS,	/* the limits a provider's model list gives a model */
@@ -59,6 +60,8 @@ static const char *const select_sql[SELECT_STMT__MAX] = {
 	    "AND bucket_start >= ? GROUP BY account_name",
 	[SELECT_STMT_LAST_USED] = "SELECT max(started_at) FROM request_attempts "
 	    "WHERE account_name = ?",
+	[SELECT_STMT_OVERRIDES] = "SELECT account_name, updated_at FROM account_overrides "
+	    "WHERE state = 'disabled'",
 	[SELECT_STMT_BEGIN] = "BEGIN",
 	[SELECT_STMT_COMMIT] = "COMMIT",
 	[SELECT_STMT_LIMITS] = "SELECT max_context_tokens, max_output_tokens FROM model_catalog "
@@ -91,6 +94,7 @@ static const char *const select_reason_names[SELECT_REASON__MAX] = {
 	[SELECT_REASON_ELIGIBLE] = "eligible",
 	[SELECT_REASON_PROVIDER_DISABLED] = "provider_disabled",
 	[SELECT_REASON_DISABLED] = "disabled",
+	[SELECT_REASON_OPERATOR_DISABLED] = "operator_disabled",
 	[SELECT_REASON_NO_CREDENTIALS] = "no_credentials",
 	[SELECT_REASON_NO_MODEL] = "no_model",
 	[SELECT_REASON_WRONG_PROTOCOL] = "wrong_protocol",
@@ -122,6 +126,7 @@ struct select_cand {
 	enum failover_reason	 backoff;	/* reason of the backoff row, if any */
 	enum failover_scope	 scope;		/* its scope: the account, or the model */
 	int64_t			 until;		/* end of the backoff row, 0 = none */
+	int64_t			 disabled_at;	/* when the operator disabled it, 0 = not */
 	int64_t			 inflight;	/* live reservations */
 	int64_t			 reserved[SELECT_KIND__MAX]; /* what they hold (requests = inflight) */
 	int64_t			 now_usage[SELECT_KIND__MAX]; /* usage of the current hour */
@@ -548,6 +553,22 @@ select_read_backoffs(struct select_db *s, const char *model, int64_t now)
 	return rc == SQLITE_DONE ? QP_OK : QP_EDB;
 }
 
+/* Marks the candidates the operator disabled (account_overrides rows). */
+static enum qp_err
+select_read_overrides(struct select_db *s)
+{
+	sqlite3_stmt *st = s->st[SELECT_STMT_OVERRIDES];
+	int i, rc;
+
+	sqlite3_reset(st);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((i = select_find(s, (const char *)sqlite3_column_text(st, 0))) >= 0)
+			s->cand[i].disabled_at = sqlite3_column_int64(st, 1) > 0 ?
+			    sqlite3_column_int64(st, 1) : 1;
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? QP_OK : QP_EDB;
+}
+
 static enum qp_err
 select_read_inflight(struct select_db *s, int64_t now)
 {
@@ -790,6 +811,8 @@ select_detail(struct select_db *s, const struct select_query *q, int chosen, int
 			select_put(b, ",\"backoff\":\"%s\",\"scope\":\"%s\",\"until\":%lld",
 			    failover_reason_name(c->backoff), failover_scope_name(c->scope),
 			    (long long)c->until);
+		if (c->reason == SELECT_REASON_OPERATOR_DISABLED)
+			select_put(b, ",\"since\":%lld", (long long)c->disabled_at);
 		if (c->reason == SELECT_REASON_ELIGIBLE)
 			select_put(b, ",\"tier\":%d", s->acct[i].p->routing_priority);
 		if (c->reason == SELECT_REASON_CONTEXT && q->need != NULL) {
@@ -861,7 +884,8 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 		if (err != QP_OK)
 			return err;
 	}
-	if ((err = select_read_backoffs(s, q->model, q->now)) != QP_OK)
+	if ((err = select_read_backoffs(s, q->model, q->now)) != QP_OK ||
+	    (err = select_read_overrides(s)) != QP_OK)
 		return err;
 
 	/* Exclusions, in the documented order. */
@@ -878,6 +902,8 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 			c->reason = SELECT_REASON_PROVIDER_DISABLED;
 		else if (!a->enabled)
 			c->reason = SELECT_REASON_DISABLED;
+		else if (c->disabled_at > 0)
+			c->reason = SELECT_REASON_OPERATOR_DISABLED;
 		else if (a->api_key == NULL && a->api_key_env != NULL)
 			c->reason = SELECT_REASON_NO_CREDENTIALS;
 		else if (!s->listed[pi])

@@ -33,7 +33,9 @@ enum select_status {
 enum select_reason {
 	SELECT_REASON_ELIGIBLE,		/* "eligible" */
 	SELECT_REASON_PROVIDER_DISABLED, /* "provider_disabled" */
-	SELECT_REASON_DISABLED,		/* "disabled": the account itself */
+	SELECT_REASON_DISABLED,		/* "disabled": the account itself, in the configuration */
+	SELECT_REASON_OPERATOR_DISABLED, /* "operator_disabled": by quotapool-admin accounts
+					   disable (an account_overrides row) */
 	SELECT_REASON_NO_CREDENTIALS,	/* "no_credentials": its api_key_env was not set */
 	SELECT_REASON_NO_MODEL,		/* "no_model": its provider does not serve the model */
 	SELECT_REASON_WRONG_PROTOCOL,	/* "wrong_protocol": not over the client's protocol */
@@ -95,6 +97,7 @@ struct select_result {
  *   {"account":A,"provider":P,"reason":R		(select_reason_name())
  *    [,"backoff":B,"scope":S,"until":T]	(backoff, auth_quarantine: failover reason,
  *						 "account" or "model" (of M only), end ms)
+ *    [,"since":T]				(operator_disabled: when, ms)
  *    [,"tier":N]				(eligible: its routing_priority)
  *    [,"context":C,"input_limit":I,"need":[IN,OUT]]	(context_limit: the limits, 0 =
  *						 unknown, and the estimate of q->need)
@@ -139,7 +142,9 @@ void		 select_free(struct select_db *s);
 /*
  * Chooses the account for one attempt. Candidates are the accounts of
  * every provider (or of the pinned one); each is excluded, in this
- * order, when its provider is disabled, it is disabled, its key variable
+ * order, when its provider is disabled, it is disabled in the
+ * configuration, the operator disabled it (account_overrides, read at
+ * each call, so it holds at once in every process), its key variable
  * was unset, its provider does not serve the model (model_catalog row or
  * static `models`), not over q->protocol (provider protocols, catalog
  * row protocol, else the model override's), q->need is clearly over the

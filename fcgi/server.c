@@ -663,8 +663,9 @@ server_retention_hook(const struct maint_ctx *ctx, void *arg, char *note, size_t
 		}
 		err = db_commit(ctx->db);
 	}
-	snprintf(note, len, "%lld requests, %lld decisions, %lld events deleted",
-	    (long long)p.requests, (long long)p.decisions, (long long)p.events);
+	snprintf(note, len, "%lld requests, %lld attempts, %lld decisions, %lld events deleted",
+	    (long long)p.requests, (long long)p.attempts, (long long)p.decisions,
+	    (long long)p.events);
 	server_hooks_idle(h);
 	return err;
 }
@@ -800,6 +801,7 @@ server_run(const struct config *cfg, int listen_fd)
 	mopts.hooks[MAINT_HOOK_RETENTION].run = server_retention_hook;
 	mopts.hooks[MAINT_HOOK_RETENTION].close = server_hooks_close;
 	mopts.hooks[MAINT_HOOK_RETENTION].arg = &hooks;
+	mopts.hooks[MAINT_HOOK_RETENTION].interval_ms = (int64_t)cfg->retention.interval_s * 1000;
 	/* Automatic backups: quotapool-admin does the work, on the lease holder. */
 	autobackup_init(&backups, db_now_ms());
 	if (cfg->backup.enabled) {

@@ -126,6 +126,8 @@ like((r.try_json() or {}).get("error", {}).get("message", ""), "nope/po",
      "retrieve unknown id: the message names the decoded id")
 openai_error(inst.request("GET", "/v1/models/bad%zz"), 400,
              "retrieve a bad escape")
+openai_error(inst.request("GET", "/v1/models/a%00b"), 400,
+             "retrieve an escaped NUL (refused by lighttpd, as JSON)")
 r = inst.request("GET", "/v1/models/shared%2Fpa", headers=AV)
 j = r.try_json() or {}
 is_eq(r.status, 200, "Anthropic retrieve: 200")

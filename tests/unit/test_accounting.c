@@ -4,6 +4,7 @@
 
 #include "../tap.h"
 #include "accounting.h"
+#include "bounds.h"
 #include "config.h"
 #include "db.h"
 #include "maint.h"
@@ -57,7 +58,8 @@ build_config(void)
 	cfg.providers = prov;
 	cfg.nproviders = 1;
 	cfg.routing = routing;
-	cfg.dashboard.retention_days = 30;
+	cfg.retention.requests_days = 30;
+	cfg.retention.events_days = 30;
 	cfg.models.ping_retain_days = 7;
 }
 
@@ -84,7 +86,7 @@ static int64_t	q_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 static int64_t
 q_int(const char *fmt, ...)
 {
-	char sql[2048];
+	char sql[8192];
 	sqlite3_stmt *st;
 	int64_t v = -1;
 	va_list ap;
@@ -109,7 +111,7 @@ static const char *q_text(char *buf, size_t len, const char *fmt, ...)
 static const char *
 q_text(char *buf, size_t len, const char *fmt, ...)
 {
-	char sql[2048];
+	char sql[4096];
 	sqlite3_stmt *st;
 	const char *s;
 	va_list ap;
@@ -135,8 +137,12 @@ q_text(char *buf, size_t len, const char *fmt, ...)
 static int64_t
 rollup_mismatch(void)
 {
+	/* A model no catalog lists, of a request that reached no provider, is "(unknown)". */
 	static const char sums[] = "SELECT completed_at / 3600000 * 3600000 AS b, "
-	    "coalesce(provider_id, '') AS p, coalesce(model_base, '') AS m, "
+	    "coalesce(provider_id, '') AS p, CASE WHEN coalesce(provider_id, '') = '' AND "
+	    "coalesce(model_base, '') <> '' AND NOT EXISTS (SELECT 1 FROM model_catalog AS c "
+	    "WHERE c.model_id = model_base) THEN '" STATS_UNKNOWN_MODEL "' ELSE "
+	    "coalesce(model_base, '') END AS m, "
 	    "coalesce(account_name, '') AS a, status, count(*), sum(streamed), "
 	    "sum(attempt_count), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), "
 	    "sum(cache_write_tokens), sum(reasoning_tokens), sum(cost_microdollars), sum(bytes_in), "
@@ -366,12 +372,20 @@ test_rejected(int64_t pid)
 {
 	struct accounting_request req;
 	struct select_result res;
-	struct select_query q = { .model = "nosuch", .protocol = CONFIG_PROTO_OPENAI,
-	    .now = NOW };
+	struct select_query q = { .protocol = CONFIG_PROTO_OPENAI, .now = NOW };
 	struct accounting_final fin;
-	char buf[256];
+	char buf[512], id[200], sent[220];
+	size_t i;
 
+	/* An unknown id whose character "é" straddles the bound is kept up to that character. */
+	for (i = 0; i < QP_UNKNOWN_MODEL_KEEP - 1; i++)
+		id[i] = 'n';
+	snprintf(id + i, sizeof(id) - i, "\xc3\xa9-and-more");
+	snprintf(sent, sizeof(sent), "%s/nowhere", id);
+	q.model = id;
 	new_request(&req, pid, NOW);
+	req.model = sent;
+	req.model_base = id;
 	select_choose(sel_db, &q, &res);
 	is_int(res.status, SELECT_NO_MODEL, "unknown model finds no account");
 	is_int(accounting_attempt_start(acc, &req, &res, NOW), QP_EINVAL,
@@ -385,6 +399,16 @@ test_rejected(int64_t pid)
 	is_int(q_int("SELECT count(*) FROM routing_decisions WHERE request_id = %lld AND "
 	    "chosen_account IS NULL AND eligible = 0 AND attempt_number = 1", (long long)req.id), 1,
 	    "the empty decision is recorded");
+	is_str(q_text(buf, sizeof(buf), "SELECT length(CAST(model AS BLOB)) || ' ' || "
+	    "length(CAST(model_base AS BLOB)) || ' ' || (model = model_base) || ' ' || "
+	    "(SELECT length(CAST(model AS BLOB)) FROM routing_decisions WHERE request_id = %lld) "
+	    "FROM requests WHERE id = %lld", (long long)req.id, (long long)req.id),
+	    "127 127 1 127", "the unknown id is kept on the request's rows, cut before the "
+	    "character the bound splits");
+	is_int(q_int("SELECT count(*) FROM requests WHERE id = %lld AND substr(model, 1, 1) = 'n' "
+	    "AND model NOT GLOB '*[^n]*'", (long long)req.id), 1, "the kept bytes are the id's");
+	is_int(q_int("SELECT sum(requests) FROM stats_requests WHERE bucket_s = 0 AND model = '"
+	    STATS_UNKNOWN_MODEL "'"), 1, "the rollup counts it as " STATS_UNKNOWN_MODEL);
 	is_int(rollup_mismatch(), 0, "rollup still equals the rows");
 }
 
@@ -706,6 +730,186 @@ serve_one(int64_t pid, int64_t t, int64_t tokens)
 }
 
 /*
+ * Rows of hour or day buckets (g ms, rollup bucket_s g / 1000) that differ
+ * from their rollups, counted only where rows remain: stats_requests,
+ * stats_attempts, the chosen and no_account rows of stats_routing and the
+ * number of exclusions per bucket. Pending requests are not rolled up yet.
+ */
+static int64_t
+rows_vs_rollups(int64_t g)
+{
+	char sums[2048], roll[4096];
+	int64_t bad = 0;
+
+	/* A model no catalog lists, of a request that reached no provider, is "(unknown)". */
+	snprintf(sums, sizeof(sums), "SELECT completed_at / %lld * %lld AS b, "
+	    "coalesce(provider_id, ''), CASE WHEN coalesce(provider_id, '') = '' AND "
+	    "coalesce(model_base, '') <> '' AND NOT EXISTS (SELECT 1 FROM model_catalog AS c "
+	    "WHERE c.model_id = model_base) THEN '" STATS_UNKNOWN_MODEL "' ELSE "
+	    "coalesce(model_base, '') END, coalesce(account_name, ''), "
+	    "status, count(*), sum(streamed), sum(attempt_count), sum(input_tokens), "
+	    "sum(output_tokens), sum(cost_microdollars), sum(bytes_in), sum(bytes_out), "
+	    "sum(coalesce(total_ms, 0)) FROM requests WHERE status <> 'pending' "
+	    "GROUP BY 1, 2, 3, 4, 5", (long long)g, (long long)g);
+	snprintf(roll, sizeof(roll), "SELECT bucket_start, provider_id, model, account_name, "
+	    "status, requests, streamed, attempts, input_tokens, output_tokens, "
+	    "cost_microdollars, bytes_in, bytes_out, total_ms_sum FROM stats_requests "
+	    "WHERE bucket_s = %lld AND bucket_start IN (SELECT completed_at / %lld * %lld "
+	    "FROM requests WHERE status <> 'pending')", (long long)(g / 1000), (long long)g,
+	    (long long)g);
+	bad += q_int("SELECT (SELECT count(*) FROM (%s EXCEPT %s)) + "
+	    "(SELECT count(*) FROM (%s EXCEPT %s))", sums, roll, roll, sums);
+	snprintf(sums, sizeof(sums), "SELECT coalesce(a.completed_at, r.completed_at) / %lld * "
+	    "%lld AS b, a.provider_id, a.account_name, a.model, coalesce(a.outcome, ''), "
+	    "coalesce(a.retry_category, ''), count(*), sum(coalesce(a.total_ms, 0)) FROM "
+	    "request_attempts AS a JOIN requests AS r ON r.id = a.request_id WHERE "
+	    "r.status <> 'pending' GROUP BY 1, 2, 3, 4, 5, 6", (long long)g, (long long)g);
+	snprintf(roll, sizeof(roll), "SELECT bucket_start, provider_id, account_name, model, "
+	    "outcome, retry_category, attempts, total_ms_sum FROM stats_attempts WHERE "
+	    "bucket_s = %lld AND bucket_start IN (SELECT b FROM (%s))", (long long)(g / 1000),
+	    sums);
+	bad += q_int("SELECT (SELECT count(*) FROM (%s EXCEPT %s)) + "
+	    "(SELECT count(*) FROM (%s EXCEPT %s))", sums, roll, roll, sums);
+	snprintf(sums, sizeof(sums), "SELECT d.decided_at / %lld * %lld AS b, CASE WHEN "
+	    "d.chosen_account IS NULL AND NOT EXISTS (SELECT 1 FROM model_catalog AS c WHERE "
+	    "c.model_id = d.model) THEN '" STATS_UNKNOWN_MODEL "' ELSE d.model END, "
+	    "coalesce(d.chosen_account, ''), CASE WHEN d.chosen_account IS NULL THEN '' ELSE "
+	    "coalesce(d.chosen_provider, '') END, CASE WHEN d.chosen_account IS NULL THEN "
+	    "'no_account' ELSE 'chosen' END, count(*) FROM routing_decisions AS d JOIN requests "
+	    "AS r ON r.id = d.request_id WHERE r.status <> 'pending' GROUP BY 1, 2, 3, 4, 5",
+	    (long long)g, (long long)g);
+	snprintf(roll, sizeof(roll), "SELECT bucket_start, model, account_name, provider_id, "
+	    "reason, decisions FROM stats_routing WHERE bucket_s = %lld AND reason IN "
+	    "('chosen', 'no_account') AND bucket_start IN (SELECT b FROM (%s))",
+	    (long long)(g / 1000), sums);
+	bad += q_int("SELECT (SELECT count(*) FROM (%s EXCEPT %s)) + "
+	    "(SELECT count(*) FROM (%s EXCEPT %s))", sums, roll, roll, sums);
+	snprintf(sums, sizeof(sums), "SELECT d.decided_at / %lld * %lld AS b, count(*) FROM "
+	    "routing_decisions AS d JOIN requests AS r ON r.id = d.request_id, "
+	    "json_each(d.detail_json, '$.accounts') AS j WHERE r.status <> 'pending' AND "
+	    "json_extract(j.value, '$.reason') <> 'eligible' GROUP BY 1", (long long)g,
+	    (long long)g);
+	snprintf(roll, sizeof(roll), "SELECT bucket_start, sum(decisions) FROM stats_routing "
+	    "WHERE bucket_s = %lld AND reason NOT IN ('chosen', 'no_account') AND bucket_start "
+	    "IN (SELECT b FROM (SELECT d.decided_at / %lld * %lld AS b FROM routing_decisions "
+	    "AS d JOIN requests AS r ON r.id = d.request_id WHERE r.status <> 'pending')) "
+	    "GROUP BY 1", (long long)(g / 1000), (long long)g, (long long)g);
+	bad += q_int("SELECT (SELECT count(*) FROM (%s EXCEPT %s)) + "
+	    "(SELECT count(*) FROM (%s EXCEPT %s))", sums, roll, roll, sums);
+	return bad;
+}
+
+/* Starts an attempt of req at t on what pick() chooses (tried: the accounts tried). */
+static enum qp_err
+start_at(struct accounting_request *req, const char *const *tried, int ntried, int64_t t)
+{
+	struct select_result res;
+
+	pick(tried, ntried, t, &res);
+	return accounting_attempt_start(acc, req, &res, t);
+}
+
+/* Ends req's open attempt at t with status; finalizes it at t when fin_status > 0. */
+static enum qp_err
+end_at(struct accounting_request *req, int status, int64_t t, int fin_status)
+{
+	struct failover_verdict v;
+	struct accounting_attempt att;
+	struct accounting_final fin;
+
+	verdict(status, &v, t);
+	attempt_done(&att, t);
+	accounting_final_init(&fin, ACCOUNTING_COMPLETED, fin_status, t);
+	fin.input_tokens = 40;
+	fin.output_tokens = 9;
+	fin.cost_microdollars = 77;
+	return accounting_attempt_end(acc, req, &att, &v, &routing, fin_status > 0 ? &fin : NULL);
+}
+
+/*
+ * Retention keeps the rollups equal to the rows wherever rows remain: the
+ * cutoff is a UTC midnight, requests go by their end, and of the requests
+ * that stay (one spanning the midnight, one still pending) the attempts
+ * and decisions before it go. Buckets left without rows keep their rollups
+ * (the history), and so does the all-time bucket.
+ */
+static void
+test_purge_rollups(int64_t pid)
+{
+	struct accounting_request span, pend;
+	struct accounting_retention r;
+	struct accounting_purged p;
+	const char *t_a1[] = { "a1" };
+	char buf[64];
+	int64_t base = NOW / DAY * DAY - 10 * DAY, mid = base + 3 * DAY, all_before, hist;
+	int d, h, bad = 0;
+
+	for (d = 0; d < 6; d++)
+		for (h = 1; h < 24; h += 6)
+			if (serve_one(pid, base + d * DAY + h * HOUR, 100 + d * 10 + h) != QP_OK)
+				bad++;
+	/* Across the midnight mid: attempt 1 fails before it, attempt 2 ends after it. */
+	new_request(&span, pid, mid - 2 * MIN);
+	if (start_at(&span, NULL, 0, mid - 2 * MIN) != QP_OK ||
+	    end_at(&span, 500, mid - MIN, 0) != QP_OK ||
+	    start_at(&span, t_a1, 1, mid - 30000) != QP_OK ||
+	    end_at(&span, 200, mid + MIN, 200) != QP_OK)
+		bad++;
+	execf("DELETE FROM account_backoffs");
+	/* Still pending: attempt 1 ended before mid, attempt 2 is open. */
+	new_request(&pend, pid, mid - 3 * MIN);
+	if (start_at(&pend, NULL, 0, mid - 3 * MIN) != QP_OK ||
+	    end_at(&pend, 500, mid - 150000, 0) != QP_OK ||
+	    start_at(&pend, t_a1, 1, mid - 2 * MIN) != QP_OK)
+		bad++;
+	execf("DELETE FROM account_backoffs");
+	is_int(bad, 0, "requests over six days accounted, one across a midnight, one pending");
+	is_int(rows_vs_rollups(HOUR) + rows_vs_rollups(DAY), 0,
+	    "before: hour and day rollups equal their rows");
+	all_before = q_int("SELECT sum(requests) FROM stats_requests WHERE bucket_s = 0");
+	hist = q_int("SELECT sum(requests) FROM stats_requests WHERE bucket_s = 86400 AND "
+	    "bucket_start >= %lld AND bucket_start < %lld", (long long)base, (long long)mid);
+	is_int(hist, 3 * 4, "12 requests ended in the three days before mid");
+
+	memset(&r, 0, sizeof(r));
+	r.requests_ms = 30 * DAY - 7 * HOUR;
+	r.batch = 5;
+	is_int(accounting_purge(acc, &r, mid + 30 * DAY - 7 * HOUR + 5 * HOUR, &p), QP_OK,
+	    "retention runs 30 days - 7 hours back from mid + 30 days - 2 hours");
+	is_int(p.cutoff, mid, "the cutoff goes back to the UTC midnight mid");
+	is_int(q_int("SELECT count(*) FROM requests WHERE status <> 'pending' AND "
+	    "completed_at < %lld", (long long)mid), 0, "no request that ended before it is left");
+	is_int(p.requests, 12, "the 12 requests that ended before it are deleted");
+	is_int(q_int("SELECT count(*) FROM requests WHERE completed_at >= %lld AND completed_at < "
+	    "%lld", (long long)mid, (long long)(base + 6 * DAY)), 3 * 4 + 1,
+	    "those that ended after it stay, the one across the midnight too");
+	is_str(q_text(buf, sizeof(buf), "SELECT count(*) || ',' || min(attempt_number) FROM "
+	    "request_attempts WHERE request_id = %lld", (long long)span.id), "1,2",
+	    "it keeps its attempt 2 only");
+	is_int(q_int("SELECT count(*) FROM routing_decisions WHERE request_id = %lld",
+	    (long long)span.id), 0, "and none of its decisions, both made before mid");
+	is_int(q_int("SELECT count(*) FROM requests WHERE id = %lld AND status = 'pending'",
+	    (long long)pend.id), 1, "the pending request stays");
+	is_int(q_int("SELECT group_concat(attempt_number) FROM request_attempts WHERE "
+	    "request_id = %lld", (long long)pend.id), 2, "with its open attempt only");
+	is_int(p.attempts, 2, "two attempts of requests that stay are deleted");
+	is_int(p.decisions, 4, "four decisions of requests that stay are deleted");
+	is_int(rows_vs_rollups(HOUR), 0, "after: hour rollups equal their rows where rows remain");
+	is_int(rows_vs_rollups(DAY), 0, "after: day rollups equal their rows where rows remain");
+	is_int(q_int("SELECT sum(requests) FROM stats_requests WHERE bucket_s = 86400 AND "
+	    "bucket_start >= %lld AND bucket_start < %lld", (long long)base, (long long)mid), hist,
+	    "the days before mid keep their rollups: the history stays");
+	is_int(q_int("SELECT sum(requests) FROM stats_requests WHERE bucket_s = 0"), all_before,
+	    "the all-time totals are not touched");
+	is_int(end_at(&pend, 200, mid + 2 * DAY, 200), QP_OK, "the pending request ends later");
+	is_int(rows_vs_rollups(HOUR) + rows_vs_rollups(DAY), 0,
+	    "its rollup lands where its rows are: still equal");
+	is_int(accounting_purge(acc, &r, mid + 30 * DAY - 2 * HOUR, &p), QP_OK,
+	    "retention runs again");
+	is_int(p.requests + p.attempts + p.decisions, 0, "nothing more to delete");
+}
+
+/*
  * Several requests accounted inside one open write transaction (a batch:
  * db_begin_write() then opens savepoints): the rollups follow the rows
  * inside the batch and after it, and a batch rolled back leaves neither.
@@ -757,7 +961,8 @@ test_purge(void)
 	int i;
 
 	accounting_retention_from_config(&cfg, &r);
-	is_int(r.requests_days, 30, "requests kept retention_days");
+	is_int(r.requests_ms, 30 * DAY, "requests kept [retention] requests_days");
+	is_int(r.events_ms, 30 * DAY, "events kept [retention] events_days");
 	keep_before = q_int("SELECT count(*) FROM requests");
 	execf("BEGIN");
 	for (i = 0; i < 1203; i++) {
@@ -799,8 +1004,7 @@ test_purge(void)
 	    (long long)(NOW - 30 * DAY)), 0, "no old event left");
 	ok(q_int("SELECT count(*) FROM stats_requests WHERE bucket_s = 3600") > 0,
 	    "rollups are kept");
-	r.requests_days = 0;
-	r.decisions_days = r.events_days = 0;
+	r.requests_ms = r.events_ms = 0;
 	is_int(accounting_purge(acc, &r, NOW + 1000 * DAY, &p), QP_OK, "0 days keeps forever");
 	is_int(p.requests + p.decisions + p.events, 0, "nothing deleted");
 }
@@ -827,6 +1031,13 @@ main(void)
 		return 1;
 	}
 	build_config();
+	/* The maintenance thread stores the static models in the catalog at start. */
+	if (sqlite3_exec(db, "INSERT INTO model_catalog (provider_id, model_id, source, "
+	    "first_seen_at, last_seen_at) VALUES ('alpha', 'm1', 'static', 0, 0)", NULL, NULL,
+	    NULL) != SQLITE_OK) {
+		printf("Bail out! cannot store the static model\n");
+		return 1;
+	}
 	sel_db = select_new(db, &cfg, &err, errbuf, sizeof(errbuf));
 	acc = accounting_new(db, &err, errbuf, sizeof(errbuf));
 	mdb = maint_db_new(db, &err, errbuf, sizeof(errbuf));
@@ -856,6 +1067,7 @@ main(void)
 	test_batch(pid);
 	is_int(hooked.pending + hooked.outside + hooked.failed, 0,
 	    "in batches too: final, inside the transaction, rolled up");
+	test_purge_rollups(pid);
 	accounting_set_final_hook(acc, NULL, NULL);
 	test_purge();
 	is_str(accounting_status_name(ACCOUNTING_CLIENT_DISCONNECTED), "client_disconnected",

@@ -347,7 +347,12 @@ test_ranges(void)
 	    "api_key = \"k-1234567890\"\nweight = 0\n", 6, 10,
 	    "providers.a.accounts[0].weight: 0 is out of range (above 0, at most 1000)");
 	expect_error("[model_overrides.\"m\"]\noutput_price_per_1k = -0.5\n", 2, 23,
-	    "model_overrides.\"m\".output_price_per_1k: -0.5 is out of range (0 to 1000000)");
+	    "model_overrides.\"m\".output_price_per_1k: -0.5 is out of range (0 to 1)");
+	expect_error("[model_overrides.\"m\"]\ninput_price_per_1k = 1.5\n", 2, 22,
+	    "model_overrides.\"m\".input_price_per_1k: 1.5 is out of range (0 to 1)");
+	expect_error("[model_overrides.\"m\"]\ncache_read_per_million_microdollars = 1000000001\n",
+	    2, 39, "model_overrides.\"m\".cache_read_per_million_microdollars: 1000000001 is out "
+	    "of range (0 to 1000000000)");
 	expect_error("[model_overrides.\"m\"]\nmax_context_tokens = -5\n", 2, 22,
 	    "model_overrides.\"m\".max_context_tokens: -5 is out of range (0 to 1000000000)");
 	expect_error("[model_overrides.\"m\"]\nmax_context_tokens = 1000\nmax_output_tokens = 2000\n",
@@ -895,6 +900,45 @@ test_eggpool(void)
 	config_diag_free(&d);
 }
 
+/* [retention]: one setting for request rows, with its older names. */
+static void
+test_retention(void)
+{
+	struct config_diag d;
+	struct config *cfg;
+
+	cfg = expect_ok("", &d, "no [retention]");
+	if (cfg != NULL) {
+		is_int(cfg->retention.requests_days, 30, "requests_days defaults to 30");
+		is_int(cfg->retention.events_days, 30, "events_days defaults to requests_days");
+		is_int(cfg->retention.interval_s, 3600, "interval_s defaults to an hour");
+	}
+	config_free(cfg);
+	config_diag_free(&d);
+	cfg = expect_ok("[dashboard]\nretention_days = 12\n", &d, "[dashboard] retention_days");
+	if (cfg != NULL) {
+		is_int(cfg->retention.requests_days, 12, "its older name sets requests_days");
+		is_int(cfg->retention.events_days, 12, "and events_days follows");
+		is_int(cfg->dashboard.retention_days, 12, "the older field holds the same value");
+	}
+	config_free(cfg);
+	config_diag_free(&d);
+	cfg = expect_ok("[retention]\nrequests_days = 0\nevents_days = 7\ninterval_s = 60\n",
+	    &d, "[retention] with 0 = forever");
+	if (cfg != NULL) {
+		is_int(cfg->retention.requests_days, 0, "requests_days 0 keeps them forever");
+		is_int(cfg->retention.events_days, 7, "events_days on its own");
+		is_int(cfg->retention.interval_s, 60, "interval_s");
+	}
+	config_free(cfg);
+	config_diag_free(&d);
+	expect_error("[dashboard]\nretention_days = 12\n[retention]\nrequests_days = 5\n", 3, 0,
+	    "retention: requests_days and dashboard.retention_days (its older name) are both set: "
+	    "keep one");
+	expect_error("[retention]\ninterval_s = 5\n", 2, 14,
+	    "retention.interval_s: 5 is out of range (60 to 86400)");
+}
+
 static void
 test_overrides(void)
 {
@@ -904,7 +948,7 @@ test_overrides(void)
 	int i, n;
 
 	cfg = expect_ok("[model_overrides.\"claude-sonnet-4\"]\nprotocol = \"anthropic\"\n"
-	    "input_price_per_1k = 0.003\noutput_price_per_1k = 15\n"
+	    "input_price_per_1k = 0.003\noutput_price_per_1k = 0.015\n"
 	    "cache_read_per_million_microdollars = 300000\nmax_context_tokens = 200000\n"
 	    "max_output_tokens = 64000\nenforce_context_limit = false\nmax_input_tokens = 150000\n"
 	    "[model_overrides.\"gpt/x:1\"]\n", &d, "model overrides");
@@ -912,7 +956,7 @@ test_overrides(void)
 	if (o != NULL) {
 		is_int(o->protocol, CONFIG_PROTO_ANTHROPIC, "protocol");
 		is_int(o->input_per_mtok, 3000000, "$0.003 per 1K = 3000000 microdollars per M");
-		is_int(o->output_per_mtok, 15000000000LL, "$15 per 1K");
+		is_int(o->output_per_mtok, 15000000, "$0.015 per 1K = $15 per M");
 		is_int(o->cache_read_per_mtok, 300000, "cache read");
 		is_int(o->cache_write_per_mtok, -1, "cache write unset");
 		is_int(o->max_context_tokens, 200000, "context");
@@ -1515,6 +1559,7 @@ main(int argc, char **argv)
 	test_paths();
 	test_eggpool();
 	test_overrides();
+	test_retention();
 	test_diag();
 	test_find_path();
 	test_example();

@@ -323,6 +323,37 @@ test_tiers_and_exclusions(void)
 	select_free(s);
 }
 
+/* The operator's disables (account_overrides) hold at the next choice, with their reason. */
+static void
+test_operator_disabled(void)
+{
+	struct select_db *s = selector();
+	struct select_result res;
+
+	reset_state();
+	execf("INSERT INTO account_overrides (account_name, updated_at) VALUES ('a1', %lld)",
+	    (long long)(NOW - 5000));
+	is_str(choose(s, "m1", NULL, CONFIG_PROTO_OPENAI, NULL, 0, &res), "a2",
+	    "a1 disabled by the operator: a2");
+	ok(has_reason(&res, "a1", "operator_disabled"), "a1 operator_disabled: %s",
+	    res.detail_json);
+	ok(strstr(res.detail_json, "\"reason\":\"operator_disabled\",\"since\":1699999995000}")
+	    != NULL, "with the time it was disabled: %s", res.detail_json);
+	is_int(res.eligible, 3, "a2 b1 b2 are eligible");
+	ok(has_reason(&res, "a3", "disabled"), "a3 is still disabled by the configuration");
+	execf("INSERT INTO account_overrides (account_name, updated_at) VALUES ('a2', %lld), "
+	    "('b1', %lld), ('b2', %lld)", (long long)NOW, (long long)NOW, (long long)NOW);
+	is_str(choose(s, "m1", NULL, CONFIG_PROTO_OPENAI, NULL, 0, &res), "disabled",
+	    "every account disabled by the operator: disabled");
+	is_int(select_status_http(res.status), 503, "which maps to 503");
+	exec("DELETE FROM account_overrides WHERE account_name <> 'a1'");
+	is_str(choose(s, "m1", NULL, CONFIG_PROTO_OPENAI, NULL, 0, &res), "a2",
+	    "enabled again at the next choice, same selector");
+	exec("DELETE FROM account_overrides");
+	is_str(choose(s, "m1", NULL, CONFIG_PROTO_OPENAI, NULL, 0, &res), "a1", "a1 back");
+	select_free(s);
+}
+
 static void
 test_catalog(void)
 {
@@ -653,6 +684,7 @@ main(void)
 	exec("INSERT INTO model_catalog (provider_id, model_id, protocol, source, first_seen_at, "
 	    "last_seen_at) VALUES ('beta', 'm1', NULL, 'upstream', 1, 1)");
 	test_tiers_and_exclusions();
+	test_operator_disabled();
 	test_catalog();
 	test_backoffs();
 	test_backoff_scope();

@@ -1317,6 +1317,9 @@ test_detail_scan(void)
 	int failed = 0;
 
 	exec("BEGIN IMMEDIATE");
+	/* Decisions that chose no account count under their model only if a catalog lists it. */
+	exec("INSERT INTO model_catalog (provider_id, model_id, source, first_seen_at, "
+	    "last_seen_at) VALUES ('alpha', 'm-detail', 'static', 0, 0)");
 	for (i = 0; i < sizeof(details) / sizeof(details[0]); i++) {
 		execf("INSERT INTO requests (request_uid, protocol, endpoint, model_base, "
 		    "provider_id, account_name, status, started_at, completed_at, total_ms) VALUES "
@@ -1356,6 +1359,131 @@ test_detail_scan(void)
 	is_int(query_int("SELECT decisions FROM stats_routing WHERE model = 'm-detail' AND "
 	    "bucket_s = 0 AND reason = 'backoff:rate_limited'"), 1,
 	    "a backoff exclusion keeps its kind");
+}
+
+/*
+ * Inserts a finalized request for model_base (provider and account NULL =
+ * none reached) with one decision (account NULL = none chosen) whose
+ * detail is detail, and rolls it up.
+ */
+static void
+unknown_request(int n, const char *model, const char *provider, const char *account,
+    const char *status, const char *detail)
+{
+	sqlite3_stmt *st;
+	int64_t id, t = NOW - 2 * HOUR + n * MIN;
+
+	if (sqlite3_prepare_v2(db, "INSERT INTO requests (request_uid, protocol, endpoint, "
+	    "model, model_base, provider_id, account_name, status, started_at, completed_at, "
+	    "total_ms) VALUES ('unknown-' || ?1, 'openai', '/v1/x', ?2, ?2, ?3, ?4, ?5, ?6, "
+	    "?6 + 5, 5)", -1, &st, NULL) != SQLITE_OK) {
+		printf("Bail out! %s\n", sqlite3_errmsg(db));
+		exit(1);
+	}
+	sqlite3_bind_int(st, 1, n);
+	sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, provider, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, account, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, status, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, t);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		printf("Bail out! %s\n", sqlite3_errmsg(db));
+		exit(1);
+	}
+	sqlite3_finalize(st);
+	id = sqlite3_last_insert_rowid(db);
+	if (sqlite3_prepare_v2(db, "INSERT INTO routing_decisions (request_id, attempt_number, "
+	    "model, chosen_account, chosen_provider, tier, candidates, eligible, detail_json, "
+	    "decided_at) VALUES (?1, 1, ?2, ?3, ?4, NULL, 2, 0, ?5, ?6)", -1, &st,
+	    NULL) != SQLITE_OK) {
+		printf("Bail out! %s\n", sqlite3_errmsg(db));
+		exit(1);
+	}
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, account, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, provider, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, detail, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, t);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		printf("Bail out! %s\n", sqlite3_errmsg(db));
+		exit(1);
+	}
+	sqlite3_finalize(st);
+	is_int(stats_rollup_request(sru, id), QP_OK, "request for %s rolled up", model);
+}
+
+/* Rows, "label:status:requests" joined by spaces, of a query over one rollup table. */
+static const char *
+labels(char *buf, size_t len, const char *sql)
+{
+	sqlite3_stmt *st;
+	size_t n = 0;
+	int m;
+
+	buf[0] = '\0';
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		printf("Bail out! %s: %s\n", sql, sqlite3_errmsg(db));
+		exit(1);
+	}
+	while (sqlite3_step(st) == SQLITE_ROW && n < len) {
+		m = snprintf(buf + n, len - n, "%s%s:%s:%lld", n ? " " : "",
+		    (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+		    (long long)sqlite3_column_int64(st, 2));
+		if (m < 0)
+			break;
+		n += (size_t)m;
+	}
+	sqlite3_finalize(st);
+	return buf;
+}
+
+/*
+ * Models no configured provider serves are counted under one label: a
+ * request or decision that reached no provider keeps its model only when a
+ * catalog lists it; one that reached a provider keeps it always.
+ */
+static void
+test_unknown_models(void)
+{
+	static const char no_model[] = "{\"model\":\"x\",\"accounts\":[{\"account\":\"a1\","
+	    "\"provider\":\"alpha\",\"reason\":\"no_model\"}]}";
+	/* An escape the scanner leaves to SQLite's JSON functions: "a\u0032" is "a2". */
+	static const char escaped[] = "{\"accounts\":[{\"account\":\"a\\u0032\","
+	    "\"provider\":\"alpha\",\"reason\":\"no_model\"}]}";
+	char buf[1024];
+
+	exec("BEGIN IMMEDIATE");
+	exec("INSERT INTO model_catalog (provider_id, model_id, source, first_seen_at, "
+	    "last_seen_at) VALUES ('beta', 'zz-listed', 'upstream', 0, 0)");
+	unknown_request(1, "zz-made-up-1", NULL, NULL, "rejected", no_model);
+	unknown_request(2, "zz-made-up-2", NULL, NULL, "rejected", escaped);
+	unknown_request(3, "zz-made-up-1", NULL, NULL, "rejected", "{}");
+	unknown_request(4, "zz-listed", NULL, NULL, "rejected", no_model);
+	unknown_request(5, "zz-uncataloged", "alpha", "a1", "completed", "{}");
+	unknown_request(6, STATS_UNKNOWN_MODEL, NULL, NULL, "rejected", "{}");
+	exec("COMMIT");
+	is_str(labels(buf, sizeof(buf), "SELECT model, status, sum(requests) FROM "
+	    "stats_requests WHERE bucket_s = 0 AND (model IN ('" STATS_UNKNOWN_MODEL "', "
+	    "'zz-listed', 'zz-uncataloged') OR model LIKE 'zz-made-up%') GROUP BY model, status "
+	    "ORDER BY model, status"), STATS_UNKNOWN_MODEL ":rejected:4 zz-listed:rejected:1 "
+	    "zz-uncataloged:completed:1", "requests: unknown models under one label, listed and "
+	    "served ones under their own");
+	is_str(labels(buf, sizeof(buf), "SELECT model, status, sum(requests) FROM "
+	    "stats_errors WHERE bucket_s = 3600 AND (model = '" STATS_UNKNOWN_MODEL "' OR "
+	    "model LIKE 'zz-%') GROUP BY model, status ORDER BY model"),
+	    STATS_UNKNOWN_MODEL ":rejected:4 zz-listed:rejected:1", "errors: the same labels");
+	is_str(labels(buf, sizeof(buf), "SELECT model, reason || '/' || account_name, "
+	    "sum(decisions) FROM stats_routing WHERE bucket_s = 86400 AND (model = '"
+	    STATS_UNKNOWN_MODEL "' OR model LIKE 'zz-%') GROUP BY model, reason, account_name "
+	    "ORDER BY model, reason, account_name"), STATS_UNKNOWN_MODEL ":no_account/:4 "
+	    STATS_UNKNOWN_MODEL ":no_model/a1:1 " STATS_UNKNOWN_MODEL ":no_model/a2:1 "
+	    "zz-listed:no_account/:1 zz-listed:no_model/a1:1 zz-uncataloged:chosen/a1:1",
+	    "routing: the decisions' exclusions (scanned or read by SQLite) under the same labels");
+	is_int(query_int("SELECT count(*) FROM stats_latency WHERE model = 'zz-uncataloged' AND "
+	    "bucket_s = 0 AND metric = 'total'"), 1, "latency: a served model keeps its label");
+	is_int(query_int("SELECT count(*) FROM requests WHERE model_base = 'zz-made-up-1'"), 2,
+	    "the request rows keep their own ids");
 }
 
 /* With QP_STATS_DUMP=DIR, writes each dataset's answer there (docs/api.md's examples). */
@@ -1443,6 +1571,7 @@ main(void)
 	test_trace();
 	test_prune();
 	test_detail_scan();
+	test_unknown_models();
 
 	stats_db_free(sdb);
 	stats_rollup_free(sru);

@@ -1,4 +1,4 @@
--- 0003_routing_clients.sql: how a request was routed (an alias), and the limits of the models.
+-- 0006_routing_clients.sql: how a request was routed (an alias), and the limits of the models.
 -- All times are integer milliseconds since the Unix epoch, UTC.
 --
 -- A client model id that no provider serves may match a pattern of
