@@ -35,8 +35,9 @@ enum accounting_stmt {
 static const char *const accounting_sql[ACC_STMT__MAX] = {
 	[ACC_REQ_INSERT] = "INSERT INTO requests (request_uid, process_id, client_key_id, "
 	    "protocol, endpoint, model, model_base, provider_id, account_name, streamed, "
-	    "status, attempt_count, started_at, bytes_in, client_ip, alias, alias_target) "
-	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
+	    "status, attempt_count, started_at, bytes_in, client_ip, alias, alias_target, "
+	    "user_agent, client_family) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
 	[ACC_REQ_ATTEMPT] = "UPDATE requests SET provider_id = ?, account_name = ?, "
 	    "attempt_count = ?, model_base = COALESCE(?, model_base), "
 	    "alias_target = COALESCE(?, alias_target) WHERE id = ?",
@@ -325,6 +326,9 @@ accounting_insert_request(struct accounting_db *acc, const struct accounting_req
 	accounting_bind_text(st, 14, req->client_ip);
 	accounting_bind_text(st, 15, req->alias);
 	accounting_bind_text(st, 16, req->alias_target);
+	accounting_bind_text(st, 17, req->user_agent);
+	sqlite3_bind_text(st, 18, req->client_family != NULL ? req->client_family : "other", -1,
+	    SQLITE_STATIC);
 	if ((err = accounting_step(st)) != QP_OK)
 		return err;
 	*id = sqlite3_last_insert_rowid(acc->db);

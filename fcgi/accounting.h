@@ -57,6 +57,10 @@ struct accounting_request {
 					   (borrowed) */
 	const char	*alias_target;	/* the alias's model id tried now, NULL = none
 					   (borrowed; read again at each attempt's start) */
+	const char	*user_agent;	/* User-Agent as kept (useragent_clean()), NULL = none
+					   (borrowed) */
+	const char	*client_family;	/* useragent_family_name() of the client, NULL =
+					   "other" (borrowed) */
 	int64_t		 started_at;	/* ms since the epoch */
 	int64_t		 bytes_in;	/* request body bytes */
 	int64_t		 est_tokens;	/* tokens each attempt's reservation holds */

@@ -107,6 +107,8 @@
 /* [aliases]: patterns in the file, and models one pattern lists (the file is refused beyond). */
 #define QP_ALIASES_MAX		256
 #define QP_ALIAS_TARGETS_MAX	16
+/* A client's User-Agent kept with its request row (cut beyond, at a character boundary). */
+#define QP_USER_AGENT_MAX	256
 
 /*
  * Bytes of a model id that no configured provider serves (a 404 "model not

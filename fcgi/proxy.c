@@ -19,6 +19,7 @@
 #include "select.h"
 #include "upstream.h"
 #include "usage.h"
+#include "useragent.h"
 
 /* Accounts one request may try; [routing] max_attempts is lowered to it. */
 #define PROXY_TRIED_MAX		64
@@ -101,6 +102,7 @@ struct proxy_request {
 	struct reqbody	 rb;		/* its parse, owned once rb_ok */
 	int		 rb_ok;		/* 1 once rb holds a parse */
 	struct ctxlimit_need need;	/* its tokens, estimated for the context limits */
+	char		 ua[QP_USER_AGENT_MAX + 1]; /* its User-Agent as kept, "" = none */
 	char		 model[PROXY_MODEL_MAX + 1]; /* as the client named it */
 	char		 base[PROXY_MODEL_MAX + 1];  /* without a provider suffix */
 	const struct config_provider *pinned; /* provider named by the suffix, NULL = any */
@@ -502,6 +504,8 @@ proxy_request_row(struct proxy_request *p)
 	req->model_base = p->base;
 	req->streamed = p->rb.stream;
 	req->client_ip = p->r->client_addr[0] != '\0' ? p->r->client_addr : NULL;
+	req->client_family = useragent_family_name(useragent_of(p->r, p->ua, sizeof(p->ua)));
+	req->user_agent = p->ua[0] != '\0' ? p->ua : NULL;
 	req->bytes_in = (int64_t)p->body_len;
 	req->est_tokens = (int64_t)p->body_len / 3;
 	if (req->est_tokens < 1000)

@@ -535,6 +535,8 @@ stats_put_request(struct stats_out *o, cJSON *obj, sqlite3_stmt *st)
 	stats_put_cs(o, obj, "client_ip", st, 28);
 	stats_put_cs(o, obj, "alias", st, 29);
 	stats_put_cs(o, obj, "alias_target", st, 30);
+	stats_put_cs(o, obj, "user_agent", st, 31);
+	stats_put_cs(o, obj, "client_family", st, 32);
 }
 
 /* ---- errors ------------------------------------------------------------------------ */

@@ -32,7 +32,7 @@ qp.set_timeout(400)
 MARK = "qp-alias-roundtrip-5521"
 FINAL = "The command printed the marker."
 USAGE = {"prompt": 123, "completion": 9}
-N_TESTS = 9
+N_TESTS = 10
 
 QUIET = {
     "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1",
@@ -143,4 +143,10 @@ is_eq(sorted(set((x["model_base"], x["alias"], x["alias_target"], x["status"])
       "every row: sent as glm-4.6 through claude-*, completed")
 like(json.dumps(sorted(set(x["model"] for x in rows))), r"claude-",
      "Claude Code's own model names reached the gateway")
+rows = dp.query(inst, "SELECT client_family, user_agent FROM requests WHERE endpoint = ?",
+                (ANTHROPIC,))
+ok(rows and all(x["client_family"] == "claude-cli" and
+                (x["user_agent"] or "").startswith("claude-cli/") for x in rows),
+   "every row names the client: claude-cli, with Claude Code's user agent",
+   lambda: repr(rows))
 qp.done()
