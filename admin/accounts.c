@@ -7,6 +7,7 @@
 
 #include "admin.h"
 #include "db.h"
+#include "endpoint.h"
 #include "select.h"
 #include "stats.h"
 
@@ -499,7 +500,8 @@ accounts_why(const cJSON *e, const char *chosen, char *buf, size_t len)
 	else if (strcmp(reason, "no_model") == 0)
 		snprintf(buf, len, "its provider does not serve the model");
 	else if (strcmp(reason, "wrong_protocol") == 0)
-		snprintf(buf, len, "its provider serves the model over the other protocol only");
+		snprintf(buf, len, "its provider serves the model over no protocol this one "
+		    "reaches, even translated");
 	else if (strcmp(reason, "already_tried") == 0)
 		snprintf(buf, len, "tried already by this request");
 	else if (strcmp(reason, "backoff") == 0 || strcmp(reason, "auth_quarantine") == 0)
@@ -566,6 +568,9 @@ accounts_explain(struct accounts_ctx *c, const char *model, const char *provider
 	q.model = base;
 	q.provider = pinned != NULL ? pinned->id : NULL;
 	q.protocol = proto;
+	/* As the data plane: providers of the other protocol are reached by translation. */
+	q.via = endpoint_get(proto == CONFIG_PROTO_ANTHROPIC ? ENDPOINT_MESSAGES :
+	    ENDPOINT_CHAT)->via;
 	q.now = db_now_ms();
 	if ((err = select_choose(s, &q, &res)) != QP_OK) {
 		admin_err("cannot choose: %s", sqlite3_errmsg(c->a->db));
@@ -609,8 +614,9 @@ accounts_explain(struct accounts_ctx *c, const char *model, const char *provider
 	printf("%s over %s%s%s: ", model, select_protocol_name(proto),
 	    q.provider != NULL ? ", provider " : "", q.provider != NULL ? q.provider : "");
 	if (res.status == SELECT_OK)
-		printf("the next request goes to account %s of provider %s (tier %d)\n",
-		    res.account->name, res.provider->id, res.tier);
+		printf("the next request goes to account %s of provider %s (tier %d)%s\n",
+		    res.account->name, res.provider->id, res.tier,
+		    (res.served & proto) ? "" : ", translated");
 	else {
 		printf("no account would serve it: %s (HTTP %d)", select_status_name(res.status),
 		    select_status_http(res.status));

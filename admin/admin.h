@@ -70,10 +70,13 @@ int		 cmd_key(struct admin *, int, char **);	/* key.c */
 int		 cmd_backup(struct admin *, int, char **);	/* backup.c */
 int		 cmd_restore(struct admin *, int, char **);	/* backup.c */
 int		 cmd_connect(struct admin *, int, char **);	/* connect.c */
+int		 cmd_stats(struct admin *, int, char **);	/* stats.c */
 int		 cmd_accounts(struct admin *, int, char **);	/* accounts.c */
 int		 cmd_models(struct admin *, int, char **);	/* models.c */
 int		 cmd_db(struct admin *, int, char **);		/* dbcare.c */
 int		 cmd_configsetup(struct admin *, int, char **); /* configsetup.c */
+int		 cmd_reload(struct admin *, int, char **);	/* reload.c */
+int		 cmd_status(struct admin *, int, char **);	/* status.c */
 
 /*
  * Probes the local runtimes of the provider templates (Ollama, vLLM,

@@ -39,6 +39,12 @@ static const struct admin_cmd admin_cmds[] = {
 	  "check integrity, reclaim free space, delete old rows" },
 	{ "configsetup", cmd_configsetup, "claude-code|opencode|codex|aider|env [--write]",
 	  "print (or write) a coding agent's settings for this gateway, with a key" },
+	{ "reload", cmd_reload, "[--timeout S] [--json]",
+	  "check the configuration, have every running process apply it, report each" },
+	{ "status", cmd_status, "[--json]",
+	  "is it serving: processes, health check, newest backup, pending, backoffs" },
+	{ "stats", cmd_stats, "[--period 24h] [--provider P] [--model M] [--json]",
+	  "totals, then per provider, account and model, as /api/stats" },
 	{ "version", cmd_version, "", "print the version" },
 	{ "help", cmd_help, "", "show this help" },
 };

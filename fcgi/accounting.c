@@ -14,6 +14,7 @@ enum accounting_stmt {
 	ACC_REQ_INSERT,		/* a new request row, pending */
 	ACC_REQ_ATTEMPT,	/* a later attempt's provider, account and count */
 	ACC_REQ_FINAL,		/* finalize a pending request */
+	ACC_REQ_TRANSLATION,	/* the translation it was served through */
 	ACC_ATT_INSERT,		/* an attempt row */
 	ACC_ATT_END,		/* close an attempt row */
 	ACC_RES_INSERT,		/* a reservation */
@@ -46,8 +47,10 @@ static const char *const accounting_sql[ACC_STMT__MAX] = {
 	    "completed_at = ?, connect_ms = ?, first_byte_ms = ?, ttft_ms = ?, total_ms = ?, "
 	    "overhead_us = ?, input_tokens = ?, output_tokens = ?, cache_read_tokens = ?, "
 	    "cache_write_tokens = ?, reasoning_tokens = ?, cost_microdollars = ?, "
-	    "cost_exactness = ?, bytes_in = ?, bytes_out = ?, upstream_bytes = ? "
-	    "WHERE id = ? AND status = 'pending'",
+	    "cost_exactness = ?, bytes_in = ?, bytes_out = ?, upstream_bytes = ?, "
+	    "price_source = ?, price_ref = ? WHERE id = ? AND status = 'pending'",
+	[ACC_REQ_TRANSLATION] = "UPDATE requests SET translation = ?, translation_warnings = ? "
+	    "WHERE id = ?",
 	[ACC_ATT_INSERT] = "INSERT INTO request_attempts (request_id, attempt_number, "
 	    "provider_id, account_name, model, started_at) VALUES (?, ?, ?, ?, ?, ?)",
 	[ACC_ATT_END] = "UPDATE request_attempts SET completed_at = ?, status_code = ?, "
@@ -489,11 +492,23 @@ accounting_finalize(struct accounting_db *acc, const struct accounting_request *
 	sqlite3_bind_int64(st, 21, accounting_nonneg(req->bytes_in));
 	sqlite3_bind_int64(st, 22, accounting_nonneg(fin->bytes_out));
 	sqlite3_bind_int64(st, 23, accounting_nonneg(fin->upstream_bytes));
-	sqlite3_bind_int64(st, 24, req->id);
+	sqlite3_bind_text(st, 24, fin->price_source != NULL ? fin->price_source : "none", -1,
+	    SQLITE_STATIC);
+	accounting_bind_text(st, 25, fin->price_ref != NULL && fin->price_ref[0] != '\0' ?
+	    fin->price_ref : NULL);
+	sqlite3_bind_int64(st, 26, req->id);
 	if ((err = accounting_step(st)) != QP_OK)
 		return err;
 	if (sqlite3_changes(acc->db) == 0)
 		return QP_OK;	/* finalized already, by the stale finalizer */
+	if (fin->translation != NULL) {
+		st = acc->st[ACC_REQ_TRANSLATION];
+		sqlite3_bind_text(st, 1, fin->translation, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, accounting_nonneg(fin->translation_warnings));
+		sqlite3_bind_int64(st, 3, req->id);
+		if ((err = accounting_step(st)) != QP_OK)
+			return err;
+	}
 	if (acc->hook != NULL)
 		(void)acc->hook(acc->hook_arg, req->id);
 	return QP_OK;
@@ -712,6 +727,25 @@ out:
 	if (report != NULL)
 		*report = rep;
 	return err;
+}
+
+enum qp_err
+accounting_event(struct accounting_db *acc, const char *type, const char *details,
+    int64_t now)
+{
+	sqlite3_stmt *st = acc->st[ACC_EVENT_INSERT];
+	enum qp_err err;
+
+	if ((err = db_begin_write(acc->db)) != QP_OK)
+		return err;
+	sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, details, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now);
+	if ((err = accounting_step(st)) != QP_OK) {
+		db_rollback(acc->db);
+		return err;
+	}
+	return db_commit(acc->db);
 }
 
 void

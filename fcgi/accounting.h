@@ -108,8 +108,12 @@ struct accounting_final {
 	int64_t		 reasoning_tokens; /* reasoning tokens (part of output) */
 	int64_t		 cost_microdollars; /* cost of the request */
 	const char	*cost_exactness; /* cost_exactness_name(), NULL = "unknown" */
+	const char	*price_source;	/* cost_source_name(), NULL = "none" */
+	const char	*price_ref;	/* the price entry used, NULL or "" = none (borrowed) */
 	int64_t		 bytes_out;	/* response bytes sent to the client */
 	int64_t		 upstream_bytes; /* response bytes received from upstream */
+	const char	*translation;	/* xlate_dir_name() of the final attempt, NULL = none */
+	int64_t		 translation_warnings; /* what that translation could not express */
 };
 
 /* What one run of the stale-request finalizer did. */
@@ -237,6 +241,14 @@ void		 accounting_final_init(struct accounting_final *fin, enum accounting_statu
  */
 enum qp_err	 accounting_finalize_stale(struct accounting_db *acc, int64_t self, int at_start,
 		    int64_t now, struct accounting_stale *report);
+
+/*
+ * Writes one operational_events row: type (e.g. "config_reloaded"),
+ * details a JSON object (never a secret), at now. Its own savepoint
+ * (db_begin_write()). QP_EDB on a database error.
+ */
+enum qp_err	 accounting_event(struct accounting_db *acc, const char *type,
+		    const char *details, int64_t now);
 
 /*
  * Fills r from the configuration: [retention] requests_days and

@@ -70,6 +70,7 @@ autobackup_scan_kind(const char *dir, int only_auto, struct autobackup_dir *out)
 		if (at > out->newest_at) {
 			out->newest_at = at;
 			out->newest_bytes = (int64_t)st.st_size;
+			snprintf(out->newest_name, sizeof(out->newest_name), "%s", de->d_name);
 		}
 	}
 	closedir(d);

@@ -19,6 +19,7 @@ struct autobackup_dir {
 	int		 archives;		/* quotapool-backup-*.tar.gz files */
 	int64_t		 newest_at;		/* mtime of the newest, ms; 0 = none */
 	int64_t		 newest_bytes;		/* its size */
+	char		 newest_name[256];	/* its file name, "" = none */
 	int64_t		 total_bytes;		/* all of them */
 };
 

@@ -29,8 +29,8 @@
 #define CONFIG_WEIGHT_MAX	1000.0		/* account weight */
 /*
  * Dollars per 1K tokens: $1,000 per million, the most cost.c accepts
- * (COST_RATE_MAX); a higher price is refused here rather than replaced by
- * generic prices when a request is priced.
+ * (COST_RATE_MAX); a higher price is refused here rather than leaving the
+ * requests it would price unknown.
  */
 #define CONFIG_PRICE_MAX	1.0
 
@@ -140,6 +140,7 @@ enum config_sec {
 	CONFIG_SEC_DASHBOARD,
 	CONFIG_SEC_SECURITY,
 	CONFIG_SEC_BACKUP,
+	CONFIG_SEC_TRANSLATION,
 	CONFIG_SEC_RETENTION,
 	CONFIG_SEC_PROVIDER,
 	CONFIG_SEC_AUTH,
@@ -179,6 +180,20 @@ static const struct config_choice config_synchronous[] = {
 static const struct config_choice config_protocols[] = {
 	{ "openai", CONFIG_PROTO_OPENAI, 0 },
 	{ "anthropic", CONFIG_PROTO_ANTHROPIC, 0 },
+	{ NULL, 0, 0 }
+};
+
+/* A provider's protocols: the model override's ones and "responses". */
+static const struct config_choice config_provider_protocols[] = {
+	{ "openai", CONFIG_PROTO_OPENAI, 0 },
+	{ "anthropic", CONFIG_PROTO_ANTHROPIC, 0 },
+	{ "responses", CONFIG_PROTO_RESPONSES, 0 },
+	{ NULL, 0, 0 }
+};
+
+static const struct config_choice config_losses[] = {
+	{ "warn", CONFIG_LOSS_WARN, 0 },
+	{ "reject", CONFIG_LOSS_REJECT, 0 },
 	{ NULL, 0, 0 }
 };
 
@@ -438,6 +453,16 @@ static const struct config_key config_keys_backup[] = {
 };
 #undef S
 
+#define S struct config_translation
+static const struct config_key config_keys_translation[] = {
+	{ .name = "loss_policy", .kind = CONFIG_KIND_CHOICE, .off = offsetof(S, loss_policy),
+	  .idef = CONFIG_LOSS_WARN, .choices = config_losses,
+	  .doc = "A request holding something the provider's API cannot express: `warn` "
+	  "translates the rest, logs what was left out and counts it on the dashboard; "
+	  "`reject` answers 400 naming it." },
+};
+#undef S
+
 #define S struct config_retention
 static const struct config_key config_keys_retention[] = {
 	{ .name = "requests_days", .kind = CONFIG_KIND_INT, .off = offsetof(S, requests_days),
@@ -458,8 +483,10 @@ static const struct config_key config_keys_provider[] = {
 	  .flags = CONFIG_F_REQUIRED,
 	  .doc = "Absolute http or https URL of the API, without credentials, query or fragment." },
 	{ .name = "protocols", .kind = CONFIG_KIND_PROTOCOLS, .off = offsetof(S, protocols),
-	  .idef = CONFIG_PROTO_OPENAI, .choices = config_protocols,
-	  .doc = "Protocols the provider speaks." },
+	  .idef = CONFIG_PROTO_OPENAI, .choices = config_provider_protocols,
+	  .doc = "Protocols the provider speaks: `openai` (chat completions, embeddings, "
+	  "completions), `anthropic` (messages), `responses` (takes `/v1/responses` as is; "
+	  "otherwise a Responses request is translated)." },
 	CK_INT(S, "routing_priority", routing_priority, 0, 1000000, 0,
 	    "Higher tiers are tried first."),
 	CK_BOOL(S, "enabled", enabled, 1, "A disabled provider is left out of routing and the catalog."),
@@ -472,6 +499,16 @@ static const struct config_key config_keys_provider[] = {
 	  .sdef = "/chat/completions", .doc = "Path of OpenAI chat completions under `base_url`." },
 	{ .name = "anthropic_path", .kind = CONFIG_KIND_URLPATH, .off = offsetof(S, anthropic_path),
 	  .sdef = "/messages", .doc = "Path of Anthropic messages under `base_url`." },
+	{ .name = "responses_path", .kind = CONFIG_KIND_URLPATH, .off = offsetof(S, responses_path),
+	  .sdef = "/responses",
+	  .doc = "Path of the Responses API under `base_url`, used when `protocols` has "
+	  "`responses`." },
+	{ .name = "embeddings_path", .kind = CONFIG_KIND_URLPATH,
+	  .off = offsetof(S, embeddings_path), .sdef = "/embeddings",
+	  .doc = "Path of OpenAI embeddings under `base_url`." },
+	{ .name = "completions_path", .kind = CONFIG_KIND_URLPATH,
+	  .off = offsetof(S, completions_path), .sdef = "/completions",
+	  .doc = "Path of OpenAI (legacy) completions under `base_url`." },
 	{ .name = "models_path", .kind = CONFIG_KIND_URLPATH, .off = offsetof(S, models_path),
 	  .sdef = "/models", .flags = CONFIG_F_EMPTY_NULL,
 	  .doc = "Path of the model list; \"\" = no discovery, the catalog is `models` only." },
@@ -496,7 +533,6 @@ static const struct config_key config_keys_provider[] = {
 	  .doc = "EggPool's form of the stream timeouts: see `[providers.<id>.stream_timeouts]`." },
 	CK_IGN("kind"),
 	CK_IGN("display_name"),
-	CK_IGN("responses_path"),
 	CK_IGN("models_method"),
 	CK_IGN("models_endpoint"),
 	CK_IGN("read_timeout_s"),
@@ -673,6 +709,10 @@ static const struct config_section config_sections[CONFIG_SEC__MAX] = {
 	    offsetof(struct config, backup), "Automatic backups: the process holding the "
 	    "maintenance lease runs `quotapool-admin backup --auto` when the newest automatic "
 	    "archive is older than `interval_s` (see docs/operations.md)."),
+	[CONFIG_SEC_TRANSLATION] = CONFIG_SECTION("[translation]", config_keys_translation,
+	    offsetof(struct config, translation), "Serving a client from a provider that speaks "
+	    "another API (Messages from chat completions and the other way round, Responses from "
+	    "either): see docs/translation.md."),
 	[CONFIG_SEC_RETENTION] = CONFIG_SECTION("[retention]", config_keys_retention,
 	    offsetof(struct config, retention),
 	    "How long rows are kept, applied by the maintenance thread every `interval_s` and by "
@@ -724,6 +764,7 @@ static const struct config_root config_roots[] = {
 	{ "dashboard", CONFIG_ROOT_SECTION, CONFIG_SEC_DASHBOARD },
 	{ "security", CONFIG_ROOT_SECTION, CONFIG_SEC_SECURITY },
 	{ "backup", CONFIG_ROOT_SECTION, CONFIG_SEC_BACKUP },
+	{ "translation", CONFIG_ROOT_SECTION, CONFIG_SEC_TRANSLATION },
 	{ "retention", CONFIG_ROOT_SECTION, CONFIG_SEC_RETENTION },
 	{ "providers", CONFIG_ROOT_PROVIDERS, CONFIG_SEC_PROVIDER },
 	{ "proxies", CONFIG_ROOT_PROXIES, CONFIG_SEC_PROXY },
@@ -2961,8 +3002,8 @@ config_doc_markdown(FILE *fp)
 	static const int order[] = {
 		CONFIG_SEC_SERVER, CONFIG_SEC_UPSTREAM, CONFIG_SEC_DATABASE, CONFIG_SEC_MODELS,
 		CONFIG_SEC_ROUTING, CONFIG_SEC_LIMITS, CONFIG_SEC_DASHBOARD, CONFIG_SEC_SECURITY,
-		CONFIG_SEC_BACKUP, CONFIG_SEC_RETENTION, CONFIG_SEC_PROVIDER, CONFIG_SEC_ACCOUNT,
-		CONFIG_SEC_PROXY,
+		CONFIG_SEC_BACKUP, CONFIG_SEC_TRANSLATION, CONFIG_SEC_RETENTION, CONFIG_SEC_PROVIDER,
+		CONFIG_SEC_ACCOUNT, CONFIG_SEC_PROXY,
 		CONFIG_SEC_OVERRIDE, CONFIG_SEC_AUTH, CONFIG_SEC_STREAM
 	};
 	size_t i;

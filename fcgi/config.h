@@ -10,6 +10,14 @@
 /* Protocols a provider speaks (bit mask). */
 #define CONFIG_PROTO_OPENAI	0x1	/* POST {base_url}/chat/completions */
 #define CONFIG_PROTO_ANTHROPIC	0x2	/* POST {base_url}/messages */
+#define CONFIG_PROTO_RESPONSES	0x4	/* POST {base_url}/responses, taken as is */
+
+/* [translation] loss_policy: a request the provider's API cannot wholly express. */
+enum config_loss {
+	CONFIG_LOSS_WARN,	/* translated without what cannot be said, with a warning */
+	CONFIG_LOSS_REJECT,	/* refused with 400 */
+	CONFIG_LOSS__MAX
+};
 
 /* How the account's key is sent upstream. */
 enum config_auth {
@@ -91,6 +99,9 @@ struct config_provider {
 	enum config_auth auth;		/* how keys are sent */
 	char		*openai_path;	/* default "/chat/completions" */
 	char		*anthropic_path; /* default "/messages" */
+	char		*responses_path; /* default "/responses" (protocol "responses") */
+	char		*embeddings_path; /* default "/embeddings" */
+	char		*completions_path; /* default "/completions" (legacy completions) */
 	char		*models_path;	/* default "/models"; NULL = catalog from models only */
 	char		**models;	/* static model ids, always served */
 	int		 nmodels;	/* entries in models */
@@ -211,6 +222,11 @@ struct config_backup {
 	int		 include_env;		/* 1 = the .env beside the config is archived */
 };
 
+/* [translation]: serving a client whose API the provider does not speak. */
+struct config_translation {
+	enum config_loss loss_policy;		/* default CONFIG_LOSS_WARN */
+};
+
 /* [retention]: how long rows are kept; applied by the maintenance thread and `db prune`. */
 struct config_retention {
 	int		 requests_days;		/* requests with their attempts and routing decisions;
@@ -232,6 +248,7 @@ struct config {
 	struct config_dashboard	 dashboard;
 	struct config_security	 security;
 	struct config_backup	 backup;
+	struct config_translation translation;
 	struct config_retention	 retention;
 	struct config_provider	*providers;	/* owned array, file order */
 	int			 nproviders;

@@ -21,12 +21,20 @@ static const char *const cost_names[COST_EXACTNESS__MAX] = {
 	[COST_EXACTNESS_PROVIDER_REPORTED] = "provider_reported",
 };
 
-static const int64_t cost_fallback[COST_CAT__MAX] = {
-	[COST_CAT_INPUT] = COST_FALLBACK_INPUT,
-	[COST_CAT_OUTPUT] = COST_FALLBACK_OUTPUT,
-	[COST_CAT_CACHE_READ] = COST_FALLBACK_CACHE_READ,
-	[COST_CAT_CACHE_WRITE] = COST_FALLBACK_CACHE_WRITE,
+static const char *const cost_source_names[COST_SOURCE__MAX] = {
+	[COST_SOURCE_NONE] = "none",
+	[COST_SOURCE_PROVIDER_REPORTED] = "provider_reported",
+	[COST_SOURCE_OVERRIDE] = "model_overrides",
+	[COST_SOURCE_PROVIDER_CATALOG] = "provider_catalog",
+	[COST_SOURCE_CATALOG] = "catalog",
 };
+
+const char *
+cost_source_name(enum cost_source s)
+{
+
+	return (unsigned)s < COST_SOURCE__MAX ? cost_source_names[s] : "none";
+}
 
 const char *
 cost_exactness_name(enum cost_exactness e)
@@ -65,13 +73,47 @@ cost_round(uint64_t sum)
 	return m > (uint64_t)COST_CAP ? COST_CAP : (int64_t)m;
 }
 
+/* Fills rate with the price's rates for tokens tok (tiers applied); 0 if none is usable. */
+static int
+cost_rates(const struct cost_price *price, const uint64_t tok[COST_CAT__MAX],
+    int64_t rate[COST_CAT__MAX])
+{
+	uint64_t in = tok[COST_CAT_INPUT] + tok[COST_CAT_CACHE_READ] + tok[COST_CAT_CACHE_WRITE];
+	int i, n = price->ntiers < 0 ? 0 : price->ntiers;
+
+	if (n > COST_TIERS_MAX)
+		n = COST_TIERS_MAX;
+	rate[COST_CAT_INPUT] = price->input;
+	rate[COST_CAT_OUTPUT] = price->output;
+	rate[COST_CAT_CACHE_READ] = price->cache_read;
+	rate[COST_CAT_CACHE_WRITE] = price->cache_write;
+	for (i = 0; i < n; i++) {
+		const struct cost_tier *t = &price->tier[i];
+
+		if (t->above < 0 || in <= (uint64_t)t->above)
+			break;
+		rate[COST_CAT_INPUT] = t->input;
+		rate[COST_CAT_OUTPUT] = t->output;
+		rate[COST_CAT_CACHE_READ] = t->cache_read;
+		rate[COST_CAT_CACHE_WRITE] = t->cache_write;
+	}
+	if (rate[COST_CAT_CACHE_READ] < 0)
+		rate[COST_CAT_CACHE_READ] = rate[COST_CAT_INPUT];
+	if (rate[COST_CAT_CACHE_WRITE] < 0)
+		rate[COST_CAT_CACHE_WRITE] = rate[COST_CAT_INPUT];
+	for (i = 0; i < COST_CAT__MAX; i++)
+		if (rate[i] > COST_RATE_MAX)
+			return 0;
+	return 1;
+}
+
 struct cost
 cost_compute(const struct usage *u, const struct cost_price *price)
 {
 	struct cost c = { 0, COST_EXACTNESS_UNKNOWN };
-	uint64_t tok[COST_CAT__MAX], sum = 0, fsum = 0;
+	uint64_t tok[COST_CAT__MAX], sum = 0;
 	int64_t rate[COST_CAT__MAX];
-	int i, priced = 0, missing = 0, generic = 0, nonzero = 0, any = 0;
+	int i, priced = 0, missing = 0, nonzero = 0, any = 0;
 
 	if (u->cost_microdollars >= 0) {
 		c.microdollars = u->cost_microdollars > COST_CAP ? COST_CAP :
@@ -92,15 +134,8 @@ cost_compute(const struct usage *u, const struct cost_price *price)
 	for (i = 0; i < COST_CAT__MAX; i++)
 		if (tok[i] > 0)
 			any = 1;
-	if (!any)
+	if (!any || price == NULL || !cost_rates(price, tok, rate))
 		return c;
-	rate[COST_CAT_INPUT] = price != NULL ? price->input : -1;
-	rate[COST_CAT_OUTPUT] = price != NULL ? price->output : -1;
-	rate[COST_CAT_CACHE_READ] = price != NULL ? price->cache_read : -1;
-	rate[COST_CAT_CACHE_WRITE] = price != NULL ? price->cache_write : -1;
-	for (i = 0; i < COST_CAT__MAX; i++)
-		if (rate[i] > COST_RATE_MAX)
-			generic = 1;
 	/*
 	 * Tokens stay below 2^31 and rates at most 1e9, so each product is
 	 * below 2.2e18 and the sum of four fits in 64 bits.
@@ -108,25 +143,20 @@ cost_compute(const struct usage *u, const struct cost_price *price)
 	for (i = 0; i < COST_CAT__MAX; i++) {
 		if (tok[i] == 0)
 			continue;
-		fsum += tok[i] * (uint64_t)cost_fallback[i];
-		if (!generic && rate[i] >= 0) {
-			priced = 1;
-			if (rate[i] > 0)
-				nonzero = 1;
-			sum += tok[i] * (uint64_t)rate[i];
-		} else {
+		if (rate[i] < 0) {
 			missing = 1;
-			sum += tok[i] * (uint64_t)cost_fallback[i];
+			continue;
 		}
+		priced = 1;
+		if (rate[i] > 0)
+			nonzero = 1;
+		sum += tok[i] * (uint64_t)rate[i];
 	}
-	if (!priced) {
-		c.microdollars = cost_round(fsum);
-		c.exactness = COST_EXACTNESS_ESTIMATED;
+	if (!priced)
 		return c;
-	}
 	c.microdollars = cost_round(sum);
 	c.exactness = missing ? COST_EXACTNESS_PARTIAL : COST_EXACTNESS_DERIVED;
-	if (c.microdollars == 0 && (nonzero || missing)) {
+	if (c.microdollars == 0 && nonzero) {
 		/* Positive but below one microdollar. */
 		c.microdollars = 1;
 		c.exactness = COST_EXACTNESS_ESTIMATED;

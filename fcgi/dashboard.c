@@ -858,7 +858,7 @@ static const char *
 dashboard_theme_of(struct worker *w, struct http_req *r, char *buf, size_t len)
 {
 	const char *c = http_param(r, "HTTP_COOKIE");
-	const char *cfgt = w != NULL ? w->srv->cfg->dashboard.theme : NULL;
+	const char *cfgt = w != NULL ? w->cfg->dashboard.theme : NULL;
 
 	if (c != NULL && dashboard_cookie_get(c, strlen(c), "theme", buf, len) == QP_OK &&
 	    dashboard_theme_ok(buf))
@@ -888,7 +888,7 @@ dashboard_layout(struct worker *w, struct http_req *r, cJSON *ctx, const char *p
 	    cJSON_AddStringToObject(ctx, "version", QP_VERSION) == NULL ||
 	    cJSON_AddBoolToObject(ctx, "admin", admin) == NULL ||
 	    cJSON_AddNumberToObject(ctx, "refresh_s",
-	    w != NULL ? w->srv->cfg->dashboard.refresh_interval_s : 0) == NULL)
+	    w != NULL ? w->cfg->dashboard.refresh_interval_s : 0) == NULL)
 		return QP_ENOMEM;
 	if ((arr = cJSON_AddArrayToObject(ctx, "themes")) == NULL)
 		return QP_ENOMEM;
@@ -1041,7 +1041,7 @@ out:
 static int
 dashboard_gate(struct worker *w, struct http_req *r, int admin_only, int html, int *admin)
 {
-	const struct config *cfg = w->srv->cfg;
+	const struct config *cfg = w->cfg;
 	enum server_role role;
 	char retry[32];
 
@@ -1138,7 +1138,7 @@ dashboard_runtime_tree(struct worker *w)
 	    cJSON_AddNumberToObject(j, "in_flight", (double)atomic_load(&w->srv->in_flight)) ==
 	    NULL ||
 	    cJSON_AddNumberToObject(j, "served", (double)atomic_load(&w->srv->served)) == NULL ||
-	    cJSON_AddNumberToObject(j, "workers", (double)w->srv->cfg->server.threads) == NULL ||
+	    cJSON_AddNumberToObject(j, "workers", (double)w->cfg->server.threads) == NULL ||
 	    cJSON_AddNumberToObject(j, "database_bytes", (double)dashboard_file_size(dbf)) ==
 	    NULL ||
 	    cJSON_AddNumberToObject(j, "wal_bytes",
@@ -1203,7 +1203,7 @@ dashboard_page(struct worker *w, struct http_req *r, enum dashboard_page_id id)
 	}
 	err = dashboard_layout(w, r, ctx, p->name, p->title, stats_period_name(q.period), admin);
 	for (i = 0; i < p->nds && err == QP_OK; i++) {
-		j = stats_dataset_run(sdb, w->srv->cfg, p->ds[i], &q, &err, errbuf,
+		j = stats_dataset_run(sdb, w->cfg, p->ds[i], &q, &err, errbuf,
 		    sizeof(errbuf));
 		if (j == NULL && err == QP_EINVAL) {
 			dashboard_message(w, r, 400, "Bad request", errbuf);
@@ -1337,7 +1337,7 @@ dashboard_trace(struct worker *w, struct http_req *r)
 		return;
 	if ((sdb = stats_db_new(w->db, &err, errbuf, sizeof(errbuf))) == NULL)
 		goto out;
-	j = stats_recent(sdb, w->srv->cfg, uid, strlen(uid), &err);
+	j = stats_recent(sdb, w->cfg, uid, strlen(uid), &err);
 	if (j == NULL && err == QP_ENOTFOUND) {
 		dashboard_message(w, r, 404, "Not found", "There is no request with this id.");
 		goto done;
@@ -1394,7 +1394,7 @@ void
 dashboard_login_form(struct worker *w, struct http_req *r)
 {
 
-	if (!w->srv->cfg->dashboard.enabled) {
+	if (!w->cfg->dashboard.enabled) {
 		http_error(r, 404, "invalid_request_error", "the dashboard is disabled");
 		return;
 	}
@@ -1419,7 +1419,7 @@ dashboard_login(struct worker *w, struct http_req *r)
 	int began = 0, retry_s = 0;
 	char retry[32];
 
-	if (!w->srv->cfg->dashboard.enabled) {
+	if (!w->cfg->dashboard.enabled) {
 		http_error(r, 404, "invalid_request_error", "the dashboard is disabled");
 		return;
 	}
@@ -1610,7 +1610,7 @@ dashboard_api(struct worker *w, struct http_req *r, enum stats_dataset d, int ad
 	}
 	if ((sdb = stats_db_new(w->db, &err, errbuf, sizeof(errbuf))) == NULL)
 		goto out;
-	j = stats_dataset_run(sdb, w->srv->cfg, d, &q, &err, errbuf, sizeof(errbuf));
+	j = stats_dataset_run(sdb, w->cfg, d, &q, &err, errbuf, sizeof(errbuf));
 	if (j == NULL && err == QP_EINVAL) {
 		http_error(r, 400, "invalid_request_error", errbuf);
 		goto done;
@@ -1648,7 +1648,7 @@ dashboard_api_stats(struct worker *w, struct http_req *r)
 		if (!dashboard_gate(w, r, 1, 0, &admin))
 			return;
 		if ((sdb = stats_db_new(w->db, &err, errbuf, sizeof(errbuf))) != NULL)
-			j = stats_recent(sdb, w->srv->cfg, name + 7, strlen(name + 7), &err);
+			j = stats_recent(sdb, w->cfg, name + 7, strlen(name + 7), &err);
 		if (j != NULL)
 			dashboard_send_json(r, 200, j);
 		else if (err == QP_ENOTFOUND)

@@ -44,7 +44,7 @@ health_healthz(struct worker *w, struct http_req *r)
 static void
 health_catalog(struct worker *w, struct http_req *r)
 {
-	const struct config *cfg = w->srv->cfg;
+	const struct config *cfg = w->cfg;
 	struct catalog_db *c = NULL;
 	cJSON *o = NULL, *arr;
 	char errbuf[256], reason[512];
@@ -134,7 +134,7 @@ health_metrics(struct worker *w, struct http_req *r)
 		http_error(r, 503, "server_error", "out of memory");
 		goto out;
 	}
-	err = metrics_render(m, w->srv->cfg, atomic_load(&w->srv->in_flight), buf,
+	err = metrics_render(m, w->cfg, atomic_load(&w->srv->in_flight), buf,
 	    HEALTH_METRICS_MAX, &len);
 	if (err == QP_OK) {
 		authfail_counts(w->srv->authfail, &af);

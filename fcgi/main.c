@@ -132,7 +132,7 @@ main(int argc, char *argv[])
 	struct config *cfg = NULL;
 	struct config_diag diag = { NULL, 0, 0 };
 	const char *config_arg = NULL, *socket_arg = NULL;
-	char path[PATH_MAX];
+	char path[PATH_MAX], made[PATH_MAX];
 	enum qp_err err;
 	int i, fd = -1, rc = 1, made_socket = 0;
 
@@ -197,7 +197,9 @@ main(int argc, char *argv[])
 			    strerror(errno));
 			goto out;
 		}
-		made_socket = socket_arg[0] == '/';
+		/* Kept here: socket_arg may belong to the configuration. */
+		made_socket = socket_arg[0] == '/' &&
+		    snprintf(made, sizeof(made), "%s", socket_arg) < (int)sizeof(made);
 	} else if (stdin_is_socket()) {
 		fd = 0;
 		/* Spawned by the web server: do not outlive it. */
@@ -227,13 +229,16 @@ main(int argc, char *argv[])
 		log_msg(LOG_WARNING, "[server] allow_core_dumps is on: core files and "
 		    "debuggers see the account keys this process holds");
 
-	if ((err = server_run(cfg, fd)) != QP_OK)
+	/* The server owns the configuration from here on (a reload replaces it). */
+	err = server_run(cfg, fd);
+	cfg = NULL;
+	if (err != QP_OK)
 		log_msg(LOG_ERROR, "server stopped: %s", qp_strerror(err));
 	else
 		rc = 0;
 out:
 	if (made_socket)
-		unlink(socket_arg);
+		unlink(made);
 	config_diag_free(&diag);
 	config_free(cfg);
 	return rc;

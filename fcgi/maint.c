@@ -66,7 +66,11 @@ struct maint_state {
 };
 
 struct maint {
-	const struct config *cfg;		/* borrowed */
+	const struct config *cfg;		/* borrowed; with live, the one pinned for
+						   the pass (thread only once started) */
+	struct liveconf	*live;			/* opts.live: where cfg comes from, or NULL */
+	uint64_t	 gen;			/* generation of the configuration adopted */
+	int		 woken;			/* 1: maint_wake() asked for a pass (lock) */
 	struct maint_opts opts;			/* with defaults filled in */
 	pthread_t	 thread;		/* the maintenance thread */
 	pthread_mutex_t	 lock;			/* guards state[] and the sleep */
@@ -304,10 +308,19 @@ maint_every_prune(const struct maint *m)
 	return m->opts.prune_ms;
 }
 
+/* A hook's period: from the configuration when it says how, else interval_ms. */
+static int64_t
+maint_hook_interval(const struct maint *m, enum maint_hook_id id)
+{
+	const struct maint_hook *h = &m->opts.hooks[id];
+
+	return h->interval_of != NULL ? h->interval_of(m->cfg) : h->interval_ms;
+}
+
 static int64_t
 maint_every_stale(const struct maint *m)
 {
-	int64_t ms = m->opts.hooks[MAINT_HOOK_STALE].interval_ms;
+	int64_t ms = maint_hook_interval(m, MAINT_HOOK_STALE);
 
 	return ms > 0 ? ms : MAINT_STALE_MS;
 }
@@ -315,7 +328,7 @@ maint_every_stale(const struct maint *m)
 static int64_t
 maint_every_retention(const struct maint *m)
 {
-	int64_t ms = m->opts.hooks[MAINT_HOOK_RETENTION].interval_ms;
+	int64_t ms = maint_hook_interval(m, MAINT_HOOK_RETENTION);
 
 	return ms > 0 ? ms : MAINT_RETENTION_MS;
 }
@@ -323,7 +336,7 @@ maint_every_retention(const struct maint *m)
 static int64_t
 maint_every_backup(const struct maint *m)
 {
-	int64_t ms = m->opts.hooks[MAINT_HOOK_BACKUP].interval_ms;
+	int64_t ms = maint_hook_interval(m, MAINT_HOOK_BACKUP);
 
 	return ms > 0 ? ms : MAINT_BACKUP_MS;
 }
@@ -761,61 +774,159 @@ maint_sleep(struct maint *m, int64_t until)
 	ts.tv_sec = (time_t)(until / 1000);
 	ts.tv_nsec = (long)(until % 1000) * 1000000;
 	pthread_mutex_lock(&m->lock);
-	/* maint_stop() sets the flag under the lock: no wake-up is lost. */
-	if (!atomic_load(&m->stopping))
+	/* maint_stop() and maint_wake() set their flag under the lock: no wake-up is lost. */
+	if (!atomic_load(&m->stopping) && !m->woken)
 		pthread_cond_timedwait(&m->wake, &m->lock, &ts);
+	m->woken = 0;
 	pthread_mutex_unlock(&m->lock);
+}
+
+/* Whether hook h runs under cfg. */
+static int
+maint_hook_wanted(const struct maint_hook *h, const struct config *cfg)
+{
+
+	return h->run != NULL && (h->wanted == NULL || h->wanted(cfg));
+}
+
+/* The task each hook runs as. */
+static const enum maint_task maint_hook_task[MAINT_HOOK__MAX] = {
+	[MAINT_HOOK_STALE] = MAINT_TASK_STALE,
+	[MAINT_HOOK_RETENTION] = MAINT_TASK_RETENTION,
+	[MAINT_HOOK_BACKUP] = MAINT_TASK_BACKUP,
+};
+
+/*
+ * Sets which hooks are connected under m->cfg, and each task's period;
+ * a task whose period changed runs at once. Called with m->lock held.
+ */
+static void
+maint_schedule(struct maint *m, int64_t now)
+{
+	struct maint_state *s;
+	int64_t interval;
+	int t, h, on;
+
+	for (t = 0; t < MAINT_TASK__MAX; t++) {
+		s = &m->state[t];
+		interval = maint_tasks[t].interval(m);
+		if (interval != s->interval_ms && s->connected && s->next_due != MAINT_NEVER)
+			s->next_due = now;
+		s->interval_ms = interval;
+	}
+	for (h = 0; h < MAINT_HOOK__MAX; h++) {
+		s = &m->state[maint_hook_task[h]];
+		on = maint_hook_wanted(&m->opts.hooks[h], m->cfg);
+		if (on && !s->connected) {
+			s->next_due = now;
+			s->note[0] = '\0';
+		} else if (!on) {
+			s->next_due = MAINT_NEVER;
+			s->waiting = 0;
+			snprintf(s->note, sizeof(s->note), "not connected");
+		}
+		s->connected = on;
+	}
+}
+
+/*
+ * Adopts m->cfg, of generation gen: the provider list may have changed,
+ * so every provider's fetch state starts over and the catalog (static
+ * models and every provider's list) is refreshed at once. Thread only.
+ */
+static void
+maint_adopt(struct maint *m, uint64_t gen)
+{
+	struct maint_fetch *f;
+	int64_t now = maint_mono_ms();
+
+	f = calloc(m->cfg->nproviders > 0 ? (size_t)m->cfg->nproviders : 1, sizeof(*f));
+	if (f == NULL) {
+		/* Tried again at the next pass; the old schedule goes on. */
+		log_msg(LOG_ERROR, "maintenance: out of memory adopting configuration %llu",
+		    (unsigned long long)gen);
+		return;
+	}
+	free(m->fetch);
+	m->fetch = f;
+	m->refresh_due = now;
+	pthread_mutex_lock(&m->lock);
+	maint_schedule(m, now);
+	m->state[MAINT_TASK_CATALOG].next_due = now;
+	pthread_mutex_unlock(&m->lock);
+	m->gen = gen;
+	log_msg(LOG_INFO, "maintenance: configuration %llu adopted; catalog refresh now",
+	    (unsigned long long)gen);
+}
+
+/* One pass: the tasks due; returns when the next one is (monotonic ms). */
+static int64_t
+maint_pass(struct maint *m)
+{
+	struct maint_state *s;
+	int64_t now, wake;
+	int t, holds;
+
+	now = maint_mono_ms();
+	if (maint_connect(m) != QP_OK) {
+		atomic_store(&m->lease_held, 0);
+		pthread_mutex_lock(&m->lock);
+		s = &m->state[MAINT_TASK_LEASE];
+		s->runs++;
+		s->failures++;
+		s->last_run_at = db_now_ms();
+		s->last_err = QP_EDB;
+		snprintf(s->note, sizeof(s->note), "database: %.140s", m->dberr);
+		pthread_mutex_unlock(&m->lock);
+		/* Retry soon: the database may be migrated any moment. */
+		return now + (m->opts.tick_ms < MAINT_RETRY_MS ? m->opts.tick_ms :
+		    MAINT_RETRY_MS);
+	}
+	for (t = 0; t < MAINT_TASK__MAX && !atomic_load(&m->stopping); t++) {
+		s = &m->state[t];
+		if (s->next_due > maint_mono_ms())
+			continue;
+		if (maint_tasks[t].needs_lease && !maint_holds(m)) {
+			pthread_mutex_lock(&m->lock);
+			s->waiting = 1;
+			pthread_mutex_unlock(&m->lock);
+			continue;
+		}
+		maint_run_task(m, (enum maint_task)t);
+	}
+	/* Sleep until the next task this process may run is due. */
+	now = maint_mono_ms();
+	holds = maint_holds(m);
+	wake = now + m->opts.tick_ms;
+	for (t = 0; t < MAINT_TASK__MAX; t++) {
+		s = &m->state[t];
+		if (maint_tasks[t].needs_lease && !holds)
+			continue;
+		if (s->next_due < wake)
+			wake = s->next_due;
+	}
+	return wake;
 }
 
 static void *
 maint_main(void *arg)
 {
 	struct maint *m = arg;
-	struct maint_state *s;
-	int64_t now, wake, id;
-	int t, holds;
+	int64_t wake, id;
+	uint64_t gen;
 
 	while (!atomic_load(&m->stopping)) {
-		now = maint_mono_ms();
-		if (maint_connect(m) != QP_OK) {
-			atomic_store(&m->lease_held, 0);
-			pthread_mutex_lock(&m->lock);
-			s = &m->state[MAINT_TASK_LEASE];
-			s->runs++;
-			s->failures++;
-			s->last_run_at = db_now_ms();
-			s->last_err = QP_EDB;
-			snprintf(s->note, sizeof(s->note), "database: %.140s", m->dberr);
-			pthread_mutex_unlock(&m->lock);
-			/* Retry soon: the database may be migrated any moment. */
-			maint_sleep(m, now + (m->opts.tick_ms < MAINT_RETRY_MS ?
-			    m->opts.tick_ms : MAINT_RETRY_MS));
-			continue;
+		if (m->live != NULL) {
+			m->cfg = liveconf_pin(m->live, &gen);
+			if (gen != m->gen)
+				maint_adopt(m, gen);
 		}
-		for (t = 0; t < MAINT_TASK__MAX && !atomic_load(&m->stopping); t++) {
-			s = &m->state[t];
-			if (s->next_due > maint_mono_ms())
-				continue;
-			if (maint_tasks[t].needs_lease && !maint_holds(m)) {
-				pthread_mutex_lock(&m->lock);
-				s->waiting = 1;
-				pthread_mutex_unlock(&m->lock);
-				continue;
-			}
-			maint_run_task(m, (enum maint_task)t);
+		wake = maint_pass(m);
+		if (m->live != NULL) {
+			liveconf_unpin(m->live, m->cfg);
+			m->cfg = NULL;
 		}
-		/* Sleep until the next task this process may run is due. */
-		now = maint_mono_ms();
-		holds = maint_holds(m);
-		wake = now + m->opts.tick_ms;
-		for (t = 0; t < MAINT_TASK__MAX; t++) {
-			s = &m->state[t];
-			if (maint_tasks[t].needs_lease && !holds)
-				continue;
-			if (s->next_due < wake)
-				wake = s->next_due;
-		}
-		if (wake > now)
+		if (wake > maint_mono_ms())
 			maint_sleep(m, wake);
 	}
 
@@ -880,6 +991,9 @@ maint_start(const struct config *cfg, const struct maint_opts *opts, enum qp_err
 		m->opts.tick_ms = MAINT_TICK_MS;
 	if (m->opts.prune_ms <= 0)
 		m->opts.prune_ms = MAINT_PRUNE_MS;
+	/* cfg is the one in force there: the thread's first pass adopts nothing. */
+	if ((m->live = m->opts.live) != NULL)
+		m->gen = liveconf_generation(m->live);
 	atomic_init(&m->stopping, 0);
 	atomic_init(&m->process_id, 0);
 	atomic_init(&m->lease_held, 0);
@@ -913,10 +1027,9 @@ maint_start(const struct config *cfg, const struct maint_opts *opts, enum qp_err
 		s->first = 1;
 		s->connected = 1;
 	}
-	m->state[MAINT_TASK_STALE].connected = m->opts.hooks[MAINT_HOOK_STALE].run != NULL;
-	m->state[MAINT_TASK_RETENTION].connected =
-	    m->opts.hooks[MAINT_HOOK_RETENTION].run != NULL;
-	m->state[MAINT_TASK_BACKUP].connected = m->opts.hooks[MAINT_HOOK_BACKUP].run != NULL;
+	for (t = 0; t < MAINT_HOOK__MAX; t++)
+		m->state[maint_hook_task[t]].connected =
+		    maint_hook_wanted(&m->opts.hooks[t], cfg);
 	for (t = 0; t < MAINT_TASK__MAX; t++)
 		if (!m->state[t].connected) {
 			m->state[t].next_due = MAINT_NEVER;
@@ -965,6 +1078,16 @@ maint_stop(struct maint *m)
 	}
 	maint_free(m);
 	return QP_OK;
+}
+
+void
+maint_wake(struct maint *m)
+{
+
+	pthread_mutex_lock(&m->lock);
+	m->woken = 1;
+	pthread_cond_broadcast(&m->wake);
+	pthread_mutex_unlock(&m->lock);
 }
 
 int64_t

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "liveconf.h"
 
 /* The lease that lets one process at a time do shared maintenance work. */
 #define MAINT_LEASE_NAME	"maintenance"
@@ -82,6 +83,18 @@ struct maint_hook {
 	void		 (*close)(void *arg);
 	void		*arg;		/* passed to run and close; the server's */
 	int64_t		 interval_ms;	/* period, 0 = the task's default */
+	/*
+	 * The period (ms, <= 0 = the task's default) read from the
+	 * configuration, asked at start and for every configuration adopted;
+	 * NULL = interval_ms.
+	 */
+	int64_t		 (*interval_of)(const struct config *cfg);
+	/*
+	 * Whether the configuration wants the task at all (e.g. [backup]
+	 * enabled); asked at start and for every configuration adopted.
+	 * NULL = always, once run is set.
+	 */
+	int		 (*wanted)(const struct config *cfg);
 };
 
 /* How to run the thread; maint_opts_init() sets the defaults. */
@@ -90,6 +103,15 @@ struct maint_opts {
 	int64_t		 lease_ttl_ms;	/* lease lifetime, default MAINT_LEASE_TTL_MS */
 	int64_t		 tick_ms;	/* renewal and heartbeat period, default MAINT_TICK_MS */
 	int64_t		 prune_ms;	/* ping pruning period, default MAINT_PRUNE_MS */
+	/*
+	 * NULL: the configuration given to maint_start() serves for the
+	 * thread's whole life. Else each pass pins the one in force there
+	 * (liveconf_pin()) and uses it to the pass's end; a new generation is
+	 * adopted at the start of a pass: task periods and connected hooks
+	 * from it, every provider's catalog fetched again (static models
+	 * included) at once, failure counts forgotten.
+	 */
+	struct liveconf	*live;
 };
 
 /* Prepared lease and process statements of one connection; one thread. */
@@ -155,7 +177,9 @@ void		 maint_opts_init(struct maint_opts *o);
 
 /*
  * Starts the maintenance thread on its own connection to cfg's database
- * (cfg is borrowed and must outlive maint_stop()). Before returning it
+ * (cfg is borrowed and must outlive maint_stop(), unless opts->live is
+ * set: then cfg is what opts->live has in force, pinned by the caller
+ * during the call, and the thread pins its own). Before returning it
  * tries to open the database and register this process, so that
  * maint_process_id() is known at once; if the database is not ready the
  * thread keeps trying every tick. Tasks: the lease (every tick, expiry
@@ -180,6 +204,12 @@ struct maint	*maint_start(const struct config *cfg, const struct maint_opts *opt
  * NULL is allowed. Call from the thread that called maint_start().
  */
 enum qp_err	 maint_stop(struct maint *m);
+
+/*
+ * Wakes the thread for a pass now (which adopts a configuration newly
+ * published in opts->live). Thread-safe; m must be running.
+ */
+void		 maint_wake(struct maint *m);
 
 /* Returns this process's processes row id, 0 while not registered. Thread-safe. */
 int64_t		 maint_process_id(struct maint *m);

@@ -44,7 +44,7 @@ models_read(struct worker *w, struct http_req *r)
 		log_msg(LOG_ERROR, "worker %d: model catalog: %s", w->id, errbuf);
 		goto out;
 	}
-	if ((list = catalog_models_json(c, w->srv->cfg, db_now_ms(), &err)) == NULL)
+	if ((list = catalog_models_json(c, w->cfg, db_now_ms(), &err)) == NULL)
 		log_msg(LOG_ERROR, "worker %d: model catalog: %s", w->id, qp_strerror(err));
 out:
 	if (list == NULL)
@@ -320,7 +320,7 @@ models_get(struct worker *w, struct http_req *r)
 		return;
 	e = models_find(cJSON_GetObjectItemCaseSensitive(list, "data"), id);
 	/* A model id no provider serves may be served through an alias: its entry answers. */
-	if (e == NULL && (al = alias_find(w->srv->cfg, id)) != NULL)
+	if (e == NULL && (al = alias_find(w->cfg, id)) != NULL)
 		e = models_find(cJSON_GetObjectItemCaseSensitive(list, "data"), al->pattern);
 	if (e == NULL) {
 		snprintf(msg, sizeof(msg), "Model '%.*s' not found", 200,

@@ -1,4 +1,4 @@
-/* proxy.c: the data-plane endpoints: chat completions and messages, relayed to pooled accounts. */
+/* proxy.c: the pooled data-plane endpoints, relayed (translated where needed) to accounts. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +10,11 @@
 #include "cost.h"
 #include "ctxlimit.h"
 #include "db.h"
+#include "endpoint.h"
 #include "failover.h"
 #include "json.h"
 #include "log.h"
+#include "prices.h"
 #include "proxy.h"
 #include "relay.h"
 #include "reqbody.h"
@@ -20,6 +22,7 @@
 #include "upstream.h"
 #include "usage.h"
 #include "useragent.h"
+#include "xlate.h"
 
 /* Accounts one request may try; [routing] max_attempts is lowered to it. */
 #define PROXY_TRIED_MAX		64
@@ -53,6 +56,7 @@ struct proxy_attempt {
 	int64_t		 ttft;		/* request start to a whole answer relayed, -1 */
 	struct usage	 usage;		/* what the upstream reported */
 	struct relay	*relay;		/* while relaying an event stream, else NULL */
+	const struct xlate_ctx *xc;	/* the attempt's translation, NULL = none (borrowed) */
 	struct proxy_buf body;		/* a whole body: error or non-streaming answer */
 	char		 ctype[UPSTREAM_VALUE_MAX + 1];	/* upstream Content-Type */
 };
@@ -68,6 +72,8 @@ enum proxy_media {
 
 /* The database work of one step of a request, run on the writer (server_batch()). */
 struct proxy_job {
+	const struct config	*cfg;		/* the request's configuration (pinned) */
+	uint64_t		 cfg_gen;	/* its generation */
 	struct accounting_request *req;
 	const struct select_query *q;		/* proxy_job_choose(): the query */
 	struct select_result	*sel;		/* its answer; for proxy_job_finish(): the
@@ -92,7 +98,7 @@ struct proxy_request {
 	struct worker	*w;		/* borrowed */
 	struct http_req	*r;		/* borrowed */
 	const struct config *cfg;	/* borrowed */
-	unsigned	 proto;		/* CONFIG_PROTO_* of the client */
+	const struct endpoint *ep;	/* the API the client called */
 	int64_t		 t0_us;		/* request start, monotonic us */
 	int64_t		 t0;		/* the same in ms */
 	int64_t		 overhead_us;	/* start to the first dispatch, -1 before */
@@ -101,15 +107,23 @@ struct proxy_request {
 	size_t		 body_len;	/* its bytes */
 	struct reqbody	 rb;		/* its parse, owned once rb_ok */
 	int		 rb_ok;		/* 1 once rb holds a parse */
+	int		 stateful;	/* 1: a Responses request that needs stored state */
 	struct ctxlimit_need need;	/* its tokens, estimated for the context limits */
 	char		 ua[QP_USER_AGENT_MAX + 1]; /* its User-Agent as kept, "" = none */
 	char		 model[PROXY_MODEL_MAX + 1]; /* as the client named it */
 	char		 base[PROXY_MODEL_MAX + 1];  /* without a provider suffix */
 	const struct config_provider *pinned; /* provider named by the suffix, NULL = any */
 	struct cost_price price;	/* the model's configured prices */
+	struct prices_quote quote;	/* the price the request's cost came from */
 	struct accounting_request req;	/* the request row */
 	char		*upbody;	/* body sent upstream when it differs, owned, or NULL */
 	size_t		 up_len;	/* its bytes */
+	struct endpoint_plan plan;	/* how the current attempt reaches its provider */
+	struct xlate_ctx xc;		/* its translation, when plan.translated */
+	int		 reject_status;	/* the attempt was refused before the transfer: status */
+	char		 reject_msg[XLATE_WHY_MAX + 1]; /* and why */
+	int		 estimated;	/* 1: count_tokens answered with the gateway's estimate */
+	int		 untranslatable; /* 1: a success the translation could not read */
 	/* choose */
 	struct select_query q;		/* the last selection asked */
 	struct select_result sel;	/* its answer */
@@ -306,8 +320,11 @@ proxy_on_status(const struct upstream_head *head, void *arg)
 	sink.write = proxy_sink_write;
 	sink.flush = proxy_sink_flush;
 	sink.arg = a->r;
-	a->relay = relay_new(&sink, &a->usage, a->show_usage, UPSTREAM_RECV_BUFFER,
-	    proxy_mono_ms());
+	if (a->xc != NULL)
+		a->relay = relay_new_xlate(&sink, &a->usage, a->xc, proxy_mono_ms());
+	else
+		a->relay = relay_new(&sink, &a->usage, a->show_usage, UPSTREAM_RECV_BUFFER,
+		    proxy_mono_ms());
 	if (a->relay == NULL)
 		return 1;
 	http_begin(a->r, a->status, "text/event-stream", "Cache-Control: no-cache\r\n");
@@ -394,11 +411,15 @@ proxy_price(const struct config *cfg, const char *model, struct cost_price *pric
 	price->cache_write = o != NULL ? o->cache_write_per_mtok : -1;
 }
 
-/* Fills fin's token, cost and stream fields from what was observed. */
+/*
+ * Fills fin's token, cost and stream fields from what was observed, the
+ * cost priced by q (which must outlive fin: price_ref points into it).
+ */
 static void
 proxy_final_usage(struct accounting_final *fin, const struct usage *u,
-    const struct cost_price *price)
+    const struct prices_quote *q)
 {
+	enum cost_source src;
 	struct cost c;
 	int64_t in = u->input_tokens > 0 ? u->input_tokens : 0;
 	int64_t cr = u->cache_read_tokens > 0 ? u->cache_read_tokens : 0;
@@ -411,9 +432,12 @@ proxy_final_usage(struct accounting_final *fin, const struct usage *u,
 	fin->cache_read_tokens = cr;
 	fin->cache_write_tokens = cw;
 	fin->reasoning_tokens = u->reasoning_tokens > 0 ? u->reasoning_tokens : 0;
-	c = cost_compute(u, price);
+	c = prices_cost(u, q, &src);
 	fin->cost_microdollars = c.microdollars;
 	fin->cost_exactness = cost_exactness_name(c.exactness);
+	fin->price_source = cost_source_name(src);
+	fin->price_ref = src == COST_SOURCE_PROVIDER_REPORTED || src == COST_SOURCE_NONE ?
+	    NULL : q->ref;
 	if (u->finish_reason[0] != '\0')
 		fin->finish_reason = u->finish_reason;
 }
@@ -457,7 +481,9 @@ proxy_job_choose(const struct server_db *d, void *arg)
 	struct proxy_job *j = arg;
 	enum qp_err err;
 
-	if ((err = select_choose(d->sel, j->q, j->sel)) != QP_OK)
+	/* The writer's selector chooses among this request's accounts. */
+	if ((err = select_bind(d->sel, j->cfg, j->cfg_gen)) != QP_OK ||
+	    (err = select_choose(d->sel, j->q, j->sel)) != QP_OK)
 		return err;
 	if (j->sel->status == SELECT_OK)
 		return accounting_attempt_start(d->acc, j->req, j->sel, j->q->now);
@@ -497,9 +523,8 @@ proxy_request_row(struct proxy_request *p)
 	struct accounting_request *req = &p->req;
 
 	req->client_key_id = p->r->key_id;
-	req->protocol = p->proto;
-	req->endpoint = p->proto == CONFIG_PROTO_OPENAI ? "/v1/chat/completions" :
-	    "/v1/messages";
+	req->protocol = p->ep->family;
+	req->endpoint = p->ep->path;
 	req->model = p->model;
 	req->model_base = p->base;
 	req->streamed = p->rb.stream;
@@ -513,14 +538,24 @@ proxy_request_row(struct proxy_request *p)
 	if (req->est_tokens > 128000)
 		req->est_tokens = 128000;
 	req->est_microdollars = req->est_tokens * (p->price.input > 0 ? p->price.input :
-	    COST_FALLBACK_INPUT) / 1000000;
+	    COST_RESERVATION_RATE) / 1000000;
+}
+
+/* Returns 1 if member key of the body is there and not null. */
+static int
+proxy_given(const cJSON *root, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+
+	return v != NULL && !cJSON_IsNull(v);
 }
 
 /*
  * Admits the request: a transport for the thread, the body read and
- * checked, the model split from its provider suffix, the request row's
- * fields and the body to send upstream. Returns 0 to go on, or -1 once
- * the client was answered (a request refused here leaves no row).
+ * checked, the model split from its provider suffix and the request
+ * row's fields (the body sent upstream depends on the account chosen).
+ * Returns 0 to go on, or -1 once the client was answered (a request
+ * refused here leaves no row).
  */
 static int
 proxy_admit(struct proxy_request *p)
@@ -551,6 +586,8 @@ proxy_admit(struct proxy_request *p)
 		return -1;
 	}
 	p->rb_ok = 1;
+	p->stateful = p->ep->api == ENDPOINT_RESPONSES && (proxy_given(p->rb.root,
+	    "previous_response_id") || proxy_given(p->rb.root, "conversation"));
 	ctxlimit_estimate(p->rb.root, p->body_len, &p->need);
 	snprintf(p->model, sizeof(p->model), "%s", p->rb.model);
 	p->pinned = proxy_split_model(p->cfg, p->model, p->base, sizeof(p->base));
@@ -566,11 +603,6 @@ proxy_admit(struct proxy_request *p)
 	}
 	snprintf(r->uid, sizeof(r->uid), "%s", p->req.uid);
 	proxy_request_row(p);
-	if (reqbody_upstream(&p->rb, p->base, p->proto == CONFIG_PROTO_OPENAI, &p->upbody,
-	    &p->up_len) != QP_OK) {
-		proxy_fail(r, 503, "out of memory", 0);
-		return -1;
-	}
 	return 0;
 }
 
@@ -641,9 +673,7 @@ proxy_refusal(const struct proxy_request *p, char *msg, size_t len, int64_t *ret
 		snprintf(msg, len, "Model '%s' not found", p->model);
 		break;
 	case SELECT_WRONG_PROTOCOL:
-		snprintf(msg, len, "Model '%s' is served only over the %s protocol", p->model,
-		    p->proto == CONFIG_PROTO_OPENAI ? "Anthropic (/v1/messages)" :
-		    "OpenAI (/v1/chat/completions)");
+		endpoint_unreachable(p->ep, p->model, p->stateful, msg, len);
 		break;
 	case SELECT_BACKOFF:
 		*retry_s = sel->retry_at > now ? (sel->retry_at - now + 999) / 1000 : 1;
@@ -693,6 +723,57 @@ proxy_relay_last(const struct failover_verdict *v)
 	    v->outcome == FAILOVER_OUTCOME_MODEL_UNAVAILABLE;
 }
 
+/*
+ * Returns 1 when count_tokens is answered with the gateway's estimate: no
+ * provider of the (known) model can count, or the last one failed with
+ * anything but a 400 or 413 of the client's making.
+ */
+static int
+proxy_estimates(const struct proxy_request *p)
+{
+	const struct proxy_attempt *a = &p->a;
+
+	if (p->ep->api != ENDPOINT_COUNT_TOKENS || p->reject_status != 0)
+		return 0;
+	if (p->ntried == 0)
+		return p->sel.status != SELECT_NO_MODEL && p->sel.status != SELECT_OK;
+	return a->status != 400 && a->status != 413;
+}
+
+/* Answers count_tokens with the estimate from the body's bytes, marked as one. */
+static void
+proxy_estimate(struct proxy_request *p)
+{
+	char body[64];
+	int n;
+
+	if ((n = endpoint_estimate(p->body_len, body, sizeof(body))) < 0) {
+		proxy_fail(p->r, 500, "cannot estimate the tokens", 0);
+		return;
+	}
+	http_begin(p->r, 200, "application/json", "x-quotapool-estimate: bytes\r\n");
+	(void)http_write(p->r, body, (size_t)n);
+	p->estimated = 1;
+}
+
+/* Relays the last upstream error, in the client's family when the request was translated. */
+static void
+proxy_reply_upstream(struct proxy_request *p)
+{
+	const struct proxy_attempt *a = &p->a;
+	char *out = NULL;
+	size_t n;
+
+	if (a->xc != NULL &&
+	    xlate_error(p->plan.dir, a->status, a->body.p, a->body.len, &out, &n) == QP_OK) {
+		http_reply(p->r, a->status, "application/json", out, n);
+		free(out);
+		return;
+	}
+	http_reply(p->r, a->status, a->ctype[0] ? a->ctype : "application/json", a->body.p,
+	    a->body.len);
+}
+
 /* Answers a request no (further) account can take, and records its end. */
 static void
 proxy_refuse(struct proxy_request *p)
@@ -703,17 +784,21 @@ proxy_refuse(struct proxy_request *p)
 	char msg[512];
 
 	p->final_status = proxy_refusal(p, msg, sizeof(msg), &retry_s);
-	if (p->sel.status == SELECT_EXHAUSTED && p->ntried > 0 && proxy_relay_last(&p->v) &&
-	    a->status >= 400 && a->body.len > 0 && !a->bad_media) {
-		/* The provider's words go back as they were. */
-		http_reply(p->r, a->status, a->ctype[0] ? a->ctype : "application/json",
-		    a->body.p, a->body.len);
+	if (proxy_estimates(p)) {
+		proxy_estimate(p);
+		p->final_status = p->r->status;
+	} else if (p->sel.status == SELECT_EXHAUSTED && p->ntried > 0 &&
+	    proxy_relay_last(&p->v) && a->status >= 400 && a->body.len > 0 && !a->bad_media) {
+		/* The provider's words go back (in the client's family). */
+		proxy_reply_upstream(p);
 		p->final_status = a->status;
 	} else
 		proxy_fail(p->r, p->final_status, msg, retry_s);
 	st = p->ntried == 0 ? ACCOUNTING_REJECTED : ACCOUNTING_ERROR;
 	if (p->ntried > 0 && p->v.outcome == FAILOVER_OUTCOME_CLIENT_ERROR)
 		st = ACCOUNTING_CLIENT_ERROR;
+	if (p->estimated)
+		st = ACCOUNTING_COMPLETED;
 	accounting_final_init(&p->fin, st, p->final_status, db_now_ms());
 	p->fin.bytes_out = p->r->bytes_out;
 	p->fin.overhead_us = p->overhead_us;
@@ -739,7 +824,8 @@ proxy_select(struct proxy_request *p)
 	memset(&p->q, 0, sizeof(p->q));
 	p->q.model = p->base;
 	p->q.provider = p->pinned != NULL ? p->pinned->id : NULL;
-	p->q.protocol = p->proto;
+	p->q.protocol = p->ep->proto;
+	p->q.via = p->stateful ? 0 : p->ep->via;
 	p->q.tried = p->tried + p->tried_from;
 	p->q.ntried = p->ntried - p->tried_from;
 	p->q.now = db_now_ms();
@@ -759,10 +845,10 @@ proxy_select(struct proxy_request *p)
 
 /*
  * Makes target (an alias's model id) the model of the next selections:
- * its base id, pinned provider, prices and the body sent upstream.
- * 0, or -1 without memory.
+ * its base id (sent upstream by proxy_prepare()), pinned provider and
+ * prices.
  */
-static int
+static void
 proxy_target(struct proxy_request *p, const char *target)
 {
 	struct accounting_request *req = &p->req;
@@ -771,11 +857,7 @@ proxy_target(struct proxy_request *p, const char *target)
 	proxy_price(p->cfg, p->base, &p->price);
 	req->alias_target = target;
 	req->est_microdollars = req->est_tokens * (p->price.input > 0 ? p->price.input :
-	    COST_FALLBACK_INPUT) / 1000000;
-	free(p->upbody);
-	p->upbody = NULL;
-	return reqbody_upstream(&p->rb, p->base, p->proto == CONFIG_PROTO_OPENAI, &p->upbody,
-	    &p->up_len) == QP_OK ? 0 : -1;
+	    COST_RESERVATION_RATE) / 1000000;
 }
 
 /* alias_try_fn: one selection for an alias's target (the accounts tried before are its own). */
@@ -787,10 +869,7 @@ proxy_try_target(void *arg, const char *target, int fresh, int64_t *retry_at)
 
 	if (fresh) {
 		p->tried_from = p->ntried;
-		if (proxy_target(p, target) != 0) {
-			log_msg(LOG_ERROR, "request %s: out of memory", p->req.uid);
-			return SELECT__MAX;
-		}
+		proxy_target(p, target);
 	}
 	st = proxy_select(p);
 	*retry_at = p->sel.retry_at;
@@ -854,13 +933,13 @@ proxy_attempt_reset(struct proxy_request *p)
 	memset(a, 0, sizeof(*a));
 	a->r = p->r;
 	a->stream = p->rb.stream;
-	a->show_usage = p->rb.include_usage || p->proto != CONFIG_PROTO_OPENAI;
+	a->show_usage = p->rb.include_usage || p->plan.usage != USAGE_PROTO_OPENAI;
+	a->xc = p->plan.translated ? &p->xc : NULL;
 	a->keepalive_ms = p->cfg->upstream.keepalive_interval_ms;
 	a->body_max = p->cfg->upstream.max_response_body_bytes;
 	a->ttft = -1;
 	a->body.max = QP_UPSTREAM_ERRBODY_MAX;
-	usage_init(&a->usage, p->proto == CONFIG_PROTO_OPENAI ? USAGE_PROTO_OPENAI :
-	    USAGE_PROTO_ANTHROPIC, 0);
+	usage_init(&a->usage, p->plan.usage, prices_bare_cost_usd(p->sel.provider));
 }
 
 /*
@@ -876,13 +955,13 @@ proxy_transfer(struct proxy_request *p)
 	enum qp_err err;
 
 	memset(&p->ures, 0, sizeof(p->ures));
-	hdrs = upstream_headers_new(p->sel.provider, p->sel.account, p->proto,
-	    p->r->fr->envp, &err);
+	/* A translated request carries none of the client's protocol headers. */
+	hdrs = upstream_headers_new(p->sel.provider, p->sel.account, p->plan.upstream,
+	    p->plan.translated ? NULL : p->r->fr->envp, &err);
 	if (hdrs == NULL)
 		return err;
 	upstream_req_init(&ureq, p->cfg, p->sel.provider, p->sel.account);
-	ureq.path = p->proto == CONFIG_PROTO_OPENAI ? p->sel.provider->openai_path :
-	    p->sel.provider->anthropic_path;
+	ureq.path = p->plan.path;
 	ureq.headers = hdrs;
 	ureq.body = p->upbody != NULL ? p->upbody : p->body;
 	ureq.body_len = p->upbody != NULL ? p->up_len : p->body_len;
@@ -910,8 +989,14 @@ proxy_examine(struct proxy_request *p, enum qp_err err)
 {
 	struct proxy_attempt *a = &p->a;
 
-	if (a->relay != NULL)
+	if (a->relay != NULL) {
+		/* A translated stream gets its closing events (or an error event). */
+		if (!a->client_gone && relay_finish(a->relay, err == QP_OK &&
+		    p->ures.result == UPSTREAM_OK, proxy_mono_ms()) != QP_OK &&
+		    relay_state(a->relay) == RELAY_CLIENT_GONE)
+			a->client_gone = 1;
 		return;
+	}
 	if (a->body.len > 0)
 		proxy_redact(&a->body, p->sel.account->api_key);
 	if (!a->bad_media && a->status >= 200 && err == QP_OK &&
@@ -945,7 +1030,16 @@ proxy_judge(struct proxy_request *p, enum qp_err err)
 	fi.body_len = a->status >= 400 ? a->body.len : 0;
 	fi.now = db_now_ms();
 	failover_classify(&fi, v);
-	if (err != QP_OK) {
+	if (p->reject_status != 0) {
+		/* Refused before the transfer: the client's request, or the gateway's own fault. */
+		v->outcome = p->reject_status == 400 ? FAILOVER_OUTCOME_CLIENT_ERROR :
+		    FAILOVER_OUTCOME_LOCAL_ERROR;
+		v->category = FAILOVER_CAT_NEVER;
+		v->effect = FAILOVER_EFFECT_NONE;
+		v->retry = 0;
+		snprintf(v->error_class, sizeof(v->error_class), "%s", p->reject_status == 400 ?
+		    "translation_refused" : "local_error");
+	} else if (err != QP_OK) {
 		/* quotapool's own failure: not the account's fault, no retry. */
 		v->outcome = FAILOVER_OUTCOME_LOCAL_ERROR;
 		v->effect = FAILOVER_EFFECT_NONE;
@@ -976,22 +1070,90 @@ proxy_judge(struct proxy_request *p, enum qp_err err)
 	    p->ures.head.request_id : NULL;
 	p->job.att = &p->att;
 	p->job.v = v;
-	p->job.routing = &p->cfg->routing;
+	/* A provider without token counting is no reason to back its account off. */
+	p->job.routing = p->ep->api == ENDPOINT_COUNT_TOKENS ? NULL : &p->cfg->routing;
 	p->job.fin = NULL;
 }
 
 /*
- * One attempt on the chosen account: the transfer, what its body is, and
- * the verdict (how it ended, what it does to the account, whether another
- * account may be tried). p->xfer_err keeps the transport's own error.
+ * Plans how the attempt reaches the chosen provider and makes the body
+ * it is sent: the client's own (model and usage options set) or its
+ * translation. Returns 0, or -1 with reject_status and reject_msg set
+ * (a request the translation refuses is the client's 400).
+ */
+static int
+proxy_prepare(struct proxy_request *p)
+{
+	const struct endpoint *ep = p->ep;
+	enum qp_err err;
+	char *client_model;
+
+	free(p->upbody);
+	p->upbody = NULL;
+	p->up_len = 0;
+	if (endpoint_plan(ep, p->sel.provider, p->sel.served, &p->plan) != 0) {
+		p->reject_status = 502;
+		snprintf(p->reject_msg, sizeof(p->reject_msg), "Provider '%s' cannot be reached "
+		    "for %s", p->sel.provider->id, ep->path);
+		return -1;
+	}
+	if (!p->plan.translated) {
+		err = reqbody_upstream(&p->rb, p->base, ep->want_usage &&
+		    p->plan.usage == USAGE_PROTO_OPENAI, &p->upbody, &p->up_len);
+		goto out;
+	}
+	xlate_ctx_init(&p->xc);
+	/* A translated max_tokens is lowered to what the model may answer there. */
+	p->xc.max_output = p->sel.limit.output;
+	err = xlate_request(&p->xc, p->plan.dir, p->rb.root, p->base, endpoint_loss(p->cfg),
+	    db_now_ms() / 1000, &p->upbody, &p->up_len);
+	if (err == QP_EINVAL) {
+		p->reject_status = 400;
+		snprintf(p->reject_msg, sizeof(p->reject_msg), "%s", p->xc.why);
+		return -1;
+	}
+	if (err != QP_OK)
+		goto out;
+	/* The answer names the model as the client did, even after an earlier attempt. */
+	if ((client_model = strdup(p->model)) == NULL) {
+		err = QP_ENOMEM;
+		goto out;
+	}
+	free(p->xc.client_model);
+	p->xc.client_model = client_model;
+	if (xlate_client_api(p->plan.dir) == XLATE_API_CHAT)
+		p->xc.include_usage = p->rb.include_usage;
+out:
+	if (err != QP_OK) {
+		p->reject_status = 503;
+		snprintf(p->reject_msg, sizeof(p->reject_msg), "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * One attempt on the chosen account: its plan and body, the transfer,
+ * what its body is, and the verdict (how it ended, what it does to the
+ * account, whether another account may be tried). p->xfer_err keeps the
+ * transport's own error.
  */
 static void
 proxy_attempt(struct proxy_request *p)
 {
 
-	proxy_attempt_reset(p);
-	p->xfer_err = proxy_transfer(p);
-	proxy_examine(p, p->xfer_err);
+	p->reject_status = 0;
+	xlate_ctx_free(&p->xc);
+	p->xfer_err = QP_OK;
+	if (proxy_prepare(p) != 0) {
+		proxy_attempt_reset(p);
+		memset(&p->ures, 0, sizeof(p->ures));
+		p->att_t0 = proxy_mono_ms();
+	} else {
+		proxy_attempt_reset(p);
+		p->xfer_err = proxy_transfer(p);
+		proxy_examine(p, p->xfer_err);
+	}
 	proxy_judge(p, p->xfer_err);
 }
 
@@ -1059,6 +1221,31 @@ proxy_failure(const struct proxy_request *p, char *msg, size_t len, int64_t *ret
 	return st;
 }
 
+/* Gives the client a whole answer translated into its API, or a 502 when it cannot be. */
+static void
+proxy_reply_translated(struct proxy_request *p)
+{
+	struct proxy_attempt *a = &p->a;
+	char *out = NULL;
+	size_t n;
+	enum qp_err err;
+
+	err = xlate_response(&p->xc, a->body.p != NULL ? a->body.p : "", a->body.len, &out, &n);
+	if (err != QP_OK) {
+		log_msg(LOG_WARNING, "request %s: the answer of provider %s cannot be translated "
+		    "(%s): %s", p->req.uid, p->sel.provider->id, xlate_dir_name(p->plan.dir),
+		    qp_strerror(err));
+		p->untranslatable = 1;
+		proxy_fail(p->r, err == QP_ENOMEM ? 503 : 502, "The provider's answer could not "
+		    "be translated into this API", 0);
+		return;
+	}
+	a->ttft = proxy_mono_ms() - p->t0;
+	http_reply(p->r, a->status, "application/json", out, n);
+	a->handed_off = 1;
+	free(out);
+}
+
 /*
  * Gives the client the answer of the last attempt, unless a stream went
  * out already or the client left: a whole success or a client error as
@@ -1076,10 +1263,18 @@ proxy_relay(struct proxy_request *p)
 
 	if (a->handed_off || a->client_gone)
 		return;
+	if (p->reject_status != 0) {
+		proxy_fail(r, p->reject_status, p->reject_msg, 0);
+		return;
+	}
 	if (a->relay == NULL && p->xfer_err == QP_OK && !a->bad_media &&
 	    p->ures.result == UPSTREAM_OK && a->status >= 200 && a->status < 300) {
 		/* A whole answer (not a stream) is relayed only now. */
 		usage_body(&a->usage, a->body.p != NULL ? a->body.p : "", a->body.len);
+		if (a->xc != NULL) {
+			proxy_reply_translated(p);
+			return;
+		}
 		if (a->body.len > 0)
 			a->ttft = proxy_mono_ms() - p->t0;
 		http_reply(r, a->status, a->ctype[0] ? a->ctype : "application/json",
@@ -1087,9 +1282,12 @@ proxy_relay(struct proxy_request *p)
 		a->handed_off = 1;
 		return;
 	}
+	if (proxy_estimates(p)) {
+		proxy_estimate(p);
+		return;
+	}
 	if (a->status >= 400 && a->body.len > 0 && !a->bad_media && proxy_relay_last(&p->v)) {
-		http_reply(r, a->status, a->ctype[0] ? a->ctype : "application/json",
-		    a->body.p, a->body.len);
+		proxy_reply_upstream(p);
 		return;
 	}
 	st = proxy_failure(p, msg, sizeof(msg), &retry_s);
@@ -1097,6 +1295,30 @@ proxy_relay(struct proxy_request *p)
 }
 
 /* ---- finish ----------------------------------------------------------- */
+
+/*
+ * Notes in fin the translation the last attempt went through and what
+ * it could not express, which is also logged (reasons name fields, never
+ * their contents).
+ */
+static void
+proxy_translation(struct proxy_request *p, struct accounting_final *fin)
+{
+	struct xlate_warn w;
+	const struct xlate_warn *sw;
+
+	if (!p->plan.translated)
+		return;
+	w = p->xc.warn;
+	if (p->a.relay != NULL && (sw = relay_warn(p->a.relay)) != NULL)
+		xlate_warn_merge(&w, sw);
+	fin->translation = xlate_dir_name(p->plan.dir);
+	fin->translation_warnings = w.count;
+	if (w.count > 0)
+		log_msg(LOG_WARNING, "request %s: translated %s for provider %s: %u part%s the "
+		    "provider's API cannot express: %s", p->req.uid, fin->translation,
+		    p->sel.provider->id, w.count, w.count == 1 ? "" : "s", w.text);
+}
 
 /* Records the request's end with its last attempt, once the answer is out. */
 static void
@@ -1111,7 +1333,8 @@ proxy_finish(struct proxy_request *p)
 	p->final_status = p->r->status;
 	if (a->client_gone)
 		st = ACCOUNTING_CLIENT_DISCONNECTED;
-	else if (v->outcome == FAILOVER_OUTCOME_OK && a->handed_off && !a->stream_failed)
+	else if (p->estimated || (v->outcome == FAILOVER_OUTCOME_OK && a->handed_off &&
+	    !a->stream_failed))
 		st = ACCOUNTING_COMPLETED;
 	else if (v->outcome == FAILOVER_OUTCOME_CLIENT_ERROR)
 		st = ACCOUNTING_CLIENT_ERROR;
@@ -1120,7 +1343,8 @@ proxy_finish(struct proxy_request *p)
 	if (a->relay != NULL && a->usage.first_token_at >= 0)
 		ttft = a->usage.first_token_at - p->t0;
 	accounting_final_init(fin, st, p->final_status, db_now_ms());
-	proxy_final_usage(fin, &a->usage, &p->price);
+	prices_quote(p->w->srv->prices, p->cfg, p->sel.provider, p->base, db_now_ms(), &p->quote);
+	proxy_final_usage(fin, &a->usage, &p->quote);
 	fin->stream_complete = a->relay != NULL ? (a->usage.done && !a->usage.error) : -1;
 	fin->connect_ms = p->ures.timing.connect_ms;
 	fin->first_byte_ms = p->ures.timing.first_byte_ms >= 0 ?
@@ -1132,6 +1356,9 @@ proxy_finish(struct proxy_request *p)
 	fin->upstream_bytes = p->ures.timing.bytes_received;
 	if (a->stream_failed && st == ACCOUNTING_ERROR)
 		fin->error_class = "stream_incomplete";
+	if (p->untranslatable && st == ACCOUNTING_ERROR)
+		fin->error_class = "untranslatable_answer";
+	proxy_translation(p, fin);
 	/* The answer is out before the bookkeeping. */
 	if (!a->client_gone)
 		(void)http_flush(p->r);
@@ -1165,14 +1392,16 @@ proxy_abandon(struct proxy_request *p)
 
 static void
 proxy_request_init(struct proxy_request *p, struct worker *w, struct http_req *r,
-    unsigned proto)
+    enum endpoint_api api)
 {
 
 	memset(p, 0, sizeof(*p));
 	p->w = w;
 	p->r = r;
-	p->cfg = w->srv->cfg;
-	p->proto = proto;
+	p->cfg = w->cfg;
+	p->job.cfg = w->cfg;
+	p->job.cfg_gen = w->cfg_gen;
+	p->ep = endpoint_get(api);
 	p->t0_us = db_mono_us();
 	p->t0 = p->t0_us / 1000;
 	p->overhead_us = -1;
@@ -1189,18 +1418,19 @@ proxy_request_free(struct proxy_request *p)
 	relay_free(p->a.relay);
 	proxy_buf_free(&p->a.body);
 	free(p->upbody);
+	xlate_ctx_free(&p->xc);
 	if (p->rb_ok)
 		reqbody_free(&p->rb);
 	free(p->body);
 }
 
-/* The whole request, for either protocol: its phases in order. */
+/* The whole request, for any API: its phases in order. */
 static void
-proxy_handle(struct worker *w, struct http_req *r, unsigned proto)
+proxy_handle(struct worker *w, struct http_req *r, enum endpoint_api api)
 {
 	struct proxy_request p;
 
-	proxy_request_init(&p, w, r, proto);
+	proxy_request_init(&p, w, r, api);
 	if (proxy_admit(&p) == 0) {
 		while (proxy_choose(&p) == PROXY_ATTEMPT) {
 			proxy_attempt(&p);
@@ -1219,12 +1449,40 @@ void
 proxy_chat_completions(struct worker *w, struct http_req *r)
 {
 
-	proxy_handle(w, r, CONFIG_PROTO_OPENAI);
+	proxy_handle(w, r, ENDPOINT_CHAT);
 }
 
 void
 proxy_messages(struct worker *w, struct http_req *r)
 {
 
-	proxy_handle(w, r, CONFIG_PROTO_ANTHROPIC);
+	proxy_handle(w, r, ENDPOINT_MESSAGES);
+}
+
+void
+proxy_responses(struct worker *w, struct http_req *r)
+{
+
+	proxy_handle(w, r, ENDPOINT_RESPONSES);
+}
+
+void
+proxy_embeddings(struct worker *w, struct http_req *r)
+{
+
+	proxy_handle(w, r, ENDPOINT_EMBEDDINGS);
+}
+
+void
+proxy_completions(struct worker *w, struct http_req *r)
+{
+
+	proxy_handle(w, r, ENDPOINT_COMPLETIONS);
+}
+
+void
+proxy_count_tokens(struct worker *w, struct http_req *r)
+{
+
+	proxy_handle(w, r, ENDPOINT_COUNT_TOKENS);
 }

@@ -1,4 +1,4 @@
-/* proxy.h: the data-plane endpoints: chat completions and messages, relayed to pooled accounts. */
+/* proxy.h: the pooled data-plane endpoints, relayed (translated where needed) to accounts. */
 #ifndef QP_PROXY_H
 #define QP_PROXY_H
 
@@ -14,5 +14,18 @@
  */
 void		 proxy_chat_completions(struct worker *w, struct http_req *r);
 void		 proxy_messages(struct worker *w, struct http_req *r);
+
+/*
+ * The same for POST /v1/responses, /v1/embeddings, /v1/completions and
+ * /v1/messages/count_tokens (fcgi/endpoint.h says what each is). A
+ * client whose API the chosen provider does not speak is served
+ * through a translation (fcgi/xlate.h). count_tokens without a provider
+ * that counts is answered with an estimate from the body's bytes,
+ * marked by the header x-quotapool-estimate: bytes. Worker thread only.
+ */
+void		 proxy_responses(struct worker *w, struct http_req *r);
+void		 proxy_embeddings(struct worker *w, struct http_req *r);
+void		 proxy_completions(struct worker *w, struct http_req *r);
+void		 proxy_count_tokens(struct worker *w, struct http_req *r);
 
 #endif /* QP_PROXY_H */

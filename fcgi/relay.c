@@ -5,6 +5,7 @@
 #include "bounds.h"
 #include "relay.h"
 #include "sse.h"
+#include "xlate.h"
 
 /* First allocation of the held bytes. */
 #define RELAY_BUF_MIN	4096
@@ -26,6 +27,8 @@ struct relay {
 	int64_t		 last_write;	/* monotonic ms of the last flush to the client */
 	uint64_t	 dropped;	/* events cut out */
 	enum relay_state state;		/* RELAY_OK until the client goes or the stream breaks */
+	struct xlate_stream *xs;	/* translating: the transform, owned; NULL = relay bytes */
+	int		 wrote;		/* translating: bytes written since the last flush */
 };
 
 /* Writes held bytes from rl->cur up to stream offset upto, without flushing. */
@@ -73,6 +76,103 @@ relay_on_event(const struct sse_event *ev, void *arg)
 	return QP_OK;
 }
 
+/* The transform's sink: its whole events go to the client's, flushed per upstream chunk. */
+static enum qp_err
+relay_xwrite(const char *buf, size_t len, void *arg)
+{
+	struct relay *rl = arg;
+
+	if (rl->sink.write(rl->sink.arg, buf, len) != 0) {
+		rl->state = RELAY_CLIENT_GONE;
+		return QP_ECLOSED;
+	}
+	rl->wrote = 1;
+	return QP_OK;
+}
+
+/* The parser's callback when translating: observes the upstream event, then translates it. */
+static enum qp_err
+relay_on_xevent(const struct sse_event *ev, void *arg)
+{
+	struct relay *rl = arg;
+
+	(void)usage_event(rl->usage, ev->event, ev->data, ev->data_len, rl->now);
+	return xlate_stream_event(rl->xs, ev->event, ev->event_len, ev->data, ev->data_len);
+}
+
+struct relay *
+relay_new_xlate(const struct relay_sink *sink, struct usage *usage,
+    const struct xlate_ctx *c, int64_t now_ms)
+{
+	struct relay *rl;
+
+	if ((rl = calloc(1, sizeof(*rl))) == NULL)
+		return NULL;
+	if ((rl->parser = sse_new(0, relay_on_xevent, rl)) == NULL ||
+	    (rl->xs = xlate_stream_new(c, relay_xwrite, rl)) == NULL) {
+		relay_free(rl);
+		return NULL;
+	}
+	rl->sink = *sink;
+	rl->usage = usage;
+	rl->last_write = now_ms;
+	rl->state = RELAY_OK;
+	return rl;
+}
+
+/* Translating: flushes what the transform wrote; the state after it. */
+static enum relay_state
+relay_xflush(struct relay *rl, int64_t now_ms)
+{
+
+	if (!rl->wrote || rl->state != RELAY_OK)
+		return rl->state;
+	rl->wrote = 0;
+	if (rl->sink.flush(rl->sink.arg) != 0) {
+		rl->state = RELAY_CLIENT_GONE;
+		return rl->state;
+	}
+	rl->last_write = now_ms;
+	return RELAY_OK;
+}
+
+/* Translating: the upstream bytes go through the parser, the transform writes. */
+static enum relay_state
+relay_xfeed(struct relay *rl, const char *buf, size_t len, int64_t now_ms)
+{
+
+	if (sse_feed(rl->parser, buf, len, NULL) != QP_OK && rl->state == RELAY_OK) {
+		/* A bound or memory: the transform told the client when it could. */
+		rl->wrote = 0;
+		(void)rl->sink.flush(rl->sink.arg);
+		rl->state = RELAY_BROKEN;
+	}
+	return relay_xflush(rl, now_ms);
+}
+
+enum qp_err
+relay_finish(struct relay *rl, int clean, int64_t now_ms)
+{
+	enum qp_err err;
+
+	if (rl->xs == NULL || rl->state == RELAY_CLIENT_GONE)
+		return QP_OK;
+	if (rl->state != RELAY_OK)
+		return QP_EUPSTREAM;
+	if (sse_finish(rl->parser) != QP_OK)
+		clean = 0;
+	err = xlate_stream_finish(rl->xs, clean);
+	(void)relay_xflush(rl, now_ms);
+	return err;
+}
+
+const struct xlate_warn *
+relay_warn(const struct relay *rl)
+{
+
+	return rl->xs != NULL ? xlate_stream_warn(rl->xs) : NULL;
+}
+
 struct relay *
 relay_new(const struct relay_sink *sink, struct usage *usage, int show_usage,
     size_t chunk_max, int64_t now_ms)
@@ -100,6 +200,7 @@ relay_free(struct relay *rl)
 
 	if (rl == NULL)
 		return;
+	xlate_stream_free(rl->xs);
 	sse_free(rl->parser);
 	free(rl->held);
 	free(rl);
@@ -140,6 +241,8 @@ relay_feed(struct relay *rl, const char *buf, size_t len, int64_t now_ms)
 	if (rl->state != RELAY_OK || len == 0)
 		return rl->state;
 	rl->now = now_ms;
+	if (rl->xs != NULL)
+		return relay_xfeed(rl, buf, len, now_ms);
 	base = sse_offset(rl->parser);
 	if (relay_hold(rl, buf, len) != 0) {
 		rl->state = RELAY_BROKEN;

@@ -28,6 +28,19 @@
  * Every event is observed with usage_event() on the caller's usage.
  */
 
+struct xlate_ctx;
+struct xlate_warn;
+
+/*
+ * A translating relay (relay_new_xlate()) differs: each upstream event is
+ * observed with usage_event() in the provider's protocol, then handed to
+ * a streaming translation (xlate_stream_new() of fcgi/xlate.h) whose
+ * client events are written and flushed once per upstream chunk; nothing
+ * is held but the parser's unfinished line. relay_finish() writes the
+ * client's closing events (or an error event of its family when the
+ * upstream stream ended early).
+ */
+
 /* Where the relay's bytes go; both functions return 0, or -1 once the client is gone. */
 struct relay_sink {
 	int	(*write)(void *arg, const char *buf, size_t len);	/* buffer bytes */
@@ -57,6 +70,29 @@ struct relay;
  */
 struct relay		*relay_new(const struct relay_sink *sink, struct usage *usage,
 			    int show_usage, size_t chunk_max, int64_t now_ms);
+
+/*
+ * Makes a translating relay for the request c was filled for by
+ * xlate_request() (borrowed during the call), writing to sink (copied)
+ * and observing each event on usage (borrowed, as for relay_new(), started
+ * in the provider's protocol). Returns NULL when out of memory.
+ * Thread-safe.
+ */
+struct relay		*relay_new_xlate(const struct relay_sink *sink, struct usage *usage,
+			    const struct xlate_ctx *c, int64_t now_ms);
+
+/*
+ * Ends a translating relay once the upstream transfer is over (clean: 1
+ * if it ended without a transport error): the client's closing events,
+ * or an error event of its family, written and flushed. Returns QP_OK,
+ * QP_EUPSTREAM (the upstream stream was incomplete or the relay broke),
+ * or the write's error. Does nothing (QP_OK) for a relay that does not
+ * translate or whose client is gone.
+ */
+enum qp_err		 relay_finish(struct relay *rl, int clean, int64_t now_ms);
+
+/* Returns what a translating relay could not express (borrowed), or NULL. */
+const struct xlate_warn	*relay_warn(const struct relay *rl);
 
 /* Frees rl and what it holds. NULL is allowed. */
 void			 relay_free(struct relay *rl);

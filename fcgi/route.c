@@ -20,6 +20,10 @@ static const struct route route_routes[] = {
 	{ "GET",	"/v1/models/",	models_get,	ROUTE_CLIENT,	ROUTE_PREFIX },
 	{ "POST",	"/v1/chat/completions", proxy_chat_completions, ROUTE_CLIENT, 0 },
 	{ "POST",	"/v1/messages",	proxy_messages,	ROUTE_CLIENT,	0 },
+	{ "POST",	"/v1/messages/count_tokens", proxy_count_tokens, ROUTE_CLIENT, 0 },
+	{ "POST",	"/v1/responses", proxy_responses, ROUTE_CLIENT,	0 },
+	{ "POST",	"/v1/embeddings", proxy_embeddings, ROUTE_CLIENT, 0 },
+	{ "POST",	"/v1/completions", proxy_completions, ROUTE_CLIENT, 0 },
 	/*
 	 * The dashboard checks access itself: [dashboard] public, admin keys
 	 * and admin login sessions, a redirect to /login for pages and 401/403
@@ -155,7 +159,7 @@ route_client_addr(const struct config *cfg, struct http_req *r)
 static int
 route_allowed(struct worker *w, struct http_req *r, enum route_access access)
 {
-	const struct config *cfg = w->srv->cfg;
+	const struct config *cfg = w->cfg;
 	enum server_role role;
 	char retry[32];
 
@@ -214,7 +218,7 @@ route_dispatch(struct worker *w, struct http_req *r)
 	size_t i, alen = 0, n = sizeof(route_routes) / sizeof(route_routes[0]);
 	int m, path_found = 0;
 
-	route_client_addr(w->srv->cfg, r);
+	route_client_addr(w->cfg, r);
 	/*
 	 * An error the web server raised itself is looked up as its error
 	 * document, whatever the method and path of the refused request.

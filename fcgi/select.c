@@ -134,6 +134,7 @@ struct select_cand {
 	double			 pressure;	/* max over windows */
 	int64_t			 last_used;	/* latest attempt start, 0 = never */
 	int			 scored;	/* 1 if in the chosen tier and scored */
+	int			 translated;	/* 1 if reached only by translation (q->via) */
 };
 
 /* A bounded, growable text buffer. */
@@ -146,7 +147,10 @@ struct select_buf {
 
 struct select_db {
 	sqlite3			*db;		/* borrowed connection */
-	const struct config	*cfg;		/* borrowed configuration */
+	const struct config	*cfg;		/* borrowed configuration, NULL after a
+						   failed select_bind() */
+	uint64_t		 gen;		/* its generation (select_bind()), 0 = as
+						   given to select_new() */
 	sqlite3_stmt		*st[SELECT_STMT__MAX];	/* prepared statements */
 	struct select_acct	*acct;		/* every account, configuration order */
 	struct select_cand	*cand;		/* scratch, one per account */
@@ -190,6 +194,8 @@ select_protocol_name(unsigned proto)
 		return "openai";
 	if (proto == CONFIG_PROTO_ANTHROPIC)
 		return "anthropic";
+	if (proto == CONFIG_PROTO_RESPONSES)
+		return "responses";
 	return "";
 }
 
@@ -205,22 +211,35 @@ select_has_limits(const struct config_account *a)
 	return 0;
 }
 
-struct select_db *
-select_new(sqlite3 *db, const struct config *cfg, enum qp_err *err, char *errbuf,
-    size_t errlen)
+/*
+ * Lists cfg's accounts in s and sizes the scratch arrays to them; the
+ * usage read for the previous configuration is dropped. 0 or -1 (out of
+ * memory: s is then left bound to nothing, nacct 0).
+ */
+static int
+select_index(struct select_db *s, const struct config *cfg, uint64_t gen)
 {
-	struct select_db *s;
 	int i, j, n = 0;
 
-	*err = QP_ENOMEM;
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return NULL;
-	s->db = db;
-	s->cfg = cfg;
+	free(s->acct);
+	free(s->cand);
+	free(s->served);
+	free(s->listed);
+	free(s->lims);
+	free(s->fits);
+	s->acct = NULL;
+	s->cand = NULL;
+	s->served = NULL;
+	s->listed = NULL;
+	s->lims = NULL;
+	s->fits = NULL;
+	s->nacct = 0;
+	s->any_limited = 0;
 	s->past_hour = -1;
+	s->cfg = cfg;
+	s->gen = gen;
 	for (i = 0; i < cfg->nproviders; i++)
 		n += cfg->providers[i].naccounts;
-	s->nacct = n;
 	if ((s->acct = calloc(n ? (size_t)n : 1, sizeof(*s->acct))) == NULL ||
 	    (s->cand = calloc(n ? (size_t)n : 1, sizeof(*s->cand))) == NULL ||
 	    (s->served = calloc(cfg->nproviders ? (size_t)cfg->nproviders : 1,
@@ -231,9 +250,10 @@ select_new(sqlite3 *db, const struct config *cfg, enum qp_err *err, char *errbuf
 	    sizeof(*s->lims))) == NULL ||
 	    (s->fits = calloc(cfg->nproviders ? (size_t)cfg->nproviders : 1,
 	    sizeof(*s->fits))) == NULL) {
-		snprintf(errbuf, errlen, "out of memory");
-		goto fail;
+		s->cfg = NULL;
+		return -1;
 	}
+	s->nacct = n;
 	n = 0;
 	for (i = 0; i < cfg->nproviders; i++)
 		for (j = 0; j < cfg->providers[i].naccounts; j++) {
@@ -244,6 +264,23 @@ select_new(sqlite3 *db, const struct config *cfg, enum qp_err *err, char *errbuf
 				s->any_limited = 1;
 			n++;
 		}
+	return 0;
+}
+
+struct select_db *
+select_new(sqlite3 *db, const struct config *cfg, enum qp_err *err, char *errbuf,
+    size_t errlen)
+{
+	struct select_db *s;
+
+	*err = QP_ENOMEM;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->db = db;
+	if (select_index(s, cfg, 0) != 0) {
+		snprintf(errbuf, errlen, "out of memory");
+		goto fail;
+	}
 	*err = db_prepare_all(db, select_sql, SELECT_STMT__MAX, s->st, errbuf, errlen);
 	if (*err != QP_OK)
 		goto fail;
@@ -251,6 +288,15 @@ select_new(sqlite3 *db, const struct config *cfg, enum qp_err *err, char *errbuf
 fail:
 	select_free(s);
 	return NULL;
+}
+
+enum qp_err
+select_bind(struct select_db *s, const struct config *cfg, uint64_t gen)
+{
+
+	if (s->cfg == cfg && s->gen == gen)
+		return QP_OK;
+	return select_index(s, cfg, gen) == 0 ? QP_OK : QP_ENOMEM;
 }
 
 void
@@ -295,6 +341,14 @@ select_proto_bit(const char *name)
 	if (strcmp(name, "anthropic") == 0)
 		return CONFIG_PROTO_ANTHROPIC;
 	return 0;
+}
+
+/* A model served over OpenAI's chat is served over its Responses API too, where spoken. */
+static unsigned
+select_with_responses(unsigned mp)
+{
+
+	return (mp & CONFIG_PROTO_OPENAI) ? mp | CONFIG_PROTO_RESPONSES : mp;
 }
 
 /* Returns the override of model, or NULL (config.h's lookup, kept local to this module). */
@@ -345,13 +399,13 @@ select_served(struct select_db *s, const struct config_provider *p, const char *
 		return QP_OK;
 	*listed = 1;
 	if (is_static)
-		mp = CONFIG_PROTO_OPENAI | CONFIG_PROTO_ANTHROPIC;
+		mp = CONFIG_PROTO_OPENAI | CONFIG_PROTO_ANTHROPIC | CONFIG_PROTO_RESPONSES;
 	else if (mp == 0) {
 		o = select_override(s->cfg, model);
 		mp = o != NULL && o->protocol != 0 ? o->protocol :
 		    CONFIG_PROTO_OPENAI | CONFIG_PROTO_ANTHROPIC;
 	}
-	*served = p->protocols & mp;
+	*served = p->protocols & select_with_responses(mp);
 	return QP_OK;
 }
 
@@ -443,6 +497,8 @@ select_model_protocols(struct select_db *s, const char *model, const char *provi
 	int own;
 
 	*protocols = 0;
+	if (s->cfg == NULL)
+		return QP_ENOMEM;
 	if ((own = select_read_begin(s)) < 0)
 		return QP_EDB;
 	err = select_protocols_in(s, model, provider, protocols);
@@ -655,6 +711,8 @@ select_cmp(const struct select_db *s, int i, int j)
 {
 	const struct select_cand *a = &s->cand[i], *b = &s->cand[j];
 
+	if (a->translated != b->translated)
+		return a->translated ? 1 : -1;
 	if (a->pressure != b->pressure)
 		return a->pressure < b->pressure ? -1 : 1;
 	if (a->inflight != b->inflight)
@@ -815,6 +873,8 @@ select_detail(struct select_db *s, const struct select_query *q, int chosen, int
 			select_put(b, ",\"since\":%lld", (long long)c->disabled_at);
 		if (c->reason == SELECT_REASON_ELIGIBLE)
 			select_put(b, ",\"tier\":%d", s->acct[i].p->routing_priority);
+		if (c->reason == SELECT_REASON_ELIGIBLE && c->translated)
+			SELECT_LIT(b, ",\"translated\":true");
 		if (c->reason == SELECT_REASON_CONTEXT && q->need != NULL) {
 			const struct ctxlimit *lim = &s->lims[s->acct[i].p - s->cfg->providers];
 
@@ -857,6 +917,7 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 	struct select_cand *c;
 	enum qp_err err;
 	int64_t retry_auth = 0, retry_backoff = 0, retry_any = 0;
+	unsigned reach = q->protocol | q->via;
 	int i, j, pi, tier = -1, best = -1, serving = 0, wrong = 0, fitting = 0;
 	int n_backoff = 0, n_auth = 0, n_tried = 0, scored_limited = 0;
 
@@ -908,7 +969,7 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 			c->reason = SELECT_REASON_NO_CREDENTIALS;
 		else if (!s->listed[pi])
 			c->reason = SELECT_REASON_NO_MODEL;
-		else if ((s->served[pi] & q->protocol) == 0)
+		else if ((s->served[pi] & reach) == 0)
 			c->reason = SELECT_REASON_WRONG_PROTOCOL;
 		else if (!s->fits[pi])
 			c->reason = SELECT_REASON_CONTEXT;
@@ -920,10 +981,11 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 			if (c->reason == SELECT_REASON_ELIGIBLE && c->until > q->now)
 				c->reason = c->backoff == FAILOVER_REASON_AUTH_FAILURE ?
 				    SELECT_REASON_AUTH_QUARANTINE : SELECT_REASON_BACKOFF;
+			c->translated = (s->served[pi] & q->protocol) == 0;
 		}
 		/* What decides the status does not depend on the order of exclusions. */
 		if (p->enabled && s->listed[pi]) {
-			if (s->served[pi] & q->protocol) {
+			if (s->served[pi] & reach) {
 				serving++;
 				fitting += s->fits[pi];
 				if (!s->fits[pi] && (res->limit.enforce == 0 ||
@@ -1001,6 +1063,7 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 			best = i;
 	}
 	res->status = SELECT_OK;
+	res->served = s->served[s->acct[best].p - s->cfg->providers];
 	res->provider = s->acct[best].p;
 	res->account = s->acct[best].a;
 	res->tier = tier;
@@ -1021,12 +1084,13 @@ select_choose(struct select_db *s, const struct select_query *q, struct select_r
 	enum qp_err err;
 	int own;
 
-	if ((own = select_read_begin(s)) < 0) {
+	/* A failed select_bind() leaves no configuration to choose from. */
+	if (s->cfg == NULL || (own = select_read_begin(s)) < 0) {
 		memset(res, 0, sizeof(*res));
 		res->status = SELECT_NO_MODEL;
 		res->detail_json = "{}";
 		res->detail_len = 2;
-		return QP_EDB;
+		return s->cfg == NULL ? QP_ENOMEM : QP_EDB;
 	}
 	err = select_choose_in(s, q, res);
 	select_read_end(s, own);

@@ -19,7 +19,7 @@
 enum select_status {
 	SELECT_OK,		/* an account was chosen */
 	SELECT_NO_MODEL,	/* no enabled provider serves the model (404) */
-	SELECT_WRONG_PROTOCOL,	/* it is served only over the other protocol (400) */
+	SELECT_WRONG_PROTOCOL,	/* served only over protocols the client cannot reach (400) */
 	SELECT_DISABLED,	/* every account that could serve it is disabled or lacks credentials (503) */
 	SELECT_BACKOFF,		/* the rest are in rate-limit, quota, transient or circuit backoff (429) */
 	SELECT_AUTH,		/* the rest are quarantined after auth failures (503) */
@@ -54,6 +54,7 @@ struct select_query {
 	const char		*model;		/* base model id (provider suffix stripped) */
 	const char		*provider;	/* pinned provider id, NULL = any provider */
 	unsigned		 protocol;	/* client protocol: one CONFIG_PROTO_* bit */
+	unsigned		 via;		/* CONFIG_PROTO_* bits reached by translation, 0 = none */
 	const char *const	*tried;		/* names of the accounts this request tried */
 	int			 ntried;	/* entries in tried */
 	int64_t			 now;		/* ms since the epoch */
@@ -68,6 +69,8 @@ struct select_result {
 	enum select_status	 status;	/* SELECT_OK or why nothing is eligible */
 	const struct config_provider *provider;	/* chosen provider, borrowed from the config; NULL unless OK */
 	const struct config_account *account;	/* chosen account, borrowed from the config; NULL unless OK */
+	unsigned		 served;	/* CONFIG_PROTO_* bits over which the chosen provider
+						   serves the model; 0 unless OK */
 	int			 tier;		/* routing_priority of the chosen tier, -1 unless OK */
 	int			 candidates;	/* accounts considered */
 	int			 eligible;	/* of which not excluded, in any tier */
@@ -99,6 +102,7 @@ struct select_result {
  *						 "account" or "model" (of M only), end ms)
  *    [,"since":T]				(operator_disabled: when, ms)
  *    [,"tier":N]				(eligible: its routing_priority)
+ *    [,"translated":true]			(eligible only through q->via)
  *    [,"context":C,"input_limit":I,"need":[IN,OUT]]	(context_limit: the limits, 0 =
  *						 unknown, and the estimate of q->need)
  *    [,"score":[pressure,inflight,last_used[,p5h,p7d,p30d]]]}, ...]	(the chosen tier;
@@ -124,17 +128,31 @@ int		 select_status_http(enum select_status st);
 /* Returns the name of a reason ("eligible", "backoff", ...). */
 const char	*select_reason_name(enum select_reason r);
 
-/* Returns "openai" or "anthropic" for a CONFIG_PROTO_* bit, "" otherwise. */
+/* Returns "openai", "anthropic" or "responses" for a CONFIG_PROTO_* bit, "" otherwise. */
 const char	*select_protocol_name(unsigned proto);
 
 /*
  * Prepares the statements on db (which must be migrated) for the
- * configuration cfg, which must outlive the selector. Returns NULL with
+ * configuration cfg, which must outlive the selector or its next
+ * select_bind() (as generation 0). Returns NULL with
  * *err set and a reason in errbuf. Free with select_free() before
  * closing db. Not thread-safe: one selector per thread.
  */
 struct select_db *select_new(sqlite3 *db, const struct config *cfg, enum qp_err *err,
 		    char *errbuf, size_t errlen);
+
+/*
+ * Makes s choose under cfg, of generation gen (liveconf.h), from its
+ * next call on: nothing happens when s is bound to that pointer and
+ * generation already; otherwise its list of accounts is made again from
+ * cfg, and the usage it had read is read again at the next choice. cfg
+ * must outlive every later call on s until the next select_bind(); the
+ * pointer is never read again after that (a freed configuration may be
+ * left behind). QP_ENOMEM leaves s bound to nothing: its choices fail
+ * with QP_ENOMEM until a select_bind() succeeds. Not thread-safe, like
+ * every call on s.
+ */
+enum qp_err	 select_bind(struct select_db *s, const struct config *cfg, uint64_t gen);
 
 /* Frees a selector. NULL is allowed. */
 void		 select_free(struct select_db *s);
@@ -146,24 +164,28 @@ void		 select_free(struct select_db *s);
  * configuration, the operator disabled it (account_overrides, read at
  * each call, so it holds at once in every process), its key variable
  * was unset, its provider does not serve the model (model_catalog row or
- * static `models`), not over q->protocol (provider protocols, catalog
- * row protocol, else the model override's), q->need is clearly over the
- * model's limits there (ctxlimit_effective() of the catalog row's and
- * the override's, ctxlimit_exceeds()), it was tried already, it is
- * auth-quarantined, or it is in backoff (account_backoffs rows not yet
- * over: the account's own, or its row for q->model; a backoff for
- * another model does not count). Among the rest, the highest routing_priority tier wins; inside
- * it the lowest quota pressure (the largest, over the 5-hour, 7-day and
- * 30-day windows and over the limits that are set, of spend + offset,
- * requests, and tokens (input + output + cache read + cache write) over
- * the limit, from the hourly stats_requests rows (bucket_s 3600, kept
- * by accounting's final hook) since the hour holding the window's start,
- * plus live reservations), then the fewest live
- * reservations of any process, then the least recently started attempt,
- * then configuration order. Fills res (its detail_json stays valid
- * until the next call on s); when nothing is eligible res->status says
- * why. Read-only on the database: the decision is recorded with the
- * attempt by accounting. QP_EDB on a database error.
+ * static `models`), over neither q->protocol nor q->via (provider
+ * protocols, catalog row protocol, else the model override's; a model
+ * served over "openai" is served over "responses" too where the provider
+ * declares it), q->need is clearly over the model's limits there
+ * (ctxlimit_effective() of the catalog row's and the override's,
+ * ctxlimit_exceeds()), it was tried already, it is auth-quarantined, or
+ * it is in backoff (account_backoffs rows not yet over: the account's
+ * own, or its row for q->model; a backoff for another model does not
+ * count). Among the rest, the highest routing_priority tier wins; inside
+ * it an account whose provider serves the model over q->protocol comes
+ * before one reached only through q->via (translation), then the lowest
+ * quota pressure (the largest, over the 5-hour, 7-day and 30-day windows
+ * and over the limits that are set, of spend + offset, requests, and
+ * tokens (input + output + cache read + cache write) over the limit,
+ * from the hourly stats_requests rows (bucket_s 3600, kept by
+ * accounting's final hook) since the hour holding the window's start,
+ * plus live reservations), then the fewest live reservations of any
+ * process, then the least recently started attempt, then configuration
+ * order. Fills res (its detail_json stays valid until the next call on
+ * s); when nothing is eligible res->status says why. Read-only on the
+ * database: the decision is recorded with the attempt by accounting.
+ * QP_EDB on a database error.
  */
 enum qp_err	 select_choose(struct select_db *s, const struct select_query *q,
 		    struct select_result *res);

@@ -12,12 +12,15 @@
 
 #include "autobackup.h"
 #include "bounds.h"
+#include "catalog.h"
 #include "crypto.h"
 #include "db.h"
 #include "dashboard.h"
 #include "log.h"
 #include "maint.h"
 #include "paths.h"
+#include "prices.h"
+#include "reload.h"
 #include "route.h"
 #include "authfail.h"
 #include "server.h"
@@ -122,19 +125,23 @@ server_db_opts(const struct config *cfg, struct db_opts *opts)
 
 /*
  * Opens s's connection if needed, checks the schema and prepares the
- * statements; a reason goes to reason when it cannot. The caller owns s.
+ * statements, its selector bound to cfg of generation gen (pinned by the
+ * caller); a reason goes to reason when it cannot. The caller owns s.
  */
 static enum qp_err
-server_slot_prepare(struct server *srv, struct server_dbslot *s, char *reason, size_t len)
+server_slot_prepare(struct server *srv, struct server_dbslot *s, const struct config *cfg,
+    uint64_t gen, char *reason, size_t len)
 {
-	const struct config *cfg = srv->cfg;
 	struct db_opts opts;
 	struct migrate_status st;
 	char errbuf[256];
 	enum qp_err err;
 
-	if (s->ready)
-		return QP_OK;
+	if (s->ready) {
+		if ((err = select_bind(s->sel, cfg, gen)) != QP_OK)
+			snprintf(reason, len, "out of memory");
+		return err;
+	}
 	if (s->db == NULL) {
 		server_db_opts(cfg, &opts);
 		s->db = db_open(cfg->database.path, &opts, &err, errbuf, sizeof(errbuf));
@@ -165,6 +172,10 @@ server_slot_prepare(struct server *srv, struct server_dbslot *s, char *reason, s
 		snprintf(reason, len, "database schema: %s", errbuf);
 		return err;
 	}
+	if ((err = select_bind(s->sel, cfg, gen)) != QP_OK) {
+		snprintf(reason, len, "out of memory");
+		return err;
+	}
 	accounting_set_final_hook(s->acc, stats_rollup_hook, s->rollup);
 	s->ready = 1;
 	return QP_OK;
@@ -185,7 +196,8 @@ server_worker_ready(struct worker *w)
 	}
 	s = w->slot;
 	w->db = NULL;
-	if ((err = server_slot_prepare(w->srv, s, w->reason, sizeof(w->reason))) != QP_OK)
+	if ((err = server_slot_prepare(w->srv, s, w->cfg, w->cfg_gen, w->reason,
+	    sizeof(w->reason))) != QP_OK)
 		return err;
 	w->db = s->db;
 	w->keys = s->keys;
@@ -253,12 +265,22 @@ server_batch(struct server *srv, enum qp_err (*fn)(const struct server_db *, voi
     void *arg)
 {
 	struct server_dbslot *s = &srv->slots[QP_DB_POOL];
+	const struct config *cfg;
 	struct server_db d;
 	char reason[512];
+	uint64_t gen;
 	enum qp_err err;
 
+	/*
+	 * The writer's selector is bound to whichever configuration is in
+	 * force here; a job that chooses binds it to its request's own
+	 * (select_bind()) before it does.
+	 */
+	cfg = liveconf_pin(srv->live, &gen);
 	pthread_mutex_lock(&srv->wr_lock);
-	if ((err = server_slot_prepare(srv, s, reason, sizeof(reason))) != QP_OK) {
+	err = server_slot_prepare(srv, s, cfg, gen, reason, sizeof(reason));
+	liveconf_unpin(srv->live, cfg);
+	if (err != QP_OK) {
 		log_msg(LOG_ERROR, "database writer: %s", reason);
 		goto out;
 	}
@@ -307,16 +329,19 @@ out:
 static void
 server_checkpoint(struct server *srv, sqlite3 **ckpt, int *log, int *done)
 {
+	const struct config *cfg;
 	struct db_opts opts;
 	char errbuf[256];
 	enum qp_err err;
 
 	*log = *done = -1;
 	if (*ckpt == NULL) {
-		server_db_opts(srv->cfg, &opts);
+		cfg = liveconf_pin(srv->live, NULL);
+		server_db_opts(cfg, &opts);
 		opts.occasional = 1;
-		if ((*ckpt = db_open(srv->cfg->database.path, &opts, &err, errbuf,
-		    sizeof(errbuf))) == NULL) {
+		*ckpt = db_open(cfg->database.path, &opts, &err, errbuf, sizeof(errbuf));
+		liveconf_unpin(srv->live, cfg);
+		if (*ckpt == NULL) {
 			log_msg(LOG_WARNING, "checkpoints: %s", errbuf);
 			return;
 		}
@@ -405,7 +430,7 @@ server_auth_run(const struct server_db *d, void *arg)
 enum server_role
 server_auth(struct worker *w, struct http_req *r)
 {
-	const char *legacy = w->srv->cfg->server.api_key;
+	const char *legacy = w->cfg->server.api_key;
 	struct server_auth_job job;
 	int64_t now = db_mono_us() / 1000;
 
@@ -545,6 +570,8 @@ server_worker_main(void *arg)
 		if (rc < 0)
 			break;
 		atomic_fetch_add(&srv->in_flight, 1);
+		/* One configuration from the request's start to its end. */
+		w->cfg = liveconf_pin(srv->live, &w->cfg_gen);
 		http_req_init(&r, &w->fr);
 		route_dispatch(w, &r);
 		if (!r.headers_sent)
@@ -552,6 +579,8 @@ server_worker_main(void *arg)
 			    "internal error");
 		server_worker_release(w);
 		FCGX_Finish_r(&w->fr);
+		liveconf_unpin(srv->live, w->cfg);
+		w->cfg = NULL;
 		atomic_fetch_sub(&srv->in_flight, 1);
 		atomic_fetch_add(&srv->served, 1);
 		if (atomic_load(&srv->stopping))
@@ -636,6 +665,14 @@ server_stale_hook(const struct maint_ctx *ctx, void *arg, char *note, size_t len
 	return err;
 }
 
+/* MAINT_HOOK_RETENTION's period: [retention] interval_s, which a reload may change. */
+static int64_t
+server_retention_interval(const struct config *cfg)
+{
+
+	return (int64_t)cfg->retention.interval_s * 1000;
+}
+
 /* MAINT_HOOK_RETENTION: deletes rows past their retention. */
 static enum qp_err
 server_retention_hook(const struct maint_ctx *ctx, void *arg, char *note, size_t len)
@@ -670,16 +707,178 @@ server_retention_hook(const struct maint_ctx *ctx, void *arg, char *note, size_t
 	return err;
 }
 
+/* MAINT_HOOK_BACKUP runs while [backup] enabled is on. */
+static int
+server_backup_wanted(const struct config *cfg)
+{
+
+	return cfg->backup.enabled;
+}
+
+/* The database work of a reload, on the writer connection. */
+struct server_reload_job {
+	const struct config	*cfg;		/* the new configuration */
+	int			 statics;	/* static models it stored */
+	const char		*type;		/* RELOAD_EVENT_OK or _FAILED */
+	const char		*details;	/* the event's details_json */
+};
+
+/* Stores the new configuration's static models (and drops the ones it no longer has). */
+static enum qp_err
+server_reload_statics(const struct server_db *d, void *arg)
+{
+	struct server_reload_job *j = arg;
+	struct catalog_db *c;
+	char errbuf[256];
+	enum qp_err err;
+
+	if ((c = catalog_db_new(d->db, &err, errbuf, sizeof(errbuf))) == NULL)
+		return err;
+	err = catalog_store_static(c, j->cfg, db_now_ms(), &j->statics);
+	catalog_db_free(c);
+	return err;
+}
+
+static enum qp_err
+server_reload_event(const struct server_db *d, void *arg)
+{
+	struct server_reload_job *j = arg;
+
+	return accounting_event(d->acc, j->type, j->details, db_now_ms());
+}
+
+/* Logs rep's messages, each at level. */
+static void
+server_reload_log_msgs(const struct reload_report *rep, enum log_level level)
+{
+	int i;
+
+	for (i = 0; i < rep->nmsgs; i++)
+		log_msg(level, "reload: %s", rep->msgs[i]);
+}
+
+/* Applies nc (owned) once checked: the dashboard, the static models, then publication. */
+static uint64_t
+server_reload_apply(struct server *srv, struct config *nc, struct reload_report *rep,
+    enum qp_err *err)
+{
+	struct server_reload_job job;
+	char errbuf[512], line[600];
+	enum qp_err e;
+	uint64_t gen;
+
+	/* The templates load here, before any request can see the dashboard on. */
+	if (nc->dashboard.enabled && !srv->dashboard_ready) {
+		if ((*err = dashboard_init(srv->datadir, errbuf, sizeof(errbuf))) != QP_OK) {
+			snprintf(line, sizeof(line), "%s: error: [dashboard] enabled: %s",
+			    nc->path, errbuf);
+			if (rep->nmsgs < RELOAD_MSG_MAX &&
+			    (rep->msgs[rep->nmsgs] = strdup(line)) != NULL)
+				rep->nmsgs++;
+			rep->nerrors++;
+			config_free(nc);
+			return 0;
+		}
+		srv->dashboard_ready = 1;
+	}
+	/* Before publication: the first request under nc finds a new provider's models. */
+	memset(&job, 0, sizeof(job));
+	job.cfg = nc;
+	if ((e = server_batch(srv, server_reload_statics, &job)) != QP_OK)
+		log_msg(LOG_WARNING, "reload: static models not stored (%s); the maintenance "
+		    "thread stores them at its next catalog refresh", qp_strerror(e));
+	if ((gen = liveconf_publish(srv->live, nc)) == 0) {
+		config_free(nc);
+		*err = QP_ENOMEM;
+		return 0;
+	}
+	/* Its schedules, provider list and static models follow at its next pass, now. */
+	if (srv->maint != NULL)
+		maint_wake(srv->maint);
+	*err = QP_OK;
+	return gen;
+}
+
+enum qp_err
+server_reload(struct server *srv)
+{
+	const struct config *cur;
+	struct config *nc;
+	struct reload_report rep;
+	struct server_reload_job job;
+	char path[4096], summary[1024], restart[512];
+	char *details;
+	uint64_t gen = 0;
+	enum qp_err err;
+	size_t used;
+	int i;
+
+	cur = liveconf_pin(srv->live, NULL);
+	snprintf(path, sizeof(path), "%s", cur->path != NULL ? cur->path : "");
+	log_msg(LOG_INFO, "SIGHUP: reloading %s", path);
+	/* Compared with the one in force; pinned only for that. */
+	nc = reload_load(cur, path, &rep, &err);
+	liveconf_unpin(srv->live, cur);
+	if (nc != NULL)
+		gen = server_reload_apply(srv, nc, &rep, &err);
+	if (gen == 0) {
+		server_reload_log_msgs(&rep, LOG_ERROR);
+		log_msg(LOG_ERROR, "reload of %s refused (%s): the configuration in force "
+		    "stays", path, qp_strerror(err));
+	} else {
+		server_reload_log_msgs(&rep, LOG_WARNING);
+		reload_summary(&rep, summary, sizeof(summary));
+		log_msg(LOG_INFO, "configuration %llu in force (sha256 %s): %s",
+		    (unsigned long long)gen, rep.sha256, summary);
+		for (i = 0, used = 0, restart[0] = '\0'; i < rep.nrestart &&
+		    used < sizeof(restart); i++)
+			used += (size_t)snprintf(restart + used, sizeof(restart) - used, "%s%s",
+			    i > 0 ? ", " : "", rep.restart[i]);
+		if (rep.nrestart > 0)
+			log_msg(LOG_WARNING, "reload: %s changed but keep%s the value read at "
+			    "start until quotapool restarts", restart,
+			    rep.nrestart == 1 ? "s" : "");
+	}
+	memset(&job, 0, sizeof(job));
+	job.type = gen != 0 ? RELOAD_EVENT_OK : RELOAD_EVENT_FAILED;
+	details = reload_details_json(&rep, (long)getpid(), server_process_id(srv), gen);
+	job.details = details;
+	if (details == NULL || server_batch(srv, server_reload_event, &job) != QP_OK)
+		log_msg(LOG_ERROR, "reload: its outcome could not be recorded in the database");
+	free(details);
+	reload_report_free(&rep);
+	return gen != 0 ? QP_OK : err;
+}
+
 int64_t
 server_process_id(struct server *srv)
 {
 
 	return srv->maint != NULL ? maint_process_id(srv->maint) : 0;
 }
+/*
+ * Loads the shipped price catalog from datadir; NULL (logged) when it cannot
+ * be read: requests are then priced from the other sources or "unknown".
+ */
+static struct prices *
+server_prices_load(const char *datadir)
+{
+	struct prices *pc = NULL;
+	char path[4200], errbuf[256];
+	enum qp_err err;
+
+	if (paths_join(path, sizeof(path), datadir, PRICES_FILE) != QP_OK)
+		return NULL;
+	if ((pc = prices_load(path, &err, errbuf, sizeof(errbuf))) == NULL)
+		log_msg(LOG_WARNING, "no price catalog: %s", errbuf);
+	return pc;
+}
+
 
 enum qp_err
-server_run(const struct config *cfg, int listen_fd)
+server_run(struct config *start, int listen_fd)
 {
+	const struct config *cfg = NULL;
 	struct server *srv = NULL;
 	struct worker *workers = NULL, probe;
 	struct maint_opts mopts;
@@ -690,8 +889,8 @@ server_run(const struct config *cfg, int listen_fd)
 	sigset_t ss;
 	struct timespec deadline;
 	char dir[4200], errbuf[512];
-	enum qp_err err = QP_OK;
-	int i, n, started = 0, sig = 0, attr_init = 0, left, dashboard_ready = 0;
+	enum qp_err err = QP_OK, ready;
+	int i, n, started = 0, sig = 0, attr_init = 0, left;
 	int committer = 0;
 
 	/*
@@ -701,9 +900,17 @@ server_run(const struct config *cfg, int listen_fd)
 	 */
 	if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
 		log_msg(LOG_DEBUG, "SQLite was initialised early: memory counts stay on");
-	if ((srv = calloc(1, sizeof(*srv))) == NULL)
+	if ((srv = calloc(1, sizeof(*srv))) == NULL) {
+		config_free(start);
 		return QP_ENOMEM;
-	srv->cfg = cfg;
+	}
+	if ((srv->live = liveconf_new(start, &err)) == NULL) {
+		config_free(start);
+		free(srv);
+		return err;
+	}
+	/* Start-up reads the first configuration, pinned until the signal loop. */
+	cfg = liveconf_pin(srv->live, NULL);
 	srv->listen_fd = listen_fd;
 	srv->started_ms = db_now_ms();
 	atomic_init(&srv->in_flight, 0);
@@ -720,8 +927,8 @@ server_run(const struct config *cfg, int listen_fd)
 	pthread_condattr_destroy(&cattr);
 	/* The pool, then the writer connection of the batches. */
 	if ((srv->slots = calloc(QP_DB_POOL + 1, sizeof(*srv->slots))) == NULL) {
-		free(srv);
-		return QP_ENOMEM;
+		err = QP_ENOMEM;
+		goto out;
 	}
 	if ((err = paths_datadir(srv->datadir, sizeof(srv->datadir))) != QP_OK ||
 	    (err = paths_join(dir, sizeof(dir), srv->datadir, "schema")) != QP_OK) {
@@ -732,13 +939,14 @@ server_run(const struct config *cfg, int listen_fd)
 		log_msg(LOG_ERROR, "cannot load migrations from %s: %s", dir, errbuf);
 		goto out;
 	}
+	srv->prices = server_prices_load(srv->datadir);
 
 	if (cfg->dashboard.enabled &&
 	    (err = dashboard_init(srv->datadir, errbuf, sizeof(errbuf))) != QP_OK) {
 		log_msg(LOG_ERROR, "dashboard: %s", errbuf);
 		goto out;
 	}
-	dashboard_ready = cfg->dashboard.enabled;
+	srv->dashboard_ready = cfg->dashboard.enabled;
 	if ((srv->share = upstream_share_new(&err)) == NULL) {
 		log_msg(LOG_ERROR, "cannot initialise libcurl: %s", qp_strerror(err));
 		goto out;
@@ -750,7 +958,12 @@ server_run(const struct config *cfg, int listen_fd)
 	memset(&probe, 0, sizeof(probe));
 	probe.srv = srv;
 	probe.id = -1;
-	if (server_worker_ready(&probe) != QP_OK)
+	probe.cfg = liveconf_pin(srv->live, &probe.cfg_gen);
+	ready = server_worker_ready(&probe);
+	liveconf_unpin(srv->live, probe.cfg);
+	probe.cfg = NULL;
+	/* Not ready is no reason to stop: requests say why until it is. */
+	if (ready != QP_OK)
 		log_msg(LOG_WARNING, "not ready: %s", probe.reason);
 	server_worker_close(&probe);
 	/* Connections open with their first use, not while idle. */
@@ -801,13 +1014,14 @@ server_run(const struct config *cfg, int listen_fd)
 	mopts.hooks[MAINT_HOOK_RETENTION].run = server_retention_hook;
 	mopts.hooks[MAINT_HOOK_RETENTION].close = server_hooks_close;
 	mopts.hooks[MAINT_HOOK_RETENTION].arg = &hooks;
-	mopts.hooks[MAINT_HOOK_RETENTION].interval_ms = (int64_t)cfg->retention.interval_s * 1000;
+	mopts.hooks[MAINT_HOOK_RETENTION].interval_of = server_retention_interval;
 	/* Automatic backups: quotapool-admin does the work, on the lease holder. */
 	autobackup_init(&backups, db_now_ms());
-	if (cfg->backup.enabled) {
-		mopts.hooks[MAINT_HOOK_BACKUP].run = autobackup_hook;
-		mopts.hooks[MAINT_HOOK_BACKUP].arg = &backups;
-	}
+	mopts.hooks[MAINT_HOOK_BACKUP].run = autobackup_hook;
+	mopts.hooks[MAINT_HOOK_BACKUP].wanted = server_backup_wanted;
+	mopts.hooks[MAINT_HOOK_BACKUP].arg = &backups;
+	/* Each pass takes the configuration in force: a reload reaches it too. */
+	mopts.live = srv->live;
 	if (err == QP_OK && (srv->maint = maint_start(cfg, &mopts, &err)) == NULL)
 		log_msg(LOG_ERROR, "cannot start the maintenance thread: %s",
 		    qp_strerror(err));
@@ -815,12 +1029,14 @@ server_run(const struct config *cfg, int listen_fd)
 		log_msg(LOG_INFO, "quotapool %s serving with up to %d worker threads",
 		    QP_VERSION, n);
 
+	/* From here on a reload may replace (and free) the first configuration. */
+	liveconf_unpin(srv->live, cfg);
+	cfg = NULL;
 	while (err == QP_OK) {
 		if (sigwait(&ss, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			log_msg(LOG_WARNING, "SIGHUP ignored: configuration changes "
-			    "take effect on restart");
+			(void)server_reload(srv);
 			continue;
 		}
 		break;
@@ -867,15 +1083,19 @@ out:
 	if (attr_init && srv != NULL)
 		pthread_attr_destroy(&srv->wattr);
 	free(workers);
-	if (dashboard_ready)
-		dashboard_free();
 	if (srv != NULL) {
-		for (i = 0; i <= QP_DB_POOL; i++)
+		if (srv->dashboard_ready)
+			dashboard_free();
+		for (i = 0; srv->slots != NULL && i <= QP_DB_POOL; i++)
 			server_slot_close(&srv->slots[i]);
 		free(srv->slots);
 		upstream_share_free(srv->share);
 		authfail_free(srv->authfail);
 		migrate_set_free(&srv->schema);
+		prices_free(srv->prices);
+		/* No thread is left that could use a configuration. */
+		liveconf_unpin(srv->live, cfg);
+		liveconf_free(srv->live);
 	}
 	free(srv);
 	return err;

@@ -14,6 +14,7 @@
 #include "http.h"
 #include "accounting.h"
 #include "keys.h"
+#include "liveconf.h"
 #include "maint.h"
 #include "migrate.h"
 #include "select.h"
@@ -37,7 +38,8 @@ struct server_db {
  * afterwards, except for the atomic counters.
  */
 struct server {
-	const struct config	*cfg;		/* borrowed, lives as long as the server */
+	struct liveconf		*live;		/* the configuration in force: each request
+						   pins it at its start (worker.cfg) */
 	struct migrate_set	 schema;	/* migrations this build knows */
 	char			 datadir[4096];	/* schema/ and views/ live here */
 	int			 listen_fd;	/* FastCGI socket */
@@ -46,6 +48,11 @@ struct server {
 						   row in processes */
 	struct upstream_share	*share;		/* libcurl DNS and TLS caches of all workers */
 	struct authfail		*authfail;	/* failed key checks and logins (thread-safe) */
+	struct prices		*prices;	/* the shipped price catalog (read-only), NULL =
+						   none could be read */
+	int			 dashboard_ready; /* 1 once the dashboard's templates are
+						   loaded (at start, or by a reload that
+						   enables it; signal thread only) */
 	atomic_int		 in_flight;	/* requests being served now */
 	atomic_llong		 served;	/* requests finished since start */
 	atomic_int		 stopping;	/* 1 once shutdown began */
@@ -79,6 +86,10 @@ struct server {
 struct worker {
 	struct server	*srv;		/* shared, read-only */
 	int		 id;		/* 0-based thread number */
+	const struct config *cfg;	/* the configuration of the request being
+					   served, pinned from its start to its end;
+					   NULL between requests */
+	uint64_t	 cfg_gen;	/* its generation */
 	pthread_t	 thread;	/* this thread */
 	FCGX_Request	 fr;		/* the FastCGI request being served */
 	struct server_dbslot *slot;	/* the pooled connection lent to this thread, or NULL */
@@ -164,8 +175,22 @@ int64_t		 server_process_id(struct server *srv);
  * Runs the server: opens the database check, starts cfg->server.threads
  * workers on listen_fd, waits for SIGTERM/SIGINT, stops accepting, lets
  * in-flight requests finish (at most QP_SHUTDOWN_GRACE_S seconds) and
- * returns. Call from main with no other threads running.
+ * returns. On SIGHUP it reloads cfg->path (server_reload()). Takes
+ * ownership of cfg, even on failure (the caller must not free it). Call
+ * from main with no other threads running.
  */
-enum qp_err	 server_run(const struct config *cfg, int listen_fd);
+enum qp_err	 server_run(struct config *cfg, int listen_fd);
+
+/*
+ * Reloads the configuration file the process started with: a valid one
+ * is published for the requests that start from then on (the running
+ * ones keep theirs), the maintenance thread adopts it at once and the
+ * static models of its providers are stored; an invalid one changes
+ * nothing. Settings fixed at start keep their value (reload.h). Either
+ * way an operational event (RELOAD_EVENT_OK or RELOAD_EVENT_FAILED) is
+ * recorded with reload_details_json() and the outcome is logged.
+ * Returns QP_OK once applied. The thread that waits for signals only.
+ */
+enum qp_err	 server_reload(struct server *srv);
 
 #endif /* QP_SERVER_H */

@@ -134,10 +134,16 @@ static const char *const stats_sql[STATS_ST__MAX] = {
 	    "LIMIT ?8) WHERE (?3 IS NULL OR account_name = ?3) "
 	    "AND (?4 IS NULL OR provider_id = ?4) AND (?5 IS NULL OR model_base = ?5) "
 	    "AND (?6 IS NULL OR status = ?6) LIMIT ?7",
+	[STATS_ST_TRANSLATED] = "SELECT count(*), total(translation_warnings > 0), "
+	    "total(translation_warnings) FROM requests WHERE started_at >= ?1 AND started_at < ?2 "
+	    "AND translation IS NOT NULL AND (?3 IS NULL OR account_name = ?3) "
+	    "AND (?4 IS NULL OR provider_id = ?4) AND (?5 IS NULL OR model_base = ?5) "
+	    "AND (?6 IS NULL OR status = ?6)",
 	[STATS_ST_RECENT_EDGE] = "SELECT started_at FROM requests WHERE started_at >= ?1 "
 	    "AND started_at < ?2 ORDER BY started_at DESC, id DESC LIMIT 1 OFFSET ?3",
 	[STATS_ST_TRACE_REQ] = "SELECT " STATS_REQ_COLS ", r.id, connect_ms, first_byte_ms, "
-	    "overhead_us, upstream_bytes, k.name FROM requests AS r LEFT JOIN client_keys AS k "
+	    "overhead_us, upstream_bytes, k.name, translation, translation_warnings "
+	    "FROM requests AS r LEFT JOIN client_keys AS k "
 	    "ON k.id = r.client_key_id WHERE request_uid = ?1",
 	[STATS_ST_TRACE_ATT] = "SELECT attempt_number, provider_id, account_name, model, "
 	    "started_at, completed_at, status_code, outcome, retry_category, error_class, "

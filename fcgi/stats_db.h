@@ -54,6 +54,7 @@ enum stats_stmt {
 	STATS_ST_TRACE_REQ,	/* one request by uid */
 	STATS_ST_TRACE_ATT,	/* its attempts */
 	STATS_ST_TRACE_DEC,	/* its routing decisions */
+	STATS_ST_TRANSLATED,	/* requests served through a translation, with losses */
 	STATS_ST_CLIENTS,	/* sums per client family */
 	STATS_ST__MAX
 };

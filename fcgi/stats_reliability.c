@@ -848,6 +848,8 @@ stats_recent(struct stats_db *s, const struct config *cfg, const char *uid, size
 	stats_put_ci(&o, req, "overhead_us", st, STATS_REQ_NCOLS + 3);
 	stats_put_i(&o, req, "bytes_received", stats_ci(st, STATS_REQ_NCOLS + 4));
 	stats_put_cs(&o, req, "client_key", st, STATS_REQ_NCOLS + 5);
+	stats_put_cs(&o, req, "translation", st, STATS_REQ_NCOLS + 6);
+	stats_put_i(&o, req, "translation_warnings", stats_ci(st, STATS_REQ_NCOLS + 7));
 	sqlite3_reset(st);
 
 	atts = stats_add_arr(&o, root, "attempts");

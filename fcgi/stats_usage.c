@@ -24,7 +24,7 @@ stats_summary(struct stats_db *s, const struct config *cfg, const struct stats_q
 	struct stats_out o;
 	struct stats_plan p;
 	struct stats_sums all;
-	int64_t exact[STATS_NEXACT], bystatus[STATS_NSTATUSES], providers = 0;
+	int64_t exact[STATS_NEXACT], bystatus[STATS_NSTATUSES], providers = 0, xl[3] = { 0 };
 	enum qp_err dberr = QP_OK;
 	char name[40];
 	cJSON *root, *bs;
@@ -53,6 +53,16 @@ stats_summary(struct stats_db *s, const struct config *cfg, const struct stats_q
 		goto out;
 	if (rc == 1) {
 		providers = stats_ci(st, 0);
+		sqlite3_reset(st);
+	}
+	/* From the request rows (kept [retention] requests_days), by a partial index. */
+	st = s->st[STATS_ST_TRANSLATED];
+	stats_bind_raw(st, q->from, q->to, q);
+	if ((rc = stats_step(st, &dberr)) < 0)
+		goto out;
+	if (rc == 1) {
+		for (i = 0; i < 3; i++)
+			xl[i] = stats_ci(st, i);
 		sqlite3_reset(st);
 	}
 
@@ -88,6 +98,9 @@ stats_summary(struct stats_db *s, const struct config *cfg, const struct stats_q
 	stats_put_i(&o, root, "total_bytes_emitted", all.v[STATS_SUM_BYTES_OUT]);
 	stats_put_i(&o, root, "total_attempts", all.v[STATS_SUM_ATTEMPTS]);
 	stats_put_i(&o, root, "total_providers", providers);
+	stats_put_i(&o, root, "translated_requests", xl[0]);
+	stats_put_i(&o, root, "translated_with_losses", xl[1]);
+	stats_put_i(&o, root, "translation_warnings", xl[2]);
 	stats_put_d(&o, root, "avg_latency_ms", stats_avg(all.v[STATS_SUM_OK_TOTAL_MS],
 	    all.v[STATS_SUM_OK_TOTAL_N]));
 	stats_put_d(&o, root, "avg_ttft_ms", stats_avg(all.v[STATS_SUM_OK_TTFT_MS],

@@ -34,6 +34,7 @@ static const struct usage_field usage_fields[] = {
 	{ USAGE_COUNTER_OUTPUT, NULL, "output_tokens" },
 	{ USAGE_COUNTER_OUTPUT, NULL, "completion_tokens" },
 	{ USAGE_COUNTER_CACHE_READ, "prompt_tokens_details", "cached_tokens" },
+	{ USAGE_COUNTER_CACHE_READ, "input_tokens_details", "cached_tokens" },
 	{ USAGE_COUNTER_CACHE_READ, NULL, "cache_read_input_tokens" },
 	{ USAGE_COUNTER_CACHE_READ, NULL, "prompt_cache_hit_tokens" },
 	{ USAGE_COUNTER_CACHE_WRITE, "prompt_tokens_details", "cache_write_tokens" },
@@ -95,7 +96,7 @@ usage_init(struct usage *u, enum usage_proto proto, int bare_cost_usd)
 	u->cache_read_tokens = -1;
 	u->cache_write_tokens = -1;
 	u->reasoning_tokens = -1;
-	u->input_includes_cache = proto == USAGE_PROTO_OPENAI;
+	u->input_includes_cache = proto == USAGE_PROTO_OPENAI || proto == USAGE_PROTO_RESPONSES;
 	u->cache_status = USAGE_CACHE_NOT_REPORTED;
 	u->cost_microdollars = -1;
 	u->first_token_at = -1;
@@ -311,6 +312,8 @@ usage_openai_choices(struct usage *u, const cJSON *choices, const char *part)
 
 		if (cJSON_IsString(fr) && fr->valuestring[0] != '\0')
 			usage_text(u->finish_reason, fr);
+		if (usage_has_text(ch, "text"))
+			bits |= USAGE_EV_CONTENT;	/* a legacy completion */
 		d = json_member(ch, part);
 		if (!cJSON_IsObject(d))
 			continue;
@@ -428,6 +431,112 @@ usage_anthropic_event(struct usage *u, const char *event, const char *data, size
 	return bits;
 }
 
+/* Responses stream events whose delta is output, and whether it is reasoning. */
+static const struct {
+	const char	*type;		/* the event's type */
+	int		 reasoning;	/* 1: its delta counts in thinking_chars */
+} usage_responses_deltas[] = {
+	{ "response.output_text.delta", 0 },
+	{ "response.refusal.delta", 0 },
+	{ "response.function_call_arguments.delta", 0 },
+	{ "response.custom_tool_call_input.delta", 0 },
+	{ "response.reasoning_text.delta", 1 },
+	{ "response.reasoning_summary_text.delta", 1 },
+};
+
+/*
+ * Reads a Responses response object (a whole body, or the one a terminal
+ * event carries): identity, usage, the stop reason (its status, or why
+ * it is incomplete) and an error. Returns USAGE_EV_* bits.
+ */
+static unsigned
+usage_responses_object(struct usage *u, const cJSON *resp)
+{
+	const cJSON *st = json_member(resp, "status"), *why;
+	unsigned bits = 0;
+
+	if (!cJSON_IsObject(resp))
+		return 0;
+	usage_ident(u, resp);
+	why = json_member(json_member(resp, "incomplete_details"), "reason");
+	if (cJSON_IsString(why) && why->valuestring[0] != '\0')
+		usage_text(u->finish_reason, why);
+	else if (cJSON_IsString(st) && strcmp(st->valuestring, "in_progress") != 0 &&
+	    strcmp(st->valuestring, "queued") != 0)
+		usage_text(u->finish_reason, st);
+	if (usage_read(u, resp))
+		bits |= USAGE_EV_USAGE;
+	if (cJSON_IsString(st) && strcmp(st->valuestring, "failed") == 0) {
+		u->error_type[0] = '\0';
+		usage_error(u, json_member(resp, "error"));
+		bits |= USAGE_EV_ERROR;
+	}
+	return bits;
+}
+
+/* Observes one Responses stream event. */
+static unsigned
+usage_responses_event(struct usage *u, const char *event, const char *data, size_t len)
+{
+	cJSON *root;
+	const cJSON *t;
+	const char *type = event;
+	enum qp_err err;
+	unsigned bits = 0;
+	size_t i;
+
+	root = json_parse(data, len, &err);
+	if (!cJSON_IsObject(root)) {
+		u->bad_events++;
+		cJSON_Delete(root);
+		if (strcmp(event, "error") == 0) {
+			usage_error(u, NULL);
+			return USAGE_EV_BAD | USAGE_EV_ERROR;
+		}
+		return USAGE_EV_BAD;
+	}
+	t = json_member(root, "type");
+	if (cJSON_IsString(t))
+		type = t->valuestring;
+	if (strcmp(type, "error") == 0 || strcmp(event, "error") == 0) {
+		u->error_type[0] = '\0';
+		t = json_member(root, "error");
+		usage_error(u, t);
+		/* The Responses error event holds its code at the top. */
+		if (!cJSON_IsObject(t) && usage_has_text(root, "code"))
+			usage_text(u->error_type, json_member(root, "code"));
+		bits |= USAGE_EV_ERROR;
+	} else if (strcmp(type, "response.completed") == 0 ||
+	    strcmp(type, "response.incomplete") == 0) {
+		bits |= usage_responses_object(u, json_member(root, "response"));
+		if (!u->error) {
+			u->done = 1;
+			bits |= USAGE_EV_DONE;
+		}
+	} else if (strcmp(type, "response.failed") == 0) {
+		bits |= usage_responses_object(u, json_member(root, "response"));
+		if (!u->error)
+			usage_error(u, NULL);
+		bits |= USAGE_EV_ERROR;
+	} else if (strcmp(type, "response.created") == 0 ||
+	    strcmp(type, "response.in_progress") == 0) {
+		usage_ident(u, json_member(root, "response"));
+	} else {
+		for (i = 0; i < sizeof(usage_responses_deltas) /
+		    sizeof(usage_responses_deltas[0]); i++) {
+			if (strcmp(type, usage_responses_deltas[i].type) != 0)
+				continue;
+			if (usage_has_text(root, "delta"))
+				bits |= USAGE_EV_CONTENT;
+			if (usage_responses_deltas[i].reasoning)
+				u->thinking_chars += usage_chars(root, "delta");
+			break;
+		}
+	}
+	cJSON_Delete(root);
+	return bits;
+}
+
 unsigned
 usage_event(struct usage *u, const char *event, const char *data, size_t len, int64_t now)
 {
@@ -440,6 +549,8 @@ usage_event(struct usage *u, const char *event, const char *data, size_t len, in
 	u->events++;
 	if (u->proto == USAGE_PROTO_ANTHROPIC)
 		bits = usage_anthropic_event(u, event, data, len);
+	else if (u->proto == USAGE_PROTO_RESPONSES)
+		bits = usage_responses_event(u, event, data, len);
 	else
 		bits = usage_openai_event(u, event, data, len);
 	if ((bits & USAGE_EV_CONTENT) && u->first_token_at < 0)
@@ -491,7 +602,10 @@ usage_body(struct usage *u, const char *buf, size_t len)
 	}
 	if (u->proto == USAGE_PROTO_ANTHROPIC)
 		usage_anthropic_body(u, root);
-	else {
+	else if (u->proto == USAGE_PROTO_RESPONSES) {
+		if (usage_responses_object(u, root) & USAGE_EV_ERROR)
+			goto out;
+	} else {
 		usage_ident(u, root);
 		usage_openai_choices(u, json_member(root, "choices"), "message");
 		usage_read(u, root);

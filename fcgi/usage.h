@@ -26,6 +26,7 @@
 enum usage_proto {
 	USAGE_PROTO_OPENAI,	/* OpenAI chat completions */
 	USAGE_PROTO_ANTHROPIC,	/* Anthropic messages */
+	USAGE_PROTO_RESPONSES,	/* OpenAI Responses API */
 	USAGE_PROTO__MAX
 };
 
@@ -52,7 +53,7 @@ struct usage {
 	int64_t		 cache_read_tokens;	/* input tokens read from cache */
 	int64_t		 cache_write_tokens;	/* input tokens written to cache */
 	int64_t		 reasoning_tokens;	/* part of output spent reasoning */
-	int		 input_includes_cache;	/* 1: input counts cache tokens (OpenAI) */
+	int		 input_includes_cache;	/* 1: input counts cache tokens (OpenAI, Responses) */
 	enum usage_cache cache_status;		/* were cache counters reported */
 	int64_t		 cost_microdollars;	/* provider-reported cost, -1 = none */
 	int64_t		 thinking_chars;	/* characters of reasoning text seen */
@@ -95,7 +96,12 @@ enum qp_err	 usage_body(struct usage *u, const char *buf, size_t len);
  * refusal or tool calls), finish_reason and usage. Anthropic:
  * message_start and message_delta give usage (cumulative, so the largest
  * report of each counter is kept), content_block_delta is content,
- * message_stop is completion. An "error" event, or data holding an
+ * message_stop is completion. Responses: response.completed and
+ * response.incomplete are completion with the response's usage and its
+ * status (or incomplete_details.reason) as the stop reason,
+ * response.failed is an error, and the *.delta events of output text,
+ * refusals, reasoning and tool arguments are content. An OpenAI legacy
+ * completion's choices[].text is content. An "error" event, or data holding an
  * "error" object, is an upstream error. Returns the USAGE_EV_* bits
  * describing this event, so a relay can decide, before forwarding it,
  * e.g. to drop a USAGE_EV_USAGE_ONLY chunk the client did not ask for.

@@ -23,7 +23,7 @@ check(const struct usage *u)
 {
 	const int64_t c[5] = { u->input_tokens, u->output_tokens, u->cache_read_tokens,
 	    u->cache_write_tokens, u->reasoning_tokens };
-	struct cost_price price = { 1000000, 2000000, -1, 3000000 };
+	struct cost_price price = { 1000000, 2000000, -1, 3000000, 0, { { 0, 0, 0, 0, 0 } } };
 	struct cost k;
 	size_t i;
 

@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
 """mock_upstream.py: a scriptable mock LLM provider for quotapool's integration tests.
 
-It speaks the two provider protocols quotapool relays, on 127.0.0.1:
+It speaks the provider APIs quotapool relays, on 127.0.0.1:
 
   GET  /v1/models             OpenAI list, or Anthropic list when style="anthropic"
   POST /v1/chat/completions   OpenAI Chat Completions, JSON or SSE
   POST /v1/messages           Anthropic Messages, JSON or SSE
+  POST /v1/responses          OpenAI Responses API, JSON or SSE
+  POST /v1/embeddings         OpenAI embeddings (one vector per input)
+  POST /v1/completions        OpenAI legacy completions, JSON or SSE
+  POST /v1/messages/count_tokens  Anthropic token count {"input_tokens": N}
+                              (N = usage.prompt, default 10)
 
 The key the client presents (Authorization: Bearer K, else x-api-key: K) names
 the account.  Every request is recorded; what the mock answers is scripted per
@@ -46,8 +51,13 @@ For agents (a tool-use round trip):
   {"tool_call": {"name": "Bash", "input": {"command": "echo hi"}}}
       when the request offers a tool of that name and its conversation has
       no tool result yet, the answer calls it (Anthropic tool_use block,
-      stop_reason tool_use; OpenAI tool_calls, finish_reason tool_calls);
-      otherwise it is the usual text answer
+      stop_reason tool_use; OpenAI tool_calls, finish_reason tool_calls;
+      Responses function_call items); otherwise it is the usual text answer
+  {"tool_calls": [{"name": "a", "input": {...}}, {"name": "b", ...}]}
+      the same with parallel calls: each offered tool of the list is called,
+      in order (streamed: each call's arguments in two deltas)
+  {"text": "Let me look.", "tool_call": ..., "text_first": True}
+      the text comes before the calls in the same answer
 
 Selection for a request with key K on path P: the first entry of K's queue
 that matches P (and the request's model, for a behaviour with "model"), else
@@ -114,7 +124,9 @@ import threading
 import time
 import urllib.parse
 
-COMPLETION_PATHS = ("/v1/chat/completions", "/v1/messages")
+COMPLETION_PATHS = ("/v1/chat/completions", "/v1/messages", "/v1/responses",
+                    "/v1/embeddings", "/v1/completions",
+                    "/v1/messages/count_tokens")
 
 BEHAVIOUR_KEYS = {
     "match": "path, list of paths, or \"*\" this behaviour applies to",
@@ -150,6 +162,8 @@ BEHAVIOUR_KEYS = {
     "error_after": "SSE: an error event after this many events, then the end",
     "tool_call": "{name, input}: call this tool while the request offers it "
                  "and holds no tool result",
+    "tool_calls": "[{name, input}, ...]: parallel calls, as tool_call",
+    "text_first": "with a tool call: the text, then the calls",
 }
 
 USAGE_KEYS = ("prompt", "completion", "cache_read", "cache_write", "reasoning")
@@ -188,6 +202,11 @@ def check_behaviour(b):
     if tc is not None and not (isinstance(tc, dict) and
                                isinstance(tc.get("name"), str)):
         raise ValueError("tool_call must be an object with a name")
+    tcs = b.get("tool_calls")
+    if tcs is not None and not (isinstance(tcs, list) and all(
+            isinstance(t, dict) and isinstance(t.get("name"), str)
+            for t in tcs)):
+        raise ValueError("tool_calls must be a list of objects with a name")
     m = b.get("match")
     if m is not None and not isinstance(m, (str, list)):
         raise ValueError("match must be a path or a list of paths")
@@ -600,7 +619,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._reset(rec)
             return
 
-        family = "anthropic" if path == "/v1/messages" else "openai"
+        family = "anthropic" if path.startswith("/v1/messages") else "openai"
         if path == "/v1/models" and st.style == "anthropic":
             family = "anthropic"
         status = b.get("status")
@@ -623,10 +642,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.command == "POST" and path in COMPLETION_PATHS:
             req = body if isinstance(body, dict) else {}
             stream = b.get("stream", bool(req.get("stream")) is True)
-            if family == "anthropic":
-                gen = _AnthropicAnswer(b, req, rec["seq"])
-            else:
-                gen = _OpenAIAnswer(b, req, rec["seq"])
+            gen = ANSWERS[path](b, req, rec["seq"])
+            stream = stream and hasattr(gen, "events")
             if stream:
                 self._stream(rec, status, extra, gen, family)
             elif b.get("json_chunked"):
@@ -882,40 +899,50 @@ class _Answer:
         self.u = {k: int(v) for k, v in u.items()}
         self.created = int(time.time())
         self.ascii = not b.get("utf8")
-        self.tool = self._tool_call(b.get("tool_call"), req)
+        wanted = ([b["tool_call"]] if isinstance(b.get("tool_call"), dict)
+                  else []) + list(b.get("tool_calls") or [])
+        self.calls = self._tool_calls(wanted, req)
+        self.tool = self.calls[0] if self.calls else None
+        # With calls, text only when asked to come first.
+        self.say = not self.calls or bool(b.get("text_first"))
 
     def dumps(self, o):
         return dumps(o, ascii=self.ascii)
 
     @staticmethod
-    def _tool_call(tc, req):
-        """tc if req offers a tool named tc["name"] and has no tool result."""
-        if not isinstance(tc, dict):
-            return None
+    def _tool_calls(wanted, req):
+        """The calls of wanted whose tool req offers, when req holds no
+        tool result (chat "tool" message, Messages tool_result block,
+        Responses function_call_output item)."""
         names = set()
         for t in req.get("tools") or []:
             if isinstance(t, dict):
                 names.add(t.get("name"))
                 if isinstance(t.get("function"), dict):
                     names.add(t["function"].get("name"))
-        if tc.get("name") not in names:
-            return None
-        for m in req.get("messages") or []:
+        calls = [tc for tc in wanted if tc.get("name") in names]
+        items = list(req.get("messages") or [])
+        if isinstance(req.get("input"), list):
+            items += req["input"]
+        for m in items:
             if not isinstance(m, dict):
                 continue
-            if m.get("role") == "tool":
-                return None
+            if m.get("role") == "tool" or \
+                    m.get("type") == "function_call_output":
+                return []
             for c in m.get("content") if isinstance(m.get("content"),
                                                      list) else []:
                 if isinstance(c, dict) and c.get("type") == "tool_result":
-                    return None
-        return tc
+                    return []
+        return calls
 
-    def tool_args(self):
-        return dumps(self.tool.get("input") or {}, ascii=self.ascii)
+    def tool_args(self, call=None):
+        call = call if call is not None else self.tool
+        return dumps(call.get("input") or {}, ascii=self.ascii)
 
-    def tool_id(self, prefix):
-        return "%s_mock%06d" % (prefix, self.seq)
+    def tool_id(self, prefix, i=0):
+        return "%s_mock%06d%s" % (prefix, self.seq, "" if i == 0 else
+                                  "_%d" % i)
 
 
 class _OpenAIAnswer(_Answer):
@@ -966,11 +993,13 @@ class _OpenAIAnswer(_Answer):
 
     def _message(self):
         if self.tool:
-            return {"role": "assistant", "content": None, "refusal": None,
-                    "annotations": [], "tool_calls": [{
-                        "id": self.tool_id("call"), "type": "function",
-                        "function": {"name": self.tool["name"],
-                                     "arguments": self.tool_args()}}]}
+            return {"role": "assistant",
+                    "content": self.text if self.say else None,
+                    "refusal": None, "annotations": [], "tool_calls": [{
+                        "id": self.tool_id("call", i), "type": "function",
+                        "function": {"name": c["name"],
+                                     "arguments": self.tool_args(c)}}
+                        for i, c in enumerate(self.calls)]}
         return {"role": "assistant", "content": self.text, "refusal": None,
                 "annotations": []}
 
@@ -992,18 +1021,7 @@ class _OpenAIAnswer(_Answer):
                        "delta": {"role": "assistant", "content": "",
                                  "refusal": None},
                        "logprobs": None, "finish_reason": None}])]
-        if self.tool:
-            args = self.tool_args()
-            half = len(args) // 2
-            out.append(chunk([{"index": 0, "delta": {"tool_calls": [{
-                "index": 0, "id": self.tool_id("call"), "type": "function",
-                "function": {"name": self.tool["name"], "arguments": ""}}]},
-                "logprobs": None, "finish_reason": None}]))
-            for part in (args[:half], args[half:]):
-                out.append(chunk([{"index": 0, "delta": {"tool_calls": [{
-                    "index": 0, "function": {"arguments": part}}]},
-                    "logprobs": None, "finish_reason": None}]))
-        else:
+        if self.say:
             for d in self.deltas:
                 if self.b.get("tiny"):
                     out.append("data: " + dumps({"choices": [{"delta": {
@@ -1011,6 +1029,17 @@ class _OpenAIAnswer(_Answer):
                     continue
                 out.append(chunk([{"index": 0, "delta": {"content": d},
                                    "logprobs": None, "finish_reason": None}]))
+        for i, c in enumerate(self.calls):
+            args = self.tool_args(c)
+            half = len(args) // 2
+            out.append(chunk([{"index": 0, "delta": {"tool_calls": [{
+                "index": i, "id": self.tool_id("call", i), "type": "function",
+                "function": {"name": c["name"], "arguments": ""}}]},
+                "logprobs": None, "finish_reason": None}]))
+            for part in (args[:half], args[half:]):
+                out.append(chunk([{"index": 0, "delta": {"tool_calls": [{
+                    "index": i, "function": {"arguments": part}}]},
+                    "logprobs": None, "finish_reason": None}]))
         out.append(chunk([{"index": 0, "delta": {}, "logprobs": None,
                            "finish_reason": "tool_calls" if self.tool else
                            self.b.get("stop_reason", "stop")}]))
@@ -1047,10 +1076,11 @@ class _AnthropicAnswer(_Answer):
         return {
             "id": self._id(), "type": "message", "role": "assistant",
             "model": self.model,
-            "content": [{"type": "tool_use", "id": self.tool_id("toolu"),
-                         "name": self.tool["name"],
-                         "input": self.tool.get("input") or {}}]
-            if self.tool else [{"type": "text", "text": self.text}],
+            "content": ([{"type": "text", "text": self.text}]
+                        if self.say else []) +
+            [{"type": "tool_use", "id": self.tool_id("toolu", i),
+              "name": c["name"], "input": c.get("input") or {}}
+             for i, c in enumerate(self.calls)],
             "stop_reason": "tool_use" if self.tool else
             self.b.get("stop_reason", "end_turn"),
             "stop_sequence": None,
@@ -1070,20 +1100,8 @@ class _AnthropicAnswer(_Answer):
                         "stop_sequence": None, "usage": start_usage}})]
         if self.b.get("ping"):
             out.append(ev("ping", {"type": "ping"}))
-        if self.tool:
-            args = self.tool_args()
-            half = len(args) // 2
-            out.append(ev("content_block_start", {
-                "type": "content_block_start", "index": 0,
-                "content_block": {"type": "tool_use",
-                                  "id": self.tool_id("toolu"),
-                                  "name": self.tool["name"], "input": {}}}))
-            for part in (args[:half], args[half:]):
-                out.append(ev("content_block_delta", {
-                    "type": "content_block_delta", "index": 0,
-                    "delta": {"type": "input_json_delta",
-                              "partial_json": part}}))
-        else:
+        idx = 0
+        if self.say:
             out.append(ev("content_block_start", {
                 "type": "content_block_start", "index": 0,
                 "content_block": {"type": "text", "text": ""}}))
@@ -1091,8 +1109,24 @@ class _AnthropicAnswer(_Answer):
                 out.append(ev("content_block_delta", {
                     "type": "content_block_delta", "index": 0,
                     "delta": {"type": "text_delta", "text": d}}))
-        out.append(ev("content_block_stop", {"type": "content_block_stop",
-                                             "index": 0}))
+            out.append(ev("content_block_stop", {"type": "content_block_stop",
+                                                 "index": 0}))
+            idx = 1
+        for i, c in enumerate(self.calls):
+            args = self.tool_args(c)
+            half = len(args) // 2
+            out.append(ev("content_block_start", {
+                "type": "content_block_start", "index": idx + i,
+                "content_block": {"type": "tool_use",
+                                  "id": self.tool_id("toolu", i),
+                                  "name": c["name"], "input": {}}}))
+            for part in (args[:half], args[half:]):
+                out.append(ev("content_block_delta", {
+                    "type": "content_block_delta", "index": idx + i,
+                    "delta": {"type": "input_json_delta",
+                              "partial_json": part}}))
+            out.append(ev("content_block_stop", {"type": "content_block_stop",
+                                                 "index": idx + i}))
         du = {"output_tokens": self.u["completion"]}
         du.update(self.b.get("usage_extra") or {})
         out.append(ev("message_delta", {
@@ -1103,6 +1137,185 @@ class _AnthropicAnswer(_Answer):
             "usage": du}))
         out.append(ev("message_stop", {"type": "message_stop"}))
         return out
+
+
+class _ResponsesAnswer(_Answer):
+    """The OpenAI Responses API: a message item and function_call items."""
+
+    def headers(self):
+        return {"x-request-id": "req_mock%06d" % self.seq}
+
+    def _id(self):
+        return "resp_mock%06d" % self.seq
+
+    def usage(self):
+        u = self.u
+        out = {"input_tokens": u["prompt"],
+               "input_tokens_details": {"cached_tokens": u["cache_read"]},
+               "output_tokens": u["completion"],
+               "output_tokens_details": {"reasoning_tokens": u["reasoning"]},
+               "total_tokens": u["prompt"] + u["completion"]}
+        out.update(self.b.get("usage_extra") or {})
+        return out
+
+    def error_event(self):
+        return "event: error\ndata: " + self.dumps({
+            "type": "error", "code": "server_error",
+            "message": "The server had an error.", "param": None}) + "\n\n"
+
+    def _items(self):
+        items = []
+        if self.say:
+            items.append({"type": "message", "id": "msg_mock%06d" % self.seq,
+                          "status": "completed", "role": "assistant",
+                          "content": [{"type": "output_text",
+                                       "text": self.text,
+                                       "annotations": []}]})
+        for i, c in enumerate(self.calls):
+            items.append({"type": "function_call",
+                          "id": self.tool_id("fc", i), "status": "completed",
+                          "call_id": self.tool_id("call", i),
+                          "name": c["name"], "arguments": self.tool_args(c)})
+        return items
+
+    def _response(self, status, output, usage):
+        r = {"id": self._id(), "object": "response",
+             "created_at": self.created, "status": status,
+             "model": self.model, "output": output, "usage": usage,
+             "error": None, "incomplete_details": None}
+        if self.b.get("stop_reason") and status == "completed":
+            r["status"] = "incomplete"
+            r["incomplete_details"] = {"reason": self.b["stop_reason"]}
+        return r
+
+    def json(self):
+        return self._response("completed", self._items(), self.usage())
+
+    def events(self):
+        seq = [0]
+
+        def ev(name, data):
+            data = dict({"type": name, "sequence_number": seq[0]}, **data)
+            seq[0] += 1
+            return "event: %s\ndata: %s\n\n" % (name, self.dumps(data))
+
+        out = [ev("response.created", {"response": self._response(
+            "in_progress", [], None)})]
+        for n, item in enumerate(self._items()):
+            if item["type"] == "message":
+                empty = dict(item, status="in_progress", content=[])
+                out.append(ev("response.output_item.added", {
+                    "output_index": n, "item": empty}))
+                out.append(ev("response.content_part.added", {
+                    "item_id": item["id"], "output_index": n,
+                    "content_index": 0, "part": {"type": "output_text",
+                                                 "text": "",
+                                                 "annotations": []}}))
+                for d in self.deltas:
+                    out.append(ev("response.output_text.delta", {
+                        "item_id": item["id"], "output_index": n,
+                        "content_index": 0, "delta": d}))
+                out.append(ev("response.output_text.done", {
+                    "item_id": item["id"], "output_index": n,
+                    "content_index": 0, "text": self.text}))
+            else:
+                args = item["arguments"]
+                half = len(args) // 2
+                out.append(ev("response.output_item.added", {
+                    "output_index": n, "item": dict(
+                        item, status="in_progress", arguments="")}))
+                for part in (args[:half], args[half:]):
+                    out.append(ev("response.function_call_arguments.delta", {
+                        "item_id": item["id"], "output_index": n,
+                        "delta": part}))
+                out.append(ev("response.function_call_arguments.done", {
+                    "item_id": item["id"], "output_index": n,
+                    "arguments": args}))
+            out.append(ev("response.output_item.done", {
+                "output_index": n, "item": item}))
+        final = self._response("completed", self._items(), self.usage())
+        out.append(ev("response.incomplete" if final["status"] ==
+                      "incomplete" else "response.completed",
+                      {"response": final}))
+        return out
+
+
+class _EmbeddingsAnswer(_Answer):
+    """OpenAI embeddings: one small vector per input, usage prompt only."""
+
+    def headers(self):
+        return {"x-request-id": "req_mock%06d" % self.seq}
+
+    def json(self):
+        inp = self.req.get("input")
+        n = len(inp) if isinstance(inp, list) else 1
+        return {"object": "list", "model": self.model,
+                "data": [{"object": "embedding", "index": i,
+                          "embedding": [0.25 * (i + 1), -0.5, 0.125]}
+                         for i in range(n)],
+                "usage": {"prompt_tokens": self.u["prompt"],
+                          "total_tokens": self.u["prompt"]}}
+
+
+class _CompletionsAnswer(_OpenAIAnswer):
+    """OpenAI's legacy completions: choices[].text."""
+
+    def _id(self):
+        return "cmpl-mock%06d" % self.seq
+
+    def error_event(self):
+        return _OpenAIAnswer.error_event(self)
+
+    def json(self):
+        return {"id": self._id(), "object": "text_completion",
+                "created": self.created, "model": self.model,
+                "choices": [{"text": self.text, "index": 0, "logprobs": None,
+                             "finish_reason": self.b.get("stop_reason",
+                                                         "stop")}],
+                "usage": self.usage()}
+
+    def events(self):
+        so = self.req.get("stream_options")
+        inc = isinstance(so, dict) and so.get("include_usage") is True
+        inc = self.b.get("include_usage", inc)
+
+        def chunk(choices, usage=None):
+            c = {"id": self._id(), "object": "text_completion",
+                 "created": self.created, "model": self.model,
+                 "choices": choices}
+            if inc:
+                c["usage"] = usage
+            return "data: " + self.dumps(c) + "\n\n"
+
+        out = [chunk([{"text": d, "index": 0, "logprobs": None,
+                       "finish_reason": None}]) for d in self.deltas]
+        out.append(chunk([{"text": "", "index": 0, "logprobs": None,
+                           "finish_reason": self.b.get("stop_reason",
+                                                       "stop")}]))
+        if inc:
+            out.append(chunk([], usage=self.usage()))
+        out.append("data: [DONE]\n\n")
+        return out
+
+
+class _CountAnswer(_Answer):
+    """Anthropic's token count: the prompt usage, no output."""
+
+    def headers(self):
+        return {"request-id": "req_mock%06d" % self.seq}
+
+    def json(self):
+        return {"input_tokens": self.u["prompt"]}
+
+
+ANSWERS = {
+    "/v1/chat/completions": _OpenAIAnswer,
+    "/v1/messages": _AnthropicAnswer,
+    "/v1/responses": _ResponsesAnswer,
+    "/v1/embeddings": _EmbeddingsAnswer,
+    "/v1/completions": _CompletionsAnswer,
+    "/v1/messages/count_tokens": _CountAnswer,
+}
 
 
 class MockUpstream:

@@ -1,6 +1,7 @@
 #!/bin/sh
 # npm-install.sh [DIR]: installs the pinned Node.js packages that the SDK and
-# agent tests drive (tests/integration/test_sdk.py, test_agents.py) into DIR,
+# agent tests drive (tests/integration/test_sdk.py, test_agents.py,
+# test_xagents.py) into DIR,
 # outside the source tree. DIR defaults to $QP_NODE_PACKAGES, else
 # ${XDG_CACHE_HOME:-~/.cache}/quotapool/npm. The tests find the packages
 # there: make check reads $QP_NODE_PACKAGES, else that default.
@@ -11,7 +12,8 @@ set -eu
 # Pinned: the newest versions (npm view NAME version) when the tests were
 # written, except openai: 7.x wants Node.js 22 and Debian 12 has 18; 6.49.0
 # runs on 18 and later.
-PACKAGES="openai@6.49.0 @anthropic-ai/sdk@1.17.0 @anthropic-ai/claude-code@2.1.332 opencode-ai@1.18.33"
+PACKAGES="openai@6.49.0 @anthropic-ai/sdk@1.17.0 @anthropic-ai/claude-code@2.1.332 opencode-ai@1.18.33
+@openai/codex@0.171.0"
 
 dir=${1:-${QP_NODE_PACKAGES:-${XDG_CACHE_HOME:-$HOME/.cache}/quotapool/npm}}
 

@@ -185,8 +185,9 @@ ok(r.rc == 0 and "account c of provider q" in r.out and
    not any(l.startswith(("a ", "b ")) for l in r.out.splitlines()),
    "explain m2/q: pinned to q, only q's accounts", repr(r))
 r = adm("accounts", "explain", "m1", "--protocol", "anthropic")
-ok(r.rc == 1 and "wrong_protocol" in r.out,
-   "explain over anthropic: no account (wrong protocol), exit 1", repr(r))
+ok(r.rc == 0 and "account b of provider p" in r.out and "translated" in r.out,
+   "explain over anthropic: b, reached by translation, as the data plane does",
+   repr(r))
 r = adm("accounts", "explain", "nosuch")
 ok(r.rc == 1 and "no_model (HTTP 404)" in r.out, "explain nosuch: 404, exit 1",
    repr(r))
@@ -201,7 +202,7 @@ is_eq(x.status, 503, "a and b disabled: m1 gets 503")
 err = dp.error_shape(x, "openai", "a and b disabled (OpenAI)")
 like(err.get("message", ""), r"No enabled account", "the message says no enabled account")
 x = inst.request("POST", ANTHROPIC, dp.messages("m1"))
-is_eq(x.status, 400, "over /v1/messages the provider's protocol decides first (400)")
+is_eq(x.status, 503, "over /v1/messages (reached by translation): 503 too")
 dp.error_shape(x, "anthropic", "/v1/messages (Anthropic)")
 r = adm("accounts", "explain", "m1")
 ok(r.rc == 1 and "no account would serve it: disabled (HTTP 503)" in r.out,

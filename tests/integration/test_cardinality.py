@@ -11,7 +11,8 @@ model label but the configured model, "(unknown)" and "" (none); the
 unknown requests are counted once each under "(unknown)"; each request row
 keeps its raw id cut to QP_UNKNOWN_MODEL_KEEP bytes (fcgi/bounds.h) at a
 character boundary; and the configured model keeps its own label, also for
-a request refused for a reason other than the model (wrong protocol)."""
+a request refused for a reason other than the model (a stateful Responses
+request without a provider that keeps state)."""
 
 import http.client
 import json
@@ -71,8 +72,8 @@ while not dp.query(inst, "SELECT 1 FROM model_catalog WHERE model_id = ?",
     time.sleep(0.05)
 
 # ---------------------------------------------------------------------------
-# Known traffic: two completed requests and one refused over the protocol
-# the provider does not speak (a known model: it keeps its label).
+# Known traffic: two completed requests and one refused for needing state
+# no provider of the model keeps (a known model: it keeps its label).
 
 known = []
 for i in range(2):
@@ -80,8 +81,9 @@ for i in range(2):
     r = inst.request("POST", OPENAI, dp.chat(MODEL))
     known.append(r)
 is_eq([r.status for r in known], [200, 200], "the configured model is served")
-r = inst.request("POST", ANTHROPIC, dp.messages(MODEL))
-is_eq(r.status, 400, "the configured model over the other protocol: 400")
+r = inst.request("POST", "/v1/responses", {"model": MODEL, "input": "x",
+                                           "previous_response_id": "resp_1"})
+is_eq(r.status, 400, "the configured model, stateful over /v1/responses: 400")
 WRONG_PROTO = dp.uid_of(r)
 
 # ---------------------------------------------------------------------------

@@ -49,7 +49,7 @@ tok = login(ADMIN)
 ok(tok, "an admin logs in to the dashboard")
 r = metrics(session=tok)
 ok(r.status == 200 and r.headers.get("Content-Type", "").startswith(
-    "text/plain") and "quotapool_requests_total{" in r.text,
+    "text/plain") and "quotapool_build_info{" in r.text,
    "/metrics with the admin's session cookie: 200 with the exposition",
    lambda: dp.show(r))
 r2 = metrics(key=ADMIN)

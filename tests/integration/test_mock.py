@@ -213,6 +213,106 @@ is_eq(cs[-1]["usage"]["prompt_tokens_details"]["cached_tokens"], 800,
 j = post(m, "/v1/chat/completions", chat(), key="k-u").json()
 is_eq(j["usage"].get("cost"), 0.0042, "custom: usage_extra merged")
 
+# --- parallel tool calls in both shapes, streamed and not -------------------
+CALLS = [{"name": "get_weather", "input": {"city": "Paris"}},
+         {"name": "get_time", "input": {"tz": "CET"}}]
+TOOLS_OAI = [{"type": "function", "function": {"name": c["name"],
+                                                "parameters": {}}}
+             for c in CALLS]
+TOOLS_ANT = [{"name": c["name"], "input_schema": {"type": "object"}}
+             for c in CALLS]
+m.set_default("*", {"tool_calls": CALLS, "text": "Checking.",
+                    "text_first": True})
+j = post(m, "/v1/chat/completions", chat(tools=TOOLS_OAI)).json()
+msg = j["choices"][0]["message"]
+is_eq(([(t["function"]["name"], json.loads(t["function"]["arguments"]))
+        for t in msg["tool_calls"]], msg["content"],
+       j["choices"][0]["finish_reason"]),
+      ([(c["name"], c["input"]) for c in CALLS], "Checking.", "tool_calls"),
+      "tool_calls: openai json, two calls after the text")
+ds = data_json(qp.parse_sse(qp.Stream(m.port, "/v1/chat/completions", chat(
+    True, tools=TOOLS_OAI)).read_all()))
+args = {}
+for d in ds:
+    for tc in (d["choices"][0]["delta"].get("tool_calls") or []
+               if d["choices"] else []):
+        args[tc["index"]] = args.get(tc["index"], "") + \
+            tc["function"].get("arguments", "")
+is_eq({i: json.loads(a) for i, a in args.items()},
+      {0: CALLS[0]["input"], 1: CALLS[1]["input"]},
+      "tool_calls: openai sse, arguments in deltas per index")
+j = post(m, "/v1/messages", msgs(tools=TOOLS_ANT), auth="x-api-key").json()
+is_eq(([b["type"] for b in j["content"]], j["stop_reason"],
+       [b.get("input") for b in j["content"][1:]]),
+      (["text", "tool_use", "tool_use"], "tool_use",
+       [c["input"] for c in CALLS]),
+      "tool_calls: anthropic json, text then two tool_use blocks")
+evs = qp.parse_sse(qp.Stream(m.port, "/v1/messages", msgs(
+    True, tools=TOOLS_ANT), auth="x-api-key").read_all())
+parts = {}
+for name, d in evs:
+    d = json.loads(d)
+    if d.get("type") == "content_block_delta" and \
+            d["delta"]["type"] == "input_json_delta":
+        parts[d["index"]] = parts.get(d["index"], "") + \
+            d["delta"]["partial_json"]
+is_eq({i: json.loads(p) for i, p in parts.items()},
+      {1: CALLS[0]["input"], 2: CALLS[1]["input"]},
+      "tool_calls: anthropic sse, input_json_delta per block")
+j = post(m, "/v1/messages", msgs(tools=TOOLS_ANT, messages=[
+    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "x",
+                                  "content": "20C"}]}]),
+    auth="x-api-key").json()
+is_eq(j["content"][0]["type"], "text", "tool_calls: after a tool result, text")
+m.set_default("*", None)
+
+# --- Responses API, embeddings, completions, count_tokens ------------------
+RB = {"model": "m1", "input": "hi"}
+j = post(m, "/v1/responses", RB).json()
+is_eq((j["object"], j["status"], j["output"][0]["content"][0]["text"],
+       j["usage"]["input_tokens"], j["usage"]["output_tokens"]),
+      ("response", "completed", "hello world", 10, 2),
+      "responses: json answer with usage")
+evs = [(n, json.loads(d)) for n, d in qp.parse_sse(qp.Stream(
+    m.port, "/v1/responses", dict(RB, stream=True)).read_all())]
+is_eq((evs[0][0], evs[-1][0], evs[-1][1]["response"]["usage"]["output_tokens"],
+       "".join(d["delta"] for n, d in evs
+               if n == "response.output_text.delta")),
+      ("response.created", "response.completed", 2, "hello world"),
+      "responses: sse from response.created to response.completed")
+m.set_default("*", {"tool_calls": CALLS})
+j = post(m, "/v1/responses", dict(RB, tools=[{"type": "function",
+                                               "name": c["name"]}
+                                              for c in CALLS])).json()
+is_eq([(o["type"], o["name"], json.loads(o["arguments"]))
+       for o in j["output"]],
+      [("function_call", c["name"], c["input"]) for c in CALLS],
+      "responses: function_call items")
+j = post(m, "/v1/responses", dict(RB, tools=[{"type": "function",
+                                               "name": "get_time"}],
+                                  input=[{"type": "function_call_output",
+                                          "call_id": "c", "output": "x"}])
+         ).json()
+is_eq(j["output"][0]["type"], "message",
+      "responses: after a function_call_output, a message")
+m.set_default("*", None)
+j = post(m, "/v1/embeddings", {"model": "m1", "input": ["a", "b"]}).json()
+is_eq((len(j["data"]), j["usage"]), (2, {"prompt_tokens": 10,
+                                         "total_tokens": 10}),
+      "embeddings: one vector per input, usage")
+j = post(m, "/v1/completions", {"model": "m1", "prompt": "x"}).json()
+is_eq((j["object"], j["choices"][0]["text"], j["usage"]["completion_tokens"]),
+      ("text_completion", "hello world", 2), "completions: json")
+ds = data_json(qp.parse_sse(qp.Stream(m.port, "/v1/completions", {
+    "model": "m1", "prompt": "x", "stream": True,
+    "stream_options": {"include_usage": True}}).read_all()))
+is_eq(("".join(c["text"] for d in ds for c in d["choices"]),
+       ds[-1]["usage"]["prompt_tokens"]), ("hello world", 10),
+      "completions: sse text and the usage chunk")
+m.script("*", {"usage": {"prompt": 77}})
+j = post(m, "/v1/messages/count_tokens", msgs(), auth="x-api-key").json()
+is_eq(j, {"input_tokens": 77}, "count_tokens: the scripted prompt count")
+
 # --- models -----------------------------------------------------------------
 j = get(m, "/v1/models").json()
 is_eq(j, {"object": "list", "data": [

@@ -231,6 +231,7 @@ test_defaults(void)
 	is_int(cfg->backup.retain_count, 14, "backup.retain_count");
 	snprintf(want, sizeof(want), "%s/state/backups", tmpdir);
 	is_str(cfg->backup.directory, want, "backup.directory under state_dir");
+	is_int(cfg->translation.loss_policy, CONFIG_LOSS_WARN, "translation.loss_policy warn");
 	is_int(cfg->nproviders, 0, "no providers");
 	ok(find(&d, CONFIG_WARNING, 0, 0, "no [providers.<id>] is defined: nothing can be "
 	    "served until one is added") >= 0, "warns that nothing can be served");
@@ -272,9 +273,15 @@ test_types(void)
 	expect_error("[providers.a]\nbase_url = \"http://h\"\nprotocols = \"openai\"\nauth = "
 	    "\"none\"\n", 3, 13, "providers.a.protocols: expected an array of strings, got a string");
 	expect_error("[providers.a]\nbase_url = \"http://h\"\nprotocols = [\"grpc\"]\nauth = "
-	    "\"none\"\n", 3, 14, "providers.a.protocols: \"grpc\" is not a protocol (openai, anthropic)");
+	    "\"none\"\n", 3, 14, "providers.a.protocols: \"grpc\" is not a protocol (openai, "
+	    "anthropic, responses)");
 	expect_error("[providers.a]\nbase_url = \"http://h\"\nprotocols = []\nauth = \"none\"\n",
-	    3, 13, "providers.a.protocols: at least one protocol is needed (openai, anthropic)");
+	    3, 13, "providers.a.protocols: at least one protocol is needed (openai, anthropic, "
+	    "responses)");
+	expect_error("[translation]\nloss_policy = \"drop\"\n", 2, 15, "translation.loss_policy: "
+	    "\"drop\" is not one of the values accepted (warn, reject)");
+	expect_error("[providers.a]\nbase_url = \"http://h\"\nresponses_path = 1\nauth = "
+	    "\"none\"\n", 3, 18, "providers.a.responses_path: expected a string, got an integer");
 	expect_error("[providers.a]\nbase_url = \"http://h\"\nmodels = \"m\"\nauth = \"none\"\n",
 	    3, 10, "providers.a.models: expected an array of strings, got a string");
 	expect_error("[providers.a]\nbase_url = 5\nauth = \"none\"\n", 2, 12,
@@ -566,6 +573,9 @@ test_accounts(void)
 	is_int(p->auth, CONFIG_AUTH_DEFAULT, "auth by protocol");
 	is_str(p->openai_path, "/chat/completions", "openai_path default");
 	is_str(p->anthropic_path, "/messages", "anthropic_path default");
+	is_str(p->responses_path, "/responses", "responses_path default");
+	is_str(p->embeddings_path, "/embeddings", "embeddings_path default");
+	is_str(p->completions_path, "/completions", "completions_path default");
 	ok(p->models_path == NULL, "models_path \"\" = no discovery");
 	ok(p->nmodels == 2 && strcmp(p->models[0], "m1") == 0 && strcmp(p->models[1], "m2") == 0,
 	    "static models");
@@ -893,6 +903,17 @@ test_eggpool(void)
 	    "routing: max_attempts and max_retries_before_stream are both set: keep one");
 	expect_error("[routing]\nmax_retries_before_stream = 20\n", 2, 29,
 	    "routing.max_retries_before_stream: 20 is out of range (0 to 19)");
+	cfg = expect_ok("[translation]\nloss_policy = \"Reject\"\n[providers.r]\nbase_url = "
+	    "\"http://h\"\nprotocols = [\"openai\", \"responses\"]\nresponses_path = "
+	    "\"/v1/responses\"\nauth = \"none\"\n", &d, "translation and responses");
+	if (cfg != NULL) {
+		is_int(cfg->translation.loss_policy, CONFIG_LOSS_REJECT, "loss_policy reject");
+		is_int(cfg->providers[0].protocols, CONFIG_PROTO_OPENAI | CONFIG_PROTO_RESPONSES,
+		    "protocols openai and responses");
+		is_str(cfg->providers[0].responses_path, "/v1/responses", "responses_path");
+	}
+	config_free(cfg);
+	config_diag_free(&d);
 	cfg = expect_ok("[routing]\nmax_retries_before_stream = 0\n", &d, "no retries");
 	if (cfg != NULL)
 		is_int(cfg->routing.max_attempts, 1, "max_retries_before_stream = 0 -> 1 attempt");

@@ -2,6 +2,9 @@
 #include "../tap.h"
 #include "cost.h"
 
+/* No tiers: a flat price. */
+#define NOTIER	0, { { 0, 0, 0, 0, 0 } }
+
 /* A usage with the given counts (-1 = not reported), no provider cost. */
 static struct usage
 mk(enum usage_proto proto, int64_t in, int64_t out, int64_t cr, int64_t cw)
@@ -43,16 +46,20 @@ int
 main(void)
 {
 	/* Claude Sonnet-like prices: $3 / $15 / $0.30 / $3.75 per million. */
-	static const struct cost_price sonnet = { 3000000, 15000000, 300000, 3750000 };
+	static const struct cost_price sonnet = { 3000000, 15000000, 300000, 3750000, NOTIER };
 	/* GPT-4o-like prices: $2.50 in, $10 out, $1.25 cached, no cache-write price. */
-	static const struct cost_price gpt4o = { 2500000, 10000000, 1250000, -1 };
-	static const struct cost_price unknown = { -1, -1, -1, -1 };
-	static const struct cost_price free_model = { 0, 0, 0, 0 };
-	static const struct cost_price no_cache = { 1000000, 2000000, -1, -1 };
-	static const struct cost_price silly = { 2000000000, 1000000, 1000000, 1000000 };
-	static const struct cost_price cheap = { 1500000, 400000, 500000, 400000 };
+	static const struct cost_price gpt4o = { 2500000, 10000000, 1250000, -1, NOTIER };
+	static const struct cost_price unknown = { -1, -1, -1, -1, NOTIER };
+	static const struct cost_price free_model = { 0, 0, 0, 0, NOTIER };
+	static const struct cost_price no_cache = { 1000000, 2000000, -1, -1, NOTIER };
+	static const struct cost_price silly = { 2000000000, 1000000, 1000000, 1000000, NOTIER };
+	static const struct cost_price out_only = { -1, 2000000, -1, -1, NOTIER };
+	/* Gemini-2.5-Pro-like: $1.25/$10 up to 200k input tokens, $2.50/$15 above. */
+	static const struct cost_price tiered = { 1250000, 10000000, 125000, -1, 1,
+	    { { 200000, 2500000, 15000000, 250000, -1 } } };
+	static const struct cost_price cheap = { 1500000, 400000, 500000, 400000, NOTIER };
 	static const struct cost_price top = { COST_RATE_MAX, COST_RATE_MAX, COST_RATE_MAX,
-	    COST_RATE_MAX };
+	    COST_RATE_MAX, NOTIER };
 	struct usage u, copy;
 	int i, j, distinct = 1;
 
@@ -70,12 +77,12 @@ main(void)
 	check("zero tokens", &u, NULL, 0, COST_EXACTNESS_UNKNOWN);
 
 	u = mk(USAGE_PROTO_ANTHROPIC, 1000, 500, -1, -1);
-	check("no price: generic $3/$15", &u, NULL, 3000 + 7500, COST_EXACTNESS_ESTIMATED);
-	check("all rates unknown: generic", &u, &unknown, 10500, COST_EXACTNESS_ESTIMATED);
-	check("implausible rate: generic", &u, &silly, 10500, COST_EXACTNESS_ESTIMATED);
+	check("no price: unknown, never a default", &u, NULL, 0, COST_EXACTNESS_UNKNOWN);
+	check("all rates unknown: unknown", &u, &unknown, 0, COST_EXACTNESS_UNKNOWN);
+	check("implausible rate: unknown", &u, &silly, 0, COST_EXACTNESS_UNKNOWN);
 	u = mk(USAGE_PROTO_ANTHROPIC, 1000, 500, 2000, 4000);
-	check("no price: generic cache prices too", &u, NULL, 3000 + 7500 + 600 + 15000,
-	    COST_EXACTNESS_ESTIMATED);
+	check("no price with cache tokens: unknown", &u, NULL, 0, COST_EXACTNESS_UNKNOWN);
+	check("output price only: partial", &u, &out_only, 500 * 2, COST_EXACTNESS_PARTIAL);
 
 	u = mk(USAGE_PROTO_ANTHROPIC, 1000, 500, 2000, 4000);
 	check("anthropic, every category priced", &u, &sonnet, 3000 + 7500 + 600 + 15000,
@@ -84,14 +91,14 @@ main(void)
 	check("openai input includes cached tokens", &u, &gpt4o, 2500 + 2500 + 5000,
 	    COST_EXACTNESS_DERIVED);
 	u = mk(USAGE_PROTO_OPENAI, 1200, 50, 0, 1000);
-	check("openai cache writes taken out of input, priced by fallback", &u, &gpt4o,
-	    500 + 500 + 3750, COST_EXACTNESS_PARTIAL);
+	check("openai cache writes taken out of input, priced as input", &u, &gpt4o,
+	    500 + 500 + 2500, COST_EXACTNESS_DERIVED);
 	u = mk(USAGE_PROTO_OPENAI, 100, 10, 500, -1);
 	check("cached more than input: input 0", &u, &gpt4o, 100 + 625, COST_EXACTNESS_DERIVED);
 
 	u = mk(USAGE_PROTO_ANTHROPIC, 1000, 100, 1000, 0);
-	check("one category unpriced: partial", &u, &no_cache, 1000 + 200 + 300,
-	    COST_EXACTNESS_PARTIAL);
+	check("cache reads without a cache price cost the input rate", &u, &no_cache,
+	    1000 + 200 + 1000, COST_EXACTNESS_DERIVED);
 	u = mk(USAGE_PROTO_ANTHROPIC, 1000, 100, 0, -1);
 	check("unpriced category without tokens: derived", &u, &no_cache, 1200,
 	    COST_EXACTNESS_DERIVED);
@@ -104,6 +111,16 @@ main(void)
 	check("exactly a half rounds up", &u, &cheap, 1, COST_EXACTNESS_DERIVED);
 	u = mk(USAGE_PROTO_ANTHROPIC, 5000, 800, 100, 100);
 	check("free model", &u, &free_model, 0, COST_EXACTNESS_DERIVED);
+
+	u = mk(USAGE_PROTO_ANTHROPIC, 150000, 1000, 50000, -1);
+	check("tier not crossed at exactly 200k input", &u, &tiered,
+	    187500 + 10000 + 6250, COST_EXACTNESS_DERIVED);
+	u = mk(USAGE_PROTO_ANTHROPIC, 150001, 1000, 50000, -1);
+	check("tier crossed above 200k input (cache reads count)", &u, &tiered,
+	    375003 + 15000 + 12500, COST_EXACTNESS_DERIVED);
+	u = mk(USAGE_PROTO_OPENAI, 250000, 1000, 50000, -1);
+	check("tier crossed, openai input includes cache", &u, &tiered,
+	    500000 + 15000 + 12500, COST_EXACTNESS_DERIVED);
 
 	u = mk(USAGE_PROTO_ANTHROPIC, 2000000000, 0, 0, 0);
 	check("capped at $250", &u, &sonnet, COST_CAP, COST_EXACTNESS_DERIVED);
@@ -134,5 +151,7 @@ main(void)
 	is_int(cost_exactness_from_name("bogus"), COST_EXACTNESS__MAX, "unknown name");
 	is_int(cost_exactness_from_name(NULL), COST_EXACTNESS__MAX, "NULL name");
 	is_str(cost_exactness_name(COST_EXACTNESS__MAX), "unknown", "out of range");
+	is_str(cost_source_name(COST_SOURCE_CATALOG), "catalog", "source name");
+	is_str(cost_source_name(COST_SOURCE__MAX), "none", "source out of range");
 	return done_testing();
 }

@@ -4,6 +4,7 @@
 #include "../tap.h"
 #include "bounds.h"
 #include "relay.h"
+#include "xlate.h"
 
 /* A client: every byte written, the length at the last flush, and a failure to inject. */
 struct client {
@@ -255,6 +256,88 @@ test_broken(void)
 	relay_free(NULL);
 }
 
+/* A translating relay: a chat stream in pieces, Messages events out, usage observed upstream. */
+static void
+test_translating(void)
+{
+	static const char up[] =
+	    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"m\","
+	    "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
+	    "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n"
+	    "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},"
+	    "\"finish_reason\":\"stop\"}]}\n\n"
+	    "data: {\"id\":\"c1\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,"
+	    "\"completion_tokens\":2}}\n\n"
+	    "data: [DONE]\n\n";
+	static const char req[] = "{\"model\":\"claude-x\",\"max_tokens\":9,\"stream\":true,"
+	    "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+	struct relay_sink sink;
+	struct xlate_ctx xc;
+	struct client c;
+	struct usage u;
+	struct relay *rl;
+	cJSON *root = cJSON_Parse(req);
+	char *body = NULL;
+	size_t blen, off, n;
+	enum relay_state st = RELAY_OK;
+	int flushes;
+
+	xlate_ctx_init(&xc);
+	is_int(xlate_request(&xc, XLATE_MESSAGES_VIA_CHAT, root, "m", XLATE_LOSS_WARN, 1, &body,
+	    &blen), QP_OK, "a Messages request for a chat provider");
+	memset(&c, 0, sizeof(c));
+	sink.write = client_write;
+	sink.flush = client_flush;
+	sink.arg = &c;
+	usage_init(&u, USAGE_PROTO_OPENAI, 0);
+	rl = relay_new_xlate(&sink, &u, &xc, 0);
+	ok(rl != NULL, "translating relay made");
+	for (off = 0; rl != NULL && off < sizeof(up) - 1 && st == RELAY_OK; off += n) {
+		n = sizeof(up) - 1 - off < 7 ? sizeof(up) - 1 - off : 7;
+		flushes = c.flushes;
+		st = relay_feed(rl, up + off, n, 0);
+		ok(c.flushes - flushes <= 1, "at most one flush per chunk");
+	}
+	is_int(st, RELAY_OK, "the stream went through");
+	ok(u.done && u.input_tokens == 12 && u.output_tokens == 2,
+	    "usage observed on the upstream's own events");
+	is_int(rl != NULL ? relay_finish(rl, 1, 0) : QP_EINVAL, QP_OK, "finished cleanly");
+	ok(c.buf != NULL && strstr(c.buf, "event: message_start\n") != NULL &&
+	    strstr(c.buf, "\"text\":\"Hel\"") != NULL &&
+	    strstr(c.buf, "\"stop_reason\":\"end_turn\"") != NULL &&
+	    strstr(c.buf, "event: message_stop\n") != NULL &&
+	    strstr(c.buf, "[DONE]") == NULL, "the client got Messages events: %s",
+	    c.buf != NULL ? c.buf : "");
+	is_int(c.flushed, c.len, "everything written was flushed");
+	ok(rl != NULL && relay_warn(rl) != NULL && relay_warn(rl)->count == 0, "no loss");
+	relay_free(rl);
+	free(c.buf);
+
+	/* The upstream stops early: the client gets an error event of its family. */
+	memset(&c, 0, sizeof(c));
+	usage_init(&u, USAGE_PROTO_OPENAI, 0);
+	rl = relay_new_xlate(&sink, &u, &xc, 0);
+	st = relay_feed(rl, up, 120, 0);
+	is_int(relay_finish(rl, 0, 0), QP_EUPSTREAM, "an incomplete stream is reported");
+	ok(c.buf != NULL && strstr(c.buf, "event: error\n") != NULL, "with an error event: %s",
+	    c.buf != NULL ? c.buf : "");
+	relay_free(rl);
+	free(c.buf);
+
+	/* A client gone stops the transform. */
+	memset(&c, 0, sizeof(c));
+	c.fail_at = 1;
+	usage_init(&u, USAGE_PROTO_OPENAI, 0);
+	rl = relay_new_xlate(&sink, &u, &xc, 0);
+	is_int(relay_feed(rl, up, sizeof(up) - 1, 0), RELAY_CLIENT_GONE, "client gone");
+	is_int(relay_finish(rl, 1, 0), QP_OK, "nothing to finish for a client gone");
+	relay_free(rl);
+	free(c.buf);
+	xlate_ctx_free(&xc);
+	free(body);
+	cJSON_Delete(root);
+}
+
 int
 main(void)
 {
@@ -265,5 +348,6 @@ main(void)
 	test_held_and_keepalive();
 	test_client_gone();
 	test_broken();
+	test_translating();
 	return done_testing();
 }

@@ -214,16 +214,21 @@ selector(void)
 	return s;
 }
 
-/* Chooses for model over protocol with the tried accounts; returns the account name or the status. */
+/*
+ * Chooses for model over protocol, or the protocols via reaches by
+ * translation, with the tried accounts; returns the account name or the
+ * status.
+ */
 static const char *
-choose(struct select_db *s, const char *model, const char *pinned, unsigned proto,
-    const char *const *tried, int ntried, struct select_result *res)
+choose_via(struct select_db *s, const char *model, const char *pinned, unsigned proto,
+    unsigned via, const char *const *tried, int ntried, struct select_result *res)
 {
 	struct select_query q;
 	enum qp_err err;
 	cJSON *json;
 
 	memset(&q, 0, sizeof(q));
+	q.via = via;
 	q.model = model;
 	q.provider = pinned;
 	q.protocol = proto;
@@ -242,6 +247,15 @@ choose(struct select_db *s, const char *model, const char *pinned, unsigned prot
 	if (res->status != SELECT_OK)
 		return select_status_name(res->status);
 	return res->account->name;
+}
+
+/* Chooses for model over protocol alone (no translation). */
+static const char *
+choose(struct select_db *s, const char *model, const char *pinned, unsigned proto,
+    const char *const *tried, int ntried, struct select_result *res)
+{
+
+	return choose_via(s, model, pinned, proto, 0, tried, ntried, res);
 }
 
 /* Returns 1 if the detail lists account with reason. */
@@ -552,6 +566,70 @@ test_order(void)
 	select_free(s);
 }
 
+/* Providers of another protocol are reached by translation; in a tier the native ones first. */
+static void
+test_translation(void)
+{
+	struct select_db *s = selector();
+	struct select_result res;
+	const char *td[] = { "d1" };
+
+	reset_state();
+	exec("INSERT INTO model_catalog (provider_id, model_id, protocol, source, first_seen_at, "
+	    "last_seen_at) VALUES ('beta', 'm20', 'openai', 'upstream', 1, 1), "
+	    "('delta', 'm20', 'anthropic', 'upstream', 1, 1), "
+	    "('alpha', 'm21', 'anthropic', 'upstream', 1, 1), "
+	    "('beta', 'm21', 'openai', 'upstream', 1, 1)");
+	is_str(choose_via(s, "m3", NULL, CONFIG_PROTO_OPENAI, CONFIG_PROTO_ANTHROPIC, NULL, 0,
+	    &res), "d1", "an anthropic-only model reached from openai by translation");
+	is_int(res.served, CONFIG_PROTO_ANTHROPIC, "served over anthropic");
+	ok(strstr(res.detail_json, "{\"account\":\"d1\",\"provider\":\"delta\",\"reason\":"
+	    "\"eligible\",\"tier\":5,\"translated\":true,") != NULL,
+	    "the detail says it is translated: %s", res.detail_json);
+	is_str(choose_via(s, "m3", NULL, CONFIG_PROTO_OPENAI, CONFIG_PROTO_RESPONSES, NULL, 0,
+	    &res), "wrong_protocol", "not reached when via does not name its protocol");
+
+	/* beta (openai) and delta (anthropic) in one tier, beta first in the file. */
+	is_str(choose(s, "m20", NULL, CONFIG_PROTO_OPENAI, NULL, 0, &res), "b1",
+	    "config order on a tie");
+	is_str(choose_via(s, "m20", NULL, CONFIG_PROTO_ANTHROPIC, CONFIG_PROTO_OPENAI, NULL, 0,
+	    &res), "d1", "the native provider before a translated one of the same tier");
+	ok(has_reason(&res, "b1", "eligible") && strstr(res.detail_json, "\"chosen\":\"d1\""),
+	    "the translated one stays eligible");
+	add_reservation("d1", NOW + 60000, 0);
+	add_reservation("d1", NOW + 60000, 0);
+	is_str(choose_via(s, "m20", NULL, CONFIG_PROTO_ANTHROPIC, CONFIG_PROTO_OPENAI, NULL, 0,
+	    &res), "d1", "native wins over load inside the tier");
+	is_str(choose_via(s, "m20", NULL, CONFIG_PROTO_ANTHROPIC, CONFIG_PROTO_OPENAI, td, 1,
+	    &res), "b1", "the translated one once the native one was tried");
+	is_int(res.served, CONFIG_PROTO_OPENAI, "b1 serves it over openai");
+
+	/* A higher tier reached by translation wins over a lower native one. */
+	is_str(choose_via(s, "m21", NULL, CONFIG_PROTO_OPENAI, CONFIG_PROTO_ANTHROPIC, NULL, 0,
+	    &res), "a1", "tiers first: translated alpha (10) before native beta (5)");
+	is_int(res.tier, 10, "alpha's tier");
+
+	/* Responses: passed through where declared, else translated. */
+	prov[1].protocols = CONFIG_PROTO_OPENAI | CONFIG_PROTO_RESPONSES;
+	is_str(choose_via(s, "m20", NULL, CONFIG_PROTO_RESPONSES, CONFIG_PROTO_OPENAI |
+	    CONFIG_PROTO_ANTHROPIC, NULL, 0, &res), "b1", "a Responses provider takes it as is");
+	is_int(res.served, CONFIG_PROTO_OPENAI | CONFIG_PROTO_RESPONSES,
+	    "a catalog model over openai is over responses too");
+	ok(strstr(res.detail_json, "{\"account\":\"b1\",\"provider\":\"beta\",\"reason\":"
+	    "\"eligible\",\"tier\":5,\"score\"") != NULL &&
+	    strstr(res.detail_json, "\"protocol\":\"responses\"") != NULL,
+	    "b1 not translated, protocol responses: %s", res.detail_json);
+	is_str(choose(s, "m20", NULL, CONFIG_PROTO_RESPONSES, td, 1, &res), "b1",
+	    "without translation only the Responses provider");
+	prov[1].protocols = CONFIG_PROTO_OPENAI;
+	is_str(choose(s, "m20", NULL, CONFIG_PROTO_RESPONSES, NULL, 0, &res), "wrong_protocol",
+	    "no Responses provider and no translation: wrong protocol");
+	is_str(choose_via(s, "m20", NULL, CONFIG_PROTO_RESPONSES, CONFIG_PROTO_OPENAI, td, 1,
+	    &res), "b1", "translated onto chat");
+	exec("DELETE FROM model_catalog WHERE model_id IN ('m20', 'm21')");
+	select_free(s);
+}
+
 static void
 test_pressure(void)
 {
@@ -689,12 +767,14 @@ main(void)
 	test_backoffs();
 	test_backoff_scope();
 	test_order();
+	test_translation();
 	test_pressure();
 
 	test_many_accounts();
 	is_int(bad_json, 0, "every detail_json is valid JSON");
 	is_str(select_reason_name(SELECT_REASON_AUTH_QUARANTINE), "auth_quarantine", "reason names");
 	is_str(select_protocol_name(CONFIG_PROTO_ANTHROPIC), "anthropic", "protocol names");
+	is_str(select_protocol_name(CONFIG_PROTO_RESPONSES), "responses", "responses named");
 
 	db_close(db);
 	migrate_set_free(&set);

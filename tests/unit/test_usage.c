@@ -539,6 +539,85 @@ check_edges(void)
 	is_str(usage_cache_name(USAGE_CACHE__MAX), "unknown", "cache name out of range");
 }
 
+/* The Responses API (passed through to a provider that speaks it) and legacy completions. */
+static const char responses_stream[] =
+	"event: response.created\n"
+	"data: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":"
+	"\"resp_1\",\"object\":\"response\",\"status\":\"in_progress\",\"model\":\"gpt-5\","
+	"\"output\":[],\"usage\":null}}\n\n"
+	"event: response.reasoning_summary_text.delta\n"
+	"data: {\"type\":\"response.reasoning_summary_text.delta\",\"delta\":\"think\"}\n\n"
+	"event: response.output_text.delta\n"
+	"data: {\"type\":\"response.output_text.delta\",\"delta\":\"Hi\"}\n\n"
+	"event: response.function_call_arguments.delta\n"
+	"data: {\"type\":\"response.function_call_arguments.delta\",\"delta\":\"{}\"}\n\n"
+	"event: response.completed\n"
+	"data: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_1\",\"status\":"
+	"\"completed\",\"model\":\"gpt-5\",\"usage\":{\"input_tokens\":50,"
+	"\"input_tokens_details\":{\"cached_tokens\":20},\"output_tokens\":9,"
+	"\"output_tokens_details\":{\"reasoning_tokens\":4},\"total_tokens\":59}}}\n\n";
+
+static void
+check_responses(void)
+{
+	static const char body[] = "{\"id\":\"resp_2\",\"object\":\"response\",\"status\":"
+	    "\"completed\",\"model\":\"m\",\"output\":[],\"usage\":{\"input_tokens\":11,"
+	    "\"output_tokens\":2,\"input_tokens_details\":{\"cached_tokens\":1}}}";
+	struct usage u;
+	struct obs o;
+
+	usage_init(&u, USAGE_PROTO_RESPONSES, 0);
+	is_int(u.input_includes_cache, 1, "Responses input counts the cached tokens");
+	is_int(stream(&u, responses_stream, 7, &o), QP_OK, "Responses stream parsed");
+	is_int(o.n, 5, "five events");
+	is_int(o.bits[0], 0, "response.created: nothing to count");
+	is_int(o.bits[1], USAGE_EV_CONTENT, "reasoning summary delta is content");
+	is_int(o.bits[2], USAGE_EV_CONTENT, "output text delta is content");
+	is_int(o.bits[3], USAGE_EV_CONTENT, "tool arguments delta is content");
+	is_int(o.bits[4], USAGE_EV_USAGE | USAGE_EV_DONE, "response.completed: usage and end");
+	ok(u.input_tokens == 50 && u.output_tokens == 9 && u.cache_read_tokens == 20 &&
+	    u.reasoning_tokens == 4, "Responses usage read (%lld %lld %lld %lld)",
+	    (long long)u.input_tokens, (long long)u.output_tokens,
+	    (long long)u.cache_read_tokens, (long long)u.reasoning_tokens);
+	is_int(u.first_token_at, 1010, "first token at the first delta");
+	is_int(u.thinking_chars, 5, "reasoning characters counted");
+	is_str(u.finish_reason, "completed", "stop reason: the status");
+	is_str(u.model, "gpt-5", "model");
+	is_str(u.response_id, "resp_1", "id");
+	ok(u.done && !u.error, "done, no error");
+
+	usage_init(&u, USAGE_PROTO_RESPONSES, 0);
+	is_int(ev(&u, "response.incomplete", "{\"type\":\"response.incomplete\",\"response\":"
+	    "{\"status\":\"incomplete\",\"incomplete_details\":{\"reason\":"
+	    "\"max_output_tokens\"},\"usage\":{\"input_tokens\":3,\"output_tokens\":8}}}"),
+	    USAGE_EV_USAGE | USAGE_EV_DONE, "response.incomplete ends the stream");
+	is_str(u.finish_reason, "max_output_tokens", "its reason is the stop reason");
+	usage_init(&u, USAGE_PROTO_RESPONSES, 0);
+	is_int(ev(&u, "response.failed", "{\"type\":\"response.failed\",\"response\":"
+	    "{\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"x\"},"
+	    "\"usage\":null}}"), USAGE_EV_ERROR, "response.failed is an error");
+	ok(u.error && !u.done, "failed: error, not done");
+	is_str(u.error_type, "server_error", "its code");
+	usage_init(&u, USAGE_PROTO_RESPONSES, 0);
+	is_int(ev(&u, "error", "{\"type\":\"error\",\"code\":\"rate_limit_exceeded\","
+	    "\"message\":\"slow down\"}"), USAGE_EV_ERROR, "an error event");
+	is_str(u.error_type, "rate_limit_exceeded", "its code");
+	is_int(ev(&u, "", "nope"), USAGE_EV_BAD, "bad data counted");
+
+	usage_init(&u, USAGE_PROTO_RESPONSES, 0);
+	is_int(usage_body(&u, body, strlen(body)), QP_OK, "Responses body");
+	ok(u.done && u.input_tokens == 11 && u.output_tokens == 2 && u.cache_read_tokens == 1,
+	    "its usage and end");
+	is_str(u.finish_reason, "completed", "its status");
+
+	/* Legacy completions stream their text in choices[].text. */
+	usage_init(&u, USAGE_PROTO_OPENAI, 0);
+	is_int(ev(&u, "", "{\"object\":\"text_completion\",\"choices\":[{\"index\":0,"
+	    "\"text\":\"once\",\"finish_reason\":null}]}"), USAGE_EV_CONTENT,
+	    "a completion's text is content");
+	is_int(u.first_token_at, 5, "first token seen");
+}
+
 int
 main(void)
 {
@@ -546,5 +625,6 @@ main(void)
 	check_bodies();
 	check_streams();
 	check_edges();
+	check_responses();
 	return done_testing();
 }
