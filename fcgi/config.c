@@ -490,6 +490,7 @@ static const struct config_key config_keys_provider[] = {
 	CK_INT(S, "routing_priority", routing_priority, 0, 1000000, 0,
 	    "Higher tiers are tried first."),
 	CK_BOOL(S, "enabled", enabled, 1, "A disabled provider is left out of routing and the catalog."),
+	CK_BOOL(S, "hard_cap", hard_cap, 0, "Default of its accounts' `hard_cap`."),
 	{ .name = "auth", .kind = CONFIG_KIND_CHOICE, .off = offsetof(S, auth),
 	  .idef = CONFIG_AUTH_DEFAULT, .choices = config_auths, .flags = CONFIG_F_OR_TABLE,
 	  .sub = CONFIG_SEC_AUTH,
@@ -584,6 +585,10 @@ static const struct config_key config_keys_account[] = {
 	  .flags = CONFIG_F_ABOVE_MIN, .min = 0, .max = CONFIG_WEIGHT_MAX, .fdef = 1.0,
 	  .doc = "Share of the pool; multiplies the `[limits]` defaults." },
 	CK_BOOL(S, "enabled", enabled, 1, "A disabled account is never selected."),
+	{ .name = "hard_cap", .kind = CONFIG_KIND_BOOL, .off = offsetof(S, hard_cap), .idef = -1,
+	  .defdoc = "the provider's `hard_cap`",
+	  .doc = "`true`: at any of its limits the account is not selected until the window "
+	  "lets it under again; `false`: limits only weigh on the choice (quota pressure)." },
 	CK_QUOTA(S, "five_hour_microdollars", CONFIG_WINDOW_5H, microdollars, -1, INHERIT,
 	    "Spend allowed in 5 hours, in microdollars; 0 = no limit."),
 	CK_QUOTA(S, "weekly_microdollars", CONFIG_WINDOW_WEEK, microdollars, -1, INHERIT,
@@ -2433,6 +2438,8 @@ config_finish_account(struct config_ctx *c, const struct config_provider *p, int
 	if (bearer && a->api_key != NULL && strncasecmp(a->api_key, "bearer ", 7) == 0)
 		config_msg(c, CONFIG_ERROR, (unsigned)a->line, 0, "providers.%s.accounts[%d]: the "
 		    "key starts with \"Bearer \": give the key alone", p->id, ai);
+	if (a->hard_cap < 0)
+		a->hard_cap = p->hard_cap;
 	for (w = 0; w < CONFIG_WINDOW__MAX; w++) {
 		q = &a->quota[w];
 		lq = &c->cfg->limits.quota[w];

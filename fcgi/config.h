@@ -84,6 +84,8 @@ struct config_account {
 	double		 weight;	/* > 0; scales the quota limits, default 1.0 */
 	int		 enabled;	/* 0 = never selected */
 	struct config_quota quota[CONFIG_WINDOW__MAX]; /* limits, defaults from [limits] x weight */
+	int		 hard_cap;	/* 1: excluded at a limit until its window lets it under;
+					   0: limits are pressure only; default the provider's */
 	char		*proxy_url;	/* resolved outbound proxy URL (secret), NULL = direct */
 	char		*proxy;		/* name of the [proxies.<name>] used, NULL if none named */
 	int		 line;		/* where the account's table starts */
@@ -96,6 +98,7 @@ struct config_provider {
 	unsigned	 protocols;	/* CONFIG_PROTO_* mask, at least one */
 	int		 routing_priority; /* >= 0, higher tiers are tried first */
 	int		 enabled;	/* 0 = ignored by routing and the catalog */
+	int		 hard_cap;	/* default of its accounts' hard_cap, 0 = soft */
 	enum config_auth auth;		/* how keys are sent */
 	char		*openai_path;	/* default "/chat/completions" */
 	char		*anthropic_path; /* default "/messages" */

@@ -36,12 +36,13 @@ db_open(const char *path, const struct db_opts *opts, enum qp_err *err,
 			return NULL;
 		}
 	}
-	if (!opts->readonly) {
+	if (!opts->readonly && strcmp(path, ":memory:") != 0) {
 		/*
 		 * Create the file ourselves so that it is 0600 whatever the
 		 * umask, but only when it does not exist: closing a descriptor
 		 * of an open database would drop this process's SQLite locks
 		 * (POSIX releases every fcntl lock of a file on any close).
+		 * ":memory:" is SQLite's in-memory database, not a file.
 		 */
 		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0 && errno != EEXIST) {
@@ -52,9 +53,9 @@ db_open(const char *path, const struct db_opts *opts, enum qp_err *err,
 		}
 		if (fd >= 0)
 			close(fd);
-		flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-	} else
-		flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
+	}
+	flags = (opts->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
+	    SQLITE_OPEN_NOMUTEX;
 
 	rc = sqlite3_open_v2(path, &db, flags, NULL);
 	if (rc != SQLITE_OK) {

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include "err.h"
+#include "keylimit.h"
 
 /* Key text: "qp_" + 2 hex digits per random byte. */
 #define KEYS_PREFIX		"qp_"
@@ -31,6 +32,22 @@ struct keys_info {
 	int64_t		 last_used_at;		/* ms since epoch, 0 = never */
 	int64_t		 revoked_at;		/* ms since epoch, 0 = valid */
 	int64_t		 expires_at;		/* ms since epoch, 0 = never */
+	struct keylimit_policy limits;		/* rpm, tpm, budget, models */
+};
+
+/* A change of limits: each kind is kept unless its set_ flag is 1. */
+struct keys_limits_change {
+	int		 set_rpm, set_tpm, set_budget, set_models;
+	struct keylimit_policy to;		/* the new values (0 / NONE / "" = none) */
+};
+
+/* A key's use against its limits, for the dashboard, the stats API and /metrics. */
+struct keys_usage {
+	struct keys_info info;			/* the key, with its limits */
+	struct keylimit_usage use;		/* minute, budget period, in flight */
+	int64_t		 period_end;		/* when the budget period resets (ms), 0 = none */
+	int64_t		 day_requests;		/* requests finalized today (UTC) */
+	int64_t		 day_cost;		/* their microdollars */
 };
 
 /* Prepared statements of one connection; owned by one thread. */
@@ -95,5 +112,32 @@ enum qp_err	 keys_list(struct keys_db *k,
  */
 enum qp_err	 keys_verify(struct keys_db *k, const char *presented, size_t len,
 		    struct keys_info *info);
+
+/*
+ * Sets the limits of the valid key called name as c says (the others are
+ * kept); from the next request on, every process applies them.
+ * QP_ENOTFOUND if no valid key has that name.
+ */
+enum qp_err	 keys_set_limits(struct keys_db *k, const char *name,
+		    const struct keys_limits_change *c);
+
+/*
+ * Reads the limits of key id and its use at now (ms) into pol and u:
+ * requests and tokens started in the last minute (refused ones not
+ * counted), the spend of the budget period (key_usage), and the
+ * estimates of its reservations in flight. Meant to run in the write
+ * transaction that then opens the request's first attempt, so that
+ * every process sees the same counts. QP_ENOTFOUND if no such key.
+ */
+enum qp_err	 keys_limits_read(struct keys_db *k, int64_t id, int64_t now,
+		    struct keylimit_policy *pol, struct keylimit_usage *u);
+
+/*
+ * Calls cb for every key that is neither revoked nor expired, oldest
+ * first, at most max of them, with its use at now; stops and returns
+ * QP_EINVAL if cb returns non-zero.
+ */
+enum qp_err	 keys_usage_list(struct keys_db *k, int64_t now, int max,
+		    int (*cb)(const struct keys_usage *, void *), void *arg);
 
 #endif /* QP_KEYS_H */

@@ -13,6 +13,8 @@
 #include "endpoint.h"
 #include "failover.h"
 #include "json.h"
+#include "keylimit.h"
+#include "keys.h"
 #include "log.h"
 #include "prices.h"
 #include "proxy.h"
@@ -84,6 +86,10 @@ struct proxy_job {
 	const struct config_routing *routing;	/* backoff settings */
 	const struct accounting_final *fin;	/* proxy_job_end(): NULL while the request
 						   goes on; proxy_job_finish(): its end */
+	const char		*model;		/* proxy_job_choose(): the model as the client
+						   named it, for the key's globs */
+	enum keylimit_verdict	 key;		/* its answer: what the key's limits say */
+	int64_t			 key_retry_at;	/* and when the key may pass again (ms) */
 };
 
 /*
@@ -479,8 +485,20 @@ static enum qp_err
 proxy_job_choose(const struct server_db *d, void *arg)
 {
 	struct proxy_job *j = arg;
+	struct keylimit_policy pol;
+	struct keylimit_usage use;
 	enum qp_err err;
 
+	/* The key's limits hold in the transaction that opens the first attempt. */
+	j->key = KEYLIMIT_OK;
+	if (j->req->attempts == 0 && j->req->client_key_id > 0) {
+		err = keys_limits_read(d->keys, j->req->client_key_id, j->q->now, &pol, &use);
+		if (err != QP_OK && err != QP_ENOTFOUND)
+			return err;
+		if (err == QP_OK && (j->key = keylimit_judge(&pol, &use, j->model, j->q->model,
+		    j->q->now, &j->key_retry_at)) != KEYLIMIT_OK)
+			return QP_OK;
+	}
 	/* The writer's selector chooses among this request's accounts. */
 	if ((err = select_bind(d->sel, j->cfg, j->cfg_gen)) != QP_OK ||
 	    (err = select_choose(d->sel, j->q, j->sel)) != QP_OK)
@@ -812,9 +830,68 @@ proxy_refuse(struct proxy_request *p)
 }
 
 /*
+ * Answers a request its key's limits refuse (docs/keys.md): 403 for a
+ * model outside its globs, 429 with Retry-After for rpm and tpm, and 429
+ * (type insufficient_quota in the OpenAI family) with Retry-After up to
+ * the period's end for a spent budget; records it as rejected, with
+ * error_class key_model, key_budget, key_rpm or key_tpm.
+ */
+static void
+proxy_key_refuse(struct proxy_request *p)
+{
+	static const char *const classes[KEYLIMIT__MAX] = {
+		[KEYLIMIT_MODEL] = "key_model", [KEYLIMIT_BUDGET] = "key_budget",
+		[KEYLIMIT_RPM] = "key_rpm", [KEYLIMIT_TPM] = "key_tpm",
+	};
+	struct http_req *r = p->r;
+	int64_t now = p->q.now, retry_s = 0;
+	char msg[512], extra[64];
+	const char *type;
+	int st = 429;
+
+	if (p->job.key_retry_at > now)
+		retry_s = (p->job.key_retry_at - now + 999) / 1000;
+	switch (p->job.key) {
+	case KEYLIMIT_MODEL:
+		st = 403;
+		type = http_type(r, "permission_error", "permission_error");
+		snprintf(msg, sizeof(msg), "This key may not use model '%s'", p->model);
+		break;
+	case KEYLIMIT_BUDGET:
+		type = http_type(r, "insufficient_quota", "rate_limit_error");
+		snprintf(msg, sizeof(msg), "This key's budget is spent until the period resets "
+		    "in %lld s", (long long)retry_s);
+		break;
+	default:
+		type = http_type(r, "rate_limit_exceeded", "rate_limit_error");
+		snprintf(msg, sizeof(msg), "This key's %s limit is reached; retry in %lld s",
+		    p->job.key == KEYLIMIT_RPM ? "requests-per-minute" : "tokens-per-minute",
+		    (long long)retry_s);
+		break;
+	}
+	if (retry_s > 0) {
+		snprintf(extra, sizeof(extra), "Retry-After: %lld\r\n", (long long)retry_s);
+		http_error_ex(r, st, type, msg, extra);
+	} else
+		http_error(r, st, type, msg);
+	p->final_status = st;
+	accounting_final_init(&p->fin, ACCOUNTING_REJECTED, st, db_now_ms());
+	p->fin.error_class = classes[p->job.key];
+	p->fin.bytes_out = r->bytes_out;
+	p->fin.overhead_us = p->overhead_us;
+	(void)http_flush(r);
+	p->job.sel = NULL;
+	p->job.fin = &p->fin;
+	if (server_batch(p->w->srv, proxy_job_finish, &p->job) != QP_OK)
+		log_msg(LOG_ERROR, "request %s: cannot record its end", p->req.uid);
+	p->done = 1;
+}
+
+/*
  * Runs one selection for p->base (and p->pinned) among the accounts not
  * tried for it yet, opening the attempt when one is chosen. Returns its
- * status, or SELECT__MAX when the database failed.
+ * status, or SELECT__MAX when the database failed or the key's limits
+ * refused the request (p->job.key says which).
  */
 static enum select_status
 proxy_select(struct proxy_request *p)
@@ -835,12 +912,13 @@ proxy_select(struct proxy_request *p)
 	p->job.req = &p->req;
 	p->job.q = &p->q;
 	p->job.sel = &p->sel;
+	p->job.model = p->model;
 	if ((err = server_batch(p->w->srv, proxy_job_choose, &p->job)) != QP_OK) {
 		log_msg(LOG_ERROR, "request %s: cannot choose an account: %s", p->req.uid,
 		    qp_strerror(err));
 		return SELECT__MAX;
 	}
-	return p->sel.status;
+	return p->job.key != KEYLIMIT_OK ? SELECT__MAX : p->sel.status;
 }
 
 /*
@@ -905,6 +983,10 @@ proxy_choose(struct proxy_request *p)
 			p->sel.status = st;
 			p->sel.retry_at = retry_at;
 		}
+	}
+	if (st == SELECT__MAX && p->job.key != KEYLIMIT_OK) {
+		proxy_key_refuse(p);
+		return PROXY_STOP;
 	}
 	if (st == SELECT__MAX) {
 		proxy_fail(p->r, 503, "the gateway's database is unavailable", 0);

@@ -6,6 +6,7 @@
 
 #include "db.h"
 #include "failover.h"
+#include "quotacap.h"
 #include "select.h"
 
 #define SELECT_HOUR_MS		3600000LL
@@ -28,6 +29,7 @@ enum select_stmt {
 	SELECT_STMT_USAGE_NOW,	/* usage of the current hour per account */
 	SELECT_STMT_LAST_USED,	/* latest attempt start of one account */
 	SELECT_STMT_OVERRIDES,	/* accounts the operator disabled */
+	SELECT_STMT_HOURS,	/* usage of one account per hour since a time */
 	SELECT_STMT_BEGIN,	/* one read transaction for all the reads of a choice */
 	SELECT_STMT_COMMIT,	/* its end */
 	SELECT_STMT_LIMITS,	/* the limits a provider's model list gives a model */
@@ -62,6 +64,10 @@ static const char *const select_sql[SELECT_STMT__MAX] = {
 	    "WHERE account_name = ?",
 	[SELECT_STMT_OVERRIDES] = "SELECT account_name, updated_at FROM account_overrides "
 	    "WHERE state = 'disabled'",
+	[SELECT_STMT_HOURS] = "SELECT bucket_start, sum(cost_microdollars), sum(requests), "
+	    "sum(" SELECT_TOKENS_SQL ") FROM stats_requests WHERE bucket_s = 3600 "
+	    "AND account_name = ?1 AND bucket_start >= ?2 GROUP BY bucket_start "
+	    "ORDER BY bucket_start",
 	[SELECT_STMT_BEGIN] = "BEGIN",
 	[SELECT_STMT_COMMIT] = "COMMIT",
 	[SELECT_STMT_LIMITS] = "SELECT max_context_tokens, max_output_tokens FROM model_catalog "
@@ -101,7 +107,14 @@ static const char *const select_reason_names[SELECT_REASON__MAX] = {
 	[SELECT_REASON_ALREADY_TRIED] = "already_tried",
 	[SELECT_REASON_BACKOFF] = "backoff",
 	[SELECT_REASON_AUTH_QUARANTINE] = "auth_quarantine",
+	[SELECT_REASON_HARD_CAP] = "hard_cap",
 	[SELECT_REASON_CONTEXT] = "context_limit",
+};
+
+static const char *const select_window_names[CONFIG_WINDOW__MAX] = {
+	[CONFIG_WINDOW_5H] = "5h",
+	[CONFIG_WINDOW_WEEK] = "week",
+	[CONFIG_WINDOW_MONTH] = "month",
 };
 
 /* Window lengths in ms, by enum config_window. */
@@ -127,6 +140,7 @@ struct select_cand {
 	enum failover_scope	 scope;		/* its scope: the account, or the model */
 	int64_t			 until;		/* end of the backoff row, 0 = none */
 	int64_t			 disabled_at;	/* when the operator disabled it, 0 = not */
+	int			 cap_window;	/* hard_cap: the window at its limit */
 	int64_t			 inflight;	/* live reservations */
 	int64_t			 reserved[SELECT_KIND__MAX]; /* what they hold (requests = inflight) */
 	int64_t			 now_usage[SELECT_KIND__MAX]; /* usage of the current hour */
@@ -705,6 +719,68 @@ select_score(struct select_db *s, int i)
 	c->scored = 1;
 }
 
+/*
+ * For candidate i, scored and at a limit of some window: the window, into
+ * cap_window, and when it goes under every limit it is at (as hours leave
+ * their windows) into until; at the latest a window and an hour from now.
+ */
+static enum qp_err
+select_cap_until(struct select_db *s, int i, int64_t now)
+{
+	const struct config_account *a = s->acct[i].a;
+	struct select_cand *c = &s->cand[i];
+	sqlite3_stmt *st = s->st[SELECT_STMT_HOURS];
+	struct quotacap_hour *hours = NULL;
+	const struct config_quota *q;
+	int64_t limit[SELECT_KIND__MAX], used, at, until = 0;
+	int w, k, n, rc, max = (int)(select_window_ms[CONFIG_WINDOW_MONTH] /
+	    QUOTACAP_HOUR_MS) + 2;
+	enum qp_err err = QP_OK;
+
+	if ((hours = calloc((size_t)max, sizeof(*hours))) == NULL)
+		return QP_ENOMEM;
+	for (w = 0; w < CONFIG_WINDOW__MAX; w++) {
+		if (c->window[w] < 1.0)
+			continue;
+		if (until == 0 || c->window[w] > c->window[c->cap_window])
+			c->cap_window = w;
+		q = &a->quota[w];
+		limit[SELECT_KIND_SPEND] = q->microdollars;
+		limit[SELECT_KIND_REQUESTS] = q->requests;
+		limit[SELECT_KIND_TOKENS] = q->tokens;
+		for (k = 0; k < SELECT_KIND__MAX; k++) {
+			used = s->acct[i].past[w][k] + c->now_usage[k] + c->reserved[k] +
+			    (k == SELECT_KIND_SPEND ? q->offset_microdollars : 0);
+			if (limit[k] <= 0 || used < limit[k])
+				continue;
+			sqlite3_reset(st);
+			sqlite3_bind_text(st, 1, a->name, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 2, select_hour(now - select_window_ms[w]));
+			n = 0;
+			while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < max) {
+				hours[n].start = sqlite3_column_int64(st, 0);
+				hours[n].used = sqlite3_column_int64(st, 1 + k);
+				n++;
+			}
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+				err = QP_EDB;
+				goto out;
+			}
+			at = quotacap_reset(hours, n, used, limit[k], select_window_ms[w], now);
+			if (at == 0)
+				at = now + select_window_ms[w] + QUOTACAP_HOUR_MS;
+			if (at > until)
+				until = at;
+		}
+	}
+	c->until = until > now ? until : now + 1000;
+out:
+	free(hours);
+	return err;
+}
+
 /* Returns < 0 if candidate i is better than j. */
 static int
 select_cmp(const struct select_db *s, int i, int j)
@@ -871,6 +947,9 @@ select_detail(struct select_db *s, const struct select_query *q, int chosen, int
 			    (long long)c->until);
 		if (c->reason == SELECT_REASON_OPERATOR_DISABLED)
 			select_put(b, ",\"since\":%lld", (long long)c->disabled_at);
+		if (c->reason == SELECT_REASON_HARD_CAP)
+			select_put(b, ",\"window\":\"%s\",\"until\":%lld",
+			    select_window_names[c->cap_window], (long long)c->until);
 		if (c->reason == SELECT_REASON_ELIGIBLE)
 			select_put(b, ",\"tier\":%d", s->acct[i].p->routing_priority);
 		if (c->reason == SELECT_REASON_ELIGIBLE && c->translated)
@@ -948,6 +1027,13 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 	if ((err = select_read_backoffs(s, q->model, q->now)) != QP_OK ||
 	    (err = select_read_overrides(s)) != QP_OK)
 		return err;
+	for (i = 0, j = 0; i < s->nacct && !j; i++)
+		j = s->acct[i].limited && s->acct[i].a->hard_cap;
+	/* A hard cap needs the usage before the exclusions. */
+	if (j && ((err = select_read_past(s, q->now)) != QP_OK ||
+	    (err = select_read_now(s, q->now)) != QP_OK ||
+	    (err = select_read_inflight(s, q->now)) != QP_OK))
+		return err;
 
 	/* Exclusions, in the documented order. */
 	for (i = 0; i < s->nacct; i++) {
@@ -982,6 +1068,16 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 				c->reason = c->backoff == FAILOVER_REASON_AUTH_FAILURE ?
 				    SELECT_REASON_AUTH_QUARANTINE : SELECT_REASON_BACKOFF;
 			c->translated = (s->served[pi] & q->protocol) == 0;
+			if (c->reason == SELECT_REASON_ELIGIBLE && a->hard_cap &&
+			    s->acct[i].limited) {
+				select_score(s, i);
+				c->scored = 0;
+				if (c->pressure >= 1.0) {
+					if ((err = select_cap_until(s, i, q->now)) != QP_OK)
+						return err;
+					c->reason = SELECT_REASON_HARD_CAP;
+				}
+			}
 		}
 		/* What decides the status does not depend on the order of exclusions. */
 		if (p->enabled && s->listed[pi]) {
@@ -1003,6 +1099,7 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 				tier = p->routing_priority;
 			break;
 		case SELECT_REASON_BACKOFF:
+		case SELECT_REASON_HARD_CAP:
 			n_backoff++;
 			if (retry_backoff == 0 || c->until < retry_backoff)
 				retry_backoff = c->until;

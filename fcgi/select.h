@@ -44,6 +44,7 @@ enum select_reason {
 					   circuit_open or model_unavailable, of the account
 					   or of the model */
 	SELECT_REASON_AUTH_QUARANTINE,	/* "auth_quarantine": after an auth failure */
+	SELECT_REASON_HARD_CAP,		/* "hard_cap": at a limit of a window, hard_cap set */
 	SELECT_REASON_CONTEXT,		/* "context_limit": the request is clearly over the
 					   model's limits at its provider (ctxlimit.h) */
 	SELECT_REASON__MAX
@@ -101,6 +102,8 @@ struct select_result {
  *    [,"backoff":B,"scope":S,"until":T]	(backoff, auth_quarantine: failover reason,
  *						 "account" or "model" (of M only), end ms)
  *    [,"since":T]				(operator_disabled: when, ms)
+ *    [,"window":"5h"|"week"|"month","until":T]	(hard_cap: the window at its limit,
+ *						 and when it goes under it as hours leave)
  *    [,"tier":N]				(eligible: its routing_priority)
  *    [,"translated":true]			(eligible only through q->via)
  *    [,"context":C,"input_limit":I,"need":[IN,OUT]]	(context_limit: the limits, 0 =
@@ -172,20 +175,23 @@ void		 select_free(struct select_db *s);
  * ctxlimit_exceeds()), it was tried already, it is auth-quarantined, or
  * it is in backoff (account_backoffs rows not yet over: the account's
  * own, or its row for q->model; a backoff for another model does not
- * count). Among the rest, the highest routing_priority tier wins; inside
- * it an account whose provider serves the model over q->protocol comes
- * before one reached only through q->via (translation), then the lowest
- * quota pressure (the largest, over the 5-hour, 7-day and 30-day windows
- * and over the limits that are set, of spend + offset, requests, and
- * tokens (input + output + cache read + cache write) over the limit,
- * from the hourly stats_requests rows (bucket_s 3600, kept by
- * accounting's final hook) since the hour holding the window's start,
- * plus live reservations), then the fewest live reservations of any
- * process, then the least recently started attempt, then configuration
- * order. Fills res (its detail_json stays valid until the next call on
- * s); when nothing is eligible res->status says why. Read-only on the
- * database: the decision is recorded with the attempt by accounting.
- * QP_EDB on a database error.
+ * count), or it has hard_cap and its usage (as for the pressure below,
+ * reservations included) is at a limit of a window (until it goes under
+ * it as hours leave the window: such accounts count as backing off for
+ * the status and retry_at). Among the rest, the highest routing_priority
+ * tier wins; inside it an account whose provider serves the model over
+ * q->protocol comes before one reached only through q->via
+ * (translation), then the lowest quota pressure (the largest, over the
+ * 5-hour, 7-day and 30-day windows and over the limits that are set, of
+ * spend + offset, requests, and tokens (input + output + cache read +
+ * cache write) over the limit, from the hourly stats_requests rows
+ * (bucket_s 3600, kept by accounting's final hook) since the hour
+ * holding the window's start, plus live reservations), then the fewest
+ * live reservations of any process, then the least recently started
+ * attempt, then configuration order. Fills res (its detail_json stays
+ * valid until the next call on s); when nothing is eligible res->status
+ * says why. Read-only on the database: the decision is recorded with the
+ * attempt by accounting. QP_EDB on a database error.
  */
 enum qp_err	 select_choose(struct select_db *s, const struct select_query *q,
 		    struct select_result *res);

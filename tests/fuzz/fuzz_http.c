@@ -286,8 +286,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		http_begin(&r, 200, ct, NULL);
 		FCGX_FFlush(&out);
 		for (i = 0; ct[i] != '\0'; i++)
-			if (((unsigned char)ct[i] < 0x20 && ct[i] != '\t') || ct[i] == 0x7f)
+			if (((unsigned char)ct[i] < 0x20 && ct[i] != '\t') || ct[i] == 0x7f) {
 				ct = "application/octet-stream";
+				break;
+			}
 		check_head(mout.out, mout.outlen, api, ct, &clen);
 	}
 

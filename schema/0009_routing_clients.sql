@@ -1,4 +1,4 @@
--- 0008_routing_clients.sql: how a request was routed (an alias), the limits of the models, and which client sent each request.
+-- 0009_routing_clients.sql: how a request was routed (an alias), the limits of the models, and which client sent each request.
 -- All times are integer milliseconds since the Unix epoch, UTC.
 --
 -- A client model id that no provider serves may match a pattern of
