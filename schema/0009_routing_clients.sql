@@ -1,4 +1,5 @@
--- 0009_routing_clients.sql: how a request was routed (an alias), the limits of the models, and which client sent each request.
+-- 0009_routing_clients.sql: how a request was routed (an alias), the limits of the
+-- models, and which client sent each request.
 -- All times are integer milliseconds since the Unix epoch, UTC.
 --
 -- A client model id that no provider serves may match a pattern of
@@ -46,3 +47,13 @@ CREATE TABLE stats_clients (
 	total_count	INTEGER NOT NULL DEFAULT 0, -- requests with a total_ms
 	PRIMARY KEY (bucket_s, bucket_start, client_family, status)
 ) WITHOUT ROWID;
+
+-- Requests counted before this version had no family: they are "other", so
+-- that the breakdown of any period adds up to the other datasets' totals.
+INSERT INTO stats_clients (bucket_s, bucket_start, client_family, status, requests, streamed,
+    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_microdollars,
+    bytes_in, bytes_out, total_ms_sum, total_count)
+SELECT bucket_s, bucket_start, 'other', status, sum(requests), sum(streamed), sum(input_tokens),
+    sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(cost_microdollars),
+    sum(bytes_in), sum(bytes_out), sum(total_ms_sum), sum(total_count)
+FROM stats_requests GROUP BY bucket_s, bucket_start, status;
