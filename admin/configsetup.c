@@ -458,21 +458,25 @@ cs_check_key(struct admin *a, const char *key)
 	return rc;
 }
 
-/* The default gateway URL: [server] host and port ("any" addresses become loopback). */
+/*
+ * The default gateway URL: [server] host, port and base_path ("any"
+ * addresses become loopback).
+ */
 static void
 cs_base(const struct config *cfg, char *buf, size_t len)
 {
 	const char *h = cfg->server.host != NULL ? cfg->server.host : "127.0.0.1";
+	const char *bp = cfg->server.base_path != NULL ? cfg->server.base_path : "";
 
 	if (strcmp(h, "0.0.0.0") == 0 || strcmp(h, "") == 0)
 		h = "127.0.0.1";
 	if (strcmp(h, "::") == 0)
 		h = "[::1]";
 	else if (strchr(h, ':') != NULL && h[0] != '[') {
-		snprintf(buf, len, "http://[%s]:%d", h, cfg->server.port);
+		snprintf(buf, len, "http://[%s]:%d%s", h, cfg->server.port, bp);
 		return;
 	}
-	snprintf(buf, len, "http://%s:%d", h, cfg->server.port);
+	snprintf(buf, len, "http://%s:%d%s", h, cfg->server.port, bp);
 }
 
 int

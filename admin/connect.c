@@ -87,6 +87,39 @@ connect_slurp(const char *path, size_t *len)
 	return buf;
 }
 
+/*
+ * Gives the new file fd the group of the file at path and its group-read
+ * bit (0640), or, for a new file, those of path's directory when others
+ * cannot enter it: a configuration installed 0640 root:quotapool (Debian
+ * package) stays readable by the gateway after root edits it. Never any
+ * bit for others. 0 or -1.
+ */
+static int
+connect_share_group(int fd, const char *path)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	char *slash;
+
+	if (stat(path, &st) != 0) {
+		if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+			return 0;
+		if ((slash = strrchr(dir, '/')) == NULL)
+			memcpy(dir, ".", 2);
+		else if (slash == dir)
+			dir[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(dir, &st) != 0 || (st.st_mode & 007) != 0)
+			return 0;
+	}
+	if (!(st.st_mode & S_IRGRP) || st.st_gid == getegid())
+		return 0;
+	if (fchown(fd, (uid_t)-1, st.st_gid) != 0 || fchmod(fd, 0640) != 0)
+		return -1;
+	return 0;
+}
+
 /* Writes text to path through path.tmp (0600, synced, renamed); keeps path.bak. 0 or -1. */
 static int
 connect_replace(const char *path, const char *text)
@@ -131,6 +164,8 @@ connect_replace(const char *path, const char *text)
 		return -1;
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
 		return -1;
+	if (connect_share_group(fd, path) != 0)
+		goto fail;
 	len = strlen(text);
 	off = 0;
 	while (off < len) {

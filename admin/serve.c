@@ -459,7 +459,8 @@ cmd_serve(struct admin *a, int argc, char **argv)
 		}
 		usleep(20000);
 	}
-	printf("quotapool listening on http://%s:%d/\n", host, port);
+	printf("quotapool listening on http://%s:%d%s/\n", host, port,
+	    cfg->server.base_path != NULL ? cfg->server.base_path : "");
 	printf("logs: %s/error.log; press Ctrl-C to stop\n", cfg->server.state_dir);
 	fflush(stdout);
 

@@ -1,5 +1,6 @@
 /* config.c: the configuration file, read, checked and documented from per-section key tables. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -251,6 +252,11 @@ static const struct config_key config_keys_server[] = {
 	{ .name = "socket", .kind = CONFIG_KIND_PATH, .off = offsetof(S, socket),
 	  .defdoc = "under `state_dir`",
 	  .doc = "FastCGI socket the process listens on when not started by the web server." },
+	{ .name = "base_path", .kind = CONFIG_KIND_STRING, .off = offsetof(S, base_path),
+	  .flags = CONFIG_F_EMPTY_NULL, .defdoc = "`\"\"` (the root)",
+	  .doc = "URL prefix the gateway is served under, e.g. `\"/quotapool\"`, so that one web "
+	  "server hosts other sites too: routes, dashboard links, cookies and redirects follow "
+	  "it, and paths outside it get 404. Letters, digits and `-._~/` only." },
 	{ .name = "user", .kind = CONFIG_KIND_STRING, .off = offsetof(S, user),
 	  .doc = "User to switch to when started as root." },
 	CK_BOOL(S, "allow_core_dumps", allow_core_dumps, 0,
@@ -1761,6 +1767,10 @@ config_set(struct config_ctx *c, const struct config_key *k, const struct toml_k
 		break;
 	case CONFIG_KIND_STRING:
 	case CONFIG_KIND_PATH:
+		if (len == 0 && (k->flags & CONFIG_F_EMPTY_NULL)) {
+			config_set_str((char **)(void *)field, NULL);
+			return;
+		}
 		if (len == 0 || !config_text_ok(s, len)) {
 			config_msg(c, CONFIG_ERROR, v->line, v->col, "%s.%s: must be non-empty "
 			    "text without control characters", c->where, k->name);
@@ -2452,6 +2462,43 @@ config_finish_account(struct config_ctx *c, const struct config_provider *p, int
 	}
 }
 
+/*
+ * Checks [server] base_path and brings it to "" or "/a/b": one leading '/',
+ * no trailing '/', no empty or dot segments, only unreserved URL bytes, so
+ * that it can be written into headers, cookies and pages as it is.
+ */
+static void
+config_base_path(struct config_ctx *c)
+{
+	char *b = c->cfg->server.base_path;
+	const char *seg;
+	size_t n, i;
+
+	if (b == NULL) {
+		c->cfg->server.base_path = config_strdup(c, "");
+		return;
+	}
+	n = strlen(b);
+	while (n > 0 && b[n - 1] == '/')
+		b[--n] = '\0';
+	if (n == 0)
+		return;
+	if (b[0] != '/' || n > 200)
+		goto bad;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)b[i]) && strchr("-._~/", b[i]) == NULL)
+			goto bad;
+	for (seg = b; seg != NULL; seg = strchr(seg + 1, '/'))
+		if (seg[1] == '/' || (seg[1] == '.' && (seg[2] == '/' || seg[2] == '\0' ||
+		    (seg[2] == '.' && (seg[3] == '/' || seg[3] == '\0')))))
+			goto bad;
+	return;
+bad:
+	config_msg(c, CONFIG_ERROR, c->sec_line[CONFIG_SEC_SERVER], 0, "server.base_path: "
+	    "\"%s\" is not a URL path such as \"/quotapool\" (letters, digits, -._~ "
+	    "between single '/', at most 200 bytes)", b);
+}
+
 /* Checks across sections, fills the defaults that depend on other values. */
 static void
 config_finish(struct config_ctx *c)
@@ -2470,6 +2517,7 @@ config_finish(struct config_ctx *c)
 		else
 			cfg->backup.directory = config_strdup(c, buf);
 	}
+	config_base_path(c);
 	/* [retention] requests_days and its older names are one setting. */
 	if (cfg->retention.requests_days >= 0 && cfg->dashboard.retention_days >= 0)
 		config_msg(c, CONFIG_ERROR, c->sec_line[CONFIG_SEC_RETENTION], 0, "retention: "

@@ -149,6 +149,8 @@ struct config_server {
 	int64_t		 max_request_body_bytes; /* 413 beyond, default 10 MiB */
 	char		*state_dir;	/* pid, logs, sockets; absolute after loading */
 	char		*socket;	/* FastCGI socket path; NULL = under state_dir */
+	char		*base_path;	/* URL prefix the gateway is served under: "" (the
+					   root) or "/a/b", no trailing '/' */
 	char		*user;		/* drop privileges to this user when started as root */
 	int		 allow_core_dumps; /* 1 = stay dumpable (debugging); default 0 */
 	int		 log_level;	/* enum log_level from log.h */

@@ -877,7 +877,7 @@ dashboard_layout(struct worker *w, struct http_req *r, cJSON *ctx, const char *p
     const char *title, const char *period, int admin)
 {
 	cJSON *arr, *o;
-	char tbuf[32], href[160];
+	char tbuf[32], href[384];
 	const char *theme = dashboard_theme_of(w, r, tbuf, sizeof(tbuf));
 	int i;
 
@@ -885,6 +885,7 @@ dashboard_layout(struct worker *w, struct http_req *r, cJSON *ctx, const char *p
 	    cJSON_AddStringToObject(ctx, "page", page) == NULL ||
 	    cJSON_AddStringToObject(ctx, "theme", theme) == NULL ||
 	    cJSON_AddStringToObject(ctx, "path", r->path) == NULL ||
+	    cJSON_AddStringToObject(ctx, "base", r->base) == NULL ||
 	    cJSON_AddStringToObject(ctx, "version", QP_VERSION) == NULL ||
 	    cJSON_AddBoolToObject(ctx, "admin", admin) == NULL ||
 	    cJSON_AddNumberToObject(ctx, "refresh_s",
@@ -893,7 +894,8 @@ dashboard_layout(struct worker *w, struct http_req *r, cJSON *ctx, const char *p
 	if ((arr = cJSON_AddArrayToObject(ctx, "themes")) == NULL)
 		return QP_ENOMEM;
 	for (i = 0; i < DASHBOARD_NTHEMES; i++) {
-		snprintf(href, sizeof(href), "/theme?t=%s&r=%s", dashboard_themes[i], page);
+		snprintf(href, sizeof(href), "%s/theme?t=%s&r=%s", r->base, dashboard_themes[i],
+		    page);
 		if ((o = cJSON_CreateObject()) == NULL || !cJSON_AddItemToArray(arr, o) ||
 		    cJSON_AddStringToObject(o, "name", dashboard_themes[i]) == NULL ||
 		    cJSON_AddStringToObject(o, "href", href) == NULL ||
@@ -918,9 +920,10 @@ dashboard_layout(struct worker *w, struct http_req *r, cJSON *ctx, const char *p
 	if ((arr = cJSON_AddArrayToObject(ctx, "nav")) == NULL)
 		return QP_ENOMEM;
 	for (i = 0; i < DASHBOARD_P__MAX; i++) {
+		snprintf(href, sizeof(href), "%s%s", r->base, dashboard_pages[i].path);
 		if ((o = cJSON_CreateObject()) == NULL || !cJSON_AddItemToArray(arr, o) ||
 		    cJSON_AddStringToObject(o, "title", dashboard_pages[i].title) == NULL ||
-		    cJSON_AddStringToObject(o, "href", dashboard_pages[i].path) == NULL ||
+		    cJSON_AddStringToObject(o, "href", href) == NULL ||
 		    cJSON_AddBoolToObject(o, "current",
 		    strcmp(page, dashboard_pages[i].name) == 0) == NULL)
 			return QP_ENOMEM;
@@ -980,14 +983,17 @@ dashboard_message(struct worker *w, struct http_req *r, int status, const char *
 	tmpl_out_free(&out);
 }
 
-/* Sends 303 to location (a path of ours) with extra header lines. */
+/*
+ * Sends 303 to location (a path of ours, under [server] base_path) with
+ * extra header lines.
+ */
 static void
 dashboard_redirect(struct http_req *r, const char *location, const char *extra)
 {
-	char hdr[512];
+	char hdr[768];
 
-	snprintf(hdr, sizeof(hdr), "Location: %s\r\n%s" DASHBOARD_NOSTORE
-	    "Content-Length: 0\r\n", location, extra != NULL ? extra : "");
+	snprintf(hdr, sizeof(hdr), "Location: %s%s\r\n%s" DASHBOARD_NOSTORE
+	    "Content-Length: 0\r\n", r->base, location, extra != NULL ? extra : "");
 	http_begin(r, 303, "text/plain; charset=utf-8", hdr);
 }
 
@@ -1408,7 +1414,7 @@ dashboard_login(struct worker *w, struct http_req *r)
 	static const char ins[] = "INSERT INTO dashboard_sessions "
 	    "(token_hash, key_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)";
 	unsigned char raw[DASHBOARD_TOKEN_BYTES], h[CRYPTO_SHA256_LEN];
-	char tok[2 * DASHBOARD_TOKEN_BYTES + 1], key[DASHBOARD_VALUE_MAX], cookie[256];
+	char tok[2 * DASHBOARD_TOKEN_BYTES + 1], key[DASHBOARD_VALUE_MAX], cookie[512];
 	const char *ct = http_param(r, "CONTENT_TYPE");
 	struct keys_info info;
 	sqlite3_stmt *st = NULL;
@@ -1498,7 +1504,7 @@ dashboard_login(struct worker *w, struct http_req *r)
 		goto fail;
 	began = 0;
 	snprintf(cookie, sizeof(cookie), "Set-Cookie: " DASHBOARD_COOKIE "=%s; HttpOnly; "
-	    "SameSite=Strict; Path=/; Max-Age=%lld%s\r\n", tok,
+	    "SameSite=Strict; Path=%s/; Max-Age=%lld%s\r\n", tok, r->base,
 	    (long long)(DASHBOARD_SESSION_MS / 1000), r->client_https ? "; Secure" : "");
 	dashboard_redirect(r, "/", cookie);
 	goto out;
@@ -1521,6 +1527,7 @@ dashboard_logout(struct worker *w, struct http_req *r)
 	static const char sql[] = "DELETE FROM dashboard_sessions WHERE token_hash = ?1";
 	unsigned char h[CRYPTO_SHA256_LEN];
 	sqlite3_stmt *st = NULL;
+	char cookie[384];
 
 	if (dashboard_session_hash(r, h) && server_worker_ready(w) == QP_OK &&
 	    sqlite3_prepare_v2(w->db, sql, -1, &st, NULL) == SQLITE_OK) {
@@ -1528,14 +1535,15 @@ dashboard_logout(struct worker *w, struct http_req *r)
 		(void)sqlite3_step(st);
 	}
 	sqlite3_finalize(st);
-	dashboard_redirect(r, "/login", "Set-Cookie: " DASHBOARD_COOKIE "=; HttpOnly; "
-	    "SameSite=Strict; Path=/; Max-Age=0\r\n");
+	snprintf(cookie, sizeof(cookie), "Set-Cookie: " DASHBOARD_COOKIE "=; HttpOnly; "
+	    "SameSite=Strict; Path=%s/; Max-Age=0\r\n", r->base);
+	dashboard_redirect(r, "/login", cookie);
 }
 
 void
 dashboard_theme(struct worker *w, struct http_req *r)
 {
-	char t[32], back[32], cookie[160];
+	char t[32], back[32], cookie[384];
 	const char *loc = "/";
 	size_t n;
 	int i;
@@ -1551,8 +1559,8 @@ dashboard_theme(struct worker *w, struct http_req *r)
 		for (i = 0; i < DASHBOARD_P__MAX; i++)
 			if (strcmp(back, dashboard_pages[i].name) == 0)
 				loc = dashboard_pages[i].path;
-	snprintf(cookie, sizeof(cookie), "Set-Cookie: theme=%s; SameSite=Strict; Path=/; "
-	    "Max-Age=31536000\r\n", t);
+	snprintf(cookie, sizeof(cookie), "Set-Cookie: theme=%s; SameSite=Strict; Path=%s/; "
+	    "Max-Age=31536000\r\n", t, r->base);
 	dashboard_redirect(r, loc, cookie);
 }
 

@@ -70,6 +70,7 @@ http_req_init(struct http_req *r, FCGX_Request *fr)
 
 	memset(r, 0, sizeof(*r));
 	r->fr = fr;
+	r->base = "";
 	if ((r->method = FCGX_GetParam("REQUEST_METHOD", fr->envp)) == NULL)
 		r->method = "GET";
 	if ((uri = FCGX_GetParam("REQUEST_URI", fr->envp)) == NULL)

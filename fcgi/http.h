@@ -43,6 +43,10 @@ struct http_req {
 						   sets it, trusting [security]
 						   trusted_proxies), "" if unknown */
 	int		 client_https;		/* 1 if the client's connection is HTTPS (idem) */
+	const char	*base;			/* [server] base_path, "" or "/a/b": path is
+						   what follows it; links, cookies and
+						   redirects put it back (route_dispatch
+						   sets it) */
 };
 
 /*

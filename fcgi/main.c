@@ -47,7 +47,8 @@ usage(FILE *fp)
 
 	fprintf(fp, "usage: quotapool.fcgi [--config PATH] [--socket PATH|127.0.0.1:PORT]\n"
 	    "Run by the web server (lighttpd bin-path passes the socket as fd 0),\n"
-	    "or on its own socket with --socket (systemd, spawn-fcgi).\n");
+	    "by systemd socket activation (quotapool-fcgi.socket), or on its own\n"
+	    "socket with --socket (spawn-fcgi).\n");
 }
 
 /* Returns 1 if fd 0 is a listening socket handed over by the web server. */
@@ -63,6 +64,25 @@ stdin_is_socket(void)
 	if (getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0)
 		return 0;
 	return listening != 0;
+}
+
+/*
+ * Returns the listening socket systemd passed (socket activation: $LISTEN_PID
+ * is this process and $LISTEN_FDS is 1; the socket is fd 3, and also fd 0
+ * with StandardInput=socket), or -1 if it passed none.
+ */
+static int
+systemd_socket(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *n = getenv("LISTEN_FDS");
+	int listening = 0;
+	socklen_t len = sizeof(listening);
+
+	if (pid == NULL || n == NULL || atol(pid) != (long)getpid() || strcmp(n, "1") != 0)
+		return -1;
+	if (getsockopt(3, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening)
+		return -1;
+	return 3;
 }
 
 /*
@@ -182,9 +202,16 @@ main(int argc, char *argv[])
 	/* After FCGX_Init, which installs its own SIGPIPE handler. */
 	signal(SIGPIPE, SIG_IGN);
 
-	if (socket_arg == NULL && cfg->server.socket != NULL && !stdin_is_socket())
+	if (socket_arg == NULL && cfg->server.socket != NULL && !stdin_is_socket() &&
+	    systemd_socket() < 0)
 		socket_arg = cfg->server.socket;
-	if (socket_arg != NULL) {
+	if (socket_arg == NULL && (fd = systemd_socket()) >= 0) {
+		/* systemd owns the socket: it is not unlinked at exit. */
+		unsetenv("LISTEN_PID");
+		unsetenv("LISTEN_FDS");
+		unsetenv("LISTEN_FDNAMES");
+		log_msg(LOG_INFO, "listening on the socket systemd passed");
+	} else if (socket_arg != NULL) {
 		if (!socket_arg_ok(socket_arg)) {
 			log_msg(LOG_ERROR, "--socket %s: give a Unix socket path or "
 			    "127.0.0.1:PORT", socket_arg);

@@ -209,6 +209,30 @@ route_allowed(struct worker *w, struct http_req *r, enum route_access access)
 	return 1;
 }
 
+/*
+ * Takes [server] base_path off the front of r->path ("/base" alone is "/").
+ * Returns 0 if the path is outside it.
+ */
+int
+route_strip_base(struct http_req *r, const char *base)
+{
+	size_t n;
+
+	if (base == NULL)
+		base = "";
+	n = strlen(base);
+	r->base = base;
+	if (n == 0)
+		return 1;
+	if (strncmp(r->path, base, n) != 0 || (r->path[n] != '/' && r->path[n] != '\0'))
+		return 0;
+	if (r->path[n] == '\0')
+		memcpy(r->path, "/", 2);
+	else
+		memmove(r->path, r->path + n, strlen(r->path + n) + 1);
+	return 1;
+}
+
 void
 route_dispatch(struct worker *w, struct http_req *r)
 {
@@ -228,6 +252,12 @@ route_dispatch(struct worker *w, struct http_req *r)
 		method = "GET";
 	} else if (r->path_too_long) {
 		http_error(r, 414, "invalid_request_error", "request path too long");
+		return;
+	}
+	if (!route_strip_base(r, w->cfg->server.base_path)) {
+		http_error(r, 404, http_type(r, "invalid_request_error",
+		    "not_found_error"), "no such endpoint: this gateway is served under its "
+		    "[server] base_path");
 		return;
 	}
 	allow[0] = '\0';

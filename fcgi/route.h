@@ -42,6 +42,12 @@ struct route {
  */
 void		 route_dispatch(struct worker *w, struct http_req *r);
 
+/*
+ * Takes base ([server] base_path: "" or "/a/b") off the front of r->path and
+ * sets r->base; "/a/b" alone becomes "/". Returns 0 if the path is outside it.
+ */
+int		 route_strip_base(struct http_req *r, const char *base);
+
 /* Returns the routing table and its length (for docs and tests). */
 const struct route *route_table(int *n);
 

@@ -968,8 +968,9 @@ class Instance:
                     listening = want in f.read().decode("utf-8", "replace")
             if listening:
                 try:
-                    r = http_request(self.port, "GET", "/v1/healthz",
-                                     timeout=2)
+                    r = http_request(self.port, "GET", self.server.get(
+                        "base_path", "").rstrip("/") + "/v1/healthz",
+                        timeout=2)
                     if r.status == 200:
                         return None
                 except OSError:

@@ -30,6 +30,9 @@ OTHER = inst.new_key("boss2", admin_role=True)
 mock.script("*", {"usage": {"prompt": 5, "completion": 2}})
 r = inst.request("POST", dp.OPENAI, dp.chat("gpt-ms"))
 is_eq(r.status, 200, "one request served, for something to count")
+# Its row is closed just after the answer went out: wait for it, or a loaded
+# machine shows /metrics before there is anything to count.
+dp.wait_row(inst, dp.uid_of(r), timeout=10)
 
 
 def login(key):

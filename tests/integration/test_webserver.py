@@ -309,16 +309,23 @@ def snippet_site(unreachable=False):
         text = f.read()
     for old, new in (
             ("127.0.0.1:11300", "127.0.0.1:%d" % qport),
-            ("/usr/libexec/quotapool/quotapool.fcgi", qp.FCGI),
-            ("/etc/quotapool/config.toml", inst.config_path),
-            ("/run/lighttpd/quotapool.sock", d + "/qp.sock"),
+            ("/run/quotapool/quotapool.sock", d + "/qp.sock"),
             ("/usr/share/quotapool/lighttpd/errors/",
              qp.SRCDIR + "/lighttpd/errors/")):
         if not unreachable:
             ok(old in text, "50-quotapool.conf has %s (replaced here)" % old)
         text = text.replace(old, new)
-    if unreachable:
-        text = re.sub(r'(?m)^\s*"bin-path".*\n', "", text)
+    if not unreachable:
+        # The socket of quotapool-fcgi.socket: quotapool.fcgi on its own.
+        fcgi_procs.append(subprocess.Popen(
+            [qp.FCGI, "--config", inst.config_path, "--socket",
+             d + "/qp.sock"], stdin=subprocess.DEVNULL,
+            stderr=open(os.path.join(d, "fcgi.log"), "ab"),
+            start_new_session=True))
+        deadline = time.monotonic() + 10
+        while not os.path.exists(d + "/qp.sock") and \
+                time.monotonic() < deadline:
+            time.sleep(0.02)
     with open(os.path.join(d, "50-quotapool.conf"), "w") as f:
         f.write(text)
     conf = os.path.join(d, "lighttpd.conf")
@@ -343,6 +350,7 @@ ok(st == 503 and hdrs.get("content-type") == "application/json" and
        st, hdrs.get("content-type"), body[:300]))
 lt.stop()
 
+fcgi_procs = []
 conf, site, qport = snippet_site()
 lt = Lighttpd(conf, qport)
 r = qp.http_request(qport, "GET", "/v1/healthz")
@@ -362,6 +370,9 @@ ok(st == 404 and hdrs.get("content-type", "").startswith("text/html"),
    "50-quotapool.conf: the other site's own 404 stays lighttpd's page",
    lambda: "  got %r %r %r" % (st, hdrs.get("content-type"), body[:300]))
 lt.stop()
+for p in fcgi_procs:
+    p.terminate()
+    p.wait(15)
 
 conf, site, qport = snippet_site(unreachable=True)
 lt = Lighttpd(conf, qport)
