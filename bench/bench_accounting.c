@@ -147,6 +147,7 @@ bench_thread(void *arg)
 		req.bytes_in = 2048;
 		req.est_tokens = 1000;
 		if (r->with_select) {
+			memset(&q, 0, sizeof(q));
 			q.model = "bench-model";
 			q.provider = NULL;
 			q.protocol = CONFIG_PROTO_OPENAI;

@@ -36,10 +36,12 @@ enum accounting_stmt {
 static const char *const accounting_sql[ACC_STMT__MAX] = {
 	[ACC_REQ_INSERT] = "INSERT INTO requests (request_uid, process_id, client_key_id, "
 	    "protocol, endpoint, model, model_base, provider_id, account_name, streamed, "
-	    "status, attempt_count, started_at, bytes_in, client_ip) "
-	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+	    "status, attempt_count, started_at, bytes_in, client_ip, alias, alias_target, "
+	    "user_agent, client_family) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
 	[ACC_REQ_ATTEMPT] = "UPDATE requests SET provider_id = ?, account_name = ?, "
-	    "attempt_count = ? WHERE id = ?",
+	    "attempt_count = ?, model_base = COALESCE(?, model_base), "
+	    "alias_target = COALESCE(?, alias_target) WHERE id = ?",
 	[ACC_REQ_FINAL] = "UPDATE requests SET status = ?, status_code = ?, error_class = ?, "
 	    "retry_category = ?, attempt_count = ?, finish_reason = ?, stream_complete = ?, "
 	    "completed_at = ?, connect_ms = ?, first_byte_ms = ?, ttft_ms = ?, total_ms = ?, "
@@ -325,6 +327,11 @@ accounting_insert_request(struct accounting_db *acc, const struct accounting_req
 	sqlite3_bind_int64(st, 12, req->started_at);
 	sqlite3_bind_int64(st, 13, accounting_nonneg(req->bytes_in));
 	accounting_bind_text(st, 14, req->client_ip);
+	accounting_bind_text(st, 15, req->alias);
+	accounting_bind_text(st, 16, req->alias_target);
+	accounting_bind_text(st, 17, req->user_agent);
+	sqlite3_bind_text(st, 18, req->client_family != NULL ? req->client_family : "other", -1,
+	    SQLITE_STATIC);
 	if ((err = accounting_step(st)) != QP_OK)
 		return err;
 	*id = sqlite3_last_insert_rowid(acc->db);
@@ -382,7 +389,9 @@ accounting_attempt_start(struct accounting_db *acc, struct accounting_request *r
 		sqlite3_bind_text(st, 1, nr.provider_id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, nr.account_name, -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 3, n);
-		sqlite3_bind_int64(st, 4, nr.id);
+		accounting_bind_text(st, 4, nr.model_base);
+		accounting_bind_text(st, 5, nr.alias_target);
+		sqlite3_bind_int64(st, 6, nr.id);
 		if ((err = accounting_step(st)) != QP_OK)
 			goto out;
 	}

@@ -53,6 +53,14 @@ struct accounting_request {
 	const char	*model_base;	/* sent upstream, NULL = unknown (borrowed) */
 	int		 streamed;	/* 1 if the client asked for a stream */
 	const char	*client_ip;	/* client address, NULL = unknown (borrowed) */
+	const char	*alias;		/* [aliases] pattern the model matched, NULL = none
+					   (borrowed) */
+	const char	*alias_target;	/* the alias's model id tried now, NULL = none
+					   (borrowed; read again at each attempt's start) */
+	const char	*user_agent;	/* User-Agent as kept (useragent_clean()), NULL = none
+					   (borrowed) */
+	const char	*client_family;	/* useragent_family_name() of the client, NULL =
+					   "other" (borrowed) */
 	int64_t		 started_at;	/* ms since the epoch */
 	int64_t		 bytes_in;	/* request body bytes */
 	int64_t		 est_tokens;	/* tokens each attempt's reservation holds */
@@ -164,7 +172,9 @@ enum qp_err	 accounting_request_init(struct accounting_request *req, int64_t pro
  * Starts attempt req->attempts + 1 on the account chosen by sel (status
  * SELECT_OK) in one write transaction: on the first attempt the request
  * row (pending), then the attempt row, a reservation (req->est_* for
- * ACCOUNTING_RESERVATION_TTL_MS) and the routing decision. req is
+ * ACCOUNTING_RESERVATION_TTL_MS) and the routing decision; a later
+ * attempt updates the row's provider, account, model_base and
+ * alias_target (an alias's next model may serve it). req is
  * updated only if everything was written. QP_EINVAL if an attempt is
  * open or sel chose nothing; QP_EDB on a database error.
  */

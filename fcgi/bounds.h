@@ -104,6 +104,11 @@
 #define QP_XLATE_MAX_TOKENS	8192
 /* An upstream error message carried into a translated error body (cut beyond). */
 #define QP_XLATE_ERRMSG_MAX	1024
+/* [aliases]: patterns in the file, and models one pattern lists (the file is refused beyond). */
+#define QP_ALIASES_MAX		256
+#define QP_ALIAS_TARGETS_MAX	16
+/* A client's User-Agent kept with its request row (cut beyond, at a character boundary). */
+#define QP_USER_AGENT_MAX	256
 
 /*
  * Bytes of a model id that no configured provider serves (a 404 "model not

@@ -6,8 +6,10 @@
 
 #include <curl/curl.h>
 
+#include "alias.h"
 #include "catalog.h"
 #include "crypto.h"
+#include "ctxlimit.h"
 #include "db.h"
 #include "json.h"
 
@@ -35,12 +37,14 @@ enum catalog_stmt {
 
 static const char *const catalog_sql[CATALOG_STMT__MAX] = {
 	[CATALOG_STMT_UPSERT] = "INSERT INTO model_catalog (provider_id, model_id, "
-	    "protocol, display_name, source, first_seen_at, last_seen_at) "
-	    "VALUES (?1, ?2, ?3, ?4, 'upstream', ?5, ?5) "
+	    "protocol, display_name, source, first_seen_at, last_seen_at, max_context_tokens, "
+	    "max_output_tokens) VALUES (?1, ?2, ?3, ?4, 'upstream', ?5, ?5, ?6, ?7) "
 	    "ON CONFLICT (provider_id, model_id) DO UPDATE SET "
 	    "protocol = excluded.protocol, "
 	    "display_name = COALESCE(excluded.display_name, model_catalog.display_name), "
-	    "last_seen_at = excluded.last_seen_at",
+	    "last_seen_at = excluded.last_seen_at, "
+	    "max_context_tokens = excluded.max_context_tokens, "
+	    "max_output_tokens = excluded.max_output_tokens",
 	[CATALOG_STMT_DELETE_GONE] = "DELETE FROM model_catalog WHERE provider_id = ?1 "
 	    "AND source = 'upstream' AND model_id NOT IN "
 	    "(SELECT value FROM json_each(?2))",
@@ -58,8 +62,8 @@ static const char *const catalog_sql[CATALOG_STMT__MAX] = {
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[CATALOG_STMT_PRUNE] = "DELETE FROM provider_pings WHERE id IN (SELECT id "
 	    "FROM provider_pings WHERE probed_at < ?1 LIMIT ?2)",
-	[CATALOG_STMT_ROWS] = "SELECT provider_id, model_id, display_name, first_seen_at "
-	    "FROM model_catalog",
+	[CATALOG_STMT_ROWS] = "SELECT provider_id, model_id, display_name, first_seen_at, "
+	    "max_context_tokens, max_output_tokens FROM model_catalog",
 	[CATALOG_STMT_BACKOFF] = "SELECT EXISTS (SELECT 1 FROM account_backoffs WHERE "
 	    "account_name = ?1 AND model_id = '' AND backoff_until > ?2) OR EXISTS (SELECT 1 "
 	    "FROM account_overrides WHERE account_name = ?1)",
@@ -99,6 +103,8 @@ struct catalog_entry {
 	int		 priority;	/* the provider's routing_priority */
 	int		 from_db;	/* 1 for a catalog row, 0 for a configured static model */
 	char		*id;		/* "<model>/<provider>" while sorting suffixed ids */
+	int64_t		 context_tokens; /* the row's context window, 0 = unknown */
+	int64_t		 output_tokens;	/* the row's longest answer, 0 = unknown */
 };
 
 const char *
@@ -266,9 +272,45 @@ catalog_protocol_of(const cJSON *o)
 	return 0;
 }
 
+/* The first of keys that is a member of o holding a token count (1 to 1e9), or 0. */
+static int64_t
+catalog_tokens_of(const cJSON *o, const char *const *keys)
+{
+	const cJSON *v;
+
+	for (; *keys != NULL; keys++) {
+		v = json_member(o, *keys);
+		if (cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 1e9)
+			return (int64_t)v->valuedouble;
+	}
+	return 0;
+}
+
+/* Reads the context window and the longest answer an item of a list says (0 = not said). */
+static void
+catalog_limits_of(const cJSON *o, int64_t *context, int64_t *output)
+{
+	static const char *const ctx_keys[] = { "context_length", "context_window",
+	    "max_context_length", "max_model_len", "max_context_tokens", "max_input_tokens",
+	    NULL };
+	static const char *const out_keys[] = { "max_output_tokens", "max_completion_tokens",
+	    "output_token_limit", "max_tokens", NULL };
+	static const char *const top_ctx[] = { "context_length", NULL };
+	static const char *const top_out[] = { "max_completion_tokens", NULL };
+	const cJSON *top = json_member(o, "top_provider");
+
+	*context = catalog_tokens_of(o, ctx_keys);
+	*output = catalog_tokens_of(o, out_keys);
+	if (cJSON_IsObject(top) && *context == 0)
+		*context = catalog_tokens_of(top, top_ctx);
+	if (cJSON_IsObject(top) && *output == 0)
+		*output = catalog_tokens_of(top, top_out);
+}
+
 /* Adds one model to l; QP_ETOOBIG when l is full, QP_ENOMEM. */
 static enum qp_err
-catalog_list_add(struct catalog_list *l, const char *id, const char *name, unsigned protocol)
+catalog_list_add(struct catalog_list *l, const char *id, const char *name, unsigned protocol,
+    int64_t context, int64_t output)
 {
 	struct catalog_model *m, *grown;
 	int cap;
@@ -291,6 +333,8 @@ catalog_list_add(struct catalog_list *l, const char *id, const char *name, unsig
 	if (name != NULL)
 		memcpy(m->display_name, name, strlen(name) + 1);
 	m->protocol = protocol;
+	m->context_tokens = context;
+	m->output_tokens = output;
 	return QP_OK;
 }
 
@@ -304,6 +348,7 @@ catalog_parse(const char *buf, size_t len, struct catalog_list *l)
 	enum qp_err err;
 	int n0 = l->n, skipped = 0, truncated = 0, anthropic = 0, from_models = 0, i;
 	unsigned proto;
+	int64_t ctx, out;
 
 	if ((root = json_parse(buf, len, &err)) == NULL)
 		return err;
@@ -354,7 +399,8 @@ catalog_parse(const char *buf, size_t len, struct catalog_list *l)
 		if (name != NULL && from_models && strcmp(name, id) == 0)
 			name = NULL;
 		proto = catalog_protocol_of(item);
-		err = catalog_list_add(l, id, name, proto);
+		catalog_limits_of(item, &ctx, &out);
+		err = catalog_list_add(l, id, name, proto, ctx, out);
 		if (err == QP_ETOOBIG) {
 			truncated = 1;
 			err = QP_OK;
@@ -505,6 +551,10 @@ catalog_store(struct catalog_db *c, const char *provider_id, unsigned speaks,
 		if (m->display_name[0] != '\0')
 			sqlite3_bind_text(st, 4, m->display_name, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 5, now);
+		if (m->context_tokens > 0)
+			sqlite3_bind_int64(st, 6, m->context_tokens);
+		if (m->output_tokens > 0)
+			sqlite3_bind_int64(st, 7, m->output_tokens);
 		if ((err = catalog_step_done(st)) != QP_OK)
 			goto out;
 	}
@@ -1228,6 +1278,8 @@ catalog_entries(const struct config *cfg, const struct catalog_row *rows, int nr
 		e[k].model = rows[i].model_id;
 		e[k].display_name = rows[i].display_name;
 		e[k].first_seen_at = rows[i].first_seen_at;
+		e[k].context_tokens = rows[i].context_tokens;
+		e[k].output_tokens = rows[i].output_tokens;
 		e[k].provider = pi;
 		e[k].priority = cfg->providers[pi].routing_priority;
 		e[k].from_db = 1;
@@ -1260,10 +1312,21 @@ catalog_entries(const struct config *cfg, const struct catalog_row *rows, int nr
 	return e;
 }
 
+/* Puts the known limits of lim into an entry's ext; 0 on out of memory. */
+static int
+catalog_put_limits(cJSON *ext, const struct ctxlimit *lim)
+{
+
+	return (lim->context <= 0 || cJSON_AddNumberToObject(ext, "max_context_tokens",
+	    (double)lim->context) != NULL) &&
+	    (lim->output <= 0 || cJSON_AddNumberToObject(ext, "max_output_tokens",
+	    (double)lim->output) != NULL);
+}
+
 /* Adds one list entry to data; 0 on out of memory. */
 static int
 catalog_add_entry(cJSON *data, const char *id, int64_t created, const char *owned_by,
-    const char *name, cJSON *ext)
+    const char *name, cJSON *ext, const struct ctxlimit *lim)
 {
 	cJSON *o;
 
@@ -1276,7 +1339,9 @@ catalog_add_entry(cJSON *data, const char *id, int64_t created, const char *owne
 	    cJSON_AddStringToObject(o, "object", "model") == NULL ||
 	    cJSON_AddNumberToObject(o, "created", (double)created) == NULL ||
 	    cJSON_AddStringToObject(o, "owned_by", owned_by) == NULL ||
-	    cJSON_AddStringToObject(o, "name", name) == NULL) {
+	    cJSON_AddStringToObject(o, "name", name) == NULL ||
+	    (lim->context > 0 && cJSON_AddNumberToObject(o, "context_length",
+	    (double)lim->context) == NULL) || (ext != NULL && !catalog_put_limits(ext, lim))) {
 		cJSON_Delete(ext);
 		return 0;
 	}
@@ -1301,6 +1366,7 @@ catalog_build_suffixed(const struct config *cfg, struct catalog_entry *e, int n,
     cJSON *data)
 {
 	const struct config_provider *p;
+	struct ctxlimit lim;
 	cJSON *ext;
 	size_t len;
 	int i, okay = 1;
@@ -1326,8 +1392,10 @@ catalog_build_suffixed(const struct config *cfg, struct catalog_entry *e, int n,
 			okay = 0;
 			break;
 		}
+		ctxlimit_effective(config_override(cfg, e[i].model), e[i].context_tokens,
+		    e[i].output_tokens, &lim);
 		okay = catalog_add_entry(data, e[i].id, catalog_created(&e[i], now), p->id,
-		    e[i].display_name != NULL ? e[i].display_name : e[i].model, ext);
+		    e[i].display_name != NULL ? e[i].display_name : e[i].model, ext, &lim);
 	}
 out:
 	for (i = 0; i < n; i++) {
@@ -1342,6 +1410,7 @@ static int
 catalog_build_collapsed(const struct config *cfg, const struct catalog_entry *e, int n,
     int64_t now, cJSON *data)
 {
+	struct ctxlimit lim, one;
 	const char *name;
 	cJSON *ext, *provs;
 	int64_t created, c;
@@ -1350,6 +1419,7 @@ catalog_build_collapsed(const struct config *cfg, const struct catalog_entry *e,
 	for (i = 0; i < n; i = j) {
 		created = catalog_created(&e[i], now);
 		name = NULL;
+		memset(&lim, 0, sizeof(lim));
 		if ((ext = cJSON_CreateObject()) == NULL ||
 		    cJSON_AddStringToObject(ext, "model", e[i].model) == NULL ||
 		    (provs = cJSON_AddArrayToObject(ext, "providers")) == NULL) {
@@ -1361,6 +1431,13 @@ catalog_build_collapsed(const struct config *cfg, const struct catalog_entry *e,
 				created = c;
 			if (name == NULL)
 				name = e[j].display_name;
+			/* What every provider allows: the smallest known limit. */
+			ctxlimit_effective(config_override(cfg, e[j].model), e[j].context_tokens,
+			    e[j].output_tokens, &one);
+			if (one.context > 0 && (lim.context == 0 || one.context < lim.context))
+				lim.context = one.context;
+			if (one.output > 0 && (lim.output == 0 || one.output < lim.output))
+				lim.output = one.output;
 			if (!cJSON_AddItemToArray(provs,
 			    cJSON_CreateString(cfg->providers[e[j].provider].id))) {
 				cJSON_Delete(ext);
@@ -1372,7 +1449,7 @@ catalog_build_collapsed(const struct config *cfg, const struct catalog_entry *e,
 			return 0;
 		}
 		if (!catalog_add_entry(data, e[i].model, created,
-		    cfg->providers[e[i].provider].id, name != NULL ? name : e[i].model, ext))
+		    cfg->providers[e[i].provider].id, name != NULL ? name : e[i].model, ext, &lim))
 			return 0;
 	}
 	return 1;
@@ -1398,6 +1475,8 @@ catalog_models_build(const struct config *cfg, const struct catalog_row *rows, i
 		okay = catalog_build_collapsed(cfg, e, ne, now, data);
 	else
 		okay = catalog_build_suffixed(cfg, e, ne, now, data);
+	if (okay && alias_models_add(cfg, data, now / 1000) != 0)
+		okay = 0;
 out:
 	free(e);
 	if (!okay) {
@@ -1468,6 +1547,8 @@ catalog_read_rows(struct catalog_db *c, struct catalog_rows *r)
 		row->model_id = catalog_column_dup(st, 1, &nomem);
 		row->display_name = catalog_column_dup(st, 2, &nomem);
 		row->first_seen_at = sqlite3_column_int64(st, 3);
+		row->context_tokens = sqlite3_column_int64(st, 4);
+		row->output_tokens = sqlite3_column_int64(st, 5);
 		if (nomem) {
 			err = QP_ENOMEM;
 			break;

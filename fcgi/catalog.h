@@ -37,6 +37,8 @@ struct catalog_model {
 	char		 id[CATALOG_ID_MAX + 1];	/* model id, valid UTF-8, no space or control */
 	char		 display_name[CATALOG_NAME_MAX + 1]; /* human name, "" if none */
 	unsigned	 protocol;	/* CONFIG_PROTO_* the list says it speaks, 0 = not said */
+	int64_t		 context_tokens; /* context window the list says, 0 = not said */
+	int64_t		 output_tokens;	/* longest answer the list says, 0 = not said */
 };
 
 /* A parsed models list: unique ids in strcmp order. */
@@ -68,6 +70,8 @@ struct catalog_row {
 	const char	*model_id;	/* model id as the provider names it */
 	const char	*display_name;	/* NULL if none */
 	int64_t		 first_seen_at;	/* wall clock ms of its first listing */
+	int64_t		 context_tokens; /* context window its list said, 0 = unknown */
+	int64_t		 output_tokens;	/* longest answer its list said, 0 = unknown */
 };
 
 /* What one catalog refresh did. */
@@ -95,7 +99,15 @@ const char	*catalog_shape_name(enum catalog_shape shape);
  * objects may also carry the list under "models". Items that are not
  * objects or lack a valid "id" are counted in l->skipped; ids longer
  * than CATALOG_ID_MAX or with spaces, control bytes or invalid UTF-8 are
- * malformed; display names come from "display_name", "name" or "title".
+ * malformed; display names come from "display_name", "name" or "title";
+ * the context window from "context_length" (OpenRouter, Together,
+ * Fireworks), "context_window" (Groq), "max_context_length" (Mistral),
+ * "max_model_len" (vLLM), "max_context_tokens", "max_input_tokens"
+ * (Anthropic), else top_provider.context_length (OpenRouter); the longest
+ * answer from "max_output_tokens", "max_completion_tokens" (Groq),
+ * "output_token_limit", "max_tokens" (Anthropic), else
+ * top_provider.max_completion_tokens: positive integers up to 1e9, a
+ * value that is not one is ignored.
  * JSON deeper than QP_JSON_DEPTH_MAX is refused. Returns QP_OK (l may
  * still be empty: the list was empty), QP_EPARSE if the bytes are not
  * JSON or hold no list (e.g. an error object), QP_ETOOBIG if too deep,
@@ -123,7 +135,8 @@ void		 catalog_db_free(struct catalog_db *c);
  * Replaces provider_id's upstream models with l in one write
  * transaction: models of l are inserted or refreshed (first_seen_at
  * kept, last_seen_at = now), upstream rows not in l are deleted, static
- * rows stay static. A protocol from l is stored only if speaks (the
+ * rows stay static. The limits l says are stored (a static row too
+ * keeps those of its provider's list). A protocol from l is stored only if speaks (the
  * provider's CONFIG_PROTO_* mask) has it. An empty l changes nothing:
  * the last good catalog is kept. QP_EDB on a database error (then
  * nothing changed).
@@ -250,11 +263,15 @@ enum qp_err	 catalog_refresh(struct catalog_db *c, struct catalog_fetcher *f,
  * catalog rows plus the static models of cfg: only providers for which
  * catalog_provider_served() holds. Each entry is {"id","object":"model",
  * "created" (first seen, epoch seconds; now for a static model not yet
- * stored),"owned_by","name"} and a "quotapool" object. With [models]
+ * stored),"owned_by","name"[,"context_length"]} and a "quotapool" object
+ * [with "max_context_tokens", "max_output_tokens"]: the limits of
+ * ctxlimit_effective() from the row and the model's [model_overrides],
+ * where known (collapsed: the smallest over its providers). With [models]
  * collapse_models, one entry per model id, owned_by its provider of
  * highest routing_priority (ties: file order), quotapool.providers in
  * that order; otherwise one entry per (model, provider) with id
- * "<model>/<provider>". Sorted by id. Returns NULL on out of memory
+ * "<model>/<provider>". Each [aliases] pattern that is not such an id
+ * is listed too (alias_models_add()). Sorted by id. Returns NULL on out of memory
  * (caller frees with cJSON_Delete()). Thread-safe.
  */
 cJSON		*catalog_models_build(const struct config *cfg, const struct catalog_row *rows,

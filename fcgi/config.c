@@ -16,6 +16,7 @@
 #include "config.h"
 #include "cost.h"
 #include "crypto.h"
+#include "ctxlimit.h"
 #include "log.h"
 #include "toml.h"
 
@@ -659,17 +660,24 @@ static const struct config_key config_keys_override[] = {
 	{ .name = "cache_write_per_million_microdollars", .kind = CONFIG_KIND_INT64,
 	  .off = offsetof(S, cache_write_per_mtok), .min = 0, .max = COST_RATE_MAX, .idef = -1,
 	  .defdoc = "unset", .doc = "Price of cache-write tokens in microdollars per million." },
-#define CONTEXT_NONE "quotapool does not check requests against context limits yet"
 	{ .name = "max_context_tokens", .kind = CONFIG_KIND_INT64,
 	  .off = offsetof(S, max_context_tokens), .min = 0, .max = CONFIG_TOKENS_MAX, .idef = 0,
-	  .doc = "Context window; 0 = unknown.", .noeffect = CONTEXT_NONE },
+	  .defdoc = "the catalog's, else unknown",
+	  .doc = "Context window: prompt and answer together; 0 = the provider's model list "
+	  "says, else unknown. Wins over the model lists." },
 	{ .name = "max_output_tokens", .kind = CONFIG_KIND_INT64,
 	  .off = offsetof(S, max_output_tokens), .min = 0, .max = CONFIG_TOKENS_MAX, .idef = 0,
-	  .doc = "Longest answer; 0 = unknown; at most `max_context_tokens`.",
-	  .noeffect = CONTEXT_NONE },
-	CK_IGN_WHY("max_input_tokens", CONTEXT_NONE),
-	CK_IGN_WHY("enforce_context_limit", CONTEXT_NONE),
-#undef CONTEXT_NONE
+	  .defdoc = "the catalog's, else unknown",
+	  .doc = "Longest answer; 0 = the model lists say, else unknown; at most "
+	  "`max_context_tokens`. A client's larger `max_tokens` counts as this much." },
+	{ .name = "max_input_tokens", .kind = CONFIG_KIND_INT64,
+	  .off = offsetof(S, max_input_tokens), .min = 0, .max = CONFIG_TOKENS_MAX, .idef = 0,
+	  .doc = "Longest prompt, when the provider limits it apart from the context; "
+	  "0 = no such limit; at most `max_context_tokens`." },
+	CK_BOOL(S, "enforce_context_limit", enforce_context_limit, 1,
+	    "Refuse (400, before any upstream call) a request clearly over the model's limits: "
+	    "its prompt, estimated from its bytes, above `max_input_tokens`, or with its "
+	    "`max_tokens` above the context window (docs/configuration.md, Context limits)."),
 };
 #undef S
 
@@ -745,6 +753,7 @@ enum config_root_kind {
 	CONFIG_ROOT_PROVIDERS,	/* [providers.<id>] tables */
 	CONFIG_ROOT_PROXIES,	/* [proxies.<name>] tables */
 	CONFIG_ROOT_OVERRIDES,	/* [model_overrides."<model>"] tables */
+	CONFIG_ROOT_ALIASES,	/* [aliases]: "glob" = model id or [model ids] */
 	CONFIG_ROOT_IGNORED,	/* EggPool section quotapool does not use */
 	CONFIG_ROOT_LEGACY,	/* EggPool's top-level [[accounts]] */
 	CONFIG_ROOT__MAX
@@ -771,6 +780,7 @@ static const struct config_root config_roots[] = {
 	{ "providers", CONFIG_ROOT_PROVIDERS, CONFIG_SEC_PROVIDER },
 	{ "proxies", CONFIG_ROOT_PROXIES, CONFIG_SEC_PROXY },
 	{ "model_overrides", CONFIG_ROOT_OVERRIDES, CONFIG_SEC_OVERRIDE },
+	{ "aliases", CONFIG_ROOT_ALIASES, -1 },
 	{ "maintenance", CONFIG_ROOT_IGNORED, -1 },
 	{ "pricing", CONFIG_ROOT_IGNORED, -1 },
 	{ "transcoder", CONFIG_ROOT_IGNORED, -1 },
@@ -2193,6 +2203,96 @@ config_parse_overrides(struct config_ctx *c, const struct toml_value *tab)
 	}
 }
 
+/* 1 if s (len bytes) may be a model id or an alias pattern: 1 to CONFIG_MODEL_MAX, no blank. */
+static int
+config_model_id_ok(const char *s, size_t len)
+{
+
+	return len > 0 && len <= CONFIG_MODEL_MAX && strlen(s) == len &&
+	    config_text_ok(s, len) && memchr(s, ' ', len) == NULL;
+}
+
+/* Reads one alias's value: a model id, or an array of them in fallback order. */
+static void
+config_parse_alias_targets(struct config_ctx *c, struct config_alias *a,
+    const struct toml_value *v, const char *shown)
+{
+	const struct toml_value *it;
+	char got[64], id[80];
+	size_t i, n = v->type == TOML_ARRAY ? v->u.arr.n : 1;
+
+	if (v->type != TOML_STRING && v->type != TOML_ARRAY) {
+		config_msg(c, CONFIG_ERROR, v->line, v->col, "aliases.\"%s\": expected a model id "
+		    "or an array of model ids, got %s", shown, config_got(v, got, sizeof(got)));
+		return;
+	}
+	if (n == 0 || n > QP_ALIAS_TARGETS_MAX) {
+		config_msg(c, CONFIG_ERROR, v->line, v->col, "aliases.\"%s\": lists %zu models "
+		    "(1 to %d)", shown, n, QP_ALIAS_TARGETS_MAX);
+		return;
+	}
+	if ((a->targets = calloc(n, sizeof(*a->targets))) == NULL) {
+		c->oom = 1;
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		it = v->type == TOML_ARRAY ? v->u.arr.items[i] : v;
+		if (it->type != TOML_STRING) {
+			config_msg(c, CONFIG_ERROR, it->line, it->col, "aliases.\"%s\"[%zu]: "
+			    "expected a model id, got %s", shown, i, config_got(it, got, sizeof(got)));
+			continue;
+		}
+		if (!config_model_id_ok(it->u.str.ptr, it->u.str.len)) {
+			config_msg(c, CONFIG_ERROR, it->line, it->col, "aliases.\"%s\": \"%s\" is "
+			    "not a model id (1 to %d characters without spaces or control "
+			    "characters)", shown, config_show(it->u.str.ptr, it->u.str.len, id,
+			    sizeof(id)), CONFIG_MODEL_MAX);
+			continue;
+		}
+		if ((a->targets[a->ntargets] = config_strndup(c, it->u.str.ptr,
+		    it->u.str.len)) == NULL)
+			return;
+		a->ntargets++;
+	}
+}
+
+/* [aliases]: "glob" = "model" | ["model", ...], kept in file order. */
+static void
+config_parse_aliases(struct config_ctx *c, const struct toml_value *tab)
+{
+	const struct toml_kv *kv;
+	struct config_alias *a;
+	char shown[80];
+	size_t i;
+
+	if (!config_is_table(c, "aliases", tab) || tab->u.tab.n == 0)
+		return;
+	if (tab->u.tab.n > QP_ALIASES_MAX) {
+		config_msg(c, CONFIG_ERROR, tab->line, 0, "[aliases]: %zu patterns (at most %d)",
+		    tab->u.tab.n, QP_ALIASES_MAX);
+		return;
+	}
+	if ((c->cfg->aliases = calloc(tab->u.tab.n, sizeof(*a))) == NULL) {
+		c->oom = 1;
+		return;
+	}
+	for (i = 0; i < tab->u.tab.n; i++) {
+		kv = &tab->u.tab.items[i];
+		config_show(kv->key, kv->keylen, shown, sizeof(shown));
+		if (!config_model_id_ok(kv->key, kv->keylen)) {
+			config_msg(c, CONFIG_ERROR, config_kv_line(kv), 0, "[aliases]: \"%s\" is not a "
+			    "pattern (1 to %d characters without spaces or control characters)",
+			    shown, CONFIG_MODEL_MAX);
+			continue;
+		}
+		a = &c->cfg->aliases[c->cfg->naliases++];
+		a->line = (int)config_kv_line(kv);
+		if ((a->pattern = config_strndup(c, kv->key, kv->keylen)) == NULL)
+			return;
+		config_parse_alias_targets(c, a, kv->val, shown);
+	}
+}
+
 /* Reads every top-level key of the file. */
 static void
 config_parse_root(struct config_ctx *c, const struct toml_value *root)
@@ -2240,6 +2340,9 @@ config_parse_root(struct config_ctx *c, const struct toml_value *root)
 			break;
 		case CONFIG_ROOT_OVERRIDES:
 			config_parse_overrides(c, kv->val);
+			break;
+		case CONFIG_ROOT_ALIASES:
+			config_parse_aliases(c, kv->val);
 			break;
 		case CONFIG_ROOT_IGNORED:
 			config_msg(c, CONFIG_WARNING, config_kv_line(kv), 0, "[%s]: has no effect in "
@@ -2438,6 +2541,9 @@ config_finish(struct config_ctx *c)
 		if (o->max_context_tokens > 0 && o->max_output_tokens > o->max_context_tokens)
 			config_msg(c, CONFIG_ERROR, (unsigned)o->line, 0, "model_overrides.\"%s\": "
 			    "max_output_tokens is above max_context_tokens", o->model);
+		if (o->max_context_tokens > 0 && o->max_input_tokens > o->max_context_tokens)
+			config_msg(c, CONFIG_ERROR, (unsigned)o->line, 0, "model_overrides.\"%s\": "
+			    "max_input_tokens is above max_context_tokens", o->model);
 	}
 	for (i = 0; i < cfg->nproviders; i++) {
 		p = &cfg->providers[i];
@@ -2702,6 +2808,13 @@ config_free(struct config *cfg)
 		free(cfg->overrides[i].model);
 	}
 	free(cfg->overrides);
+	for (i = 0; i < cfg->naliases; i++) {
+		for (j = 0; j < cfg->aliases[i].ntargets; j++)
+			free(cfg->aliases[i].targets[j]);
+		free(cfg->aliases[i].targets);
+		free(cfg->aliases[i].pattern);
+	}
+	free(cfg->aliases);
 	free(cfg->path);
 	free(cfg->dir);
 	crypto_wipe(cfg, sizeof(*cfg));
@@ -2956,6 +3069,46 @@ config_doc_markdown(FILE *fp)
 	    "microdollars ($1 = 1000000) unless the key says otherwise.\n\n", fp);
 	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
 		config_md_section(fp, order[i]);
+	fprintf(fp, "### `[aliases]`\n\nModel names clients use on their own (Claude Code sends "
+	    "`claude-opus-4-8` when no model is set), mapped to the models of the pool. Each "
+	    "key is a glob over the model id the client sends: `*` matches any run of "
+	    "characters (`/` included, none too), `?` one character; there is no escape. The "
+	    "value is one model id, or an array of up to %d in fallback order: the next is "
+	    "tried when every account of the one before is unavailable (backing off, "
+	    "quarantined, disabled, all tried by this request, or the model not served). For "
+	    "example, under `[aliases]`: `\"claude-*\" = [\"glm-4.6/zai\", "
+	    "\"deepseek-chat/deepseek\"]` and `\"gpt-5*\" = [\"qwen3-coder/local\"]`.\n\n"
+	    "A model id that a provider serves is "
+	    "routed as it is: the patterns are tried, in file order, only for ids no provider "
+	    "serves, and the first that matches wins. `GET /v1/models` lists each pattern as "
+	    "a model (`quotapool.alias` true, `quotapool.targets` its list). The request row "
+	    "keeps the pattern (`alias`) and the target that served it (`alias_target`), the "
+	    "routing decision the same (`alias`, `target` in its detail). At most %d "
+	    "patterns.\n\n", QP_ALIAS_TARGETS_MAX, QP_ALIASES_MAX);
+	fprintf(fp, "### Context limits\n\nA model's limits at a provider are, per field, those "
+	    "of its `[model_overrides.\"<model>\"]` when set, else what the provider's model "
+	    "list says (`context_length` as OpenRouter, Together or Fireworks give it, "
+	    "`context_window` and `max_completion_tokens` as Groq, `max_input_tokens` and "
+	    "`max_tokens` as Anthropic, `max_model_len` as vLLM, `max_context_length` as "
+	    "Mistral, else OpenRouter's `top_provider`), else unknown. `GET /v1/models` shows "
+	    "them: `context_length` and `quotapool.max_context_tokens`, "
+	    "`quotapool.max_output_tokens` (Anthropic shape: `max_input_tokens`, `max_tokens`); "
+	    "an unsuffixed id over several providers, and an alias over its models, shows the "
+	    "smallest.\n\nWith `enforce_context_limit` (the default) a request clearly over "
+	    "the limits is refused with 400, in its protocol's error shape, before any "
+	    "upstream call. The prompt is estimated from the request's bytes: the body's "
+	    "length, less the inline binary data in it (each JSON string of %d bytes or more "
+	    "made only of the base64 alphabet, and the payload of each `data:...;base64,` "
+	    "URL), divided by %d. Text takes 3 to 5 bytes per token, and the body adds its "
+	    "JSON, so the estimate is below the real count: a request it refuses is over by "
+	    "a wide margin. The request is over when that estimate is above "
+	    "`max_input_tokens`, or when it plus the answer asked for (`max_completion_tokens`, "
+	    "else `max_tokens`, else `max_output_tokens`; at most the model's "
+	    "`max_output_tokens`, as a provider would cut it) is above the context window. A "
+	    "provider whose limit the request is over is left out of the choice "
+	    "(`context_limit` in the routing decision), so a larger one may serve it; the 400 "
+	    "comes when none is left, and an alias's next model is tried first.\n\n",
+	    CTXLIMIT_BLOB_MIN, CTXLIMIT_BYTES_PER_TOKEN);
 	fputs("### Sections accepted from EggPool, without effect\n\n", fp);
 	for (i = 0; i < CONFIG_NROOTS; i++) {
 		if (config_roots[i].kind != CONFIG_ROOT_IGNORED)

@@ -126,8 +126,18 @@ struct config_model_override {
 	int64_t		 output_per_mtok;	/* microdollars per million output tokens, -1 = unset */
 	int64_t		 cache_read_per_mtok;	/* microdollars per million cache-read tokens, -1 = unset */
 	int64_t		 cache_write_per_mtok;	/* microdollars per million cache-write tokens, -1 = unset */
-	int64_t		 max_context_tokens;	/* 0 = unknown */
-	int64_t		 max_output_tokens;	/* 0 = unknown */
+	int64_t		 max_context_tokens;	/* 0 = the catalog's, else unknown */
+	int64_t		 max_output_tokens;	/* 0 = the catalog's, else unknown */
+	int64_t		 max_input_tokens;	/* 0 = no limit of its own */
+	int		 enforce_context_limit;	/* 1 = requests over the limits get 400 (default) */
+	int		 line;		/* where it is defined */
+};
+
+/* [aliases]: one glob over client model ids and the models it routes to. */
+struct config_alias {
+	char		*pattern;	/* glob: '*' any run, '?' one character (alias.h) */
+	char		**targets;	/* model ids, tried in order (fallbacks) */
+	int		 ntargets;	/* 1 to QP_ALIAS_TARGETS_MAX */
 	int		 line;		/* where it is defined */
 };
 
@@ -251,6 +261,8 @@ struct config {
 	int			 nproxies;
 	struct config_model_override *overrides; /* owned array */
 	int			 noverrides;
+	struct config_alias	*aliases;	/* owned array, file order */
+	int			 naliases;
 };
 
 /*

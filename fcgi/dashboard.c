@@ -71,6 +71,7 @@ struct dashboard_page {
 static enum qp_err dashboard_charts_overview(const cJSON *, cJSON *);
 static enum qp_err dashboard_charts_accounts(const cJSON *, cJSON *);
 static enum qp_err dashboard_charts_models(const cJSON *, cJSON *);
+static enum qp_err dashboard_charts_clients(const cJSON *, cJSON *);
 static enum qp_err dashboard_charts_latency(const cJSON *, cJSON *);
 static enum qp_err dashboard_charts_timeseries(const cJSON *, cJSON *);
 static enum qp_err dashboard_charts_bandwidth(const cJSON *, cJSON *);
@@ -82,6 +83,7 @@ enum dashboard_page_id {
 	DASHBOARD_P_OVERVIEW,		/* / */
 	DASHBOARD_P_ACCOUNTS,		/* /accounts */
 	DASHBOARD_P_MODELS,		/* /models */
+	DASHBOARD_P_CLIENTS,		/* /clients */
 	DASHBOARD_P_LATENCY,		/* /latency */
 	DASHBOARD_P_TIMESERIES,		/* /timeseries */
 	DASHBOARD_P_BANDWIDTH,		/* /bandwidth */
@@ -100,6 +102,8 @@ static const struct dashboard_page dashboard_pages[DASHBOARD_P__MAX] = {
 	    { STATS_DS_ACCOUNTS }, dashboard_charts_accounts },
 	[DASHBOARD_P_MODELS] = { "models", "Models", "/models", 0, 1,
 	    { STATS_DS_MODELS }, dashboard_charts_models },
+	[DASHBOARD_P_CLIENTS] = { "clients", "Clients", "/clients", 0, 1,
+	    { STATS_DS_CLIENTS }, dashboard_charts_clients },
 	[DASHBOARD_P_LATENCY] = { "latency", "Latency", "/latency", 0, 1,
 	    { STATS_DS_LATENCY }, dashboard_charts_latency },
 	[DASHBOARD_P_TIMESERIES] = { "timeseries", "Timeseries", "/timeseries", 0, 1,
@@ -686,6 +690,20 @@ dashboard_charts_models(const cJSON *data, cJSON *charts)
 }
 
 static enum qp_err
+dashboard_charts_clients(const cJSON *data, cJSON *charts)
+{
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(data, "clients"), "clients");
+	enum qp_err err;
+
+	if ((err = dashboard_bars(charts, "requests", "Requests per client", c, "family", NULL,
+	    "requests")) != QP_OK)
+		return err;
+	return dashboard_bars(charts, "tokens", "Tokens per client", c, "family", NULL,
+	    "total_tokens");
+}
+
+static enum qp_err
 dashboard_charts_latency(const cJSON *data, cJSON *charts)
 {
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(
@@ -1242,6 +1260,13 @@ dashboard_models(struct worker *w, struct http_req *r)
 {
 
 	dashboard_page(w, r, DASHBOARD_P_MODELS);
+}
+
+void
+dashboard_clients(struct worker *w, struct http_req *r)
+{
+
+	dashboard_page(w, r, DASHBOARD_P_CLIENTS);
 }
 
 void

@@ -78,6 +78,7 @@ enum qp_err	 dashboard_decorate(cJSON *tree);
 void		 dashboard_overview(struct worker *w, struct http_req *r);	/* GET / */
 void		 dashboard_accounts(struct worker *w, struct http_req *r);	/* GET /accounts */
 void		 dashboard_models(struct worker *w, struct http_req *r);	/* GET /models */
+void		 dashboard_clients(struct worker *w, struct http_req *r);	/* GET /clients */
 void		 dashboard_latency(struct worker *w, struct http_req *r);	/* GET /latency */
 void		 dashboard_timeseries(struct worker *w, struct http_req *r);	/* GET /timeseries */
 void		 dashboard_bandwidth(struct worker *w, struct http_req *r);	/* GET /bandwidth */

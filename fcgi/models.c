@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alias.h"
 #include "bounds.h"
 #include "catalog.h"
 #include "dashboard.h"
@@ -70,6 +71,9 @@ models_anthropic_entry(const cJSON *e, const char *id)
 {
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name");
 	const cJSON *created = cJSON_GetObjectItemCaseSensitive(e, "created");
+	const cJSON *ext = cJSON_GetObjectItemCaseSensitive(e, "quotapool");
+	const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(ext, "max_context_tokens");
+	const cJSON *out = cJSON_GetObjectItemCaseSensitive(ext, "max_output_tokens");
 	cJSON *o;
 	char when[32];
 
@@ -80,7 +84,12 @@ models_anthropic_entry(const cJSON *e, const char *id)
 	    cJSON_AddStringToObject(o, "id", id) == NULL ||
 	    cJSON_AddStringToObject(o, "display_name", cJSON_IsString(name) ?
 	    name->valuestring : id) == NULL ||
-	    cJSON_AddStringToObject(o, "created_at", when) == NULL) {
+	    cJSON_AddStringToObject(o, "created_at", when) == NULL ||
+	    /* The limits under the Anthropic Models API's names. */
+	    (cJSON_IsNumber(ctx) && cJSON_AddNumberToObject(o, "max_input_tokens",
+	    ctx->valuedouble) == NULL) ||
+	    (cJSON_IsNumber(out) && cJSON_AddNumberToObject(o, "max_tokens",
+	    out->valuedouble) == NULL)) {
 		cJSON_Delete(o);
 		return NULL;
 	}
@@ -297,6 +306,7 @@ models_get(struct worker *w, struct http_req *r)
 {
 	static const char prefix[] = "/v1/models/";
 	const char *raw = strstr(r->path, prefix);
+	const struct config_alias *al;
 	const cJSON *e;
 	cJSON *list = NULL, *one = NULL;
 	char id[HTTP_PATH_MAX + 1], msg[HTTP_PATH_MAX + 64];
@@ -308,7 +318,11 @@ models_get(struct worker *w, struct http_req *r)
 	}
 	if ((list = models_read(w, r)) == NULL)
 		return;
-	if ((e = models_find(cJSON_GetObjectItemCaseSensitive(list, "data"), id)) == NULL) {
+	e = models_find(cJSON_GetObjectItemCaseSensitive(list, "data"), id);
+	/* A model id no provider serves may be served through an alias: its entry answers. */
+	if (e == NULL && (al = alias_find(w->cfg, id)) != NULL)
+		e = models_find(cJSON_GetObjectItemCaseSensitive(list, "data"), al->pattern);
+	if (e == NULL) {
 		snprintf(msg, sizeof(msg), "Model '%.*s' not found", 200,
 		    id);
 		http_error(r, 404, http_type(r, "invalid_request_error",

@@ -5,8 +5,10 @@
 #include <strings.h>
 
 #include "accounting.h"
+#include "alias.h"
 #include "bounds.h"
 #include "cost.h"
+#include "ctxlimit.h"
 #include "db.h"
 #include "endpoint.h"
 #include "failover.h"
@@ -22,6 +24,7 @@
 #include "select.h"
 #include "upstream.h"
 #include "usage.h"
+#include "useragent.h"
 #include "xlate.h"
 
 /* Accounts one request may try; [routing] max_attempts is lowered to it. */
@@ -116,6 +119,8 @@ struct proxy_request {
 	struct reqbody	 rb;		/* its parse, owned once rb_ok */
 	int		 rb_ok;		/* 1 once rb holds a parse */
 	int		 stateful;	/* 1: a Responses request that needs stored state */
+	struct ctxlimit_need need;	/* its tokens, estimated for the context limits */
+	char		 ua[QP_USER_AGENT_MAX + 1]; /* its User-Agent as kept, "" = none */
 	char		 model[PROXY_MODEL_MAX + 1]; /* as the client named it */
 	char		 base[PROXY_MODEL_MAX + 1];  /* without a provider suffix */
 	const struct config_provider *pinned; /* provider named by the suffix, NULL = any */
@@ -136,6 +141,8 @@ struct proxy_request {
 	const char	*tried[PROXY_TRIED_MAX]; /* accounts tried, borrowed from the config */
 	int		 ntried;	/* entries in tried */
 	int		 max_attempts;	/* [routing] max_attempts, at most PROXY_TRIED_MAX */
+	struct alias_route route;	/* the [aliases] entry the model matched, if any */
+	int		 tried_from;	/* first entry of tried for the model tried now */
 	/* attempt */
 	struct proxy_attempt a;		/* the current attempt's transport state */
 	struct upstream_res ures;	/* what the transport saw */
@@ -550,6 +557,8 @@ proxy_request_row(struct proxy_request *p)
 	req->model_base = p->base;
 	req->streamed = p->rb.stream;
 	req->client_ip = p->r->client_addr[0] != '\0' ? p->r->client_addr : NULL;
+	req->client_family = useragent_family_name(useragent_of(p->r, p->ua, sizeof(p->ua)));
+	req->user_agent = p->ua[0] != '\0' ? p->ua : NULL;
 	req->bytes_in = (int64_t)p->body_len;
 	req->est_tokens = (int64_t)p->body_len / 3;
 	if (req->est_tokens < 1000)
@@ -607,6 +616,7 @@ proxy_admit(struct proxy_request *p)
 	p->rb_ok = 1;
 	p->stateful = p->ep->api == ENDPOINT_RESPONSES && (proxy_given(p->rb.root,
 	    "previous_response_id") || proxy_given(p->rb.root, "conversation"));
+	ctxlimit_estimate(p->rb.root, p->body_len, &p->need);
 	snprintf(p->model, sizeof(p->model), "%s", p->rb.model);
 	p->pinned = proxy_split_model(p->cfg, p->model, p->base, sizeof(p->base));
 	proxy_price(p->cfg, p->base, &p->price);
@@ -632,6 +642,45 @@ enum proxy_next {
 	PROXY_STOP,		/* the client was answered: nothing more to try */
 	PROXY_NEXT__MAX
 };
+
+/* Appends to msg, when the model went through an alias, the alias and the last model tried. */
+static void
+proxy_alias_note(const struct proxy_request *p, char *msg, size_t len)
+{
+	const char *target = alias_route_target(&p->route);
+	size_t n = strlen(msg);
+
+	if (p->route.alias == NULL || n >= len)
+		return;
+	snprintf(msg + n, len - n, " (alias '%s'; the last of its models tried: '%s')",
+	    p->route.alias->pattern, target != NULL ? target : "none");
+}
+
+/* Says (into msg) how the request is over the model's context limits. */
+static void
+proxy_too_large(const struct proxy_request *p, char *msg, size_t len)
+{
+	const struct ctxlimit *lim = &p->sel.limit;
+	const struct ctxlimit_need *n = &p->need;
+
+	if (lim->context <= 0 && lim->input <= 0)
+		snprintf(msg, len, "The request is too large for every model '%s' may be served "
+		    "by: a prompt of at least %lld tokens (estimated from its %lld bytes) and "
+		    "max_tokens %lld", p->model, (long long)n->input,
+		    (long long)(p->body_len - n->blob_bytes), (long long)n->output);
+	else if (lim->input > 0 && n->input > lim->input)
+		snprintf(msg, len, "The prompt is too long for '%s': at least %lld tokens "
+		    "(estimated from its %lld bytes), over its limit of %lld input tokens",
+		    p->model, (long long)n->input, (long long)(p->body_len - n->blob_bytes),
+		    (long long)lim->input);
+	else
+		snprintf(msg, len, "The request is too large for '%s': a prompt of at least "
+		    "%lld tokens (estimated from its %lld bytes) and max_tokens %lld exceed its "
+		    "context window of %lld tokens", p->model, (long long)n->input,
+		    (long long)(p->body_len - n->blob_bytes),
+		    (long long)(lim->output > 0 && n->output > lim->output ? lim->output :
+		    n->output), (long long)lim->context);
+}
 
 /*
  * Says (into msg) why no further account can take the request, after
@@ -667,6 +716,9 @@ proxy_refusal(const struct proxy_request *p, char *msg, size_t len, int64_t *ret
 	case SELECT_DISABLED:
 		snprintf(msg, len, "No enabled account with credentials serves '%s'", p->model);
 		break;
+	case SELECT_TOO_LARGE:
+		proxy_too_large(p, msg, len);
+		break;
 	default:
 		if (v->outcome == FAILOVER_OUTCOME_RATE_LIMITED ||
 		    v->outcome == FAILOVER_OUTCOME_QUOTA_EXCEEDED) {
@@ -682,6 +734,7 @@ proxy_refusal(const struct proxy_request *p, char *msg, size_t len, int64_t *ret
 		    v->error_class[0] ? v->error_class : failover_outcome_name(v->outcome));
 		break;
 	}
+	proxy_alias_note(p, msg, len);
 	return st;
 }
 
@@ -845,12 +898,13 @@ proxy_key_refuse(struct proxy_request *p)
 }
 
 /*
- * Chooses the next account among those not tried yet and opens its
- * attempt, or answers the client with why there is none (and records
- * the request's end) or with a 503 when the database fails.
+ * Runs one selection for p->base (and p->pinned) among the accounts not
+ * tried for it yet, opening the attempt when one is chosen. Returns its
+ * status, or SELECT__MAX when the database failed or the key's limits
+ * refused the request (p->job.key says which).
  */
-static enum proxy_next
-proxy_choose(struct proxy_request *p)
+static enum select_status
+proxy_select(struct proxy_request *p)
 {
 	enum qp_err err;
 
@@ -859,9 +913,12 @@ proxy_choose(struct proxy_request *p)
 	p->q.provider = p->pinned != NULL ? p->pinned->id : NULL;
 	p->q.protocol = p->ep->proto;
 	p->q.via = p->stateful ? 0 : p->ep->via;
-	p->q.tried = p->tried;
-	p->q.ntried = p->ntried;
+	p->q.tried = p->tried + p->tried_from;
+	p->q.ntried = p->ntried - p->tried_from;
 	p->q.now = db_now_ms();
+	p->q.alias = p->route.alias != NULL ? p->route.alias->pattern : NULL;
+	p->q.target = alias_route_target(&p->route);
+	p->q.need = &p->need;
 	p->job.req = &p->req;
 	p->job.q = &p->q;
 	p->job.sel = &p->sel;
@@ -869,15 +926,84 @@ proxy_choose(struct proxy_request *p)
 	if ((err = server_batch(p->w->srv, proxy_job_choose, &p->job)) != QP_OK) {
 		log_msg(LOG_ERROR, "request %s: cannot choose an account: %s", p->req.uid,
 		    qp_strerror(err));
+		return SELECT__MAX;
+	}
+	return p->job.key != KEYLIMIT_OK ? SELECT__MAX : p->sel.status;
+}
+
+/*
+ * Makes target (an alias's model id) the model of the next selections:
+ * its base id (sent upstream by proxy_prepare()), pinned provider and
+ * prices.
+ */
+static void
+proxy_target(struct proxy_request *p, const char *target)
+{
+	struct accounting_request *req = &p->req;
+
+	p->pinned = proxy_split_model(p->cfg, target, p->base, sizeof(p->base));
+	proxy_price(p->cfg, p->base, &p->price);
+	req->alias_target = target;
+	req->est_microdollars = req->est_tokens * (p->price.input > 0 ? p->price.input :
+	    COST_RESERVATION_RATE) / 1000000;
+}
+
+/* alias_try_fn: one selection for an alias's target (the accounts tried before are its own). */
+static enum select_status
+proxy_try_target(void *arg, const char *target, int fresh, int64_t *retry_at)
+{
+	struct proxy_request *p = arg;
+	enum select_status st;
+
+	if (fresh) {
+		p->tried_from = p->ntried;
+		proxy_target(p, target);
+	}
+	st = proxy_select(p);
+	*retry_at = p->sel.retry_at;
+	return st;
+}
+
+/*
+ * Chooses the next account among those not tried yet and opens its
+ * attempt, or answers the client with why there is none (and records
+ * the request's end) or with a 503 when the database fails. A model no
+ * provider serves that matches an alias is routed to the alias's
+ * models, the next when every account of one is unavailable.
+ */
+static enum proxy_next
+proxy_choose(struct proxy_request *p)
+{
+	const struct config_alias *al;
+	enum select_status st = SELECT_NO_MODEL;
+	int64_t retry_at;
+
+	if (p->route.alias == NULL) {
+		st = proxy_select(p);
+		if (st == SELECT_NO_MODEL && p->ntried == 0 &&
+		    (al = alias_find(p->cfg, p->model)) != NULL) {
+			alias_route_init(&p->route, al);
+			p->req.alias = al->pattern;
+		}
+	}
+	if (p->route.alias != NULL) {
+		st = alias_choose(&p->route, proxy_try_target, p, &retry_at);
+		if (st != SELECT_OK && st != SELECT__MAX) {
+			/* The most telling refusal of the list answers for it. */
+			p->sel.status = st;
+			p->sel.retry_at = retry_at;
+		}
+	}
+	if (st == SELECT__MAX && p->job.key != KEYLIMIT_OK) {
+		proxy_key_refuse(p);
+		return PROXY_STOP;
+	}
+	if (st == SELECT__MAX) {
 		proxy_fail(p->r, 503, "the gateway's database is unavailable", 0);
 		p->final_status = 503;
 		return PROXY_STOP;
 	}
-	if (p->job.key != KEYLIMIT_OK) {
-		proxy_key_refuse(p);
-		return PROXY_STOP;
-	}
-	if (p->sel.status != SELECT_OK) {
+	if (st != SELECT_OK) {
 		proxy_refuse(p);
 		return PROXY_STOP;
 	}
@@ -1074,6 +1200,8 @@ proxy_prepare(struct proxy_request *p)
 		goto out;
 	}
 	xlate_ctx_init(&p->xc);
+	/* A translated max_tokens is lowered to what the model may answer there. */
+	p->xc.max_output = p->sel.limit.output;
 	err = xlate_request(&p->xc, p->plan.dir, p->rb.root, p->base, endpoint_loss(p->cfg),
 	    db_now_ms() / 1000, &p->upbody, &p->up_len);
 	if (err == QP_EINVAL) {
@@ -1186,6 +1314,7 @@ proxy_failure(const struct proxy_request *p, char *msg, size_t len, int64_t *ret
 	snprintf(msg, len, "%s %d account%s tried for '%s' failed (last: %s)",
 	    p->ntried >= p->max_attempts ? "All" : "The", p->ntried, p->ntried == 1 ? "" : "s",
 	    p->model, v->error_class[0] ? v->error_class : failover_outcome_name(v->outcome));
+	proxy_alias_note(p, msg, len);
 	return st;
 }
 

@@ -32,6 +32,7 @@ static const struct route route_routes[] = {
 	{ "GET",	"/",		dashboard_overview,	ROUTE_OPEN,	0 },
 	{ "GET",	"/accounts",	dashboard_accounts,	ROUTE_OPEN,	0 },
 	{ "GET",	"/models",	dashboard_models,	ROUTE_OPEN,	0 },
+	{ "GET",	"/clients",	dashboard_clients,	ROUTE_OPEN,	0 },
 	{ "GET",	"/latency",	dashboard_latency,	ROUTE_OPEN,	0 },
 	{ "GET",	"/timeseries",	dashboard_timeseries,	ROUTE_OPEN,	0 },
 	{ "GET",	"/bandwidth",	dashboard_bandwidth,	ROUTE_OPEN,	0 },

@@ -33,6 +33,7 @@ enum select_stmt {
 	SELECT_STMT_RATELIMITS,	/* what rate-limit headers said, per account */
 	SELECT_STMT_BEGIN,	/* one read transaction for all the reads of a choice */
 	SELECT_STMT_COMMIT,	/* its end */
+	SELECT_STMT_LIMITS,	/* the limits a provider's model list gives a model */
 	SELECT_STMT__MAX
 };
 
@@ -75,6 +76,8 @@ static const char *const select_sql[SELECT_STMT__MAX] = {
 	    "GROUP BY account_name",
 	[SELECT_STMT_BEGIN] = "BEGIN",
 	[SELECT_STMT_COMMIT] = "COMMIT",
+	[SELECT_STMT_LIMITS] = "SELECT max_context_tokens, max_output_tokens FROM model_catalog "
+	    "WHERE provider_id = ? AND model_id = ?",
 };
 
 static const char *const select_status_names[SELECT__MAX] = {
@@ -85,6 +88,7 @@ static const char *const select_status_names[SELECT__MAX] = {
 	[SELECT_BACKOFF] = "backoff",
 	[SELECT_AUTH] = "auth_quarantine",
 	[SELECT_EXHAUSTED] = "exhausted",
+	[SELECT_TOO_LARGE] = "too_large",
 };
 
 static const int select_status_codes[SELECT__MAX] = {
@@ -95,6 +99,7 @@ static const int select_status_codes[SELECT__MAX] = {
 	[SELECT_BACKOFF] = 429,
 	[SELECT_AUTH] = 503,
 	[SELECT_EXHAUSTED] = 502,
+	[SELECT_TOO_LARGE] = 400,
 };
 
 static const char *const select_reason_names[SELECT_REASON__MAX] = {
@@ -109,6 +114,7 @@ static const char *const select_reason_names[SELECT_REASON__MAX] = {
 	[SELECT_REASON_BACKOFF] = "backoff",
 	[SELECT_REASON_AUTH_QUARANTINE] = "auth_quarantine",
 	[SELECT_REASON_HARD_CAP] = "hard_cap",
+	[SELECT_REASON_CONTEXT] = "context_limit",
 	[SELECT_REASON_EXHAUSTED_BY_HEADERS] = "exhausted_by_headers",
 };
 
@@ -177,6 +183,8 @@ struct select_db {
 	int64_t			 past_read_at;	/* when it was read */
 	unsigned		*served;	/* scratch: protocols each provider serves the model over */
 	int			*listed;	/* scratch: 1 if the provider lists the model at all */
+	struct ctxlimit		*lims;		/* scratch: the model's limits at each provider */
+	int			*fits;		/* scratch: 1 if the request is not over them */
 	struct select_buf	 detail;	/* detail_json of the last decision */
 };
 
@@ -240,10 +248,14 @@ select_index(struct select_db *s, const struct config *cfg, uint64_t gen)
 	free(s->cand);
 	free(s->served);
 	free(s->listed);
+	free(s->lims);
+	free(s->fits);
 	s->acct = NULL;
 	s->cand = NULL;
 	s->served = NULL;
 	s->listed = NULL;
+	s->lims = NULL;
+	s->fits = NULL;
 	s->nacct = 0;
 	s->any_limited = 0;
 	s->past_hour = -1;
@@ -256,7 +268,11 @@ select_index(struct select_db *s, const struct config *cfg, uint64_t gen)
 	    (s->served = calloc(cfg->nproviders ? (size_t)cfg->nproviders : 1,
 	    sizeof(*s->served))) == NULL ||
 	    (s->listed = calloc(cfg->nproviders ? (size_t)cfg->nproviders : 1,
-	    sizeof(*s->listed))) == NULL) {
+	    sizeof(*s->listed))) == NULL ||
+	    (s->lims = calloc(cfg->nproviders ? (size_t)cfg->nproviders : 1,
+	    sizeof(*s->lims))) == NULL ||
+	    (s->fits = calloc(cfg->nproviders ? (size_t)cfg->nproviders : 1,
+	    sizeof(*s->fits))) == NULL) {
 		s->cfg = NULL;
 		return -1;
 	}
@@ -317,6 +333,8 @@ select_free(struct select_db *s)
 	free(s->cand);
 	free(s->served);
 	free(s->listed);
+	free(s->lims);
+	free(s->fits);
 	free(s->detail.p);
 	free(s);
 }
@@ -411,6 +429,36 @@ select_served(struct select_db *s, const struct config_provider *p, const char *
 		    CONFIG_PROTO_OPENAI | CONFIG_PROTO_ANTHROPIC;
 	}
 	*served = p->protocols & select_with_responses(mp);
+	return QP_OK;
+}
+
+/*
+ * Reads the limits of model at provider p (its catalog row's, the
+ * override's winning) into *lim, and sets *fits to 0 when need is
+ * clearly over them.
+ */
+static enum qp_err
+select_fits(struct select_db *s, const struct config_provider *p, const char *model,
+    const struct ctxlimit_need *need, struct ctxlimit *lim, int *fits)
+{
+	sqlite3_stmt *st = s->st[SELECT_STMT_LIMITS];
+	int64_t ctx = 0, out = 0;
+	int rc;
+
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		ctx = sqlite3_column_int64(st, 0);
+		out = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return QP_EDB;
+	ctxlimit_effective(select_override(s->cfg, model), ctx, out, lim);
+	*fits = !ctxlimit_exceeds(lim, need);
 	return QP_OK;
 }
 
@@ -897,8 +945,16 @@ select_detail(struct select_db *s, const struct select_query *q, int chosen, int
 	select_put_str(b, q->model);
 	SELECT_LIT(b, ",\"pinned\":");
 	select_put_str(b, q->provider);
-	select_put(b, ",\"protocol\":\"%s\",\"tried\":%d,\"tier\":",
+	select_put(b, ",\"protocol\":\"%s\",\"tried\":%d,",
 	    select_protocol_name(q->protocol), q->ntried);
+	if (q->alias != NULL) {
+		SELECT_LIT(b, "\"alias\":");
+		select_put_str(b, q->alias);
+		SELECT_LIT(b, ",\"target\":");
+		select_put_str(b, q->target);
+		SELECT_LIT(b, ",");
+	}
+	SELECT_LIT(b, "\"tier\":");
 	if (tier >= 0)
 		select_put(b, "%d", tier);
 	else
@@ -933,6 +989,13 @@ select_detail(struct select_db *s, const struct select_query *q, int chosen, int
 			select_put(b, ",\"tier\":%d", s->acct[i].p->routing_priority);
 		if (c->reason == SELECT_REASON_ELIGIBLE && c->translated)
 			SELECT_LIT(b, ",\"translated\":true");
+		if (c->reason == SELECT_REASON_CONTEXT && q->need != NULL) {
+			const struct ctxlimit *lim = &s->lims[s->acct[i].p - s->cfg->providers];
+
+			select_put(b, ",\"context\":%lld,\"input_limit\":%lld,\"need\":[%lld,%lld]",
+			    (long long)lim->context, (long long)lim->input,
+			    (long long)q->need->input, (long long)q->need->output);
+		}
 		if (c->scored) {
 			select_put(b, ",\"score\":[%.6g,%lld,%lld", c->pressure,
 			    (long long)c->inflight, (long long)c->last_used);
@@ -969,7 +1032,7 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 	enum qp_err err;
 	int64_t retry_auth = 0, retry_backoff = 0, retry_any = 0;
 	unsigned reach = q->protocol | q->via;
-	int i, j, pi, tier = -1, best = -1, serving = 0, wrong = 0;
+	int i, j, pi, tier = -1, best = -1, serving = 0, wrong = 0, fitting = 0;
 	int n_backoff = 0, n_auth = 0, n_tried = 0, scored_limited = 0;
 
 	memset(res, 0, sizeof(*res));
@@ -986,9 +1049,13 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 		p = &s->cfg->providers[pi];
 		s->served[pi] = 0;
 		s->listed[pi] = 0;
+		s->fits[pi] = 1;
+		memset(&s->lims[pi], 0, sizeof(s->lims[pi]));
 		if (!p->enabled || (q->provider != NULL && strcmp(p->id, q->provider) != 0))
 			continue;
 		err = select_served(s, p, q->model, &s->listed[pi], &s->served[pi]);
+		if (err == QP_OK && s->listed[pi] && q->need != NULL)
+			err = select_fits(s, p, q->model, q->need, &s->lims[pi], &s->fits[pi]);
 		if (err != QP_OK)
 			return err;
 	}
@@ -1026,6 +1093,8 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 			c->reason = SELECT_REASON_NO_MODEL;
 		else if ((s->served[pi] & reach) == 0)
 			c->reason = SELECT_REASON_WRONG_PROTOCOL;
+		else if (!s->fits[pi])
+			c->reason = SELECT_REASON_CONTEXT;
 		else {
 			c->reason = SELECT_REASON_ELIGIBLE;
 			for (j = 0; j < q->ntried; j++)
@@ -1052,6 +1121,10 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 		if (p->enabled && s->listed[pi]) {
 			if (s->served[pi] & reach) {
 				serving++;
+				fitting += s->fits[pi];
+				if (!s->fits[pi] && (res->limit.enforce == 0 ||
+				    s->lims[pi].context > res->limit.context))
+					res->limit = s->lims[pi];
 				if (c->until > q->now && (retry_any == 0 || c->until < retry_any))
 					retry_any = c->until;
 			} else
@@ -1090,6 +1163,8 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 	if (res->eligible == 0) {
 		if (serving == 0)
 			res->status = wrong > 0 ? SELECT_WRONG_PROTOCOL : SELECT_NO_MODEL;
+		else if (fitting == 0)
+			res->status = SELECT_TOO_LARGE;
 		else if (n_backoff > 0) {
 			res->status = SELECT_BACKOFF;
 			res->retry_at = retry_auth != 0 && retry_auth < retry_backoff ?
@@ -1135,6 +1210,7 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 	res->pressure = s->cand[best].pressure;
 	res->inflight = s->cand[best].inflight;
 	res->last_used = s->cand[best].last_used;
+	res->limit = s->lims[s->acct[best].p - s->cfg->providers];
 detail:
 	select_detail(s, q, best, res->tier);
 	res->detail_json = s->detail.p != NULL ? s->detail.p : "{}";

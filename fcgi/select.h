@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include "config.h"
+#include "ctxlimit.h"
 #include "err.h"
 
 /* Largest detail_json of one decision; longer account lists are cut and marked truncated. */
@@ -23,6 +24,8 @@ enum select_status {
 	SELECT_BACKOFF,		/* the rest are in rate-limit, quota, transient or circuit backoff (429) */
 	SELECT_AUTH,		/* the rest are quarantined after auth failures (503) */
 	SELECT_EXHAUSTED,	/* every account that could serve it was tried already */
+	SELECT_TOO_LARGE,	/* the request is clearly over the context limits of every
+				   provider that serves the model (400) */
 	SELECT__MAX
 };
 
@@ -42,6 +45,8 @@ enum select_reason {
 					   or of the model */
 	SELECT_REASON_AUTH_QUARANTINE,	/* "auth_quarantine": after an auth failure */
 	SELECT_REASON_HARD_CAP,		/* "hard_cap": at a limit of a window, hard_cap set */
+	SELECT_REASON_CONTEXT,		/* "context_limit": the request is clearly over the
+					   model's limits at its provider (ctxlimit.h) */
 	SELECT_REASON_EXHAUSTED_BY_HEADERS, /* "exhausted_by_headers": an upstream answer said
 					   0 remaining (account_ratelimits), until its reset */
 	SELECT_REASON__MAX
@@ -56,6 +61,10 @@ struct select_query {
 	const char *const	*tried;		/* names of the accounts this request tried */
 	int			 ntried;	/* entries in tried */
 	int64_t			 now;		/* ms since the epoch */
+	const char		*alias;		/* [aliases] pattern the client's model matched,
+						   NULL = none (recorded in detail_json only) */
+	const char		*target;	/* the alias's model id being tried, or NULL */
+	const struct ctxlimit_need *need; /* what the request needs, NULL = no limit checked */
 };
 
 /* The outcome of one choice. */
@@ -79,11 +88,17 @@ struct select_result {
 	const char		*detail_json;	/* the decision explained (format below); borrowed
 						   from the selector, valid until its next call */
 	size_t			 detail_len;	/* strlen(detail_json) */
+	struct ctxlimit		 limit;		/* OK: the model's limits at the chosen provider
+						   (a translator's max_output); TOO_LARGE: those of
+						   the provider with the largest context window
+						   among those serving it; known only when q->need
+						   is given */
 };
 
 /*
  * detail_json, one per attempt (so kept small):
  * {"model":M,"pinned":P|null,"protocol":"openai"|"anthropic","tried":N,
+ *  ["alias":PATTERN,"target":ID,]		(a model routed through [aliases])
  *  "tier":T|null,"chosen":ACCOUNT|null,"accounts":[
  *   {"account":A,"provider":P,"reason":R		(select_reason_name())
  *    [,"backoff":B,"scope":S,"until":T]	(backoff, auth_quarantine: failover reason,
@@ -94,6 +109,8 @@ struct select_result {
  *						 and when it goes under it as hours leave)
  *    [,"tier":N]				(eligible: its routing_priority)
  *    [,"translated":true]			(eligible only through q->via)
+ *    [,"context":C,"input_limit":I,"need":[IN,OUT]]	(context_limit: the limits, 0 =
+ *						 unknown, and the estimate of q->need)
  *    [,"score":[pressure,inflight,last_used[,p5h,p7d,p30d]]]}, ...]	(the chosen tier;
  *						 window pressures when it has limits)
  *  [,"truncated":true]}			(cut at SELECT_DETAIL_MAX)
@@ -156,31 +173,33 @@ void		 select_free(struct select_db *s);
  * static `models`), over neither q->protocol nor q->via (provider
  * protocols, catalog row protocol, else the model override's; a model
  * served over "openai" is served over "responses" too where the provider
- * declares it), it was tried already, it is auth-quarantined, or it is
- * in backoff (account_backoffs rows not yet over: the account's own, or
- * its row for q->model; a backoff for another model does not count), or
- * an upstream answer's rate-limit headers said 0 remaining with a reset
- * still ahead (account_ratelimits, its own row or q->model's; counted as
- * backing off for the status and retry_at), or
- * it has hard_cap and its usage (as for the pressure below, reservations
- * included) is at a limit of a window (until it goes under it as hours
- * leave the window: such accounts count as backing off for the status and
- * retry_at). Among the rest, the highest routing_priority tier wins; inside it an
- * account whose provider serves the model over q->protocol comes before
- * one reached only through q->via (translation), then the lowest quota
- * pressure (the largest, over the 5-hour, 7-day and 30-day windows and
- * over the limits that are set, of spend + offset, requests, and tokens
- * (input + output + cache read + cache write) over the limit, from the
- * hourly stats_requests rows (bucket_s 3600, kept by accounting's final
- * hook) since the hour holding the window's start, plus live
- * reservations; and at least the share used, 1 - remaining / limit, of
- * any count a rate-limit header reported with a reset ahead), then the
- * fewest live reservations of any process, then
- * the least recently started attempt, then configuration order. Fills
- * res (its detail_json stays valid until the next call on s); when
- * nothing is eligible res->status says why. Read-only on the database:
- * the decision is recorded with the attempt by accounting. QP_EDB on a
- * database error.
+ * declares it), q->need is clearly over the model's limits there
+ * (ctxlimit_effective() of the catalog row's and the override's,
+ * ctxlimit_exceeds()), it was tried already, it is auth-quarantined, or
+ * it is in backoff (account_backoffs rows not yet over: the account's
+ * own, or its row for q->model; a backoff for another model does not
+ * count), or an upstream answer's rate-limit headers said 0 remaining
+ * with a reset still ahead (account_ratelimits, its own row or
+ * q->model's; counted as backing off for the status and retry_at), or
+ * it has hard_cap and its usage (as for the pressure below,
+ * reservations included) is at a limit of a window (until it goes under
+ * it as hours leave the window: such accounts count as backing off for
+ * the status and retry_at). Among the rest, the highest routing_priority
+ * tier wins; inside it an account whose provider serves the model over
+ * q->protocol comes before one reached only through q->via
+ * (translation), then the lowest quota pressure (the largest, over the
+ * 5-hour, 7-day and 30-day windows and over the limits that are set, of
+ * spend + offset, requests, and tokens (input + output + cache read +
+ * cache write) over the limit, from the hourly stats_requests rows
+ * (bucket_s 3600, kept by accounting's final hook) since the hour
+ * holding the window's start, plus live reservations; and at least the
+ * share used, 1 - remaining / limit, of any count a rate-limit header
+ * reported with a reset ahead), then the fewest
+ * live reservations of any process, then the least recently started
+ * attempt, then configuration order. Fills res (its detail_json stays
+ * valid until the next call on s); when nothing is eligible res->status
+ * says why. Read-only on the database: the decision is recorded with the
+ * attempt by accounting. QP_EDB on a database error.
  */
 enum qp_err	 select_choose(struct select_db *s, const struct select_query *q,
 		    struct select_result *res);

@@ -19,6 +19,7 @@ static cJSON *(*const stats_ds_fn[STATS_DS__MAX])(struct stats_db *, const struc
 	[STATS_DS_PENDING_HEALTH] = stats_pending_health,
 	[STATS_DS_RECENT_REQUESTS] = stats_recent_requests,
 	[STATS_DS_BACKOFFS] = stats_backoffs,
+	[STATS_DS_CLIENTS] = stats_clients,
 };
 
 cJSON *

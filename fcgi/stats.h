@@ -12,6 +12,7 @@
  *   stats_usage.h        summary, accounts, models, latency, timeseries, bandwidth
  *   stats_reliability.h  attempts, retries, routing, pings, errors, events,
  *                        pending health, recent requests, traces, backoffs
+ *   stats_clients.h      requests by client family
  *   stats_detail.h       the reader of routing decisions' detail_json
  *   stats_rollup.h       the rollup writer
  */
@@ -20,6 +21,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "stats_clients.h"
 #include "stats_db.h"
 #include "stats_detail.h"
 #include "stats_hist.h"

@@ -42,7 +42,8 @@
 	"protocol, endpoint, model, model_base, provider_id, account_name, streamed, " \
 	"attempt_count, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, " \
 	"reasoning_tokens, cost_microdollars, cost_exactness, total_ms, ttft_ms, bytes_in, " \
-	"bytes_out, error_class, retry_category, finish_reason, stream_complete, client_ip"
+	"bytes_out, error_class, retry_category, finish_reason, stream_complete, client_ip, " \
+	"alias, alias_target, user_agent, client_family"
 
 static const char *const stats_sql[STATS_ST__MAX] = {
 	[STATS_ST_SUMMARY] = "SELECT status, sum(exact_count), sum(derived_count), "
@@ -155,6 +156,13 @@ static const char *const stats_sql[STATS_ST__MAX] = {
 	[STATS_ST_TRACE_DEC] = "SELECT attempt_number, model, chosen_account, chosen_provider, "
 	    "tier, candidates, eligible, detail_json, decided_at FROM routing_decisions "
 	    "WHERE request_id = ?1 ORDER BY attempt_number",
+	[STATS_ST_CLIENTS] = "SELECT client_family, sum(requests), sum(streamed), "
+	    "sum(CASE WHEN status = 'completed' THEN requests ELSE 0 END), "
+	    "sum(CASE WHEN " STATS_ERROR_SQL " THEN requests ELSE 0 END), sum(input_tokens), "
+	    "sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens), "
+	    "sum(cost_microdollars), sum(bytes_in), sum(bytes_out), sum(total_ms_sum), "
+	    "sum(total_count) FROM stats_clients WHERE " STATS_PLAN_SQL STATS_F_STATUS_SQL
+	    " GROUP BY client_family",
 };
 
 /* ---- statements ---------------------------------------------------------- */

@@ -19,7 +19,7 @@
 #define STATS_P_STATUS		19
 #define STATS_P_EXTRA		20
 /* Columns of a request in lists and traces (STATS_ST_ERRORS_RECENT, _RECENT, _TRACE_REQ). */
-#define STATS_REQ_NCOLS		29
+#define STATS_REQ_NCOLS		33
 
 /* The read statements, prepared once per connection (stats_db.c holds their SQL). */
 enum stats_stmt {
@@ -56,6 +56,7 @@ enum stats_stmt {
 	STATS_ST_TRACE_ATT,	/* its attempts */
 	STATS_ST_TRACE_DEC,	/* its routing decisions */
 	STATS_ST_TRANSLATED,	/* requests served through a translation, with losses */
+	STATS_ST_CLIENTS,	/* sums per client family */
 	STATS_ST__MAX
 };
 

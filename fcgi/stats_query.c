@@ -77,6 +77,7 @@ static const struct {
 	[STATS_DS_RECENT_REQUESTS] = { "recent-requests",
 	    STATS_F_ACCOUNT | STATS_F_PROVIDER | STATS_F_MODEL | STATS_F_STATUS },
 	[STATS_DS_BACKOFFS] = { "backoffs", 0 },
+	[STATS_DS_CLIENTS] = { "clients", STATS_F_STATUS },
 };
 
 /* ---- names -------------------------------------------------------------- */

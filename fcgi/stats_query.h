@@ -74,6 +74,7 @@ enum stats_dataset {
 	STATS_DS_PENDING_HEALTH,	/* "pending-health" */
 	STATS_DS_RECENT_REQUESTS,	/* "recent-requests" */
 	STATS_DS_BACKOFFS,		/* "backoffs" (/api/backoffs) */
+	STATS_DS_CLIENTS,		/* "clients" */
 	STATS_DS__MAX
 };
 

@@ -533,6 +533,10 @@ stats_put_request(struct stats_out *o, cJSON *obj, sqlite3_stmt *st)
 	else
 		stats_put_b(o, obj, "stream_complete", stats_ci(st, 27) != 0);
 	stats_put_cs(o, obj, "client_ip", st, 28);
+	stats_put_cs(o, obj, "alias", st, 29);
+	stats_put_cs(o, obj, "alias_target", st, 30);
+	stats_put_cs(o, obj, "user_agent", st, 31);
+	stats_put_cs(o, obj, "client_family", st, 32);
 }
 
 /* ---- errors ------------------------------------------------------------------------ */

@@ -37,6 +37,8 @@ enum stats_rstmt {
 	STATS_RU_PRUNE_LAT,
 	STATS_RU_PRUNE_ATT,
 	STATS_RU_PRUNE_ROUTE,
+	STATS_RU_PRUNE_CLIENTS,
+	STATS_RU_CLIENTS,	/* add the request to stats_clients */
 	STATS_RU__MAX
 };
 
@@ -217,7 +219,8 @@ static const char *const stats_rollup_sql[STATS_RU__MAX] = {
 	    "SELECT min(bucket_start) AS x FROM stats_requests WHERE bucket_s = 300 "
 	    "UNION ALL SELECT min(bucket_start) FROM stats_latency WHERE bucket_s = 300 "
 	    "UNION ALL SELECT min(bucket_start) FROM stats_attempts WHERE bucket_s = 300 "
-	    "UNION ALL SELECT min(bucket_start) FROM stats_routing WHERE bucket_s = 300)",
+	    "UNION ALL SELECT min(bucket_start) FROM stats_routing WHERE bucket_s = 300 "
+	    "UNION ALL SELECT min(bucket_start) FROM stats_clients WHERE bucket_s = 300)",
 	[STATS_RU_PRUNE_REQ] = "DELETE FROM stats_requests WHERE bucket_s = 300 "
 	    "AND bucket_start < ?1",
 	[STATS_RU_PRUNE_ERR] = "DELETE FROM stats_errors WHERE bucket_s = 300 "
@@ -228,6 +231,27 @@ static const char *const stats_rollup_sql[STATS_RU__MAX] = {
 	    "AND bucket_start < ?1",
 	[STATS_RU_PRUNE_ROUTE] = "DELETE FROM stats_routing WHERE bucket_s = 300 "
 	    "AND bucket_start < ?1",
+	[STATS_RU_PRUNE_CLIENTS] = "DELETE FROM stats_clients WHERE bucket_s = 300 "
+	    "AND bucket_start < ?1",
+	/* ?1 the request's id; a family the row does not name (older rows) counts as other. */
+	[STATS_RU_CLIENTS] = "INSERT INTO stats_clients (bucket_s, bucket_start, client_family, "
+	    "status, requests, streamed, input_tokens, output_tokens, cache_read_tokens, "
+	    "cache_write_tokens, cost_microdollars, bytes_in, bytes_out, total_ms_sum, "
+	    "total_count) SELECT g.s, " STATS_BUCKET_SQL("r.completed_at") ", "
+	    "coalesce(r.client_family, 'other'), r.status, 1, r.streamed != 0, r.input_tokens, "
+	    "r.output_tokens, r.cache_read_tokens, r.cache_write_tokens, r.cost_microdollars, "
+	    "r.bytes_in, r.bytes_out, coalesce(r.total_ms, 0), r.total_ms IS NOT NULL "
+	    "FROM requests AS r, " STATS_GRAN_SQL " WHERE r.id = ?1 "
+	    "ON CONFLICT (bucket_s, bucket_start, client_family, status) DO UPDATE SET "
+	    "requests = requests + excluded.requests, streamed = streamed + excluded.streamed, "
+	    "input_tokens = input_tokens + excluded.input_tokens, "
+	    "output_tokens = output_tokens + excluded.output_tokens, "
+	    "cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, "
+	    "cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, "
+	    "cost_microdollars = cost_microdollars + excluded.cost_microdollars, "
+	    "bytes_in = bytes_in + excluded.bytes_in, bytes_out = bytes_out + excluded.bytes_out, "
+	    "total_ms_sum = total_ms_sum + excluded.total_ms_sum, "
+	    "total_count = total_count + excluded.total_count",
 };
 
 /* Longest model id whose catalog answer the rollup of one request remembers. */
@@ -560,6 +584,9 @@ stats_rollup_request(struct stats_rollup *r, int64_t request_id)
 		goto out;
 	if ((err = stats_exec(r->st[ok ? STATS_RU_LATENCY : STATS_RU_ERRORS])) != QP_OK)
 		goto out;
+	sqlite3_bind_int64(r->st[STATS_RU_CLIENTS], 1, request_id);
+	if ((err = stats_exec(r->st[STATS_RU_CLIENTS])) != QP_OK)
+		goto out;
 	if ((err = stats_rollup_attempts(r, request_id, completed)) != QP_OK)
 		goto out;
 	err = stats_rollup_decisions(r, request_id);
@@ -602,7 +629,7 @@ stats_rollup_prune(struct stats_rollup *r, int64_t now, int *more)
 	if (oldest >= cutoff)
 		return QP_OK;
 	upto = oldest + STATS_HOUR_MS < cutoff ? oldest + STATS_HOUR_MS : cutoff;
-	for (i = STATS_RU_PRUNE_REQ; i <= STATS_RU_PRUNE_ROUTE; i++) {
+	for (i = STATS_RU_PRUNE_REQ; i <= STATS_RU_PRUNE_CLIENTS; i++) {
 		sqlite3_bind_int64(r->st[i], 1, upto);
 		err = stats_exec(r->st[i]);
 		if (err != QP_OK)

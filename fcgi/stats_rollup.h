@@ -35,8 +35,8 @@ void		 stats_rollup_free(struct stats_rollup *r);
 /*
  * Adds the finalized request request_id (requests.id) to every rollup:
  * stats_requests, stats_errors (if not completed), stats_latency (if
- * completed), stats_attempts (its attempts) and stats_routing (its
- * decisions), at every granularity. Account selection reads the hourly
+ * completed), stats_clients (by its client family), stats_attempts (its
+ * attempts) and stats_routing (its decisions), at every granularity. Account selection reads the hourly
  * stats_requests rows for quota pressure, so a request this fails for is
  * missing from its account's usage too. The rollups are bounded by the
  * configuration: a request (or decision) that reached no provider (chose

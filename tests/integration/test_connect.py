@@ -135,7 +135,9 @@ one_line(admin("connect", "vllm", "--base-url", "http://127.0.0.1:9/v1"),
 # ---- the gateway serves through it ----------------------------------------------
 
 dp.start(inst)
-deadline = qp.time.monotonic() + 15
+# The catalog is fetched in the background at start (retried from 1 s on a
+# failure): on a loaded machine that can take a while.
+deadline = qp.time.monotonic() + 40
 ids = []
 while qp.time.monotonic() < deadline:
     r = inst.request("GET", "/v1/models")

@@ -634,13 +634,13 @@ test_build(void)
 	cfg.nproviders = 4;
 
 	memset(rows, 0, sizeof(rows));
-	rows[n++] = (struct catalog_row){ "p1", "gpt-4o", "GPT-4o", 5000 };
-	rows[n++] = (struct catalog_row){ "p2", "gpt-4o", NULL, 3000 };
-	rows[n++] = (struct catalog_row){ "p1", "a", NULL, 1000 };
-	rows[n++] = (struct catalog_row){ "p1", "a-b", NULL, 1000 };
-	rows[n++] = (struct catalog_row){ "off", "hidden", NULL, 1000 };
-	rows[n++] = (struct catalog_row){ "nokey", "hidden2", NULL, 1000 };
-	rows[n++] = (struct catalog_row){ "gone", "hidden3", NULL, 1000 };
+	rows[n++] = (struct catalog_row){ "p1", "gpt-4o", "GPT-4o", 5000, 0, 0 };
+	rows[n++] = (struct catalog_row){ "p2", "gpt-4o", NULL, 3000, 0, 0 };
+	rows[n++] = (struct catalog_row){ "p1", "a", NULL, 1000, 0, 0 };
+	rows[n++] = (struct catalog_row){ "p1", "a-b", NULL, 1000, 0, 0 };
+	rows[n++] = (struct catalog_row){ "off", "hidden", NULL, 1000, 0, 0 };
+	rows[n++] = (struct catalog_row){ "nokey", "hidden2", NULL, 1000, 0, 0 };
+	rows[n++] = (struct catalog_row){ "gone", "hidden3", NULL, 1000, 0, 0 };
 
 	ok(catalog_provider_served(&prov[0]), "provider with an account is served");
 	ok(!catalog_provider_served(&prov[2]), "disabled provider is not served");

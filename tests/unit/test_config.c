@@ -364,6 +364,8 @@ test_ranges(void)
 	    "model_overrides.\"m\".max_context_tokens: -5 is out of range (0 to 1000000000)");
 	expect_error("[model_overrides.\"m\"]\nmax_context_tokens = 1000\nmax_output_tokens = 2000\n",
 	    1, 0, "model_overrides.\"m\": max_output_tokens is above max_context_tokens");
+	expect_error("[model_overrides.\"m\"]\nmax_context_tokens = 1000\nmax_input_tokens = 2000\n",
+	    1, 0, "model_overrides.\"m\": max_input_tokens is above max_context_tokens");
 
 	cfg = expect_ok("[server]\nport = 1\nthreads = 1024\n[upstream]\nconnect_timeout_s = 0.25\n"
 	    "idle_timeout_s = 86400\n", &d, "values at the edges of their ranges");
@@ -964,11 +966,12 @@ test_overrides(void)
 	const struct config_model_override *o;
 	struct config_diag d;
 	struct config *cfg;
+	int i, n;
 
 	cfg = expect_ok("[model_overrides.\"claude-sonnet-4\"]\nprotocol = \"anthropic\"\n"
 	    "input_price_per_1k = 0.003\noutput_price_per_1k = 0.015\n"
 	    "cache_read_per_million_microdollars = 300000\nmax_context_tokens = 200000\n"
-	    "max_output_tokens = 64000\nenforce_context_limit = true\n"
+	    "max_output_tokens = 64000\nenforce_context_limit = false\nmax_input_tokens = 150000\n"
 	    "[model_overrides.\"gpt/x:1\"]\n", &d, "model overrides");
 	o = config_override(cfg, "claude-sonnet-4");
 	if (o != NULL) {
@@ -979,12 +982,18 @@ test_overrides(void)
 		is_int(o->cache_write_per_mtok, -1, "cache write unset");
 		is_int(o->max_context_tokens, 200000, "context");
 		is_int(o->max_output_tokens, 64000, "output");
+		is_int(o->max_input_tokens, 150000, "input");
+		is_int(o->enforce_context_limit, 0, "enforce_context_limit false");
 		is_int(o->line, 1, "line");
 	} else
 		ok(0, "override found");
 	o = config_override(cfg, "gpt/x:1");
-	ok(o != NULL && o->protocol == 0 && o->input_per_mtok == -1 && o->max_context_tokens == 0,
-	    "an empty override is all unset");
+	ok(o != NULL && o->protocol == 0 && o->input_per_mtok == -1 && o->max_context_tokens == 0 &&
+	    o->max_input_tokens == 0 && o->enforce_context_limit == 1,
+	    "an empty override is all unset, and enforces the limits");
+	for (i = 0, n = 0; i < d.n; i++)
+		n += strstr(d.msgs[i].text, "has no effect") != NULL;
+	is_int(n, 0, "the context keys have an effect: no warning says otherwise");
 	ok(config_override(cfg, "nope") == NULL, "unknown model has no override");
 	config_free(cfg);
 	config_diag_free(&d);
@@ -1242,9 +1251,9 @@ test_example(void)
 		nwarn += d.msgs[i].severity == CONFIG_WARNING;
 		noeffect += strstr(d.msgs[i].text, ": has no effect in this version: ") != NULL;
 	}
-	/* max_context_tokens and max_output_tokens. */
-	if (!is_int(noeffect, 2, "the keys without effect in this version say so") ||
-	    !is_int(nwarn, noeffect, "and there is no other warning"))
+	/* Every key of the example has an effect (the context limits too). */
+	if (!is_int(noeffect, 0, "no key of the example is without effect") ||
+	    !is_int(nwarn, 0, "and there is no warning"))
 		dump(&d);
 	test_example_defaults(cfg);
 	if (cfg != NULL) {

@@ -1,4 +1,4 @@
--- 0009_ratelimit_headers.sql: quotas learned from the rate-limit headers of upstream answers.
+-- 0010_ratelimit_headers.sql: quotas learned from the rate-limit headers of upstream answers.
 -- All times are integer milliseconds since the Unix epoch, UTC.
 --
 -- Every upstream answer, successes included, may report what is left of the account's
