@@ -1165,6 +1165,12 @@ proxy_judge(struct proxy_request *p, enum qp_err err)
 	ratelimit_parse(p->ures.head.raw, p->ures.head.raw_len, a->status >= 200 &&
 	    a->status < 300, fi.now, &p->rl);
 	p->job.rl = p->rl.nseen > 0 && p->reject_status == 0 && err == QP_OK ? &p->rl : NULL;
+	if (p->ures.head.raw_truncated)
+		log_msg(LOG_WARNING, "request %s: upstream header lines past %d bytes dropped: "
+		    "rate-limit headers among them were not read", p->req.uid, UPSTREAM_HEAD_MAX);
+	if (p->rl.junk != 0)
+		log_msg(LOG_WARNING, "request %s: an upstream rate-limit header did not parse "
+		    "(0x%x): ignored", p->req.uid, p->rl.junk);
 	p->job.rl_account = p->sel.account->name;
 	p->job.rl_model = p->base;
 	/* A provider without token counting is no reason to back its account off. */
