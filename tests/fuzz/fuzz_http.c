@@ -88,6 +88,29 @@ mem_stream(FCGX_Stream *s, struct mem *m, int reader)
 		s->stop = m->buf + sizeof(m->buf);
 }
 
+/* Returns 1 if path contains seg ending there or followed by '/'. */
+static int
+ref_segment(const char *path, const char *seg)
+{
+	size_t n = strlen(seg);
+	const char *m;
+
+	for (m = strstr(path, seg); m != NULL; m = strstr(m + 1, seg))
+		if (m[n] == '\0' || m[n] == '/')
+			return 1;
+	return 0;
+}
+
+/* The reference family rule, written apart from http.c: Anthropic for /v1/messages[/...], and
+ * for /v1/models[/...] when the client sends anthropic-version. */
+static int
+ref_anthropic(const char *path, const char *av)
+{
+
+	return ref_segment(path, "/v1/messages") || (av != NULL && av[0] != '\0' &&
+	    ref_segment(path, "/v1/models"));
+}
+
 /* The reference reading of a presented key, written apart from http.c. */
 static const char *
 ref_key(const char *auth, const char *xkey, size_t *len)
@@ -220,8 +243,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (f[F_URI] != NULL && (memcmp(r.path, f[F_URI], strlen(r.path)) != 0 ||
 	    strcmp(r.query, pathlen < urilen ? f[F_URI] + pathlen + 1 : "") != 0))
 		abort();
-	if ((r.family == HTTP_FAMILY_ANTHROPIC) != (strlen(r.path) >= 9 &&
-	    strcmp(r.path + strlen(r.path) - 9, "/messages") == 0))
+	if ((r.family == HTTP_FAMILY_ANTHROPIC) != ref_anthropic(r.path,
+	    http_param(&r, "HTTP_ANTHROPIC_VERSION")))
 		abort();
 	if ((f[F_CL] == NULL) != (http_param(&r, "CONTENT_LENGTH") == NULL) ||
 	    http_param(&r, "HTTP_NOT_SENT") != NULL)
