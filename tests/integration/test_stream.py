@@ -83,8 +83,8 @@ for path, fam, mock, body, slots in (
         continue
     first, last = ev[0][0] - t0, ev[-1][0] - t0
     rel = ["%.3f" % (t - t0 - first) for t, _, _ in ev]
-    cmp_ok(first, "<", 0.8, "%s stream: the first event arrives at once "
-           "(%.0f ms after the request)" % (fam, first * 1000))
+    cmp_ok(first, "<", 0.8 * qp.TIMEOUT_SCALE, "%s stream: the first event "
+           "arrives at once (%.0f ms after the request)" % (fam, first * 1000))
     span = slots[-1] * INTERVAL
     cmp_ok(last - first, ">=", span * 0.75,
            "%s stream: the last event arrives %.0f ms after the first "
@@ -94,9 +94,12 @@ for path, fam, mock, body, slots in (
     cmp_ok(distinct, ">=", total - 2, "%s stream: events arrive in separate "
            "reads (%d of %d)" % (fam, distinct, total))
     # Each event no earlier than scripted (less jitter) and never far behind.
+    # Under valgrind (QP_TIMEOUT_SCALE) the first event is late by the
+    # translation of code not run before; those queued behind it catch up.
+    early = first if qp.TIMEOUT_SCALE > 1 else 0.0
     off = [(i, r) for i, r in enumerate(rel)
-           if float(r) < slots[i] * INTERVAL * 0.7 or
-           float(r) > slots[i] * INTERVAL + 1.0]
+           if float(r) < slots[i] * INTERVAL * 0.7 - early or
+           float(r) > slots[i] * INTERVAL + 1.0 * qp.TIMEOUT_SCALE]
     is_eq(off, [], "%s stream: each event arrives on its scripted beat after "
           "the first (arrivals in s: %s)" % (fam, " ".join(rel)))
 
