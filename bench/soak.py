@@ -652,14 +652,23 @@ def main():
     missing = sorted(u for u in drv.results if u not in by_uid)
     unseen = sorted(u for u in by_uid if u not in drv.results)
     cross = {}
+    odd = {}                # unexpected pairs: a few examples each
+    expect = {"complete": "completed", "cut (no terminator)": "error",
+              "left mid-stream (fin)": "client_disconnected",
+              "left mid-stream (rst)": "client_disconnected"}
     for u, outcome in drv.results.items():
         row = by_uid.get(u)
         k = "%s -> %s" % (outcome, "%s %s" % (row[0], row[1]) if row
                           else "NO ROW")
         cross[k] = cross.get(k, 0) + 1
+        if row is None or expect.get(outcome) != row[0]:
+            ex = odd.setdefault(k, [])
+            if len(ex) < 5:
+                ex.append("%s (error_class %s)" % (u, row[2] if row
+                                                   else "-"))
     db_status = {}
-    for _, s, c, _ in rows:
-        k = "%s %s" % (s, c)
+    for _, s, c, e in rows:
+        k = "%s %s%s" % (s, c, " " + e if e else "")
         db_status[k] = db_status.get(k, 0) + 1
     attempts = db_query(inst, "SELECT outcome, count(*) FROM request_attempts "
                         "WHERE request_id > ? GROUP BY outcome ORDER BY 2 DESC",
@@ -682,6 +691,7 @@ def main():
         "ids_without_row": missing[:50], "ids_without_row_count": len(missing),
         "rows_never_seen_by_client": unseen[:50],
         "rows_never_seen_count": len(unseen), "client_vs_row": cross,
+        "client_vs_row_unexpected": odd,
         "rows_by_status": db_status, "attempts_by_outcome": dict(attempts),
         "attempts_unfinished": open_attempts, "reservations_left":
         reservations, "bursts": bursts, "fcgi_restarts": restarts,
@@ -744,13 +754,15 @@ def report(res, checks):
           c["cuts_scripted"], c["leave_planned"]))
     w("client outcomes: " + ", ".join("%s %d" % kv for kv in sorted(
         res["client_outcomes"].items(), key=lambda kv: -kv[1])))
-    w("rows by status: " + ", ".join("%s: %d" % kv for kv in sorted(
+    w("rows by status, code and error class: " + ", ".join("%s: %d" % kv for kv in sorted(
         res["rows_by_status"].items(), key=lambda kv: -kv[1])))
     w("attempts by outcome: " + ", ".join("%s %d" % kv for kv in sorted(
         res["attempts_by_outcome"].items(), key=lambda kv: -kv[1])))
     w("client outcome -> row status:")
     for k, v in sorted(res["client_vs_row"].items(), key=lambda kv: -kv[1]):
         w("    %7d  %s" % (v, k))
+        for ex in res["client_vs_row_unexpected"].get(k, []):
+            w("             e.g. %s" % ex)
     w("pending %d, unfinished attempts %d, reservations left %d; rows the "
       "client never saw an id for: %d" % (
           res["rows_pending"], res["attempts_unfinished"],
