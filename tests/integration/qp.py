@@ -219,13 +219,20 @@ def _on_term(signum, frame):
     raise SystemExit(128 + signum)
 
 
-_timeout = [int(os.environ.get("QP_TEST_TIMEOUT", "300"))]
+# QP_FCGI_WRAPPER: a command prefix quotapool.fcgi runs under (e.g.
+# "valgrind --tool=memcheck --log-file=DIR/%q{QP_TEST_SCRIPT}.%p.log", see
+# `make check-valgrind`); QP_TIMEOUT_SCALE multiplies the harness's bounds
+# (script, start and stop) for such a slow run.
+FCGI_WRAPPER = os.environ.get("QP_FCGI_WRAPPER", "").strip()
+TIMEOUT_SCALE = max(1.0, float(os.environ.get("QP_TIMEOUT_SCALE") or 1))
+_timeout = [int(int(os.environ.get("QP_TEST_TIMEOUT", "300")) * TIMEOUT_SCALE)]
 
 
 def set_timeout(seconds):
-    """Bounds the whole script: an exception is raised after seconds."""
-    _timeout[0] = int(seconds)
-    signal.alarm(int(seconds))
+    """Bounds the whole script: an exception is raised after seconds
+    (times QP_TIMEOUT_SCALE)."""
+    _timeout[0] = int(seconds * TIMEOUT_SCALE)
+    signal.alarm(_timeout[0])
 
 
 sys.excepthook = _excepthook
@@ -945,7 +952,22 @@ class Instance:
                 break
         raise StartError("quotapool-admin serve did not start: %s" % last)
 
+    def _fcgi_env(self):
+        """{QUOTAPOOL_FCGI: a script running quotapool.fcgi under
+        QP_FCGI_WRAPPER} when that is set, else {}."""
+        if not FCGI_WRAPPER:
+            return {}
+        path = os.path.join(self.dir, "fcgi-wrapper.sh")
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\nQP_TEST_SCRIPT=%s\nexport QP_TEST_SCRIPT\n"
+                    "exec %s %s \"$@\"\n" % (
+                        os.path.basename(sys.argv[0]) or "qp", FCGI_WRAPPER,
+                        FCGI))
+        os.chmod(path, 0o755)
+        return {"QUOTAPOOL_FCGI": path}
+
     def _start_once(self, timeout):
+        timeout *= TIMEOUT_SCALE
         outp = os.path.join(self.dir, "serve.out")
         errp = os.path.join(self.dir, "serve.err")
         self._out = open(outp, "ab")
@@ -955,7 +977,8 @@ class Instance:
         self.proc = subprocess.Popen(
             [ADMIN, "--config", self.config_path, "serve", "--port",
              str(self.port)], stdin=subprocess.DEVNULL, stdout=self._out,
-            stderr=self._err, env=child_env(), start_new_session=True)
+            stderr=self._err, env=child_env(self._fcgi_env()),
+            start_new_session=True)
         want = "quotapool listening on http://127.0.0.1:%d/" % self.port
         deadline = time.monotonic() + timeout
         listening = False
@@ -994,6 +1017,7 @@ class Instance:
         quotapool.fcgi (see check_logs)."""
         if self.proc is None:
             return self.last_stop
+        timeout *= TIMEOUT_SCALE
         p = self.proc
         refs = _tree_refs(p.pid) if p.poll() is None else []
         t0 = time.monotonic()
@@ -1098,8 +1122,8 @@ class Instance:
         for pid in self.pids():
             st = proc_stat(pid)
             cmd = proc_cmdline(pid)
-            if (st and st[4] == "quotapool.fcgi") or (
-                    cmd and os.path.basename(cmd[0]) == "quotapool.fcgi"):
+            if (st and st[4] == "quotapool.fcgi") or any(
+                    os.path.basename(a) == "quotapool.fcgi" for a in cmd):
                 out.append(pid)
         return out
 
