@@ -19,6 +19,7 @@ enum metrics_stmt {
 	METRICS_ST_ATTEMPTS,	/* attempts by provider, outcome, category */
 	METRICS_ST_LATENCY,	/* histogram bins by metric and provider */
 	METRICS_ST_BACKOFFS,	/* running backoffs */
+	METRICS_ST_RATELIMITS,	/* rate-limit headers' counts, per account and kind */
 	METRICS_ST__MAX
 };
 
@@ -39,6 +40,9 @@ static const char *const metrics_sql[METRICS_ST__MAX] = {
 	    "ORDER BY metric, provider_id",
 	[METRICS_ST_BACKOFFS] = ("SELECT account_name, reason FROM account_backoffs WHERE "
 	    "backoff_until > ?1 AND model_id = '' ORDER BY account_name"),
+	[METRICS_ST_RATELIMITS] = "SELECT account_name, kind, min(remaining), max(lim), "
+	    "max(reset_at) FROM account_ratelimits WHERE reset_at > ?1 AND remaining IS NOT NULL "
+	    "GROUP BY account_name, kind ORDER BY account_name, kind",
 };
 
 struct metrics_db {
@@ -328,6 +332,65 @@ metrics_backups(struct metrics_out *o, const struct config_backup *b)
 	metrics_put(o, "quotapool_backup_last_bytes %lld\n", (long long)d.newest_bytes);
 }
 
+/* 1 if name is an account of cfg: the series below are bounded by the configuration. */
+static int
+metrics_configured(const struct config *cfg, const char *name)
+{
+	int i, j;
+
+	for (i = 0; cfg != NULL && i < cfg->nproviders; i++)
+		for (j = 0; j < cfg->providers[i].naccounts; j++)
+			if (strcmp(cfg->providers[i].accounts[j].name, name) == 0)
+				return 1;
+	return 0;
+}
+
+/*
+ * What the rate-limit headers of configured accounts' answers said, still
+ * current (reset ahead), by account and kind (the smallest remaining over
+ * its models). Returns 0, or -1 on a database error.
+ */
+static int
+metrics_ratelimits(struct metrics_out *o, struct metrics_db *m, const struct config *cfg)
+{
+	static const struct {
+		const char	*name;
+		const char	*help;
+		int		 col;
+	} fam[] = {
+		{ "quotapool_account_ratelimit_remaining", "Remaining count an upstream's "
+		    "rate-limit headers reported, by account and kind (smallest over models).", 2 },
+		{ "quotapool_account_ratelimit_limit", "Limit an upstream's rate-limit headers "
+		    "reported, by account and kind.", 3 },
+		{ "quotapool_account_ratelimit_reset_timestamp_seconds", "When that count resets "
+		    "(Unix time), by account and kind.", 4 },
+	};
+	sqlite3_stmt *st = m->st[METRICS_ST_RATELIMITS];
+	size_t f;
+	int rc;
+
+	for (f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+		metrics_family(o, fam[f].name, "gauge", fam[f].help);
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, db_now_ms());
+		for (rc = metrics_step(st); rc == 1; rc = metrics_step(st)) {
+			if (sqlite3_column_type(st, fam[f].col) == SQLITE_NULL ||
+			    !metrics_configured(cfg, metrics_cs(st, 0)))
+				continue;
+			metrics_series(o, fam[f].name, 2, "account", metrics_cs(st, 0), "kind",
+			    metrics_cs(st, 1));
+			if (fam[f].col == 4)
+				metrics_put(o, " %.3f\n", (double)sqlite3_column_int64(st, 4) / 1000.0);
+			else
+				metrics_put(o, " %lld\n", (long long)sqlite3_column_int64(st,
+				    fam[f].col));
+		}
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
 enum qp_err
 metrics_render(struct metrics_db *m, const struct config *cfg, int64_t in_flight,
     char *buf, size_t cap, size_t *len)
@@ -471,6 +534,8 @@ metrics_render(struct metrics_db *m, const struct config *cfg, int64_t in_flight
 		    stats_state_name((enum stats_state)i));
 		metrics_put(&o, " %lld\n", (long long)states[i]);
 	}
+	if (metrics_ratelimits(&o, m, cfg) < 0)
+		goto dberr;
 	metrics_family(&o, "quotapool_in_flight_requests", "gauge",
 	    "Requests being served by this process now.");
 	metrics_put(&o, "quotapool_in_flight_requests %lld\n", (long long)in_flight);

@@ -17,6 +17,7 @@
 #include "keys.h"
 #include "log.h"
 #include "prices.h"
+#include "ratelimit.h"
 #include "proxy.h"
 #include "relay.h"
 #include "reqbody.h"
@@ -90,6 +91,10 @@ struct proxy_job {
 						   named it, for the key's globs */
 	enum keylimit_verdict	 key;		/* its answer: what the key's limits say */
 	int64_t			 key_retry_at;	/* and when the key may pass again (ms) */
+	const struct ratelimit_obs *rl;		/* proxy_job_end(): the attempt's rate-limit
+						   headers, NULL = none */
+	const char		*rl_account;	/* their account */
+	const char		*rl_model;	/* and model (as routed) */
 };
 
 /*
@@ -145,6 +150,7 @@ struct proxy_request {
 	enum qp_err	 xfer_err;	/* the transport's own error of the current attempt */
 	struct failover_verdict v;	/* the last attempt's verdict */
 	struct accounting_attempt att;	/* the last attempt's numbers */
+	struct ratelimit_obs rl;	/* the last attempt's rate-limit headers */
 	/* finish */
 	struct accounting_final fin;	/* the request's end */
 	struct proxy_job job;		/* the database work of the current step */
@@ -520,6 +526,10 @@ proxy_job_end(const struct server_db *d, void *arg)
 {
 	struct proxy_job *j = arg;
 
+	/* What the answer said of the quota holds for every process from now on. */
+	if (j->rl != NULL && ratelimit_store(d->db, j->rl_account, j->rl_model, j->rl,
+	    db_now_ms()) != 0)
+		return QP_EDB;
 	return accounting_attempt_end(d->acc, j->req, j->att, j->v, j->routing, j->fin);
 }
 
@@ -1152,6 +1162,17 @@ proxy_judge(struct proxy_request *p, enum qp_err err)
 	    p->ures.head.request_id : NULL;
 	p->job.att = &p->att;
 	p->job.v = v;
+	ratelimit_parse(p->ures.head.raw, p->ures.head.raw_len, a->status >= 200 &&
+	    a->status < 300, fi.now, &p->rl);
+	p->job.rl = p->rl.nseen > 0 && p->reject_status == 0 && err == QP_OK ? &p->rl : NULL;
+	if (p->ures.head.raw_truncated)
+		log_msg(LOG_WARNING, "request %s: upstream header lines past %d bytes dropped: "
+		    "rate-limit headers among them were not read", p->req.uid, UPSTREAM_HEAD_MAX);
+	if (p->rl.junk != 0)
+		log_msg(LOG_WARNING, "request %s: an upstream rate-limit header did not parse "
+		    "(0x%x): ignored", p->req.uid, p->rl.junk);
+	p->job.rl_account = p->sel.account->name;
+	p->job.rl_model = p->base;
 	/* A provider without token counting is no reason to back its account off. */
 	p->job.routing = p->ep->api == ENDPOINT_COUNT_TOKENS ? NULL : &p->cfg->routing;
 	p->job.fin = NULL;

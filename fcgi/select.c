@@ -30,6 +30,7 @@ enum select_stmt {
 	SELECT_STMT_LAST_USED,	/* latest attempt start of one account */
 	SELECT_STMT_OVERRIDES,	/* accounts the operator disabled */
 	SELECT_STMT_HOURS,	/* usage of one account per hour since a time */
+	SELECT_STMT_RATELIMITS,	/* what rate-limit headers said, per account */
 	SELECT_STMT_BEGIN,	/* one read transaction for all the reads of a choice */
 	SELECT_STMT_COMMIT,	/* its end */
 	SELECT_STMT_LIMITS,	/* the limits a provider's model list gives a model */
@@ -68,6 +69,11 @@ static const char *const select_sql[SELECT_STMT__MAX] = {
 	    "sum(" SELECT_TOKENS_SQL ") FROM stats_requests WHERE bucket_s = 3600 "
 	    "AND account_name = ?1 AND bucket_start >= ?2 GROUP BY bucket_start "
 	    "ORDER BY bucket_start",
+	[SELECT_STMT_RATELIMITS] = "SELECT account_name, "
+	    "max(CASE WHEN remaining = 0 THEN reset_at ELSE 0 END), "
+	    "max(CASE WHEN lim > 0 AND remaining < lim THEN 1.0 - CAST(remaining AS REAL) / lim "
+	    "ELSE 0 END) FROM account_ratelimits WHERE reset_at > ?1 AND model_id IN ('', ?2) "
+	    "GROUP BY account_name",
 	[SELECT_STMT_BEGIN] = "BEGIN",
 	[SELECT_STMT_COMMIT] = "COMMIT",
 	[SELECT_STMT_LIMITS] = "SELECT max_context_tokens, max_output_tokens FROM model_catalog "
@@ -109,6 +115,7 @@ static const char *const select_reason_names[SELECT_REASON__MAX] = {
 	[SELECT_REASON_AUTH_QUARANTINE] = "auth_quarantine",
 	[SELECT_REASON_HARD_CAP] = "hard_cap",
 	[SELECT_REASON_CONTEXT] = "context_limit",
+	[SELECT_REASON_EXHAUSTED_BY_HEADERS] = "exhausted_by_headers",
 };
 
 static const char *const select_window_names[CONFIG_WINDOW__MAX] = {
@@ -149,6 +156,8 @@ struct select_cand {
 	int64_t			 last_used;	/* latest attempt start, 0 = never */
 	int			 scored;	/* 1 if in the chosen tier and scored */
 	int			 translated;	/* 1 if reached only by translation (q->via) */
+	int64_t			 rl_until;	/* a header said 0 remaining until then, 0 = no */
+	double			 rl_used;	/* largest used share a header reported */
 };
 
 /* A bounded, growable text buffer. */
@@ -623,6 +632,27 @@ select_read_backoffs(struct select_db *s, const char *model, int64_t now)
 	return rc == SQLITE_DONE ? QP_OK : QP_EDB;
 }
 
+/* Reads what rate-limit headers said of each account, for model (ratelimit.h). */
+static enum qp_err
+select_read_ratelimits(struct select_db *s, const char *model, int64_t now)
+{
+	sqlite3_stmt *st = s->st[SELECT_STMT_RATELIMITS];
+	int i, rc;
+
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((i = select_find(s, (const char *)sqlite3_column_text(st, 0))) < 0)
+			continue;
+		s->cand[i].rl_until = sqlite3_column_int64(st, 1);
+		s->cand[i].rl_used = sqlite3_column_double(st, 2);
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? QP_OK : QP_EDB;
+}
+
 /* Marks the candidates the operator disabled (account_overrides rows). */
 static enum qp_err
 select_read_overrides(struct select_db *s)
@@ -716,6 +746,9 @@ select_score(struct select_db *s, int i)
 		if (p > c->pressure)
 			c->pressure = p;
 	}
+	/* A low remaining count reported by the provider presses as much as its share used. */
+	if (c->rl_used > c->pressure)
+		c->pressure = c->rl_used;
 	c->scored = 1;
 }
 
@@ -947,6 +980,8 @@ select_detail(struct select_db *s, const struct select_query *q, int chosen, int
 			    (long long)c->until);
 		if (c->reason == SELECT_REASON_OPERATOR_DISABLED)
 			select_put(b, ",\"since\":%lld", (long long)c->disabled_at);
+		if (c->reason == SELECT_REASON_EXHAUSTED_BY_HEADERS)
+			select_put(b, ",\"until\":%lld", (long long)c->rl_until);
 		if (c->reason == SELECT_REASON_HARD_CAP)
 			select_put(b, ",\"window\":\"%s\",\"until\":%lld",
 			    select_window_names[c->cap_window], (long long)c->until);
@@ -1025,7 +1060,8 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 			return err;
 	}
 	if ((err = select_read_backoffs(s, q->model, q->now)) != QP_OK ||
-	    (err = select_read_overrides(s)) != QP_OK)
+	    (err = select_read_overrides(s)) != QP_OK ||
+	    (err = select_read_ratelimits(s, q->model, q->now)) != QP_OK)
 		return err;
 	for (i = 0, j = 0; i < s->nacct && !j; i++)
 		j = s->acct[i].limited && s->acct[i].a->hard_cap;
@@ -1067,6 +1103,8 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 			if (c->reason == SELECT_REASON_ELIGIBLE && c->until > q->now)
 				c->reason = c->backoff == FAILOVER_REASON_AUTH_FAILURE ?
 				    SELECT_REASON_AUTH_QUARANTINE : SELECT_REASON_BACKOFF;
+			if (c->reason == SELECT_REASON_ELIGIBLE && c->rl_until > q->now)
+				c->reason = SELECT_REASON_EXHAUSTED_BY_HEADERS;
 			c->translated = (s->served[pi] & q->protocol) == 0;
 			if (c->reason == SELECT_REASON_ELIGIBLE && a->hard_cap &&
 			    s->acct[i].limited) {
@@ -1103,6 +1141,11 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 			n_backoff++;
 			if (retry_backoff == 0 || c->until < retry_backoff)
 				retry_backoff = c->until;
+			break;
+		case SELECT_REASON_EXHAUSTED_BY_HEADERS:
+			n_backoff++;
+			if (retry_backoff == 0 || c->rl_until < retry_backoff)
+				retry_backoff = c->rl_until;
 			break;
 		case SELECT_REASON_AUTH_QUARANTINE:
 			n_auth++;

@@ -47,6 +47,8 @@ enum select_reason {
 	SELECT_REASON_HARD_CAP,		/* "hard_cap": at a limit of a window, hard_cap set */
 	SELECT_REASON_CONTEXT,		/* "context_limit": the request is clearly over the
 					   model's limits at its provider (ctxlimit.h) */
+	SELECT_REASON_EXHAUSTED_BY_HEADERS, /* "exhausted_by_headers": an upstream answer said
+					   0 remaining (account_ratelimits), until its reset */
 	SELECT_REASON__MAX
 };
 
@@ -102,6 +104,7 @@ struct select_result {
  *    [,"backoff":B,"scope":S,"until":T]	(backoff, auth_quarantine: failover reason,
  *						 "account" or "model" (of M only), end ms)
  *    [,"since":T]				(operator_disabled: when, ms)
+ *    [,"until":T]				(exhausted_by_headers: the reset, ms)
  *    [,"window":"5h"|"week"|"month","until":T]	(hard_cap: the window at its limit,
  *						 and when it goes under it as hours leave)
  *    [,"tier":N]				(eligible: its routing_priority)
@@ -175,7 +178,10 @@ void		 select_free(struct select_db *s);
  * ctxlimit_exceeds()), it was tried already, it is auth-quarantined, or
  * it is in backoff (account_backoffs rows not yet over: the account's
  * own, or its row for q->model; a backoff for another model does not
- * count), or it has hard_cap and its usage (as for the pressure below,
+ * count), or an upstream answer's rate-limit headers said 0 remaining
+ * with a reset still ahead (account_ratelimits, its own row or
+ * q->model's; counted as backing off for the status and retry_at), or
+ * it has hard_cap and its usage (as for the pressure below,
  * reservations included) is at a limit of a window (until it goes under
  * it as hours leave the window: such accounts count as backing off for
  * the status and retry_at). Among the rest, the highest routing_priority
@@ -186,7 +192,9 @@ void		 select_free(struct select_db *s);
  * spend + offset, requests, and tokens (input + output + cache read +
  * cache write) over the limit, from the hourly stats_requests rows
  * (bucket_s 3600, kept by accounting's final hook) since the hour
- * holding the window's start, plus live reservations), then the fewest
+ * holding the window's start, plus live reservations; and at least the
+ * share used, 1 - remaining / limit, of any count a rate-limit header
+ * reported with a reset ahead), then the fewest
  * live reservations of any process, then the least recently started
  * attempt, then configuration order. Fills res (its detail_json stays
  * valid until the next call on s); when nothing is eligible res->status

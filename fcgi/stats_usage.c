@@ -193,6 +193,42 @@ stats_put_model_backoffs(struct stats_out *o, cJSON *obj, const struct stats_bac
 	}
 }
 
+/*
+ * Puts "rate_limits": what the rate-limit headers of the account's answers
+ * said and still holds (a reset ahead, or none reported in the last hour),
+ * [{"model" (null = every model),"kind","limit","remaining","reset_at",
+ * "reset_at_utc","updated_at","updated_at_utc","exhausted"}], at most 64.
+ * Returns 0, or -1 with *dberr set.
+ */
+static int
+stats_put_ratelimits(struct stats_db *s, struct stats_out *o, cJSON *obj, const char *account,
+    int64_t now, enum qp_err *dberr)
+{
+	sqlite3_stmt *st = s->st[STATS_ST_ACCT_RATELIMITS];
+	cJSON *arr, *r;
+	const char *m;
+	int rc;
+
+	arr = stats_add_arr(o, obj, "rate_limits");
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 1, account, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	for (rc = stats_step(st, dberr); rc == 1; rc = stats_step(st, dberr)) {
+		r = stats_arr_obj(o, arr);
+		m = stats_cs(st, 0);
+		stats_put_s(o, r, "model", m != NULL && m[0] != '\0' ? m : NULL);
+		stats_put_cs(o, r, "kind", st, 1);
+		stats_put_ci(o, r, "limit", st, 2);
+		stats_put_ci(o, r, "remaining", st, 3);
+		stats_put_t(o, r, "reset_at", stats_cnull(st, 4) ? 0 : stats_ci(st, 4));
+		stats_put_t(o, r, "updated_at", stats_ci(st, 5));
+		stats_put_b(o, r, "exhausted", !stats_cnull(st, 3) && stats_ci(st, 3) == 0 &&
+		    !stats_cnull(st, 4) && stats_ci(st, 4) > now);
+	}
+	sqlite3_clear_bindings(st);
+	return rc < 0 ? -1 : 0;
+}
+
 cJSON *
 stats_accounts(struct stats_db *s, const struct config *cfg, const struct stats_query *q,
     enum qp_err *err)
@@ -338,6 +374,8 @@ stats_accounts(struct stats_db *s, const struct config *cfg, const struct stats_
 		else
 			stats_put_null(&o, obj, "max_quota_pct");
 		stats_put_usage(&o, obj, &x->sums);
+		if (stats_put_ratelimits(s, &o, obj, x->a->name, q->now, &dberr) < 0)
+			goto out;
 		st = s->st[STATS_ST_ACCT_LASTERR];
 		sqlite3_reset(st);
 		sqlite3_bind_text(st, 1, x->a->name, -1, SQLITE_STATIC);

@@ -677,6 +677,12 @@ main(void)
 	add("beta", "'huge'", "completed", 5000000, 100, 1, 1, 1);
 	execf("INSERT INTO account_backoffs (account_name, reason, backoff_until, updated_at) "
 	    "VALUES ('a2', 'auth_failure', %lld, 0)", (long long)(db_now_ms() + 3600000));
+	/* Rate-limit counts: a1's smallest over its models; gone-from-the-config zz is not shown. */
+	execf("INSERT INTO account_ratelimits (account_name, model_id, kind, lim, remaining, "
+	    "reset_at, updated_at) VALUES ('a1', 'm1', 'requests', 100, 7, 4102444800000, 0), "
+	    "('a1', 'm2', 'requests', 100, 3, 4102444800000, 0), "
+	    "('zz', 'm1', 'requests', 100, 0, 4102444800000, 0), "
+	    "('a1', 'm1', 'tokens', 10, 0, 1, 0)");
 	exec("COMMIT");
 
 	err = metrics_render(m, &cfg, 7, buf, METRICS_BUF_DEFAULT, &len);
@@ -694,7 +700,16 @@ main(void)
 	ok(rc == 0, "exposition passes the strict checker (%s at line %d)", c.err, c.line);
 	if (rc != 0)
 		printf("# %s\n", buf);
-	ok(c.nfams == 10, "ten families (%d)", c.nfams);
+	ok(c.nfams == 13, "thirteen families (%d)", c.nfams);
+	is_int(sample(buf, "quotapool_account_ratelimit_remaining{account=\"a1\","
+	    "kind=\"requests\"}"), 3, "rate-limit remaining: the smallest over models");
+	is_int(sample(buf, "quotapool_account_ratelimit_limit{account=\"a1\","
+	    "kind=\"requests\"}"), 100, "rate-limit limit");
+	is_int(sample(buf, "quotapool_account_ratelimit_reset_timestamp_seconds{account=\"a1\","
+	    "kind=\"requests\"}"), 4102444800LL, "rate-limit reset");
+	ok(strstr(buf, "account=\"zz\"") == NULL, "an account not configured is not a series");
+	is_int(sample(buf, "quotapool_account_ratelimit_remaining{account=\"a1\","
+	    "kind=\"tokens\"}"), -1, "a count whose reset is past is not shown");
 	checker_free(&c);
 
 	is_int(sample(buf, "quotapool_requests_total{provider=\"alpha\",model=\"m1\","
