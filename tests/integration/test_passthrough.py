@@ -180,6 +180,13 @@ r = inst.request("PATCH", "/p/p/x/thing/1", {"a": 1})
 is_eq((r.status, (r.try_json() or {}).get("method")), (200, "PATCH"), "PATCH: passes")
 row = row_of(r)
 is_eq((row.get("method"), row.get("path")), ("PATCH", "/x/thing/1"), "PATCH: its row")
+r = inst.request("HEAD", "/p/p/x/download?size=5000&seed=1")
+is_eq((r.status, r.body, r.headers.get("X-Upstream")), (200, b"", "yes"),
+      "HEAD: the upstream's head, no body")
+is_eq((mock.requests(path="/x/download") or [{}])[-1].get("method"), "HEAD",
+      "HEAD: sent upstream as HEAD")
+r = inst.request("OPTIONS", "/p/p/x/thing")
+is_eq((r.status, (r.try_json() or {}).get("method")), (200, "OPTIONS"), "OPTIONS: passes")
 
 
 def chunked_upload(path, parts):
