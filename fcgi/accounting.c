@@ -37,8 +37,8 @@ static const char *const accounting_sql[ACC_STMT__MAX] = {
 	[ACC_REQ_INSERT] = "INSERT INTO requests (request_uid, process_id, client_key_id, "
 	    "protocol, endpoint, model, model_base, provider_id, account_name, streamed, "
 	    "status, attempt_count, started_at, bytes_in, client_ip, alias, alias_target, "
-	    "user_agent, client_family) "
-	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
+	    "user_agent, client_family, method, path) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[ACC_REQ_ATTEMPT] = "UPDATE requests SET provider_id = ?, account_name = ?, "
 	    "attempt_count = ?, model_base = COALESCE(?, model_base), "
 	    "alias_target = COALESCE(?, alias_target) WHERE id = ?",
@@ -332,6 +332,8 @@ accounting_insert_request(struct accounting_db *acc, const struct accounting_req
 	accounting_bind_text(st, 17, req->user_agent);
 	sqlite3_bind_text(st, 18, req->client_family != NULL ? req->client_family : "other", -1,
 	    SQLITE_STATIC);
+	accounting_bind_text(st, 19, req->method);
+	accounting_bind_text(st, 20, req->path);
 	if ((err = accounting_step(st)) != QP_OK)
 		return err;
 	*id = sqlite3_last_insert_rowid(acc->db);

@@ -61,8 +61,11 @@ struct accounting_request {
 					   (borrowed) */
 	const char	*client_family;	/* useragent_family_name() of the client, NULL =
 					   "other" (borrowed) */
+	const char	*method;	/* a passthrough's HTTP method, NULL = not one (borrowed) */
+	const char	*path;		/* a passthrough's upstream path, without the query,
+					   NULL = not one (borrowed) */
 	int64_t		 started_at;	/* ms since the epoch */
-	int64_t		 bytes_in;	/* request body bytes */
+	int64_t		 bytes_in;	/* request body bytes (read again when finalized) */
 	int64_t		 est_tokens;	/* tokens each attempt's reservation holds */
 	int64_t		 est_microdollars; /* spend each attempt's reservation holds */
 	/* Kept by accounting; read them, do not write them. */

@@ -21,6 +21,12 @@
 /* An upstream error body kept for classification (the rest is drained). */
 #define QP_UPSTREAM_ERRBODY_MAX	(64 * 1024)
 /*
+ * Bytes of a passthrough's JSON answer kept, besides relaying them, to
+ * read its usage object once it is complete; a longer answer is relayed
+ * whole but its usage is not read (docs/passthrough.md).
+ */
+#define QP_PASS_USAGE_MAX	(1024 * 1024)
+/*
  * A non-streaming upstream response body: default and largest value of
  * [upstream] max_response_body_bytes (502 beyond). Streams are relayed
  * in bounded memory whatever their length.

@@ -18,6 +18,7 @@
 #include "crypto.h"
 #include "ctxlimit.h"
 #include "log.h"
+#include "passpath.h"
 #include "toml.h"
 
 #define CONFIG_NOFIELD		((size_t)-1)	/* key fills no field */
@@ -56,6 +57,8 @@ enum config_kind {
 	CONFIG_KIND_BASE_URL,	/* char *, absolute http(s) URL without trailing '/' */
 	CONFIG_KIND_PROXY_URL,	/* char *, secret, http/https/socks5/socks5h URL */
 	CONFIG_KIND_URLPATH,	/* char *, starting with '/' */
+	CONFIG_KIND_PATHGLOBS,	/* like STRINGS, each "*" or a glob starting with '/'; a
+				   lone string is a list of one */
 	CONFIG_KIND_TABLES,	/* array of tables, read by the caller */
 	CONFIG_KIND_SUBTABLE,	/* table read by section sub into the same struct */
 	CONFIG_KIND_IGNORED,	/* EggPool key quotapool does not use: a warning */
@@ -88,6 +91,8 @@ static const struct config_kind_info config_kinds[CONFIG_KIND__MAX] = {
 	[CONFIG_KIND_BASE_URL] = { "URL", "a string" },
 	[CONFIG_KIND_PROXY_URL] = { "URL (secret)", "a string" },
 	[CONFIG_KIND_URLPATH] = { "URL path", "a string" },
+	[CONFIG_KIND_PATHGLOBS] = { "string or array of path globs",
+	    "a string or an array of strings" },
 	[CONFIG_KIND_TABLES] = { "array of tables", "an array of tables" },
 	[CONFIG_KIND_SUBTABLE] = { "table", "a table" },
 	[CONFIG_KIND_IGNORED] = { "any", "any value" },
@@ -533,6 +538,11 @@ static const struct config_key config_keys_provider[] = {
 	  .defdoc = "the system's CAs",
 	  .doc = "PEM file of the CAs that verify an https `base_url` (a private CA), "
 	  "relative to the config's directory." },
+	{ .name = "passthrough", .kind = CONFIG_KIND_PATHGLOBS, .off = offsetof(S, passthrough),
+	  .off2 = offsetof(S, npassthrough), .defdoc = "none: `/p/<id>/` answers 404",
+	  .doc = "Upstream paths served as they are under `/p/<id>/` with a pooled key: globs "
+	  "(`*` any run of characters, `/` included) such as `[\"/v1/audio/*\", "
+	  "\"/v1/files*\"]`, or `\"*\"` for every path (docs/passthrough.md)." },
 	{ .name = "accounts", .kind = CONFIG_KIND_TABLES, .off = CONFIG_NOFIELD,
 	  .doc = "The provider's accounts: see `[[providers.<id>.accounts]]`." },
 	{ .name = "stream_timeouts", .kind = CONFIG_KIND_SUBTABLE, .off = CONFIG_NOFIELD,
@@ -1515,12 +1525,23 @@ config_set_strings(struct config_ctx *c, const struct config_key *k, const struc
 {
 	char ***field = (char ***)(void *)((char *)base + k->off);
 	int *count = (int *)(void *)((char *)base + k->off2);
-	const struct toml_value *it;
+	const struct toml_value *it, *lone[1];
+	struct toml_value one;
 	unsigned char addr[16];
 	char **arr = NULL, shown[80], got[64];
+	const char *why = NULL;
 	size_t i;
 	int n = 0, bad = 0;
 
+	/* A path glob list may be one string: passthrough = "*". */
+	if (k->kind == CONFIG_KIND_PATHGLOBS && v->type == TOML_STRING) {
+		lone[0] = v;
+		one = *v;
+		one.type = TOML_ARRAY;
+		one.u.arr.items = (struct toml_value **)(void *)lone;
+		one.u.arr.n = 1;
+		v = &one;
+	}
 	if (v->type != TOML_ARRAY) {
 		config_type_error(c, k, v);
 		return;
@@ -1545,6 +1566,14 @@ config_set_strings(struct config_ctx *c, const struct config_key *k, const struc
 			    c->where, k->name, i, config_show(it->u.str.ptr, it->u.str.len, shown,
 			    sizeof(shown)), k->kind == CONFIG_KIND_ADDRS ? "an IP address" :
 			    "a name without control characters");
+			bad = 1;
+			continue;
+		}
+		if (k->kind == CONFIG_KIND_PATHGLOBS &&
+		    !passpath_glob_ok(it->u.str.ptr, it->u.str.len, &why)) {
+			config_msg(c, CONFIG_ERROR, it->line, it->col, "%s.%s[%zu]: \"%s\" %s",
+			    c->where, k->name, i, config_show(it->u.str.ptr, it->u.str.len, shown,
+			    sizeof(shown)), why);
 			bad = 1;
 			continue;
 		}
@@ -1648,6 +1677,7 @@ config_set(struct config_ctx *c, const struct config_key *k, const struct toml_k
 		return;
 	case CONFIG_KIND_STRINGS:
 	case CONFIG_KIND_ADDRS:
+	case CONFIG_KIND_PATHGLOBS:
 		config_set_strings(c, k, v, base);
 		return;
 	case CONFIG_KIND_PROTOCOLS:
@@ -1873,6 +1903,7 @@ config_defaults(struct config_ctx *c, int sec, void *base)
 			break;
 		case CONFIG_KIND_STRINGS:
 		case CONFIG_KIND_ADDRS:
+		case CONFIG_KIND_PATHGLOBS:
 			*(char ***)(void *)field = NULL;
 			*(int *)(void *)((char *)base + k->off2) = 0;
 			break;
@@ -1921,6 +1952,7 @@ config_section_free(int sec, void *base)
 			break;
 		case CONFIG_KIND_STRINGS:
 		case CONFIG_KIND_ADDRS:
+		case CONFIG_KIND_PATHGLOBS:
 			arr = (char ***)(void *)((char *)base + k->off);
 			count = (int *)(void *)((char *)base + k->off2);
 			for (j = 0; *arr != NULL && j < *count; j++)

@@ -113,6 +113,9 @@ struct config_provider {
 	int		 idle_timeout_ms;	/* overrides [upstream] when > 0 */
 	char		*ca_file;	/* PEM CAs that verify its TLS certificate, absolute;
 					   NULL = the system's */
+	char		**passthrough;	/* globs over upstream paths served under
+					   /p/<id>/ (passpath.h); "*" = any path */
+	int		 npassthrough;	/* entries in passthrough, 0 = none */
 	struct config_account *accounts; /* owned array */
 	int		 naccounts;	/* >= 1: a keyless provider without accounts gets one named after it */
 	int		 line;		/* where the provider's table starts */

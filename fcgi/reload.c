@@ -333,6 +333,11 @@ reload_provider_differs(const struct config_provider *a, const struct config_pro
 		if (strcmp(a->models[i] != NULL ? a->models[i] : "",
 		    b->models[i] != NULL ? b->models[i] : "") != 0)
 			return 1;
+	if (a->npassthrough != b->npassthrough)
+		return 1;
+	for (i = 0; i < a->npassthrough; i++)
+		if (strcmp(a->passthrough[i], b->passthrough[i]) != 0)
+			return 1;
 	return 0;
 }
 

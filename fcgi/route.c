@@ -7,6 +7,7 @@
 #include "dashboard.h"
 #include "health.h"
 #include "models.h"
+#include "passthrough.h"
 #include "proxy.h"
 #include "route.h"
 
@@ -24,6 +25,8 @@ static const struct route route_routes[] = {
 	{ "POST",	"/v1/responses", proxy_responses, ROUTE_CLIENT,	0 },
 	{ "POST",	"/v1/embeddings", proxy_embeddings, ROUTE_CLIENT, 0 },
 	{ "POST",	"/v1/completions", proxy_completions, ROUTE_CLIENT, 0 },
+	/* A provider's own API, any method, where its passthrough globs allow. */
+	{ "*",		"/p/",		passthrough_handle, ROUTE_CLIENT, ROUTE_PREFIX | ROUTE_ANY_METHOD },
 	/*
 	 * The dashboard checks access itself: [dashboard] public, admin keys
 	 * and admin login sessions, a redirect to /login for pages and 401/403
@@ -265,7 +268,8 @@ route_dispatch(struct worker *w, struct http_req *r)
 		if (!route_path_matches(&route_routes[i], path))
 			continue;
 		path_found = 1;
-		if (strcmp(route_routes[i].method, method) == 0 ||
+		if ((route_routes[i].flags & ROUTE_ANY_METHOD) ||
+		    strcmp(route_routes[i].method, method) == 0 ||
 		    (strcmp(method, "HEAD") == 0 &&
 		    strcmp(route_routes[i].method, "GET") == 0)) {
 			rt = &route_routes[i];

@@ -23,13 +23,14 @@ enum route_access {
 
 /* Route flags. */
 #define ROUTE_PREFIX	0x1	/* path is a prefix ending in '/'; the rest is an argument */
+#define ROUTE_ANY_METHOD 0x2	/* every method (method is "*"): the handler passes it on */
 
 /* A request handler: answers r completely. Worker thread only. */
 typedef void	 (*route_handler)(struct worker *w, struct http_req *r);
 
 /* One row of the routing table. */
 struct route {
-	const char		*method;	/* "GET", "POST" */
+	const char		*method;	/* "GET", "POST"; "*" with ROUTE_ANY_METHOD */
 	const char		*path;		/* exact path, or prefix with ROUTE_PREFIX */
 	route_handler		 handler;	/* answers the request */
 	enum route_access	 access;	/* checked first */

@@ -1043,7 +1043,7 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 	res->decided_at = q->now;
 	res->status = SELECT_NO_MODEL;
 	memset(s->cand, 0, (size_t)s->nacct * sizeof(*s->cand));
-	if (q->model == NULL || q->model[0] == '\0')
+	if ((q->model == NULL || q->model[0] == '\0') && !q->any_model)
 		goto detail;
 	for (pi = 0; pi < s->cfg->nproviders; pi++) {
 		p = &s->cfg->providers[pi];
@@ -1053,15 +1053,20 @@ select_choose_in(struct select_db *s, const struct select_query *q, struct selec
 		memset(&s->lims[pi], 0, sizeof(s->lims[pi]));
 		if (!p->enabled || (q->provider != NULL && strcmp(p->id, q->provider) != 0))
 			continue;
+		if (q->any_model) {
+			s->listed[pi] = 1;
+			s->served[pi] = reach;
+			continue;
+		}
 		err = select_served(s, p, q->model, &s->listed[pi], &s->served[pi]);
 		if (err == QP_OK && s->listed[pi] && q->need != NULL)
 			err = select_fits(s, p, q->model, q->need, &s->lims[pi], &s->fits[pi]);
 		if (err != QP_OK)
 			return err;
 	}
-	if ((err = select_read_backoffs(s, q->model, q->now)) != QP_OK ||
+	if ((err = select_read_backoffs(s, q->any_model ? "" : q->model, q->now)) != QP_OK ||
 	    (err = select_read_overrides(s)) != QP_OK ||
-	    (err = select_read_ratelimits(s, q->model, q->now)) != QP_OK)
+	    (err = select_read_ratelimits(s, q->any_model ? "" : q->model, q->now)) != QP_OK)
 		return err;
 	for (i = 0, j = 0; i < s->nacct && !j; i++)
 		j = s->acct[i].limited && s->acct[i].a->hard_cap;

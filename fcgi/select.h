@@ -65,6 +65,10 @@ struct select_query {
 						   NULL = none (recorded in detail_json only) */
 	const char		*target;	/* the alias's model id being tried, or NULL */
 	const struct ctxlimit_need *need; /* what the request needs, NULL = no limit checked */
+	int			 any_model;	/* 1: a passthrough (passthrough.h): model is "" and
+						   every account of the pinned provider serves
+						   it, over every protocol; backoffs and
+						   rate-limit rows are the account's own */
 };
 
 /* The outcome of one choice. */

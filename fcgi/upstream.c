@@ -1,6 +1,7 @@
 /* upstream.c: the libcurl transport to providers: a reused handle per thread, its own poll loop. */
 #include <pthread.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -11,6 +12,7 @@
 #include "bounds.h"
 #include "crypto.h"
 #include "db.h"
+#include "passpath.h"
 #include "upstream.h"
 
 #ifndef QP_VERSION
@@ -40,9 +42,10 @@ struct upstream_share {
 };
 
 struct upstream_headers {
-	struct curl_slist node[UPSTREAM_NHEADERS];	/* the list handed to curl */
-	char		*line[UPSTREAM_NHEADERS];	/* "Name: value", malloc'd, wiped at free */
+	struct curl_slist *node;			/* the list handed to curl, cap entries */
+	char		**line;				/* "Name: value", malloc'd, wiped at free */
 	int		 n;				/* lines in use */
+	int		 cap;				/* entries allocated in node and line */
 };
 
 struct upstream {
@@ -274,7 +277,7 @@ upstream_headers_add(struct upstream_headers *h, const char *name, const char *p
 	size_t nl = strlen(name), pl = strlen(pre), vl = strlen(value);
 	char *line;
 
-	if (h->n >= UPSTREAM_NHEADERS)
+	if (h->n >= h->cap)
 		return QP_ETOOBIG;
 	line = malloc(nl + 2 + pl + vl + 1);
 	if (line == NULL)
@@ -309,13 +312,65 @@ upstream_env(char *const *env, const char *key)
 	return NULL;
 }
 
+/* Returns an empty header list for up to cap lines, or NULL when out of memory. */
+static struct upstream_headers *
+upstream_headers_alloc(int cap)
+{
+	struct upstream_headers *h;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return NULL;
+	h->node = calloc((size_t)cap, sizeof(*h->node));
+	h->line = calloc((size_t)cap, sizeof(*h->line));
+	if (h->node == NULL || h->line == NULL) {
+		free(h->node);
+		free(h->line);
+		free(h);
+		return NULL;
+	}
+	h->cap = cap;
+	return h;
+}
+
+/*
+ * Appends "Expect:" (no 100-continue round trip before large bodies) and
+ * acct's key (acct may be NULL, or have no key) per prov->auth, whose
+ * default depends on proto.
+ */
+static enum qp_err
+upstream_headers_key(struct upstream_headers *h, const struct config_provider *prov,
+    const struct config_account *acct, unsigned proto)
+{
+	enum config_auth auth;
+	enum qp_err err;
+	const char *key;
+
+	/* No 100-continue round trip before large bodies. */
+	if ((err = upstream_headers_add(h, "Expect", "", "")) != QP_OK)
+		return err;
+	/* "Expect: " would send an empty header; "Expect:" tells curl to omit it. */
+	h->line[h->n - 1][strlen("Expect:")] = '\0';
+
+	key = acct != NULL ? acct->api_key : NULL;
+	auth = prov->auth;
+	if (auth == CONFIG_AUTH_DEFAULT)
+		auth = proto == CONFIG_PROTO_ANTHROPIC ? CONFIG_AUTH_API_KEY :
+		    CONFIG_AUTH_BEARER;
+	if (key == NULL || key[0] == '\0' || auth == CONFIG_AUTH_NONE)
+		return QP_OK;
+	if (strlen(key) > QP_HEADER_MAX || !upstream_value_ok(key, strlen(key)))
+		return QP_EINVAL;
+	if (auth == CONFIG_AUTH_BEARER)
+		return upstream_headers_add(h, "Authorization", "Bearer ", key);
+	return upstream_headers_add(h, "x-api-key", "", key);
+}
+
 struct upstream_headers *
 upstream_headers_new(const struct config_provider *prov, const struct config_account *acct,
     unsigned proto, char *const *env, enum qp_err *err)
 {
 	struct upstream_headers *h = NULL;
-	enum config_auth auth;
-	const char *v, *key;
+	const char *v;
 	size_t i;
 	int have_version = 0, have_ctype = 0;
 
@@ -325,7 +380,7 @@ upstream_headers_new(const struct config_provider *prov, const struct config_acc
 		*err = QP_EINVAL;
 		goto out;
 	}
-	h = calloc(1, sizeof(*h));
+	h = upstream_headers_alloc(UPSTREAM_NHEADERS);
 	if (h == NULL) {
 		*err = QP_ENOMEM;
 		goto out;
@@ -354,30 +409,54 @@ upstream_headers_new(const struct config_provider *prov, const struct config_acc
 		if (*err != QP_OK)
 			goto out;
 	}
-	/* No 100-continue round trip before large bodies. */
-	*err = upstream_headers_add(h, "Expect", "", "");
-	if (*err != QP_OK)
+	if ((*err = upstream_headers_key(h, prov, acct, proto)) != QP_OK)
 		goto out;
-	/* "Expect: " would send an empty header; "Expect:" tells curl to omit it. */
-	h->line[h->n - 1][strlen("Expect:")] = '\0';
+	return h;
+out:
+	upstream_headers_free(h);
+	return NULL;
+}
 
-	key = acct != NULL ? acct->api_key : NULL;
-	auth = prov->auth;
-	if (auth == CONFIG_AUTH_DEFAULT)
-		auth = proto == CONFIG_PROTO_ANTHROPIC ? CONFIG_AUTH_API_KEY :
-		    CONFIG_AUTH_BEARER;
-	if (key != NULL && key[0] != '\0' && auth != CONFIG_AUTH_NONE) {
-		if (strlen(key) > QP_HEADER_MAX || !upstream_value_ok(key, strlen(key))) {
-			*err = QP_EINVAL;
-			goto out;
-		}
-		if (auth == CONFIG_AUTH_BEARER)
-			*err = upstream_headers_add(h, "Authorization", "Bearer ", key);
-		else
-			*err = upstream_headers_add(h, "x-api-key", "", key);
-		if (*err != QP_OK)
-			goto out;
+struct upstream_headers *
+upstream_headers_pass(const struct config_provider *prov, const struct config_account *acct,
+    unsigned proto, char *const *env, enum qp_err *err)
+{
+	struct upstream_headers *h = NULL;
+	char name[PASSPATH_NAME_MAX + 1];
+	const char *v;
+	size_t i, vl;
+	int nfwd = 0, have_version = 0;
+
+	*err = QP_OK;
+	if (prov == NULL ||
+	    (proto != CONFIG_PROTO_OPENAI && proto != CONFIG_PROTO_ANTHROPIC)) {
+		*err = QP_EINVAL;
+		goto out;
 	}
+	if ((h = upstream_headers_alloc(UPSTREAM_PASS_HEADERS + UPSTREAM_NHEADERS)) == NULL) {
+		*err = QP_ENOMEM;
+		goto out;
+	}
+	for (i = 0; env != NULL && env[i] != NULL && nfwd < UPSTREAM_PASS_HEADERS; i++) {
+		if ((v = strchr(env[i], '=')) == NULL ||
+		    !passpath_forward(env[i], (size_t)(v - env[i]), name))
+			continue;
+		v++;
+		vl = strlen(v);
+		if (vl == 0 || vl > QP_HEADER_MAX || !upstream_value_ok(v, vl))
+			continue;
+		if ((*err = upstream_headers_add(h, name, "", v)) != QP_OK)
+			goto out;
+		nfwd++;
+		if (strcmp(name, "anthropic-version") == 0)
+			have_version = 1;
+	}
+	if (proto == CONFIG_PROTO_ANTHROPIC && !have_version &&
+	    (*err = upstream_headers_add(h, "anthropic-version", "",
+	    UPSTREAM_ANTHROPIC_VERSION)) != QP_OK)
+		goto out;
+	if ((*err = upstream_headers_key(h, prov, acct, proto)) != QP_OK)
+		goto out;
 	return h;
 out:
 	upstream_headers_free(h);
@@ -395,6 +474,8 @@ upstream_headers_free(struct upstream_headers *h)
 		crypto_wipe(h->line[i], strlen(h->line[i]));
 		free(h->line[i]);
 	}
+	free(h->node);
+	free(h->line);
 	crypto_wipe(h, sizeof(*h));
 	free(h);
 }
@@ -696,6 +777,45 @@ upstream_on_body(char *buf, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* CURLOPT_READFUNCTION: the next bytes of a CUSTOM attempt's body, from the caller. */
+static size_t
+upstream_on_read(char *buf, size_t size, size_t n, void *arg)
+{
+	struct upstream *u = arg;
+	const struct upstream_cb *cb = &u->req->cb;
+	size_t got;
+
+	got = cb->on_read(buf, size * n, cb->arg);
+	if (got == UPSTREAM_READ_ABORT || got > size * n) {
+		u->stop = UPSTREAM_ABORTED_BY_CALLER;
+		return CURL_READFUNC_ABORT;
+	}
+	return got;
+}
+
+/* CURLOPT_SEEKFUNCTION: curl sends the body again (only ever from an offset, SEEK_SET). */
+static int
+upstream_on_seek(void *arg, curl_off_t off, int origin)
+{
+	struct upstream *u = arg;
+	const struct upstream_cb *cb = &u->req->cb;
+
+	if (origin != SEEK_SET || off < 0 || cb->on_rewind == NULL)
+		return CURL_SEEKFUNC_CANTSEEK;
+	return cb->on_rewind((int64_t)off, cb->arg) == 0 ? CURL_SEEKFUNC_OK :
+	    CURL_SEEKFUNC_FAIL;
+}
+
+/* Returns the request body's bytes, -1 when they are not known ahead. */
+static int64_t
+upstream_body_len(const struct upstream_req *req)
+{
+
+	if (req->method != UPSTREAM_CUSTOM)
+		return (int64_t)req->body_len;
+	return req->cb.on_read != NULL ? req->upload_len : 0;
+}
+
 #ifdef UPSTREAM_HAVE_PREREQ
 /* CURLOPT_PREREQFUNCTION: the connection is ready and the request goes out now. */
 static int
@@ -770,8 +890,22 @@ upstream_setopts(struct upstream *u, const struct upstream_req *req,
 		UPSTREAM_SET(cc, e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
 		UPSTREAM_SET(cc, e, CURLOPT_POSTFIELDS,
 		    req->body != NULL ? req->body : (const void *)"");
-	} else
+	} else if (req->method == UPSTREAM_CUSTOM && req->cb.on_read != NULL) {
+		/* Any method with a body: read as curl sends it, chunked when its size is unknown. */
+		UPSTREAM_SET(cc, e, CURLOPT_UPLOAD, 1L);
+		UPSTREAM_SET(cc, e, CURLOPT_READFUNCTION, upstream_on_read);
+		UPSTREAM_SET(cc, e, CURLOPT_READDATA, u);
+		UPSTREAM_SET(cc, e, CURLOPT_SEEKFUNCTION, upstream_on_seek);
+		UPSTREAM_SET(cc, e, CURLOPT_SEEKDATA, u);
+		UPSTREAM_SET(cc, e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->upload_len);
+		UPSTREAM_SET(cc, e, CURLOPT_CUSTOMREQUEST, req->custom);
+	} else if (req->method == UPSTREAM_CUSTOM && strcmp(req->custom, "HEAD") == 0)
+		UPSTREAM_SET(cc, e, CURLOPT_NOBODY, 1L);
+	else {
 		UPSTREAM_SET(cc, e, CURLOPT_HTTPGET, 1L);
+		if (req->method == UPSTREAM_CUSTOM)
+			UPSTREAM_SET(cc, e, CURLOPT_CUSTOMREQUEST, req->custom);
+	}
 	return cc;
 }
 
@@ -792,7 +926,8 @@ upstream_progress(struct upstream *u, int64_t now)
 		}
 	}
 #endif
-	if (!u->prereq || u->tx_seen >= (curl_off_t)u->req->body_len)
+	if (!u->prereq || (upstream_body_len(u->req) >= 0 &&
+	    u->tx_seen >= (curl_off_t)upstream_body_len(u->req)))
 		return;
 	if (curl_easy_getinfo(u->easy, CURLINFO_SIZE_UPLOAD_T, &up) == CURLE_OK &&
 	    up > u->tx_seen) {
@@ -978,7 +1113,11 @@ upstream_perform(struct upstream *u, const struct upstream_req *req,
 	u->tx_seen = 0;
 	u->stop = UPSTREAM_OK;
 
-	if (req->method != UPSTREAM_POST && req->method != UPSTREAM_GET) {
+	if ((req->method != UPSTREAM_POST && req->method != UPSTREAM_GET &&
+	    req->method != UPSTREAM_CUSTOM) || (req->method == UPSTREAM_CUSTOM &&
+	    (req->custom == NULL || req->custom[0] == '\0' ||
+	    strcspn(req->custom, " \t\r\n") != strlen(req->custom) ||
+	    !upstream_value_ok(req->custom, strlen(req->custom))))) {
 		err = QP_EINVAL;
 		goto out;
 	}

@@ -46,6 +46,8 @@
 #define UPSTREAM_VALUE_MAX	255
 /* The caller's on_tick runs at least this often, in milliseconds. */
 #define UPSTREAM_TICK_MS	100
+/* Client headers a passthrough attempt forwards at most (the rest are dropped). */
+#define UPSTREAM_PASS_HEADERS	64
 /* Idle connections each transport keeps for reuse. */
 #define UPSTREAM_CONN_CACHE	4
 /* Receive buffer handed to curl: each recv() is delivered at once, whatever its size. */
@@ -55,6 +57,7 @@
 enum upstream_method {
 	UPSTREAM_POST,		/* a completion request: body sent as is */
 	UPSTREAM_GET,		/* a catalog fetch: no body */
+	UPSTREAM_CUSTOM,	/* a passthrough: req.custom, its body from cb.on_read */
 	UPSTREAM_METHOD__MAX
 };
 
@@ -151,15 +154,30 @@ struct upstream_cb {
 	int	(*on_data)(const char *buf, size_t len, void *arg);
 	/* at least every UPSTREAM_TICK_MS from the start to the end */
 	int	(*on_tick)(void *arg);
+	/* UPSTREAM_CUSTOM: fills buf with up to len bytes of the request body
+	   as curl sends it; returns the bytes, 0 at the body's end, or
+	   UPSTREAM_READ_ABORT to end the transfer (NULL = no body) */
+	size_t	(*on_read)(char *buf, size_t len, void *arg);
+	/* UPSTREAM_CUSTOM: the body is to be sent again from byte off (a
+	   kept connection that closed before the answer); 0, or -1 when it
+	   cannot be (the attempt then fails); NULL = never possible */
+	int	(*on_rewind)(int64_t off, void *arg);
 	void	*arg;		/* passed to each callback */
 };
+
+/* What on_read returns to end the transfer at once. */
+#define UPSTREAM_READ_ABORT	((size_t)-1)
 
 /* The credential and forwarded headers of an attempt (opaque). */
 struct upstream_headers;
 
 /* One attempt to describe; every pointer is borrowed for upstream_perform(). */
 struct upstream_req {
-	enum upstream_method	 method;	/* POST or GET */
+	enum upstream_method	 method;	/* POST, GET or CUSTOM */
+	const char		*custom;	/* CUSTOM: the method sent, an HTTP token
+						   ("HEAD" sends no body and reads none) */
+	int64_t			 upload_len;	/* CUSTOM with cb.on_read: the body's bytes,
+						   -1 = unknown (sent chunked) */
 	const char		*base_url;	/* absolute http(s) URL; a trailing '/' is ignored */
 	const char		*path;		/* appended with one '/' between; NULL or "" = none */
 	const struct upstream_headers *headers;	/* from upstream_headers_new(); NULL = none */
@@ -230,6 +248,22 @@ void			 upstream_free(struct upstream *u);
  * QP_ENOMEM. Thread-safe.
  */
 struct upstream_headers	*upstream_headers_new(const struct config_provider *prov,
+			    const struct config_account *acct, unsigned proto,
+			    char *const *env, enum qp_err *err);
+
+/*
+ * Builds the headers of a passthrough attempt to prov with acct: the
+ * client's headers from env whose CGI names passpath_forward() lets
+ * through (so never a credential, cookie, hop-by-hop header or the
+ * client's address), values longer than QP_HEADER_MAX or holding control
+ * characters dropped, at most UPSTREAM_PASS_HEADERS of them; then, as
+ * upstream_headers_new() does, anthropic-version for an Anthropic proto
+ * whose client named none, and acct's key per prov->auth. No
+ * Content-Type is made up. Returns the headers (free with
+ * upstream_headers_free()) or NULL with *err set: QP_EINVAL, QP_ENOMEM.
+ * Thread-safe.
+ */
+struct upstream_headers	*upstream_headers_pass(const struct config_provider *prov,
 			    const struct config_account *acct, unsigned proto,
 			    char *const *env, enum qp_err *err);
 

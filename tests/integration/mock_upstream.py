@@ -12,6 +12,21 @@ It speaks the provider APIs quotapool relays, on 127.0.0.1:
   POST /v1/messages/count_tokens  Anthropic token count {"input_tokens": N}
                               (N = usage.prompt, default 10)
 
+and, for passthrough tests, generic endpoints (any method) when no behaviour
+with a "body" or an error "status" answers first:
+
+  /x/download?size=N&seed=S&chunk=C&interval_ms=I
+                              N bytes of random.Random(S).randbytes(N) as
+                              application/octet-stream with Content-Length,
+                              written C bytes (default 65536) at a time, I ms
+                              apart (default 0); the headers carry
+                              X-Sha256 (of the N bytes), Content-Disposition,
+                              Set-Cookie and X-Upstream: yes
+  /x/..., /v1/audio/..., /v1/images/..., /v1/files...
+                              echo: 200 JSON {"method", "path", "query",
+                              "bytes", "sha256", "content_type"} of the
+                              request as received
+
 The key the client presents (Authorization: Bearer K, else x-api-key: K) names
 the account.  Every request is recorded; what the mock answers is scripted per
 key with behaviours (plain dicts, see BEHAVIOUR_KEYS):
@@ -99,7 +114,7 @@ serves until SIGTERM), driven over HTTP with MockClient(url) or directly:
 
 A record: seq, time (epoch s), mono (time.monotonic() of this process),
 method, path, query, headers (lowercased names), body (parsed JSON, else
-text), body_bytes, key, behaviour, status, stream, events_sent, events_total,
+text), body_bytes, body_sha256 (hex), key, behaviour, status, stream, events_sent, events_total,
 event_mono (time.monotonic() once each SSE event was written: the system's
 CLOCK_MONOTONIC, comparable with the test's own clock),
 completed (the whole answer was written), cut, reset, client_closed (the
@@ -109,6 +124,7 @@ s), client_closed_mono, finished_at.
 
 import argparse
 import copy
+import hashlib
 import http.client
 import http.server
 import json
@@ -171,6 +187,12 @@ USAGE_KEYS = ("prompt", "completion", "cache_read", "cache_write", "reasoning")
 DEFAULT_MODELS = ["mock-model"]
 MODEL_CREATED = 1700000000
 MAX_BODY = 64 * 1024 * 1024
+GENERIC_PREFIXES = ("/x/", "/v1/audio/", "/v1/images/", "/v1/files")
+
+
+def download_bytes(size, seed):
+    """The bytes /x/download serves: size random bytes from seed."""
+    return random.Random(seed).randbytes(size)
 
 
 def check_behaviour(b):
@@ -411,6 +433,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_HEAD(self):
         self._dispatch()
 
+    def do_PATCH(self):
+        self._dispatch()
+
+    def do_OPTIONS(self):
+        self._dispatch()
+
     def _read_body(self):
         te = (self.headers.get("Transfer-Encoding") or "").lower()
         if "chunked" in te:
@@ -601,6 +629,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 "seq": st.seq, "time": now, "mono": time.monotonic(),
                 "method": self.command, "path": path, "query": query,
                 "headers": hdrs, "body": body, "body_bytes": len(raw),
+                "body_sha256": hashlib.sha256(raw).hexdigest(),
                 "key": key, "behaviour": b, "status": None, "stream": False,
                 "events_sent": 0, "events_total": 0, "event_mono": [],
                 "writes": 0, "idle_closed": False,
@@ -659,8 +688,57 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._finish_rec(rec, status=status, completed=ok)
             self._idle_close(b, rec)
             return
+        if path.startswith(GENERIC_PREFIXES):
+            self._generic(rec, path, query, raw, extra)
+            return
         ok = self._send_plain(404, error_body(family, 404), None, extra, rec)
         self._finish_rec(rec, status=404, completed=ok)
+
+    def _generic(self, rec, path, query, raw, extra):
+        """The passthrough endpoints: /x/download, else an echo."""
+        if not path.startswith("/x/download"):
+            ok = self._send_plain(200, {
+                "method": self.command, "path": path, "query": query,
+                "bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest(),
+                "content_type": self.headers.get("Content-Type")}, None,
+                extra, rec)
+            self._finish_rec(rec, status=200, completed=ok)
+            return
+        q = urllib.parse.parse_qs(query)
+
+        def arg(name, default):
+            return int(q.get(name, [str(default)])[0])
+        data = download_bytes(arg("size", 0), arg("seed", 0))
+        chunk = max(1, arg("chunk", 65536))
+        interval = arg("interval_ms", 0)
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Content-Disposition",
+                             'attachment; filename="blob.bin"')
+            self.send_header("X-Sha256", hashlib.sha256(data).hexdigest())
+            self.send_header("Set-Cookie", "upstream_session=s3cret")
+            self.send_header("X-Upstream", "yes")
+            for k, v in extra.items():
+                self.send_header(k, str(v))
+            self.end_headers()
+            self.wfile.flush()
+            for i in range(0, len(data), chunk):
+                if self.command == "HEAD":
+                    break
+                if i > 0 and not self._wait(interval, rec):
+                    self._finish_rec(rec, status=200, completed=False)
+                    return
+                self.wfile.write(data[i:i + chunk])
+                self.wfile.flush()
+                with self.server.mock_state.cond:
+                    rec["writes"] += 1
+        except (BrokenPipeError, ConnectionResetError):
+            self._closed(rec)
+            self._finish_rec(rec, status=200, completed=False)
+            return
+        self._finish_rec(rec, status=200, completed=True)
 
     def _send_chunked(self, status, data, extra_headers, rec, pieces):
         """A JSON answer in chunked encoding, one chunk per piece."""

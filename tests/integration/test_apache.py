@@ -9,7 +9,10 @@ the listening Unix socket is fd 0 and fd 3, with LISTEN_FDS=1 and LISTEN_PID
 set to its own pid. Through Apache: events of a stream arrive one by one as
 the provider writes them, a client that hangs up aborts the upstream
 transfer, 413 and 401 come in each protocol family's shape, and the
-Authorization header reaches the application.
+Authorization header reaches the application. Passthrough (/p/px/...): a
+1 MB upload and a chunked one reach the provider byte for byte, a 2 MB
+download comes back byte for byte, and a 429 rotates to the second account
+with the same body.
 
 Skips (visibly) when apache2 or its proxy_fcgi module is not installed
 (Debian package apache2)."""
@@ -52,6 +55,8 @@ inst = qp.Instance(server={"max_request_body_bytes": 65536}, providers={
            "accounts": ["ao1"]},
     "pa": {"mock": ma, "protocols": ["anthropic"], "models": ["claude-a"],
            "accounts": ["aa1"]},
+    "px": {"base_url": mo.url, "models": ["gpt-x"], "models_path": "",
+           "passthrough": ["/x/*"], "accounts": ["ax1", "ax2"]},
 }, prefix="qp-apache-")
 inst.migrate()
 inst.key = inst.new_key("apache")
@@ -60,6 +65,8 @@ inst.key = inst.new_key("apache")
 
 rundir = os.path.join(inst.dir, "run")
 os.mkdir(rundir)
+# systemd's StateDirectory= (passthrough bodies are spooled there for failover).
+os.makedirs(inst.state_dir, 0o700, exist_ok=True)
 sock_path = os.path.join(rundir, "quotapool.sock")
 lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 lsock.bind(sock_path)
@@ -277,6 +284,62 @@ for path, fam, mock, body in (
     row = dp.wait_row(inst, uid, timeout=8) or {}
     is_eq(row.get("status"), "client_disconnected",
           "%s disconnect: the row is closed as client_disconnected" % fam)
+
+# ---- passthrough: uploads and downloads byte for byte, a 429 rotates -------
+
+import hashlib  # noqa: E402
+import http.client  # noqa: E402
+from mock_upstream import download_bytes  # noqa: E402
+
+mo.reset()
+blob = download_bytes(1024 * 1024, 3)
+body = (b"--bnd\r\nContent-Disposition: form-data; name=\"file\"; "
+        b"filename=\"a.wav\"\r\nContent-Type: audio/wav\r\n\r\n" + blob +
+        b"\r\n--bnd--\r\n")
+sha = hashlib.sha256(body).hexdigest()
+r = inst.request("POST", "/p/px/x/upload?lang=en", body,
+                 headers={"Content-Type": "multipart/form-data; boundary=bnd"})
+e = r.try_json() or {}
+is_eq((r.status, e.get("sha256"), e.get("query")), (200, sha, "lang=en"),
+      "passthrough through Apache: a 1 MB multipart upload arrives byte for "
+      "byte, query kept")
+rec = (mo.requests(path="/x/upload") or [{}])[-1]
+ok(rec.get("headers", {}).get("authorization") in ("Bearer k-ax1", "Bearer k-ax2"),
+   "passthrough through Apache: the account's key replaces the client's")
+
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+parts = [download_bytes(50000, i) for i in range(3)]
+c.request("POST", "/p/px/x/chunked", body=iter(parts), encode_chunked=True,
+          headers={"Authorization": "Bearer " + inst.key,
+                   "Content-Type": "application/octet-stream"})
+resp = c.getresponse()
+e = qp.json.loads(resp.read() or b"{}") if resp.status == 200 else {}
+c.close()
+is_eq((resp.status, e.get("sha256")), (200, hashlib.sha256(b"".join(parts))
+                                       .hexdigest()),
+      "passthrough through Apache: a chunked upload arrives byte for byte")
+rec = (mo.requests(path="/x/chunked") or [{}])[-1]
+qp.diag("chunked upload went upstream with transfer-encoding %r, "
+        "content-length %r" % (rec.get("headers", {}).get("transfer-encoding"),
+                               rec.get("headers", {}).get("content-length")))
+
+size = 2 * 1024 * 1024
+r = inst.request("GET", "/p/px/x/download?size=%d&seed=8" % size)
+ok(r.status == 200 and r.body == download_bytes(size, 8),
+   "passthrough through Apache: a 2 MB download comes back byte for byte",
+   "status %d, %d bytes" % (r.status, len(r.body)))
+
+mo.reset()
+mo.script("*", {"match": "/x/rotate", "status": 429})
+r = inst.request("PUT", "/p/px/x/rotate", body,
+                 headers={"Content-Type": "multipart/form-data; boundary=bnd"})
+got = mo.requests(path="/x/rotate")
+is_eq((r.status, r.headers.get("x-proxy-attempt-count")), (200, "2"),
+      "passthrough through Apache: a 429 rotates to the second account")
+is_eq(sorted(g.get("key") for g in got), ["k-ax1", "k-ax2"],
+      "passthrough through Apache: one attempt per account")
+is_eq([g.get("body_sha256") for g in got], [sha, sha],
+      "passthrough through Apache: the same body both times")
 
 is_eq(dp.pending(inst), [], "no request is left pending")
 
