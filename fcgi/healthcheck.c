@@ -43,6 +43,9 @@ static const char *const healthcheck_sql[HEALTHCHECK_STMT__MAX] = {
 	    "AND model_id = '' AND reason = 'health_check'",
 };
 
+/* How often a command whose output closed is looked at until it ended (ms). */
+#define HEALTHCHECK_REAP_MS	2
+
 struct healthcheck_db {
 	sqlite3		*db;				/* borrowed connection */
 	sqlite3_stmt	*st[HEALTHCHECK_STMT__MAX];	/* prepared statements */
@@ -463,7 +466,8 @@ healthcheck_wait(struct healthcheck_runner *hr, pid_t pid, int fd, int *status)
 					eof = 1;
 			}
 		} else
-			poll(NULL, 0, wait_ms);
+			/* Output closed: the end is near; look for it often. */
+			poll(NULL, 0, wait_ms < HEALTHCHECK_REAP_MS ? wait_ms : HEALTHCHECK_REAP_MS);
 		/* Ended? Not reaped yet: its process group cannot be reused meanwhile. */
 		memset(&si, 0, sizeof(si));
 		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
