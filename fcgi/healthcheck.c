@@ -431,7 +431,8 @@ healthcheck_spawn(const struct config *cfg, const char *cmd, char **env, int out
  * Waits for child pid (leader of its process group) to end, reading its
  * output from fd until the deadline or the cancel flag; at either, kills
  * the group. Once it ended, kills what is left of its group, then reaps
- * it into *status. Returns 0, or -1 if it had to be killed.
+ * it into *status. Returns 0, -1 if it had to be killed, 1 if it ended
+ * but its status is lost (SIGCHLD ignored: the system reaped it).
  */
 static int
 healthcheck_wait(struct healthcheck_runner *hr, pid_t pid, int fd, int *status)
@@ -441,7 +442,7 @@ healthcheck_wait(struct healthcheck_runner *hr, pid_t pid, int fd, int *status)
 	char scratch[4096];
 	int64_t now;
 	ssize_t n;
-	int eof = 0, killed = 0, wait_ms;
+	int eof = 0, killed = 0, unknown = 0, wait_ms, rc;
 
 	for (;;) {
 		now = db_mono_us();
@@ -470,15 +471,20 @@ healthcheck_wait(struct healthcheck_runner *hr, pid_t pid, int fd, int *status)
 			poll(NULL, 0, wait_ms < HEALTHCHECK_REAP_MS ? wait_ms : HEALTHCHECK_REAP_MS);
 		/* Ended? Not reaped yet: its process group cannot be reused meanwhile. */
 		memset(&si, 0, sizeof(si));
-		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-		    si.si_pid == pid)
+		rc = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT);
+		if (rc == 0 && si.si_pid == pid)
 			break;
+		/* SIGCHLD ignored by whoever started us: reaped already, status lost. */
+		if (rc < 0 && errno == ECHILD) {
+			unknown = 1;
+			break;
+		}
 	}
 	kill(-pid, SIGKILL);
-	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+	while (!unknown && waitpid(pid, status, 0) < 0 && errno == EINTR)
 		;
 	crypto_wipe(scratch, sizeof(scratch));
-	return killed ? -1 : 0;
+	return killed ? -1 : unknown ? 1 : 0;
 }
 
 /* The command check of a with p's check. */
@@ -516,8 +522,11 @@ healthcheck_command(struct healthcheck_runner *hr, const struct config *cfg,
 		err = QP_ECLOSED;
 		goto out;
 	}
-	if (killed)
+	if (killed < 0)
 		healthcheck_judge_command(&p->check, -1, SIGKILL, hr->timed_out, NULL, 0, r);
+	else if (killed > 0)
+		healthcheck_fail(r, "check_not_run", "its exit status is lost: SIGCHLD is "
+		    "ignored in this process");
 	else if (WIFEXITED(status))
 		healthcheck_judge_command(&p->check, WEXITSTATUS(status), 0, 0, hr->buf,
 		    hr->len, r);

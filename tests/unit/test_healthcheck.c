@@ -313,6 +313,18 @@ test_commands(void)
 	ok(gone_soon(gpid),
 	    "the child it left behind is gone (pid %ld)", gpid);
 
+	/* Started with SIGCHLD ignored, the status is lost: said at once, no timeout. */
+	signal(SIGCHLD, SIG_IGN);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ok(run_cmd("echo healthy", "expect_output = \"healthy\",", "5", &r, NULL) == QP_OK &&
+	    !r.ok, "with SIGCHLD ignored, a command's status is lost: the check fails");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	signal(SIGCHLD, SIG_DFL);
+	is_str(r.detail, "its exit status is lost: SIGCHLD is ignored in this process",
+	    "and says why");
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	ok(!r.timed_out && secs < 4.0, "without waiting for the timeout (%.1f s)", secs);
+
 	/* Output beyond the bound is read and dropped; the text must be within it. */
 	ok(run_cmd("head -c 200000 /dev/zero | tr \\\\\\\\0 x; echo; echo pong",
 	    "expect_output = \"pong\",", "10", &r, NULL) == QP_OK && !r.ok &&
