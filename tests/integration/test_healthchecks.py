@@ -90,6 +90,33 @@ api_key = "k-c2"
 
 r = inst.admin("check-config")
 is_eq(r.rc, 0, "check-config accepts a table check and an inline one")
+bad = os.path.join(work, "bad.toml")
+with open(bad, "w") as f:
+    f.write("""[database]
+path = "%s"
+[providers.x]
+base_url = "%s"
+check = { type = "http", expect_status = [700] }
+check_interval_s = 0
+[[providers.x.accounts]]
+name = "x1"
+api_key = "k-x1"
+[providers.y]
+base_url = "%s"
+check = { type = "command", cmd = "true", expect_body = "ok" }
+[[providers.y.accounts]]
+name = "y1"
+api_key = "k-y1"
+""" % (os.path.join(work, "bad.db"), mock.base_url, mock.base_url))
+r = qp.admin("check-config", config=bad)
+is_eq(r.rc, 1, "check-config refuses bad check tables")
+for want in (r"bad.toml:5:\d+: error: providers.x.check.expect_status\[0\]: 700 is not "
+             r"an HTTP status",
+             r"bad.toml:5: error: providers.x.check: path is required",
+             r"bad.toml:6:\d+: error: providers.x.check_interval_s: 0 is out of range",
+             r"bad.toml:12: error: providers.y.check.expect_body: only a check of "
+             r"type \"http\" takes it"):
+    like(r.err + r.out, want, "check-config: " + want.replace("\\", ""))
 dp.start(inst)
 ADMIN = inst.new_key("boss", admin_role=True)
 
