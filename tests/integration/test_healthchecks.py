@@ -117,7 +117,8 @@ for want in (r"bad.toml:5:\d+: error: providers.x.check.expect_status\[0\]: 700 
              r"bad.toml:6:\d+: error: providers.x.check_interval_s: 0 is out of range",
              r"bad.toml:12: error: providers.y.check.expect_body: only a check of "
              r"type \"http\" takes it"):
-    like(r.err + r.out, want, "check-config: " + re.sub(r"\\(.)", r"\1", want.replace(r"\d+", "COL")))
+    shown = re.sub(r"\\(.)", r"\1", want.replace(r"\d+", "COL"))
+    like(r.err + r.out, want, "check-config: " + shown)
 dp.start(inst)
 ADMIN = inst.new_key("boss", admin_role=True)
 
