@@ -1,4 +1,4 @@
-/* test_healthcheck.c: health checks: expectations, the table, commands run and killed, results kept. */
+/* test_healthcheck.c: health checks: expectations, the table, commands, results kept. */
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
