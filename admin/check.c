@@ -110,7 +110,7 @@ check_configured(struct check_run *cr, const struct config_provider *p,
 		admin_err("%s/%s: %s", p->id, acct->name, qp_strerror(err));
 		return;
 	}
-	if (healthcheck_record(cr->hdb, p, acct, &r, db_now_ms()) != QP_OK) {
+	if (healthcheck_record(cr->hdb, p, acct, &r, db_now_ms(), NULL) != QP_OK) {
 		admin_err("cannot record the check of %s/%s: %s", p->id, acct->name,
 		    sqlite3_errmsg(cr->a->db));
 	}

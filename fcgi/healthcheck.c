@@ -21,6 +21,7 @@ enum healthcheck_stmt {
 	HEALTHCHECK_STMT_PING,		/* one provider_pings row */
 	HEALTHCHECK_STMT_FAIL,		/* write or renew the account's health_check row */
 	HEALTHCHECK_STMT_PASS,		/* delete the account's health_check row */
+	HEALTHCHECK_STMT_HELD,		/* whether the account has a health_check row */
 	HEALTHCHECK_STMT__MAX
 };
 
@@ -41,6 +42,8 @@ static const char *const healthcheck_sql[HEALTHCHECK_STMT__MAX] = {
 	    "account_backoffs.backoff_until <= excluded.backoff_until",
 	[HEALTHCHECK_STMT_PASS] = "DELETE FROM account_backoffs WHERE account_name = ?1 "
 	    "AND model_id = '' AND reason = 'health_check'",
+	[HEALTHCHECK_STMT_HELD] = "SELECT EXISTS (SELECT 1 FROM account_backoffs WHERE "
+	    "account_name = ?1 AND model_id = '' AND reason = 'health_check')",
 };
 
 /* How often a command whose output closed is looked at until it ended (ms). */
@@ -615,14 +618,28 @@ healthcheck_step(sqlite3_stmt *st)
 
 enum qp_err
 healthcheck_record(struct healthcheck_db *d, const struct config_provider *p,
-    const struct config_account *a, const struct healthcheck_result *r, int64_t now)
+    const struct config_account *a, const struct healthcheck_result *r, int64_t now,
+    int *changed)
 {
 	sqlite3_stmt *st;
 	char error[HEALTHCHECK_DETAIL_MAX + 16];
 	enum qp_err err;
+	int held = 0, rc;
 
+	if (changed != NULL)
+		*changed = 0;
 	if ((err = db_begin_write(d->db)) != QP_OK)
 		return err;
+	st = d->st[HEALTHCHECK_STMT_HELD];
+	sqlite3_bind_text(st, 1, a->name, -1, SQLITE_TRANSIENT);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		held = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_ROW) {
+		err = QP_EDB;
+		goto out;
+	}
 	st = d->st[HEALTHCHECK_STMT_PING];
 	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 2, a->name, -1, SQLITE_TRANSIENT);
@@ -656,5 +673,7 @@ out:
 		db_rollback(d->db);
 		return err;
 	}
-	return db_commit(d->db);
+	if ((err = db_commit(d->db)) == QP_OK && changed != NULL)
+		*changed = r->ok ? held : !held;
+	return err;
 }

@@ -160,10 +160,13 @@ void		 healthcheck_db_free(struct healthcheck_db *d);
  * account's backoff: a failure writes reason health_check until now +
  * healthcheck_hold_ms(p) (consecutive failures counted), unless another
  * reason's row runs longer; a pass deletes a health_check row (never a
- * row of another reason). QP_EDB on a database error (nothing written).
+ * row of another reason). *changed (may be NULL) receives 1 when the
+ * account's health changed: a failure while it had no health_check
+ * row, or a pass that ended one. QP_EDB on a database error (nothing
+ * written).
  */
 enum qp_err	 healthcheck_record(struct healthcheck_db *d, const struct config_provider *p,
 		    const struct config_account *a, const struct healthcheck_result *r,
-		    int64_t now);
+		    int64_t now, int *changed);
 
 #endif /* QP_HEALTHCHECK_H */

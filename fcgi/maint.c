@@ -766,7 +766,7 @@ maint_run_checks(struct maint *m, int first, char *note, size_t len)
 	struct healthcheck_result r;
 	enum qp_err err = QP_OK;
 	int64_t now = maint_mono_ms(), next = 0;
-	int i, j, checked = 0, failed = 0, providers = 0;
+	int i, j, checked = 0, failed = 0, providers = 0, changed;
 
 	(void)first;
 	for (i = 0; i < cfg->nproviders; i++) {
@@ -800,18 +800,23 @@ maint_run_checks(struct maint *m, int first, char *note, size_t len)
 				goto out;
 			}
 			if ((err = healthcheck_record(m->hdb, p, &p->accounts[j], &r,
-			    db_now_ms())) != QP_OK) {
+			    db_now_ms(), &changed)) != QP_OK) {
 				snprintf(note, len, "provider %s: %s", p->id, sqlite3_errmsg(m->db));
 				goto out;
 			}
 			checked++;
-			if (!r.ok) {
-				failed++;
-				log_msg(LOG_WARNING, "health check of %s/%s failed: %s", p->id,
+			failed += !r.ok;
+			/* Said once when the account goes out, once when it comes back. */
+			if (!r.ok && changed)
+				log_msg(LOG_WARNING, "health check of %s/%s failed: %s; the account "
+				    "is left out until a check passes", p->id, p->accounts[j].name,
+				    r.detail);
+			else if (r.ok && changed)
+				log_msg(LOG_INFO, "health check of %s/%s passes again: %s", p->id,
 				    p->accounts[j].name, r.detail);
-			} else
-				log_msg(LOG_DEBUG, "health check of %s/%s passed: %s (%lld ms)",
-				    p->id, p->accounts[j].name, r.detail, (long long)r.latency_ms);
+			else
+				log_msg(LOG_DEBUG, "health check of %s/%s: %s (%lld ms)", p->id,
+				    p->accounts[j].name, r.detail, (long long)r.latency_ms);
 		}
 scheduled:
 		if (next == 0 || m->check_due[i] < next)
