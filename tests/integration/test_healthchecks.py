@@ -292,6 +292,11 @@ ok(wait_for(lambda: dp.backoff(inst, "c2") is None), "c2 comes back")
 
 logs = "\n".join(inst.logs().values())
 ok(SECRET not in logs, "the key given to the command is in no log")
+is_eq(logs.count("health check of p/a1 failed: HTTP 503, expected 200; the account is "
+                 "left out until a check passes"), 1,
+      "a1 going out is logged once, not at every check")
+is_eq(logs.count("health check of p/a1 passes again: HTTP 200"), 1,
+      "and its coming back once")
 rows = dp.query(inst, "SELECT * FROM provider_pings")
 ok(all(SECRET not in json.dumps(r) for r in rows), "nor in any ping row")
 rows = dp.query(inst, "SELECT * FROM account_backoffs")
