@@ -344,6 +344,15 @@ is_eq((len(accts), accts[0].get("id"), accts[0].get("check"), accts[0].get("stat
        accts[0].get("exit_code"), j.get("live")),
       (1, "c/c2", "command", "failed", 3, 0), "check --json: one account, its fields")
 
+mock.set_default("k-a2", {"match": HEALTH, "delay_ms": 30000})
+t0 = time.monotonic()
+r = inst.admin("check", "p/a2", timeout=60)
+took = time.monotonic() - t0
+is_eq(r.rc, 1, "check p/a2 of a silent upstream: exit 1")
+like(r.out, r"(?m)^p/a2\s+failed\s+\d+\s+no whole answer within 5000 ms$",
+     "check: an http check without an answer fails at its timeout_s")
+cmp_ok(took, "<", 25, "in bounded time (timeout_s 5, the upstream waits 30 s)")
+
 control("c2", "ok")
 r = inst.admin("check", "c", timeout=60)
 is_eq(r.rc, 0, "check c: exit 0 once c2 passes")
