@@ -371,6 +371,19 @@ mock.set_default("k-a1", None)
 mock.set_default("k-a2", None)
 control("c1", "ok")
 
+# ---- a reload adopts a changed check ----------------------------------------
+
+ok(wait_for(lambda: dp.backoff(inst, "a1") is None and
+            dp.backoff(inst, "a2") is None), "a1 and a2 pass again")
+inst.providers["p"]["check"] = dict(inst.providers["p"]["check"], path="/nope")
+inst.write_config()
+r = inst.admin("reload")
+is_eq(r.rc, 0, "reload with p's check changed: exit 0")
+like(r.out, r"providers changed: p\b", "the reload names p as changed", )
+b = wait_for(lambda: health_backoff("a1"))
+ok(b is not None and b["status_code"] == 404,
+   "the new check (a path the mock does not serve) takes a1 out", b)
+
 res = inst.stop()
 is_eq(res.rc, 0, "the gateway stops cleanly")
 inst.check_logs()
