@@ -77,6 +77,7 @@ int		 cmd_db(struct admin *, int, char **);		/* dbcare.c */
 int		 cmd_configsetup(struct admin *, int, char **); /* configsetup.c */
 int		 cmd_reload(struct admin *, int, char **);	/* reload.c */
 int		 cmd_status(struct admin *, int, char **);	/* status.c */
+int		 cmd_check(struct admin *, int, char **);	/* check.c */
 
 /*
  * Probes the local runtimes of the provider templates (Ollama, vLLM,

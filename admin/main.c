@@ -43,6 +43,8 @@ static const struct admin_cmd admin_cmds[] = {
 	  "check the configuration, have every running process apply it, report each" },
 	{ "status", cmd_status, "[--json]",
 	  "is it serving: processes, health check, newest backup, pending, backoffs" },
+	{ "check", cmd_check, "[PROVIDER[/ACCOUNT]] [--json]",
+	  "run every account's health check (or ping) now; exit 0 if one is live" },
 	{ "stats", cmd_stats, "[--period 24h] [--provider P] [--model M] [--json]",
 	  "totals, then per provider, account and model, as /api/stats" },
 	{ "version", cmd_version, "", "print the version" },

@@ -62,6 +62,7 @@ enum config_kind {
 	CONFIG_KIND_TABLES,	/* array of tables, read by the caller */
 	CONFIG_KIND_SUBTABLE,	/* table read by section sub into the same struct */
 	CONFIG_KIND_IGNORED,	/* EggPool key quotapool does not use: a warning */
+	CONFIG_KIND_STATUSES,	/* int[CONFIG_CHECK_STATUS_MAX] at off, int count at off2 */
 	CONFIG_KIND__MAX
 };
 
@@ -96,6 +97,7 @@ static const struct config_kind_info config_kinds[CONFIG_KIND__MAX] = {
 	[CONFIG_KIND_TABLES] = { "array of tables", "an array of tables" },
 	[CONFIG_KIND_SUBTABLE] = { "table", "a table" },
 	[CONFIG_KIND_IGNORED] = { "any", "any value" },
+	[CONFIG_KIND_STATUSES] = { "array of HTTP statuses", "an array of integers" },
 };
 
 /* Flags of a key. */
@@ -154,6 +156,7 @@ enum config_sec {
 	CONFIG_SEC_ACCOUNT,
 	CONFIG_SEC_PROXY,
 	CONFIG_SEC_OVERRIDE,
+	CONFIG_SEC_CHECK,
 	CONFIG_SEC__MAX
 };
 
@@ -200,6 +203,18 @@ static const struct config_choice config_provider_protocols[] = {
 static const struct config_choice config_losses[] = {
 	{ "warn", CONFIG_LOSS_WARN, 0 },
 	{ "reject", CONFIG_LOSS_REJECT, 0 },
+	{ NULL, 0, 0 }
+};
+
+static const struct config_choice config_check_types[] = {
+	{ "http", CONFIG_CHECK_HTTP, 0 },
+	{ "command", CONFIG_CHECK_COMMAND, 0 },
+	{ NULL, 0, 0 }
+};
+
+static const struct config_choice config_check_methods[] = {
+	{ "GET", CONFIG_CHECK_GET, 0 },
+	{ "POST", CONFIG_CHECK_POST, 0 },
 	{ NULL, 0, 0 }
 };
 
@@ -545,6 +560,12 @@ static const struct config_key config_keys_provider[] = {
 	  "\"/v1/files*\"]`, or `\"*\"` for every path (docs/passthrough.md)." },
 	{ .name = "accounts", .kind = CONFIG_KIND_TABLES, .off = CONFIG_NOFIELD,
 	  .doc = "The provider's accounts: see `[[providers.<id>.accounts]]`." },
+	{ .name = "check", .kind = CONFIG_KIND_SUBTABLE, .off = CONFIG_NOFIELD,
+	  .sub = CONFIG_SEC_CHECK, .defdoc = "none",
+	  .doc = "Health check of each account, usually an inline table: see "
+	  "`[providers.<id>.check]`." },
+	CK_SECS(S, "check_interval_s", check_interval_ms, 1, 86400, 60,
+	    "Period of the health check of each account (with `check` only)."),
 	{ .name = "stream_timeouts", .kind = CONFIG_KIND_SUBTABLE, .off = CONFIG_NOFIELD,
 	  .sub = CONFIG_SEC_STREAM, .flags = CONFIG_F_EGGPOOL,
 	  .doc = "EggPool's form of the stream timeouts: see `[providers.<id>.stream_timeouts]`." },
@@ -582,6 +603,32 @@ static const struct config_key config_keys_stream[] = {
 	  .min = 0, .max = 86400, .defdoc = "`[upstream]`",
 	  .doc = "Same as the provider's `idle_timeout_s`." },
 	CK_IGN("max_lifetime_s"),
+};
+
+static const struct config_key config_keys_check[] = {
+	{ .name = "type", .kind = CONFIG_KIND_CHOICE, .off = offsetof(S, check.type),
+	  .idef = CONFIG_CHECK_NONE, .choices = config_check_types, .flags = CONFIG_F_REQUIRED,
+	  .defdoc = "none", .doc = "`http`: a request to `base_url` + `path` with the account's "
+	  "credentials; `command`: a command run by `/bin/sh -c`." },
+	{ .name = "path", .kind = CONFIG_KIND_URLPATH, .off = offsetof(S, check.path),
+	  .doc = "http: path under `base_url`, query allowed. Required for `http`." },
+	{ .name = "method", .kind = CONFIG_KIND_CHOICE, .off = offsetof(S, check.method),
+	  .idef = CONFIG_CHECK_GET, .choices = config_check_methods,
+	  .doc = "http: the request's method; `POST` sends an empty body." },
+	{ .name = "expect_status", .kind = CONFIG_KIND_STATUSES,
+	  .off = offsetof(S, check.expect_status), .off2 = offsetof(S, check.nexpect_status),
+	  .min = 100, .max = 599, .defdoc = "any 2xx",
+	  .doc = "http: the statuses that pass, at most 16." },
+	CK_STR(S, "expect_body", check.expect_body, NULL,
+	    "http: text the answer's body must hold (in its first 64 KiB)."),
+	CK_STR(S, "cmd", check.cmd, NULL, "command: the command line, run by `/bin/sh -c` in "
+	    "the configuration's directory. Required for `command`."),
+	CK_STR(S, "expect_output", check.expect_output, NULL,
+	    "command: text its standard output must hold (in its first 64 KiB), besides "
+	    "exit status 0."),
+	CK_SECS(S, "timeout_s", check.timeout_ms, 1, 300, 10,
+	    "Longest run of one check; a command still running then is killed with its "
+	    "process group."),
 };
 #undef S
 
@@ -704,6 +751,7 @@ _Static_assert(CONFIG_NKEYS(config_keys_backup) <= CONFIG_KEYS_MAX, "backup keys
 _Static_assert(CONFIG_NKEYS(config_keys_retention) <= CONFIG_KEYS_MAX, "retention keys");
 _Static_assert(CONFIG_NKEYS(config_keys_provider) <= CONFIG_KEYS_MAX, "provider keys");
 _Static_assert(CONFIG_NKEYS(config_keys_account) <= CONFIG_KEYS_MAX, "account keys");
+_Static_assert(CONFIG_NKEYS(config_keys_check) <= CONFIG_KEYS_MAX, "check keys");
 
 #define CONFIG_SECTION(t, k, o, d) { t, k, CONFIG_NKEYS(k), o, d }
 static const struct config_section config_sections[CONFIG_SEC__MAX] = {
@@ -754,6 +802,13 @@ static const struct config_section config_sections[CONFIG_SEC__MAX] = {
 	[CONFIG_SEC_OVERRIDE] = CONFIG_SECTION("[model_overrides.\"<model>\"]",
 	    config_keys_override, CONFIG_NOFIELD,
 	    "Facts about a model (base id, without provider suffix) the catalog cannot know."),
+	[CONFIG_SEC_CHECK] = CONFIG_SECTION("[providers.<id>.check]", config_keys_check,
+	    CONFIG_NOFIELD, "The health check of the provider's accounts, usually written "
+	    "inline: `check = { type = \"http\", path = \"/models\", expect_status = [200] }` "
+	    "or `check = { type = \"command\", cmd = \"./probe.sh\", expect_output = \"ok\" }`. "
+	    "The process holding the maintenance lease runs it for every enabled account every "
+	    "`check_interval_s`; an account whose check fails is left out of routing (backoff "
+	    "reason `health_check`) until a check passes. See docs/operations.md."),
 };
 #undef CONFIG_SECTION
 
@@ -1593,6 +1648,46 @@ config_set_strings(struct config_ctx *c, const struct config_key *k, const struc
 	*count = n;
 }
 
+/* Reads an array of HTTP statuses into an int array field and its count. */
+static void
+config_set_statuses(struct config_ctx *c, const struct config_key *k, const struct toml_value *v,
+    void *base)
+{
+	int *field = (int *)(void *)((char *)base + k->off);
+	int *count = (int *)(void *)((char *)base + k->off2);
+	const struct toml_value *it;
+	char got[64], r[96];
+	size_t i;
+
+	if (v->type != TOML_ARRAY) {
+		config_type_error(c, k, v);
+		return;
+	}
+	if (v->u.arr.n > CONFIG_CHECK_STATUS_MAX) {
+		config_msg(c, CONFIG_ERROR, v->line, v->col, "%s.%s: %zu statuses, at most %d",
+		    c->where, k->name, v->u.arr.n, CONFIG_CHECK_STATUS_MAX);
+		return;
+	}
+	for (i = 0; i < v->u.arr.n; i++) {
+		it = v->u.arr.items[i];
+		if (it->type != TOML_INTEGER) {
+			config_msg(c, CONFIG_ERROR, it->line, it->col, "%s.%s[%zu]: expected an "
+			    "HTTP status (an integer), got %s", c->where, k->name, i,
+			    config_got(it, got, sizeof(got)));
+			return;
+		}
+		if (it->u.i < (int64_t)k->min || it->u.i > (int64_t)k->max) {
+			config_msg(c, CONFIG_ERROR, it->line, it->col, "%s.%s[%zu]: %lld is not an "
+			    "HTTP status (%s)", c->where, k->name, i, (long long)it->u.i,
+			    config_range(k, r, sizeof(r)));
+			return;
+		}
+	}
+	for (i = 0; i < v->u.arr.n; i++)
+		field[i] = (int)v->u.arr.items[i]->u.i;
+	*count = (int)v->u.arr.n;
+}
+
 /* Reads a CHOICE or CHOICE_STR value. */
 static void
 config_set_choice(struct config_ctx *c, const struct config_key *k, const struct toml_value *v,
@@ -1709,6 +1804,9 @@ config_set(struct config_ctx *c, const struct config_key *k, const struct toml_k
 			    config_choice_list(k->choices, list, sizeof(list)));
 		else if (!bad)
 			*(unsigned *)(void *)field = mask;
+		return;
+	case CONFIG_KIND_STATUSES:
+		config_set_statuses(c, k, v, base);
 		return;
 	case CONFIG_KIND_TABLES:
 		return;
@@ -1905,6 +2003,9 @@ config_defaults(struct config_ctx *c, int sec, void *base)
 		case CONFIG_KIND_ADDRS:
 		case CONFIG_KIND_PATHGLOBS:
 			*(char ***)(void *)field = NULL;
+			*(int *)(void *)((char *)base + k->off2) = 0;
+			break;
+		case CONFIG_KIND_STATUSES:
 			*(int *)(void *)((char *)base + k->off2) = 0;
 			break;
 		default:
@@ -2122,6 +2223,61 @@ config_parse_accounts(struct config_ctx *c, int pi, struct config_provider *p,
 	}
 }
 
+/* The keys of a check table that only one type of check takes. */
+static const struct {
+	const char	*name;		/* key */
+	int		 type;		/* the check type it belongs to */
+} config_check_only[] = {
+	{ "path", CONFIG_CHECK_HTTP },
+	{ "method", CONFIG_CHECK_HTTP },
+	{ "expect_status", CONFIG_CHECK_HTTP },
+	{ "expect_body", CONFIG_CHECK_HTTP },
+	{ "cmd", CONFIG_CHECK_COMMAND },
+	{ "expect_output", CONFIG_CHECK_COMMAND },
+};
+
+/*
+ * Checks provider p's check table (in the provider's table tab) across
+ * its keys: the keys its type needs, none of the other type's, and
+ * check_interval_s only with a check.
+ */
+static void
+config_check_keys(struct config_ctx *c, struct config_provider *p, const struct toml_value *tab)
+{
+	const struct toml_kv *ck, *iv, *kv;
+	const struct config_check *k = &p->check;
+	size_t i;
+
+	iv = toml_get_kv(tab, "check_interval_s");
+	if ((ck = toml_get_kv(tab, "check")) == NULL || ck->val->type != TOML_TABLE) {
+		if (iv != NULL && ck == NULL)
+			config_msg(c, CONFIG_WARNING, config_kv_line(iv), 0, "providers.%s."
+			    "check_interval_s: has no effect without a check", p->id);
+		return;
+	}
+	p->check.line = (int)config_kv_line(ck);
+	if (k->type == CONFIG_CHECK_NONE)
+		return;		/* type missing or wrong: already reported */
+	for (i = 0; i < sizeof(config_check_only) / sizeof(config_check_only[0]); i++) {
+		if (config_check_only[i].type == k->type ||
+		    (kv = toml_get_kv(ck->val, config_check_only[i].name)) == NULL)
+			continue;
+		config_msg(c, CONFIG_ERROR, config_kv_line(kv), 0, "providers.%s.check.%s: "
+		    "only a check of type \"%s\" takes it", p->id, config_check_only[i].name,
+		    config_check_only[i].type == CONFIG_CHECK_HTTP ? "http" : "command");
+	}
+	if (k->type == CONFIG_CHECK_HTTP && toml_get_kv(ck->val, "path") == NULL)
+		config_msg(c, CONFIG_ERROR, (unsigned)p->check.line, 0, "providers.%s.check: "
+		    "path is required for a check of type \"http\"", p->id);
+	if (k->type == CONFIG_CHECK_COMMAND && (k->cmd == NULL || k->cmd[0] == '\0') &&
+	    toml_get_kv(ck->val, "cmd") == NULL)
+		config_msg(c, CONFIG_ERROR, (unsigned)p->check.line, 0, "providers.%s.check: "
+		    "cmd is required for a check of type \"command\"", p->id);
+	else if (k->type == CONFIG_CHECK_COMMAND && (k->cmd == NULL || k->cmd[0] == '\0'))
+		config_msg(c, CONFIG_ERROR, (unsigned)p->check.line, 0, "providers.%s.check.cmd: "
+		    "the command is empty", p->id);
+}
+
 static void
 config_parse_providers(struct config_ctx *c, const struct toml_value *tab)
 {
@@ -2154,7 +2310,9 @@ config_parse_providers(struct config_ctx *c, const struct toml_value *tab)
 		snprintf(title, sizeof(title), "[%s]", where);
 		config_where(c, where, title);
 		config_defaults(c, CONFIG_SEC_PROVIDER, p);
+		config_defaults(c, CONFIG_SEC_CHECK, p);
 		config_parse_table(c, CONFIG_SEC_PROVIDER, kv->val, p);
+		config_check_keys(c, p, kv->val);
 		if ((acc = toml_get_kv(kv->val, "accounts")) != NULL)
 			config_parse_accounts(c, c->cfg->nproviders - 1, p, acc);
 	}
@@ -2827,6 +2985,7 @@ config_free(struct config *cfg)
 			config_section_free(CONFIG_SEC_ACCOUNT, &p->accounts[j]);
 		free(p->accounts);
 		config_section_free(CONFIG_SEC_PROVIDER, p);
+		config_section_free(CONFIG_SEC_CHECK, p);
 		free(p->id);
 	}
 	free(cfg->providers);
@@ -3091,7 +3250,7 @@ config_doc_markdown(FILE *fp)
 		CONFIG_SEC_ROUTING, CONFIG_SEC_LIMITS, CONFIG_SEC_DASHBOARD, CONFIG_SEC_SECURITY,
 		CONFIG_SEC_BACKUP, CONFIG_SEC_TRANSLATION, CONFIG_SEC_RETENTION, CONFIG_SEC_PROVIDER,
 		CONFIG_SEC_ACCOUNT, CONFIG_SEC_PROXY,
-		CONFIG_SEC_OVERRIDE, CONFIG_SEC_AUTH, CONFIG_SEC_STREAM
+		CONFIG_SEC_OVERRIDE, CONFIG_SEC_AUTH, CONFIG_SEC_STREAM, CONFIG_SEC_CHECK
 	};
 	size_t i;
 	int n = 0;

@@ -91,6 +91,38 @@ struct config_account {
 	int		 line;		/* where the account's table starts */
 };
 
+/* What a provider's health check does (providers.<id>.check type). */
+enum config_check_type {
+	CONFIG_CHECK_NONE,	/* no check configured */
+	CONFIG_CHECK_HTTP,	/* a request to base_url + path with the account's key */
+	CONFIG_CHECK_COMMAND,	/* a command run by /bin/sh with the account's key */
+	CONFIG_CHECK__MAX
+};
+
+/* HTTP method of an http check. */
+enum config_check_method {
+	CONFIG_CHECK_GET,	/* GET, no body */
+	CONFIG_CHECK_POST,	/* POST with an empty body */
+	CONFIG_CHECK_METHOD__MAX
+};
+
+/* Most statuses in a check's expect_status. */
+#define CONFIG_CHECK_STATUS_MAX	16
+
+/* providers.<id>.check: how each account of the provider is checked. */
+struct config_check {
+	int		 type;		/* enum config_check_type; NONE = no check */
+	int		 method;	/* http: enum config_check_method, default GET */
+	char		*path;		/* http: URL path under base_url (starts with '/') */
+	int		 expect_status[CONFIG_CHECK_STATUS_MAX]; /* http: statuses that pass */
+	int		 nexpect_status; /* entries in expect_status; 0 = any 2xx passes */
+	char		*expect_body;	/* http: text the body must hold, NULL = any body */
+	char		*cmd;		/* command: run as /bin/sh -c cmd */
+	char		*expect_output;	/* command: text stdout must hold, NULL = exit 0 only */
+	int		 timeout_ms;	/* longest run of one check, default 10 s */
+	int		 line;		/* where the check is written, 0 if none */
+};
+
 /* [providers.<id>]: one upstream API. */
 struct config_provider {
 	char		*id;		/* [A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])? */
@@ -116,6 +148,8 @@ struct config_provider {
 	char		**passthrough;	/* globs over upstream paths served under
 					   /p/<id>/ (passpath.h); "*" = any path */
 	int		 npassthrough;	/* entries in passthrough, 0 = none */
+	struct config_check check;	/* the accounts' health check; type NONE = none */
+	int		 check_interval_ms; /* period of the check, default 60 s */
 	struct config_account *accounts; /* owned array */
 	int		 naccounts;	/* >= 1: a keyless provider without accounts gets one named after it */
 	int		 line;		/* where the provider's table starts */

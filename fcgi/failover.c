@@ -67,6 +67,7 @@ static const char *const failover_reason_names[FAILOVER_REASON__MAX] = {
 	[FAILOVER_REASON_TRANSIENT] = "transient",
 	[FAILOVER_REASON_CIRCUIT_OPEN] = "circuit_open",
 	[FAILOVER_REASON_MODEL_UNAVAILABLE] = "model_unavailable",
+	[FAILOVER_REASON_HEALTH_CHECK] = "health_check",
 };
 
 static const char *const failover_scope_names[FAILOVER_SCOPE__MAX] = {

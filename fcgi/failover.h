@@ -64,6 +64,7 @@ enum failover_reason {
 	FAILOVER_REASON_TRANSIENT,	/* "transient" */
 	FAILOVER_REASON_CIRCUIT_OPEN,	/* "circuit_open": too many transient failures in a row */
 	FAILOVER_REASON_MODEL_UNAVAILABLE, /* "model_unavailable": the upstream does not serve it */
+	FAILOVER_REASON_HEALTH_CHECK,	/* "health_check": the provider's check failed (healthcheck.h) */
 	FAILOVER_REASON__MAX
 };
 

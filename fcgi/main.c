@@ -201,6 +201,12 @@ main(int argc, char *argv[])
 	}
 	/* After FCGX_Init, which installs its own SIGPIPE handler. */
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Whoever started us may ignore SIGCHLD, which the children we wait
+	 * for (command health checks, automatic backups) inherit as
+	 * auto-reaping: their exit status would be lost.
+	 */
+	signal(SIGCHLD, SIG_DFL);
 
 	if (socket_arg == NULL && cfg->server.socket != NULL && !stdin_is_socket() &&
 	    systemd_socket() < 0)

@@ -12,6 +12,7 @@
 
 #include "catalog.h"
 #include "db.h"
+#include "healthcheck.h"
 #include "log.h"
 #include "maint.h"
 
@@ -83,6 +84,9 @@ struct maint {
 	struct maint_db	*mdb;			/* lease and process statements */
 	struct catalog_db *cdb;			/* catalog statements */
 	struct catalog_fetcher *fetcher;	/* libcurl handle of catalog fetches */
+	struct healthcheck_db *hdb;		/* health check statements */
+	int64_t		*check_due;		/* per provider, config order: monotonic ms
+						   of its next health check (thread only) */
 	struct maint_fetch *fetch;		/* per provider, config order (thread only) */
 	int64_t		 refresh_due;		/* monotonic ms of the next full catalog
 						   refresh (thread only) */
@@ -115,6 +119,7 @@ static int64_t	 maint_every_prune(const struct maint *);
 static int64_t	 maint_every_stale(const struct maint *);
 static int64_t	 maint_every_retention(const struct maint *);
 static int64_t	 maint_every_backup(const struct maint *);
+static int64_t	 maint_every_check(const struct maint *);
 static enum qp_err maint_run_lease(struct maint *, int, char *, size_t);
 static enum qp_err maint_run_heartbeat(struct maint *, int, char *, size_t);
 static enum qp_err maint_run_catalog(struct maint *, int, char *, size_t);
@@ -122,6 +127,7 @@ static enum qp_err maint_run_pings(struct maint *, int, char *, size_t);
 static enum qp_err maint_run_stale(struct maint *, int, char *, size_t);
 static enum qp_err maint_run_retention(struct maint *, int, char *, size_t);
 static enum qp_err maint_run_backup(struct maint *, int, char *, size_t);
+static enum qp_err maint_run_checks(struct maint *, int, char *, size_t);
 
 static const struct maint_task_def maint_tasks[MAINT_TASK__MAX] = {
 	[MAINT_TASK_LEASE] = { "lease", 0, maint_every_tick, maint_run_lease },
@@ -134,6 +140,7 @@ static const struct maint_task_def maint_tasks[MAINT_TASK__MAX] = {
 	[MAINT_TASK_RETENTION] = { "retention", 1, maint_every_retention,
 	    maint_run_retention },
 	[MAINT_TASK_BACKUP] = { "backup", 1, maint_every_backup, maint_run_backup },
+	[MAINT_TASK_CHECKS] = { "health_checks", 1, maint_every_check, maint_run_checks },
 };
 
 const char *
@@ -341,6 +348,23 @@ maint_every_backup(const struct maint *m)
 	return ms > 0 ? ms : MAINT_BACKUP_MS;
 }
 
+/* The shortest check_interval_s of the providers with a check; the tick when none has one. */
+static int64_t
+maint_every_check(const struct maint *m)
+{
+	const struct config_provider *p;
+	int64_t ms = 0;
+	int i;
+
+	for (i = 0; i < m->cfg->nproviders; i++) {
+		p = &m->cfg->providers[i];
+		if (p->enabled && p->check.type != CONFIG_CHECK_NONE &&
+		    (ms == 0 || p->check_interval_ms < ms))
+			ms = p->check_interval_ms;
+	}
+	return ms > 0 ? ms : m->opts.tick_ms;
+}
+
 /* Returns 1 while the lease is ours and not past its expiry. */
 static int
 maint_holds(struct maint *m)
@@ -408,6 +432,9 @@ maint_connect(struct maint *m)
 	if (m->cdb == NULL &&
 	    (m->cdb = catalog_db_new(m->db, &err, errbuf, sizeof(errbuf))) == NULL)
 		goto out;
+	if (m->hdb == NULL &&
+	    (m->hdb = healthcheck_db_new(m->db, &err, errbuf, sizeof(errbuf))) == NULL)
+		goto out;
 	if (atomic_load(&m->process_id) == 0) {
 		err = maint_process_register(m->mdb, (long)getpid(), m->hostname, QP_VERSION,
 		    db_now_ms(), &id);
@@ -443,6 +470,8 @@ maint_disconnect(struct maint *m)
 	m->fetcher = NULL;
 	catalog_db_free(m->cdb);
 	m->cdb = NULL;
+	healthcheck_db_free(m->hdb);
+	m->hdb = NULL;
 	maint_db_free(m->mdb);
 	m->mdb = NULL;
 	db_close(m->db);
@@ -723,6 +752,89 @@ maint_run_pings(struct maint *m, int first, char *note, size_t len)
 	return err;
 }
 
+/*
+ * The health check task: every account of each provider whose check is
+ * due, one after the other; a provider is due again check_interval_s
+ * after its run started. The next run is when the first provider is due.
+ */
+static enum qp_err
+maint_run_checks(struct maint *m, int first, char *note, size_t len)
+{
+	const struct config *cfg = m->cfg;
+	const struct config_provider *p;
+	struct healthcheck_runner *hr = NULL;
+	struct healthcheck_result r;
+	enum qp_err err = QP_OK;
+	int64_t now = maint_mono_ms(), next = 0;
+	int i, j, checked = 0, failed = 0, providers = 0, changed;
+
+	(void)first;
+	for (i = 0; i < cfg->nproviders; i++) {
+		p = &cfg->providers[i];
+		if (!p->enabled || p->check.type == CONFIG_CHECK_NONE)
+			continue;
+		providers++;
+		if (m->check_due[i] > now)
+			goto scheduled;
+		if (hr == NULL && (hr = healthcheck_runner_new(m->opts.share, &m->stopping,
+		    &err)) == NULL) {
+			snprintf(note, len, "out of memory");
+			goto out;
+		}
+		m->check_due[i] = now + p->check_interval_ms;
+		for (j = 0; j < p->naccounts; j++) {
+			if (!healthcheck_account_wanted(p, &p->accounts[j]))
+				continue;
+			/* A slow check must not cost the lease or the heartbeat. */
+			maint_keepalive(m);
+			if (!maint_holds(m)) {
+				snprintf(note, len, "lease lost after %d checks", checked);
+				err = QP_EBUSY;
+				goto out;
+			}
+			err = healthcheck_run(hr, cfg, p, &p->accounts[j], &r);
+			if (err == QP_ECLOSED)
+				goto out;
+			if (err != QP_OK) {
+				snprintf(note, len, "provider %s: %s", p->id, qp_strerror(err));
+				goto out;
+			}
+			if ((err = healthcheck_record(m->hdb, p, &p->accounts[j], &r,
+			    db_now_ms(), &changed)) != QP_OK) {
+				snprintf(note, len, "provider %s: %s", p->id, sqlite3_errmsg(m->db));
+				goto out;
+			}
+			checked++;
+			failed += !r.ok;
+			/* Said once when the account goes out, once when it comes back. */
+			if (!r.ok && changed)
+				log_msg(LOG_WARNING, "health check of %s/%s failed: %s; the account "
+				    "is left out until a check passes", p->id, p->accounts[j].name,
+				    r.detail);
+			else if (r.ok && changed)
+				log_msg(LOG_INFO, "health check of %s/%s passes again: %s", p->id,
+				    p->accounts[j].name, r.detail);
+			else
+				log_msg(LOG_DEBUG, "health check of %s/%s: %s (%lld ms)", p->id,
+				    p->accounts[j].name, r.detail, (long long)r.latency_ms);
+		}
+scheduled:
+		if (next == 0 || m->check_due[i] < next)
+			next = m->check_due[i];
+	}
+	if (providers == 0)
+		snprintf(note, len, "no provider has a check");
+	else
+		snprintf(note, len, "%d accounts checked, %d failed", checked, failed);
+out:
+	healthcheck_runner_free(hr);
+	if (err != QP_OK && err != QP_ECLOSED)
+		next = now + MAINT_RETRY_MS;
+	if (next > 0)
+		m->next_hint[MAINT_TASK_CHECKS] = next;
+	return err;
+}
+
 /* Runs server hook id with this thread's context. */
 static enum qp_err
 maint_run_hook(struct maint *m, enum maint_hook_id id, int first, char *note, size_t len)
@@ -838,10 +950,13 @@ static void
 maint_adopt(struct maint *m, uint64_t gen)
 {
 	struct maint_fetch *f;
-	int64_t now = maint_mono_ms();
+	int64_t now = maint_mono_ms(), *due;
 
 	f = calloc(m->cfg->nproviders > 0 ? (size_t)m->cfg->nproviders : 1, sizeof(*f));
-	if (f == NULL) {
+	due = calloc(m->cfg->nproviders > 0 ? (size_t)m->cfg->nproviders : 1, sizeof(*due));
+	if (f == NULL || due == NULL) {
+		free(f);
+		free(due);
 		/* Tried again at the next pass; the old schedule goes on. */
 		log_msg(LOG_ERROR, "maintenance: out of memory adopting configuration %llu",
 		    (unsigned long long)gen);
@@ -849,10 +964,14 @@ maint_adopt(struct maint *m, uint64_t gen)
 	}
 	free(m->fetch);
 	m->fetch = f;
+	/* Every provider's accounts are checked at once under the new configuration. */
+	free(m->check_due);
+	m->check_due = due;
 	m->refresh_due = now;
 	pthread_mutex_lock(&m->lock);
 	maint_schedule(m, now);
 	m->state[MAINT_TASK_CATALOG].next_due = now;
+	m->state[MAINT_TASK_CHECKS].next_due = now;
 	pthread_mutex_unlock(&m->lock);
 	m->gen = gen;
 	log_msg(LOG_INFO, "maintenance: configuration %llu adopted; catalog refresh now",
@@ -959,6 +1078,7 @@ maint_free(struct maint *m)
 	pthread_cond_destroy(&m->wake);
 	pthread_mutex_destroy(&m->lock);
 	free(m->fetch);
+	free(m->check_due);
 	free(m);
 }
 
@@ -976,7 +1096,10 @@ maint_start(const struct config *cfg, const struct maint_opts *opts, enum qp_err
 	}
 	m->cfg = cfg;
 	if ((m->fetch = calloc(cfg->nproviders > 0 ? (size_t)cfg->nproviders : 1,
-	    sizeof(*m->fetch))) == NULL) {
+	    sizeof(*m->fetch))) == NULL || (m->check_due = calloc(cfg->nproviders > 0 ?
+	    (size_t)cfg->nproviders : 1, sizeof(*m->check_due))) == NULL) {
+		free(m->fetch);
+		free(m->check_due);
 		free(m);
 		*err = QP_ENOMEM;
 		return NULL;
@@ -1003,6 +1126,7 @@ maint_start(const struct config *cfg, const struct maint_opts *opts, enum qp_err
 
 	if (pthread_mutex_init(&m->lock, NULL) != 0) {
 		free(m->fetch);
+		free(m->check_due);
 		free(m);
 		*err = QP_ENOMEM;
 		return NULL;
@@ -1012,6 +1136,7 @@ maint_start(const struct config *cfg, const struct maint_opts *opts, enum qp_err
 	    pthread_cond_init(&m->wake, &ca) != 0) {
 		pthread_mutex_destroy(&m->lock);
 		free(m->fetch);
+		free(m->check_due);
 		free(m);
 		*err = QP_ENOMEM;
 		return NULL;

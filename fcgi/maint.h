@@ -11,6 +11,7 @@
 #include "config.h"
 #include "err.h"
 #include "liveconf.h"
+#include "upstream.h"
 
 /* The lease that lets one process at a time do shared maintenance work. */
 #define MAINT_LEASE_NAME	"maintenance"
@@ -46,6 +47,7 @@ enum maint_task {
 	MAINT_TASK_STALE,	/* the server's stale-request finalizer hook (lease) */
 	MAINT_TASK_RETENTION,	/* the server's retention hook (lease) */
 	MAINT_TASK_BACKUP,	/* the server's automatic-backup hook (lease) */
+	MAINT_TASK_CHECKS,	/* the providers' health checks of their accounts (lease) */
 	MAINT_TASK__MAX
 };
 
@@ -112,6 +114,11 @@ struct maint_opts {
 	 * included) at once, failure counts forgotten.
 	 */
 	struct liveconf	*live;
+	/*
+	 * Carries the http health checks (borrowed, must outlive
+	 * maint_stop()); NULL: an http check fails with "no HTTP transport".
+	 */
+	struct upstream_share *share;
 };
 
 /* Prepared lease and process statements of one connection; one thread. */
@@ -188,7 +195,9 @@ void		 maint_opts_init(struct maint_opts *o);
  * if [models] startup_refresh, then every refresh_interval_s; 0 = never
  * again; a provider whose fetch failed or listed nothing is fetched
  * again on its own after maint_retry_delay_ms() until a fetch succeeds),
- * ping pruning (older than ping_retain_days; 0 = never) and the
+ * ping pruning (older than ping_retain_days; 0 = never), the health
+ * checks (each provider with a check: every account, every
+ * check_interval_s, from the start; healthcheck.h) and the
  * hooks. Call with the signals the server waits for already blocked.
  * Returns NULL with *err set (QP_ENOMEM, QP_EIO if the thread cannot be
  * created).

@@ -317,12 +317,38 @@ reload_diff_accounts(const struct config *old, const struct config *nc,
 	return 0;
 }
 
+/* Returns 1 if two strings that may be NULL differ. */
+static int
+reload_str_differs(const char *a, const char *b)
+{
+
+	return strcmp(a != NULL ? a : "", b != NULL ? b : "") != 0 || (a == NULL) != (b == NULL);
+}
+
+/* Returns 1 if two providers' health checks differ. */
+static int
+reload_check_differs(const struct config_provider *a, const struct config_provider *b)
+{
+	const struct config_check *x = &a->check, *y = &b->check;
+
+	return x->type != y->type || x->method != y->method || x->timeout_ms != y->timeout_ms ||
+	    x->nexpect_status != y->nexpect_status ||
+	    memcmp(x->expect_status, y->expect_status, sizeof(x->expect_status)) != 0 ||
+	    reload_str_differs(x->path, y->path) ||
+	    reload_str_differs(x->expect_body, y->expect_body) ||
+	    reload_str_differs(x->cmd, y->cmd) ||
+	    reload_str_differs(x->expect_output, y->expect_output) ||
+	    (x->type != CONFIG_CHECK_NONE && a->check_interval_ms != b->check_interval_ms);
+}
+
 /* Returns 1 if two providers differ in a setting of their own (accounts aside). */
 static int
 reload_provider_differs(const struct config_provider *a, const struct config_provider *b)
 {
 	int i;
 
+	if (reload_check_differs(a, b))
+		return 1;
 	if (strcmp(a->base_url, b->base_url) != 0 || a->protocols != b->protocols ||
 	    a->routing_priority != b->routing_priority || a->auth != b->auth ||
 	    a->nmodels != b->nmodels || a->connect_timeout_ms != b->connect_timeout_ms ||

@@ -1022,6 +1022,8 @@ server_run(struct config *start, int listen_fd)
 	mopts.hooks[MAINT_HOOK_BACKUP].arg = &backups;
 	/* Each pass takes the configuration in force: a reload reaches it too. */
 	mopts.live = srv->live;
+	/* The http health checks share the workers' DNS cache and TLS sessions. */
+	mopts.share = srv->share;
 	if (err == QP_OK && (srv->maint = maint_start(cfg, &mopts, &err)) == NULL)
 		log_msg(LOG_ERROR, "cannot start the maintenance thread: %s",
 		    qp_strerror(err));

@@ -11,6 +11,10 @@ It speaks the provider APIs quotapool relays, on 127.0.0.1:
   POST /v1/completions        OpenAI legacy completions, JSON or SSE
   POST /v1/messages/count_tokens  Anthropic token count {"input_tokens": N}
                               (N = usage.prompt, default 10)
+  GET|POST /v1/health         {"status": "ok"}: a path for quotapool's http
+                              health checks; script it per key with
+                              {"match": "/v1/health", "status": 503} or
+                              {"match": "/v1/health", "body": {...}}
 
 and, for passthrough tests, generic endpoints (any method) when no behaviour
 with a "body" or an error "status" answers first:
@@ -140,6 +144,8 @@ import threading
 import time
 import urllib.parse
 
+# Answered {"status": "ok"} unless scripted: the target of http health checks.
+HEALTH_PATH = "/v1/health"
 COMPLETION_PATHS = ("/v1/chat/completions", "/v1/messages", "/v1/responses",
                     "/v1/embeddings", "/v1/completions",
                     "/v1/messages/count_tokens")
@@ -687,6 +693,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                                       dict(gen.headers(), **extra), rec)
                 self._finish_rec(rec, status=status, completed=ok)
             self._idle_close(b, rec)
+            return
+        if path == HEALTH_PATH and self.command in ("GET", "POST", "HEAD"):
+            ok = self._send_plain(200, {"status": "ok"}, None, extra, rec)
+            self._finish_rec(rec, status=200, completed=ok)
             return
         if path.startswith(GENERIC_PREFIXES):
             self._generic(rec, path, query, raw, extra)
