@@ -1145,7 +1145,8 @@ proxy_judge(struct proxy_request *p, enum qp_err err)
 	if (p->refresh_err != QP_OK) {
 		/*
 		 * No token: a refresh that failed quarantines the account; one
-		 * another process did not finish in time only backs it off.
+		 * another process did not finish in time, or the database, only
+		 * backs it off.
 		 */
 		v->outcome = p->refresh_err == QP_EAUTH ? FAILOVER_OUTCOME_AUTH_FAILURE :
 		    FAILOVER_OUTCOME_TRANSIENT;
@@ -1155,7 +1156,7 @@ proxy_judge(struct proxy_request *p, enum qp_err err)
 		    FAILOVER_EFFECT_TRANSIENT;
 		v->retry = 1;
 		snprintf(v->error_class, sizeof(v->error_class), "%s", p->refresh_err == QP_EAUTH ?
-		    "token_refresh_failed" : "token_refresh_wait");
+		    "token_refresh_failed" : "token_unavailable");
 	} else if (p->reject_status != 0) {
 		/* Refused before the transfer: the client's request, or the gateway's own fault. */
 		v->outcome = p->reject_status == 400 ? FAILOVER_OUTCOME_CLIENT_ERROR :
@@ -1272,8 +1273,10 @@ out:
 /*
  * For an account whose credentials refresh, puts the token to send in
  * p->token (stale as refresh_token() takes it: -1, or the version just
- * refused). Returns 0; or -1 with p->refresh_err and p->refresh_why set
- * when there is none (the attempt then fails without a transfer). Other
+ * refused). Returns 0; or -1 with p->refresh_why set and p->refresh_err
+ * QP_EAUTH (the refresh failed) or QP_ETIMEOUT (no token for another
+ * reason: a refresh elsewhere not finished in time, the database) when
+ * there is none; the attempt then fails without a transfer. Other
  * accounts: 0 and nothing changes.
  */
 static int
@@ -1295,8 +1298,9 @@ proxy_token(struct proxy_request *p, int64_t stale)
 	if (p->refresh_err != QP_OK) {
 		log_msg(LOG_WARNING, "request %s: account %s: no token (%s: %s)", p->req.uid,
 		    p->sel.account->name, qp_strerror(p->refresh_err), p->refresh_why);
-		if (p->refresh_err != QP_ETIMEOUT)
-			p->refresh_err = QP_EAUTH;
+		/* Only the token endpoint's failure is the account's; ours backs it off. */
+		if (p->refresh_err != QP_EAUTH)
+			p->refresh_err = QP_ETIMEOUT;
 		return -1;
 	}
 	p->token = tok;

@@ -408,8 +408,13 @@ refresh_on_body(char *buf, size_t size, size_t n, void *arg)
 		b->over = 1;
 		return 0;
 	}
-	if ((np = realloc(b->p, b->len + len + 1)) == NULL)
+	/* The answer holds tokens: grown by copy, the old bytes wiped. */
+	if ((np = malloc(b->len + len + 1)) == NULL)
 		return 0;
+	if (b->p != NULL) {
+		memcpy(np, b->p, b->len);
+		crypto_free_wiped(b->p, b->len + 1);
+	}
 	b->p = np;
 	memcpy(b->p + b->len, buf, len);
 	b->len += len;
@@ -514,7 +519,7 @@ out:
 	if (body != NULL)
 		crypto_free_wiped(body, blen);
 	if (b.p != NULL)
-		crypto_free_wiped(b.p, b.len);
+		crypto_free_wiped(b.p, b.len + 1);
 	return ok;
 }
 

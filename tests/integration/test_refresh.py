@@ -206,8 +206,9 @@ is_eq([c for c in M.calls[1:] if c[1] != 0], [],
 is_eq(M.bad_grants, 0, "every refresh carried the last rotated refresh token")
 is_eq(M.calls[0][0], BODY_RT, "the first refresh used the configured body's token")
 qp.diag("run: %d requests, %d refreshes, %d upstream 401s answered by renewing, "
-        "%d 401s seen by clients" % (TOTAL, refreshes, M.chat_401,
-                                     sum(1 for s in results if s == 401)))
+        "%d 401s and %d other errors seen by clients" % (
+            TOTAL, refreshes, M.chat_401, sum(1 for s in results if s == 401),
+            sum(1 for s in results if s not in (200, 401))))
 cmp_ok(M.chat_401, ">=", refreshes - 1, "the renewals were driven by the provider's 401s")
 
 # ---- expiry: renewed before the first 401 -----------------------------------
