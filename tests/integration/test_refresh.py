@@ -15,9 +15,10 @@ renewal before the expiry without any 401 when expires_in is short; a
 restart reuses the stored token (no refresh); the stored tokens are
 encrypted in a 0600 database; a failing token endpoint quarantines the
 account with a clear reason and a later successful refresh brings it back;
-the accounts page and quotapool-admin accounts list/status show expiry and
-last refresh; no token, refresh token or body reaches logs, pages or error
-bodies."""
+a form body sent with PUT, a token and expiry found under data, and timeout_s
+ending a slow refresh; the accounts page and quotapool-admin accounts
+list/status show expiry and last refresh; no token, refresh token or body
+reaches logs, pages or error bodies."""
 
 import http.server
 import json
@@ -27,6 +28,7 @@ import stat
 import sys
 import threading
 import time
+import urllib.parse
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -59,6 +61,8 @@ class Mock:
         self.chat_ok = 0
         self.chat_401 = 0
         self.bad_grants = 0
+        self.form_calls = []    # (method, Content-Type, fields) of /oauth/form
+        self.form_delay = 0.0   # seconds /oauth/form waits before answering
 
     def refresh(self, body):
         with self.lock:
@@ -99,6 +103,16 @@ class Mock:
                      "usage": {"prompt_tokens": 3, "completion_tokens": 1,
                                "total_tokens": 4}}
 
+    def form(self, method, ctype, fields):
+        with self.lock:
+            self.form_calls.append((method, ctype, fields))
+            delay = self.form_delay
+            at = "ft-%d-%s" % (len(self.form_calls), secrets.token_hex(12))
+            self.issued.append(at)
+            self.tokens[at] = [10 ** 6, None]
+        time.sleep(delay)
+        return 200, {"data": {"token": at, "ttl": "300"}}
+
     def revoke(self):
         with self.lock:
             self.tokens.clear()
@@ -112,6 +126,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *a):
         pass
+
+    def do_PUT(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(n).decode()
+        if self.path == "/oauth/form":
+            st, ans = M.form("PUT", self.headers.get("Content-Type"),
+                             urllib.parse.parse_qs(raw, keep_blank_values=True))
+        else:
+            st, ans = 405, {"error": "method"}
+        data = json.dumps(ans).encode()
+        try:
+            self.send_response(st)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:
+            pass    # the gateway gave up waiting (timeout_s)
 
     def do_POST(self):
         n = int(self.headers.get("Content-Length") or 0)
@@ -301,6 +333,55 @@ ok(rows and rows[0]["last_result"] == "ok" and rows[0]["failures"] == 0,
    "the refresh noted as ok again", repr(rows))
 is_eq(M.bad_grants, 0, "the rotated refresh token survived the failures and the restart")
 
+# ---- a form body sent with PUT, a nested token, and timeout_s ---------------
+
+FORM_SECRET = "cs-" + secrets.token_hex(10)
+M.issued.append(FORM_SECRET)
+os.environ["QP_IT_FORM_BODY"] = "grant_type=client_credentials&client_id=qp&client_secret=" + \
+    FORM_SECRET
+gw3 = qp.Instance(providers={"q": {
+    "base_url": BASE + "/v1", "protocols": ["openai"], "models": ["m1"], "models_path": "",
+    "accounts": [{"name": "sub2", "refresh": {
+        "url": BASE + "/oauth/form", "body_env": "QP_IT_FORM_BODY", "method": "PUT",
+        "content_type": "form", "token_field": "data.token", "expires_field": "data.ttl",
+        "refresh_token_field": "", "timeout_s": 1}}]}},
+    sections={"routing": {"auth_quarantine_s": 1, "max_attempts": 1}})
+dp.start(gw3)
+with M.lock:
+    M.form_delay = 2.5
+r = gw3.request("POST", OPENAI, dp.chat("m1"))
+bodies.append(r.body)
+is_eq(r.status, 503, "a token endpoint slower than timeout_s: the refresh fails")
+rows = []
+deadline = time.monotonic() + 5
+while time.monotonic() < deadline:
+    rows = dp.query(gw3, "SELECT last_result FROM account_tokens WHERE account_name = 'sub2'")
+    if rows:
+        break
+    time.sleep(0.05)
+is_eq(rows[0]["last_result"] if rows else None, "timeout", "noted as a timeout")
+with M.lock:
+    M.form_delay = 0.0
+deadline = time.monotonic() + 15
+while time.monotonic() < deadline:
+    r = gw3.request("POST", OPENAI, dp.chat("m1"))
+    bodies.append(r.body)
+    if r.status == 200:
+        break
+    time.sleep(0.3)
+is_eq(r.status, 200, "then served with the token from a form refresh")
+last = M.form_calls[-1] if M.form_calls else (None, None, {})
+is_eq(last[:2], ("PUT", "application/x-www-form-urlencoded"), "sent with PUT as a form")
+is_eq(last[2], {"grant_type": ["client_credentials"], "client_id": ["qp"],
+                "client_secret": [FORM_SECRET]},
+      "the body as configured (no refresh token added: refresh_token_field is \"\")")
+rows = dp.query(gw3, "SELECT expires_at, last_result FROM account_tokens")
+ok(rows and rows[0]["expires_at"] is not None and
+   rows[0]["expires_at"] > time.time() * 1000 + 250000, "the nested string expiry read (300 s)",
+   repr(rows))
+texts_gw3 = gw3.logs()
+gw3.stop()
+
 # ---- what the operator sees, and that no secret is anywhere -----------------
 
 ls = gw1.admin("accounts", "list")
@@ -321,6 +402,8 @@ for name, text in gw1.logs().items():
     texts["gw1 " + name] = text
 for name, text in gw2.logs().items():
     texts["gw2 " + name] = text
+for name, text in texts_gw3.items():
+    texts["gw3 " + name] = text
 texts["client bodies"] = b"\n".join(bodies).decode("utf-8", "replace")
 found = [(where, s[:8]) for where, text in texts.items() for s in M.issued if s in text]
 is_eq(found, [], "no access token, refresh token or body secret in logs, pages or bodies")
