@@ -337,6 +337,26 @@ refresh_lease(sqlite3 *db, struct refresh_job *j, int take)
 	return err;
 }
 
+enum qp_err
+refresh_stored(sqlite3 *db, const struct config_account *a, int64_t now, char **token)
+{
+	struct refresh_job j;
+	enum qp_err err;
+
+	*token = NULL;
+	if (a->refresh.url == NULL || a->refresh.body == NULL)
+		return QP_OK;
+	memset(&j, 0, sizeof(j));
+	j.a = a;
+	if ((err = refresh_read(db, &j)) == QP_OK && j.row.token != NULL &&
+	    (j.row.expires_at == 0 || now < j.row.expires_at)) {
+		*token = j.row.token;
+		j.row.token = NULL;
+	}
+	refresh_row_free(&j.row);
+	return err;
+}
+
 /* Batch job: reads the row; takes the lease when asked and the row will not do. */
 static enum qp_err
 refresh_job_look(sqlite3 *db, void *arg)

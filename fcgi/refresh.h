@@ -66,4 +66,14 @@ enum qp_err	 refresh_token(struct refresh *rf, const struct refresh_io *io,
 		    const struct config_provider *p, const struct config_account *a,
 		    int64_t stale, char **token, int64_t *version, char *why, size_t whylen);
 
+/*
+ * Reads the token stored for account a on db (any connection; nothing is
+ * refreshed, no lease taken): *token receives it (a secret the caller
+ * frees with crypto_free_secret()) when one is stored, opens with a's key
+ * and is not past its expiry at now; else NULL. For the catalog fetch,
+ * which runs apart from the data plane. QP_EDB, QP_ENOMEM. Thread-safe.
+ */
+enum qp_err	 refresh_stored(sqlite3 *db, const struct config_account *a, int64_t now,
+		    char **token);
+
 #endif /* QP_REFRESH_H */

@@ -16,9 +16,10 @@ restart reuses the stored token (no refresh); the stored tokens are
 encrypted in a 0600 database; a failing token endpoint quarantines the
 account with a clear reason and a later successful refresh brings it back;
 a form body sent with PUT, a token and expiry found under data, and timeout_s
-ending a slow refresh; the accounts page and quotapool-admin accounts
-list/status show expiry and last refresh; no token, refresh token or body
-reaches logs, pages or error bodies."""
+ending a slow refresh; the catalog lists the provider's models with the
+stored token; the accounts page and quotapool-admin accounts list/status
+show expiry and last refresh; no token, refresh token or body reaches logs,
+pages or error bodies."""
 
 import http.server
 import json
@@ -63,6 +64,7 @@ class Mock:
         self.bad_grants = 0
         self.form_calls = []    # (method, Content-Type, fields) of /oauth/form
         self.form_delay = 0.0   # seconds /oauth/form waits before answering
+        self.models_calls = []  # per GET /v1/models: whether its token was good
 
     def refresh(self, body):
         with self.lock:
@@ -113,6 +115,17 @@ class Mock:
         time.sleep(delay)
         return 200, {"data": {"token": at, "ttl": "300"}}
 
+    def models(self, auth):
+        tok = auth[7:] if auth.startswith("Bearer ") else ""
+        with self.lock:
+            t = self.tokens.get(tok)
+            good = t is not None and t[0] > 0 and (t[1] is None or time.monotonic() < t[1])
+            self.models_calls.append(good)
+        if not good:
+            return 401, {"error": {"message": "invalid or expired token"}}
+        return 200, {"object": "list", "data": [{"id": "m1", "object": "model"},
+                                                {"id": "m2", "object": "model"}]}
+
     def revoke(self):
         with self.lock:
             self.tokens.clear()
@@ -126,6 +139,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *a):
         pass
+
+    def do_GET(self):
+        if self.path == "/v1/models":
+            st, ans = M.models(self.headers.get("Authorization") or "")
+        else:
+            st, ans = 404, {"error": {"message": "no such path"}}
+        data = json.dumps(ans).encode()
+        self.send_response(st)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def do_PUT(self):
         n = int(self.headers.get("Content-Length") or 0)
@@ -175,7 +200,6 @@ BASE = "http://127.0.0.1:%d" % srv.server_address[1]
 os.environ["QP_IT_REFRESH_BODY"] = json.dumps(
     {"grant_type": "refresh_token", "refresh_token": BODY_RT, "client_id": "qp-it"})
 PROVIDERS = {"p": {"base_url": BASE + "/v1", "protocols": ["openai"], "models": ["m1"],
-                   "models_path": "",
                    "accounts": [{"name": "sub1", "refresh": {
                        "url": BASE + "/oauth/token", "body_env": "QP_IT_REFRESH_BODY",
                        "skew_s": 2}}]}}
@@ -295,6 +319,14 @@ gw1.stop()
 dp.start(gw1)
 is_eq(send(gw1).status, 200, "after a restart the gateway serves")
 is_eq(len(M.calls), calls, "with the stored token: no refresh")
+n = len(M.models_calls)
+mr = gw1.admin("models", "refresh", "p")
+ok(mr.rc == 0 and M.models_calls[n:] == [True],
+   "the catalog lists the provider's models with the stored token", repr(mr))
+rows = dp.query(gw1, "SELECT model_id FROM model_catalog WHERE provider_id = 'p' "
+                "ORDER BY model_id")
+is_eq([r["model_id"] for r in rows], ["m1", "m2"], "and its models list was stored (m2 "
+      "is not in the static models)")
 
 # ---- a failing token endpoint quarantines, a later refresh brings it back ----
 
