@@ -12,7 +12,7 @@
 /*
  * An account with refresh = { ... } (struct config_refresh) sends the
  * token this module gives. The token, its expiry and a rotated refresh
- * token live in account_tokens (schema/0011_account_tokens.sql),
+ * token live in account_tokens (its migration: schema/..._account_tokens.sql),
  * encrypted under a key derived from the account's refresh body (which
  * only the environment holds); each process keeps the last one it read
  * in memory. When the token is missing, due (its expiry less skew_s), or
