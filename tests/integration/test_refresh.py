@@ -202,7 +202,7 @@ os.environ["QP_IT_REFRESH_BODY"] = json.dumps(
 PROVIDERS = {"p": {"base_url": BASE + "/v1", "protocols": ["openai"], "models": ["m1"],
                    "accounts": [{"name": "sub1", "refresh": {
                        "url": BASE + "/oauth/token", "body_env": "QP_IT_REFRESH_BODY",
-                       "skew_s": 2}}]}}
+                       "skew_s": 3}}]}}
 SECTIONS = {"routing": {"auth_quarantine_s": 2, "max_attempts": 2}}
 gw1 = qp.Instance(providers=PROVIDERS, sections=SECTIONS)
 dp.start(gw1)
@@ -270,14 +270,14 @@ cmp_ok(M.chat_401, ">=", refreshes - 1, "the renewals were driven by the provide
 # ---- expiry: renewed before the first 401 -----------------------------------
 
 with M.lock:
-    M.expires_in = 4
+    M.expires_in = 5
 M.revoke()
-r = send(gw1)               # the revoked token: one 401, then a 4 s token
+r = send(gw1)               # the revoked token: one 401, then a 5 s token
 is_eq(r.status, 200, "after a revoked token, renewed at once")
 r = send(gw2)               # the other process still holds the revoked one: one 401 more
 is_eq(r.status, 200, "the other process renews it too (it reads the stored one)")
 base_calls, base_401 = len(M.calls), M.chat_401
-end = time.monotonic() + 7
+end = time.monotonic() + 8
 n = 0
 while time.monotonic() < end:
     r = send(gw1 if n % 2 == 0 else gw2)
@@ -285,7 +285,7 @@ while time.monotonic() < end:
     if r.status != 200:
         break
     time.sleep(0.25)
-is_eq(r.status, 200, "requests over 7 s of 4 s tokens all served")
+is_eq(r.status, 200, "requests over 8 s of 5 s tokens all served")
 cmp_ok(len(M.calls) - base_calls, ">=", 2, "tokens renewed as their expiry came near")
 is_eq(M.chat_401 - base_401, 0, "renewed before the expiry: the provider answered no 401")
 
