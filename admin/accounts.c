@@ -70,11 +70,13 @@ accounts_help(void)
 
 	printf("%s\n"
 	    "list      the configured accounts: provider, tier, weight, where the key comes\n"
-	    "          from (never the key), and whether the configuration or the operator\n"
+	    "          from (never the key; \"refreshed token\" for an account that\n"
+	    "          refreshes), and whether the configuration or the operator\n"
 	    "          disabled them.\n"
 	    "status    what the dashboard's accounts page shows: state, running backoffs\n"
 	    "          with their scope (the whole account, or one model), quota windows\n"
-	    "          (5h, 7d, 30d) against their limits, and requests in flight.\n"
+	    "          (5h, 7d, 30d) against their limits, requests in flight, and for an\n"
+	    "          account that refreshes its token's expiry and last refresh.\n"
 	    "disable   takes an account out of routing at once, in every running process,\n"
 	    "          until `accounts enable`; kept in the database, so it survives\n"
 	    "          restarts. The routing decisions name it operator_disabled.\n"
@@ -230,6 +232,12 @@ accounts_list(struct accounts_ctx *c, int json)
 				cJSON_AddStringToObject(o, "key_env", r->a->api_key_env);
 				cJSON_AddBoolToObject(o, "key_set", r->a->api_key != NULL);
 			}
+			cJSON_AddBoolToObject(o, "refresh", r->a->refresh.url != NULL);
+			if (r->a->refresh.url != NULL) {
+				cJSON_AddStringToObject(o, "refresh_url", r->a->refresh.url);
+				cJSON_AddStringToObject(o, "refresh_body_env",
+				    r->a->refresh.body_env);
+			}
 		}
 		return admin_print_json(arr);
 	}
@@ -237,7 +245,9 @@ accounts_list(struct accounts_ctx *c, int json)
 	    "KEY", "STATE");
 	for (i = 0; i < c->n; i++) {
 		r = &c->rows[i];
-		if (r->a->api_key_env != NULL)
+		if (r->a->refresh.url != NULL)
+			snprintf(key, sizeof(key), "refreshed token ($%s)", r->a->refresh.body_env);
+		else if (r->a->api_key_env != NULL)
 			snprintf(key, sizeof(key), "$%s%s", r->a->api_key_env,
 			    r->a->api_key != NULL ? "" : " (unset)");
 		else
@@ -300,7 +310,7 @@ accounts_quota(const cJSON *w, const char *k, const char *what, int money)
 static void
 accounts_status_one(const cJSON *o)
 {
-	const cJSON *mb, *w;
+	const cJSON *mb, *w, *tok;
 	const char *s;
 
 	printf("%s (provider %s): %s", accounts_str(o, "name"), accounts_str(o, "provider"),
@@ -319,6 +329,20 @@ accounts_status_one(const cJSON *o)
 		printf("  backoff of model %s only until %s (%s, %.0f failures in a row)\n",
 		    accounts_str(mb, "model"), accounts_str(mb, "backoff_until_utc"),
 		    accounts_str(mb, "reason"), accounts_num(mb, "consecutive_failures"));
+	tok = cJSON_GetObjectItemCaseSensitive(o, "token");
+	if (cJSON_IsObject(tok)) {
+		s = accounts_str(tok, "expires_at_utc");
+		printf("  token: %s%s", s != NULL ? "expires " : "expires (not said)",
+		    s != NULL ? s : "");
+		if ((s = accounts_str(tok, "refreshed_at_utc")) != NULL)
+			printf(", refreshed %s", s);
+		if ((s = accounts_str(tok, "last_attempt_at_utc")) != NULL)
+			printf(", last refresh %s: %s", s, accounts_str(tok, "last_result"));
+		else
+			printf(", never refreshed");
+		printf(" (%.0f refreshes, %.0f failures in a row)\n",
+		    accounts_num(tok, "refreshes"), accounts_num(tok, "failures"));
+	}
 	cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(o, "windows")) {
 		printf("  %-4s ", accounts_str(w, "window"));
 		accounts_quota(w, "requests", "requests, ", 0);

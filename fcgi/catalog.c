@@ -12,6 +12,7 @@
 #include "ctxlimit.h"
 #include "db.h"
 #include "json.h"
+#include "refresh.h"
 
 /* Rows deleted per transaction when pruning pings. */
 #define CATALOG_PRUNE_BATCH	1000
@@ -1148,13 +1149,22 @@ catalog_refresh_provider(struct catalog_db *c, struct catalog_fetcher *f,
     const struct config *cfg, const struct config_provider *p, struct catalog_ping *ping)
 {
 	const struct config_account *a;
+	struct config_account with_token;
 	struct catalog_list l;
 	struct catalog_ping pg;
 	enum qp_err err;
+	char *token = NULL;
 
 	if (!p->enabled || p->models_path == NULL ||
 	    (a = catalog_ping_account(c, p, db_now_ms())) == NULL)
 		return QP_ENOTFOUND;
+	/* An account that refreshes lists with the token the data plane last stored. */
+	if (a->refresh.url != NULL && refresh_stored(c->db, a, db_now_ms(), &token) == QP_OK &&
+	    token != NULL) {
+		with_token = *a;
+		with_token.api_key = token;
+		a = &with_token;
+	}
 	memset(&l, 0, sizeof(l));
 	err = catalog_fetch(f, cfg, p, a, &l, &pg);
 	if (err == QP_ECLOSED)
@@ -1171,6 +1181,7 @@ out:
 	if (ping != NULL)
 		*ping = pg;
 	catalog_list_free(&l);
+	crypto_free_secret(token);
 	return err;
 }
 

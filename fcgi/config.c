@@ -19,6 +19,7 @@
 #include "ctxlimit.h"
 #include "log.h"
 #include "passpath.h"
+#include "refresh_wire.h"
 #include "toml.h"
 
 #define CONFIG_NOFIELD		((size_t)-1)	/* key fills no field */
@@ -154,6 +155,7 @@ enum config_sec {
 	CONFIG_SEC_AUTH,
 	CONFIG_SEC_STREAM,
 	CONFIG_SEC_ACCOUNT,
+	CONFIG_SEC_REFRESH,
 	CONFIG_SEC_PROXY,
 	CONFIG_SEC_OVERRIDE,
 	CONFIG_SEC_CHECK,
@@ -640,7 +642,7 @@ static const struct config_key config_keys_account[] = {
 	  .doc = "Unique across all providers; letters, digits, `_`, `.`, `-`, at most 64." },
 	{ .name = "api_key", .kind = CONFIG_KIND_SECRET, .off = offsetof(S, api_key), .group = 1,
 	  .doc = "The key, inline. Exactly one of `api_key` and `api_key_env` unless the "
-	  "provider's auth is `none`." },
+	  "provider's auth is `none` or the account has a `refresh` (then at most one)." },
 	{ .name = "api_key_env", .kind = CONFIG_KIND_ENV, .off = offsetof(S, api_key),
 	  .off2 = offsetof(S, api_key_env), .vkind = CONFIG_KIND_SECRET, .group = 1,
 	  .doc = "Variable holding the key: the environment first, then `.env` beside the config." },
@@ -684,8 +686,62 @@ static const struct config_key config_keys_account[] = {
 	  .off2 = CONFIG_NOFIELD, .vkind = CONFIG_KIND_PROXY_URL, .group = 2,
 	  .doc = "Variable holding the proxy URL. At most one of `proxy`, `proxy_url`, "
 	  "`proxy_url_env`." },
+	{ .name = "refresh", .kind = CONFIG_KIND_SUBTABLE, .off = CONFIG_NOFIELD,
+	  .sub = CONFIG_SEC_REFRESH, .defdoc = "none",
+	  .doc = "How the account's access token is renewed: see "
+	  "`[providers.<id>.accounts.refresh]` (usually written inline, "
+	  "`refresh = { url = ..., body_env = ... }`)." },
 };
 #undef INHERIT
+
+static const struct config_choice config_refresh_methods[] = {
+	{ "POST", CONFIG_REFRESH_POST, 0 },
+	{ "PUT", CONFIG_REFRESH_PUT, 0 },
+	{ NULL, 0, 0 }
+};
+
+static const struct config_choice config_refresh_types[] = {
+	{ "application/json", REFRESH_WIRE_JSON, 0 },
+	{ "application/x-www-form-urlencoded", REFRESH_WIRE_FORM, 0 },
+	{ "json", REFRESH_WIRE_JSON, 1 },
+	{ "form", REFRESH_WIRE_FORM, 1 },
+	{ NULL, 0, 0 }
+};
+
+static const struct config_key config_keys_refresh[] = {
+	{ .name = "url", .kind = CONFIG_KIND_BASE_URL, .off = offsetof(S, refresh.url),
+	  .flags = CONFIG_F_REQUIRED,
+	  .doc = "The token endpoint: absolute http or https URL, without credentials, query "
+	  "or fragment. Reached through the account's proxy, with the provider's `ca_file`." },
+	{ .name = "body_env", .kind = CONFIG_KIND_ENV, .off = offsetof(S, refresh.body),
+	  .off2 = offsetof(S, refresh.body_env), .vkind = CONFIG_KIND_SECRET,
+	  .flags = CONFIG_F_REQUIRED,
+	  .doc = "Variable holding the request body (a secret: it carries the refresh token "
+	  "or client secret), one line: a JSON object, or a form as `content_type` says." },
+	{ .name = "method", .kind = CONFIG_KIND_CHOICE, .off = offsetof(S, refresh.method),
+	  .idef = CONFIG_REFRESH_POST, .choices = config_refresh_methods,
+	  .doc = "HTTP method of the refresh request." },
+	{ .name = "content_type", .kind = CONFIG_KIND_CHOICE, .off = offsetof(S, refresh.form),
+	  .idef = REFRESH_WIRE_JSON, .choices = config_refresh_types,
+	  .doc = "How the body is written and sent (`json` and `form` are accepted too)." },
+	CK_STR(S, "token_field", refresh.token_field, "access_token",
+	    "Where the answer (JSON) holds the new token; `a.b` reaches into objects."),
+	{ .name = "expires_field", .kind = CONFIG_KIND_STRING,
+	  .off = offsetof(S, refresh.expires_field), .sdef = "expires_in",
+	  .flags = CONFIG_F_EMPTY_NULL,
+	  .doc = "Where the answer holds the token's lifetime in seconds (a number or a string "
+	  "of digits); \"\" = not read: the token is renewed only after a 401." },
+	{ .name = "refresh_token_field", .kind = CONFIG_KIND_STRING,
+	  .off = offsetof(S, refresh.refresh_token_field), .sdef = "refresh_token",
+	  .flags = CONFIG_F_EMPTY_NULL,
+	  .doc = "Where the answer holds a rotated refresh token: it is kept (encrypted in the "
+	  "database) and replaces this top-level field of the body from then on (added when "
+	  "the body has none); \"\" = tokens are not rotated." },
+	CK_SECS(S, "skew_s", refresh.skew_ms, 0, 86400, 60,
+	    "Renew this long before the expiry the answer gave."),
+	CK_SECS(S, "timeout_s", refresh.timeout_ms, 1, 300, 30,
+	    "Time limit of the refresh request, connection included."),
+};
 #undef S
 
 #define S struct config_proxy
@@ -752,6 +808,7 @@ _Static_assert(CONFIG_NKEYS(config_keys_retention) <= CONFIG_KEYS_MAX, "retentio
 _Static_assert(CONFIG_NKEYS(config_keys_provider) <= CONFIG_KEYS_MAX, "provider keys");
 _Static_assert(CONFIG_NKEYS(config_keys_account) <= CONFIG_KEYS_MAX, "account keys");
 _Static_assert(CONFIG_NKEYS(config_keys_check) <= CONFIG_KEYS_MAX, "check keys");
+_Static_assert(CONFIG_NKEYS(config_keys_refresh) <= CONFIG_KEYS_MAX, "refresh keys");
 
 #define CONFIG_SECTION(t, k, o, d) { t, k, CONFIG_NKEYS(k), o, d }
 static const struct config_section config_sections[CONFIG_SEC__MAX] = {
@@ -797,6 +854,11 @@ static const struct config_section config_sections[CONFIG_SEC__MAX] = {
 	    config_keys_stream, CONFIG_NOFIELD, "EggPool's form of the provider's stream timeouts."),
 	[CONFIG_SEC_ACCOUNT] = CONFIG_SECTION("[[providers.<id>.accounts]]", config_keys_account,
 	    CONFIG_NOFIELD, "One credential at a provider."),
+	[CONFIG_SEC_REFRESH] = CONFIG_SECTION("[providers.<id>.accounts.refresh]",
+	    config_keys_refresh, CONFIG_NOFIELD,
+	    "An account's `refresh` table: its access token (`api_key`, `api_key_env`, or none "
+	    "at first) is renewed by this request before it expires and after a 401, once "
+	    "across all processes; see docs/passthrough.md, Credentials that refresh."),
 	[CONFIG_SEC_PROXY] = CONFIG_SECTION("[proxies.<name>]", config_keys_proxy, CONFIG_NOFIELD,
 	    "An outbound proxy accounts name with `proxy`; names as for accounts."),
 	[CONFIG_SEC_OVERRIDE] = CONFIG_SECTION("[model_overrides.\"<model>\"]",
@@ -2165,6 +2227,37 @@ config_is_table(struct config_ctx *c, const char *what, const struct toml_value 
 	return 0;
 }
 
+/*
+ * Checks an account's refresh table once read: a provider that takes
+ * credentials, and a body template its content type can carry.
+ */
+static void
+config_check_refresh(struct config_ctx *c, const struct config_provider *p,
+    struct config_account *a, const struct toml_value *it)
+{
+	const struct toml_kv *kv;
+	const char *why;
+	const char *var;
+
+	if ((kv = toml_get_kv(it, "refresh")) == NULL || kv->val->type != TOML_TABLE)
+		return;
+	a->refresh.line = (int)config_kv_line(kv);
+	if (p->auth == CONFIG_AUTH_NONE)
+		config_msg(c, CONFIG_ERROR, (unsigned)a->refresh.line, 0, "%s.refresh: the "
+		    "provider's auth is \"none\": there is no token to refresh", c->where);
+	if (a->refresh.body == NULL)
+		return;
+	if ((why = refresh_wire_body_problem(a->refresh.body, strlen(a->refresh.body),
+	    (enum refresh_wire_type)a->refresh.form)) == NULL)
+		return;
+	var = a->refresh.body_env != NULL ? a->refresh.body_env : "body_env";
+	kv = toml_get_kv(kv->val, "body_env");
+	config_msg(c, CONFIG_ERROR, kv != NULL ? config_kv_line(kv) : (unsigned)a->refresh.line,
+	    0, "%s.refresh.body_env: the value of %s %s (content_type %s)", c->where, var, why,
+	    a->refresh.form == REFRESH_WIRE_FORM ? "application/x-www-form-urlencoded" :
+	    "application/json");
+}
+
 static void
 config_parse_accounts(struct config_ctx *c, int pi, struct config_provider *p,
     const struct toml_kv *kv)
@@ -2199,9 +2292,11 @@ config_parse_accounts(struct config_ctx *c, int pi, struct config_provider *p,
 		a = &p->accounts[p->naccounts++];
 		a->line = (int)it->line;
 		config_defaults(c, CONFIG_SEC_ACCOUNT, a);
+		config_defaults(c, CONFIG_SEC_REFRESH, a);
 		config_parse_table(c, CONFIG_SEC_ACCOUNT, it, a);
+		config_check_refresh(c, p, a, it);
 		if (p->auth != CONFIG_AUTH_NONE && toml_get(it, "api_key") == NULL &&
-		    toml_get(it, "api_key_env") == NULL)
+		    toml_get(it, "api_key_env") == NULL && toml_get(it, "refresh") == NULL)
 			config_msg(c, CONFIG_ERROR, it->line, 0, "%s: api_key or api_key_env is "
 			    "required (only a provider with auth = \"none\" needs no key)", c->where);
 		if (a->proxy == NULL || (pk = toml_get_kv(it, "proxy")) == NULL)
@@ -2745,6 +2840,7 @@ config_finish(struct config_ctx *c)
 			p->naccounts = 1;
 			p->accounts[0].line = p->line;
 			config_defaults(c, CONFIG_SEC_ACCOUNT, &p->accounts[0]);
+			config_defaults(c, CONFIG_SEC_REFRESH, &p->accounts[0]);
 			p->accounts[0].name = config_strdup(c, p->id);
 		} else if (p->naccounts == 0)
 			config_msg(c, CONFIG_ERROR, (unsigned)p->line, 0, "[providers.%s] has no "
@@ -2981,8 +3077,10 @@ config_free(struct config *cfg)
 			config_section_free(i, (char *)cfg + config_sections[i].off);
 	for (i = 0; i < cfg->nproviders; i++) {
 		p = &cfg->providers[i];
-		for (j = 0; j < p->naccounts; j++)
+		for (j = 0; j < p->naccounts; j++) {
 			config_section_free(CONFIG_SEC_ACCOUNT, &p->accounts[j]);
+			config_section_free(CONFIG_SEC_REFRESH, &p->accounts[j]);
+		}
 		free(p->accounts);
 		config_section_free(CONFIG_SEC_PROVIDER, p);
 		config_section_free(CONFIG_SEC_CHECK, p);
@@ -3249,7 +3347,7 @@ config_doc_markdown(FILE *fp)
 		CONFIG_SEC_SERVER, CONFIG_SEC_UPSTREAM, CONFIG_SEC_DATABASE, CONFIG_SEC_MODELS,
 		CONFIG_SEC_ROUTING, CONFIG_SEC_LIMITS, CONFIG_SEC_DASHBOARD, CONFIG_SEC_SECURITY,
 		CONFIG_SEC_BACKUP, CONFIG_SEC_TRANSLATION, CONFIG_SEC_RETENTION, CONFIG_SEC_PROVIDER,
-		CONFIG_SEC_ACCOUNT, CONFIG_SEC_PROXY,
+		CONFIG_SEC_ACCOUNT, CONFIG_SEC_REFRESH, CONFIG_SEC_PROXY,
 		CONFIG_SEC_OVERRIDE, CONFIG_SEC_AUTH, CONFIG_SEC_STREAM, CONFIG_SEC_CHECK
 	};
 	size_t i;

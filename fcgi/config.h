@@ -76,6 +76,30 @@ struct config_proxy {
 	int		 line;		/* where it is defined */
 };
 
+/* HTTP method of an account's token refresh. */
+enum config_refresh_method {
+	CONFIG_REFRESH_POST,	/* POST (the default) */
+	CONFIG_REFRESH_PUT,	/* PUT */
+	CONFIG_REFRESH_METHOD__MAX
+};
+
+/* An account's refresh = { ... }: how its access token is renewed (fcgi/refresh.h). */
+struct config_refresh {
+	char		*url;		/* token endpoint (http or https); NULL = the account
+					   does not refresh */
+	char		*body;		/* request body template, resolved from body_env (secret) */
+	char		*body_env;	/* the variable named */
+	int		 method;	/* enum config_refresh_method */
+	int		 form;		/* enum refresh_wire_type: 0 JSON, 1 form */
+	char		*token_field;	/* path of the access token in the answer */
+	char		*expires_field;	/* path of its lifetime in seconds, NULL = none read */
+	char		*refresh_token_field; /* path of a rotated refresh token, and the body's
+					   field it replaces; NULL = no rotation */
+	int		 skew_ms;	/* refresh this long before the expiry */
+	int		 timeout_ms;	/* the whole refresh request's time limit */
+	int		 line;		/* where refresh is written, 0 if not */
+};
+
 /* [[providers.<id>.accounts]]: one credential at a provider. */
 struct config_account {
 	char		*name;		/* unique across all providers */
@@ -88,6 +112,7 @@ struct config_account {
 					   0: limits are pressure only; default the provider's */
 	char		*proxy_url;	/* resolved outbound proxy URL (secret), NULL = direct */
 	char		*proxy;		/* name of the [proxies.<name>] used, NULL if none named */
+	struct config_refresh refresh;	/* token refresh; refresh.url NULL = none */
 	int		 line;		/* where the account's table starts */
 };
 

@@ -19,6 +19,8 @@
 #include "prices.h"
 #include "ratelimit.h"
 #include "proxy.h"
+#include "crypto.h"
+#include "refresh.h"
 #include "relay.h"
 #include "reqbody.h"
 #include "select.h"
@@ -31,6 +33,8 @@
 #define PROXY_TRIED_MAX		64
 /* Longest model id kept (the client's, and the one sent upstream). */
 #define PROXY_MODEL_MAX		255
+/* Renewals of a refused token (401) one attempt makes before it counts as a failure. */
+#define PROXY_RENEWALS_MAX	4
 /* What the replacement of a secret found in an upstream body reads. */
 #define PROXY_REDACTED		"[redacted]"
 
@@ -151,6 +155,11 @@ struct proxy_request {
 	struct failover_verdict v;	/* the last attempt's verdict */
 	struct accounting_attempt att;	/* the last attempt's numbers */
 	struct ratelimit_obs rl;	/* the last attempt's rate-limit headers */
+	char		*token;		/* the refreshed token sent (secret, owned), NULL = the
+					   account's configured key */
+	int64_t		 token_version;	/* its stored version */
+	enum qp_err	 refresh_err;	/* QP_OK, or why the account's token could not be had */
+	char		 refresh_why[REFRESH_WHY_MAX + 1]; /* and what the refresh said */
 	/* finish */
 	struct accounting_final fin;	/* the request's end */
 	struct proxy_job job;		/* the database work of the current step */
@@ -1042,13 +1051,22 @@ proxy_attempt_reset(struct proxy_request *p)
 static enum qp_err
 proxy_transfer(struct proxy_request *p)
 {
+	const struct config_account *acct;
+	struct config_account with_token;
 	struct upstream_headers *hdrs;
 	struct upstream_req ureq;
 	enum qp_err err;
 
 	memset(&p->ures, 0, sizeof(p->ures));
+	/* An account that refreshes sends its current token instead of the configured key. */
+	acct = p->sel.account;
+	if (p->token != NULL) {
+		with_token = *acct;
+		with_token.api_key = p->token;
+		acct = &with_token;
+	}
 	/* A translated request carries none of the client's protocol headers. */
-	hdrs = upstream_headers_new(p->sel.provider, p->sel.account, p->plan.upstream,
+	hdrs = upstream_headers_new(p->sel.provider, acct, p->plan.upstream,
 	    p->plan.translated ? NULL : p->r->fr->envp, &err);
 	if (hdrs == NULL)
 		return err;
@@ -1089,8 +1107,10 @@ proxy_examine(struct proxy_request *p, enum qp_err err)
 			a->client_gone = 1;
 		return;
 	}
-	if (a->body.len > 0)
+	if (a->body.len > 0) {
 		proxy_redact(&a->body, p->sel.account->api_key);
+		proxy_redact(&a->body, p->token);
+	}
 	if (!a->bad_media && a->status >= 200 && err == QP_OK &&
 	    p->ures.result == UPSTREAM_OK && proxy_media(a->ctype) == PROXY_MEDIA_NONE &&
 	    !proxy_is_json(a->body.p, a->body.len))
@@ -1122,7 +1142,22 @@ proxy_judge(struct proxy_request *p, enum qp_err err)
 	fi.body_len = a->status >= 400 ? a->body.len : 0;
 	fi.now = db_now_ms();
 	failover_classify(&fi, v);
-	if (p->reject_status != 0) {
+	if (p->refresh_err != QP_OK) {
+		/*
+		 * No token: a refresh that failed quarantines the account; one
+		 * another process did not finish in time, or the database, only
+		 * backs it off.
+		 */
+		v->outcome = p->refresh_err == QP_EAUTH ? FAILOVER_OUTCOME_AUTH_FAILURE :
+		    FAILOVER_OUTCOME_TRANSIENT;
+		v->category = p->refresh_err == QP_EAUTH ? FAILOVER_CAT_AUTH_FAILURE :
+		    FAILOVER_CAT_TRANSIENT;
+		v->effect = p->refresh_err == QP_EAUTH ? FAILOVER_EFFECT_AUTH :
+		    FAILOVER_EFFECT_TRANSIENT;
+		v->retry = 1;
+		snprintf(v->error_class, sizeof(v->error_class), "%s", p->refresh_err == QP_EAUTH ?
+		    "token_refresh_failed" : "token_unavailable");
+	} else if (p->reject_status != 0) {
 		/* Refused before the transfer: the client's request, or the gateway's own fault. */
 		v->outcome = p->reject_status == 400 ? FAILOVER_OUTCOME_CLIENT_ERROR :
 		    FAILOVER_OUTCOME_LOCAL_ERROR;
@@ -1236,6 +1271,44 @@ out:
 }
 
 /*
+ * For an account whose credentials refresh, puts the token to send in
+ * p->token (stale as refresh_token() takes it: -1, or the version just
+ * refused). Returns 0; or -1 with p->refresh_why set and p->refresh_err
+ * QP_EAUTH (the refresh failed) or QP_ETIMEOUT (no token for another
+ * reason: a refresh elsewhere not finished in time, the database) when
+ * there is none; the attempt then fails without a transfer. Other
+ * accounts: 0 and nothing changes.
+ */
+static int
+proxy_token(struct proxy_request *p, int64_t stale)
+{
+	struct refresh_io io;
+	char *tok = NULL;
+	int64_t ver = 0;
+
+	p->refresh_err = QP_OK;
+	p->refresh_why[0] = '\0';
+	crypto_free_secret(p->token);
+	p->token = NULL;
+	if (p->sel.account->refresh.url == NULL)
+		return 0;
+	server_refresh_io(p->w->srv, &io);
+	p->refresh_err = refresh_token(p->w->srv->refresh, &io, p->sel.provider, p->sel.account,
+	    stale, &tok, &ver, p->refresh_why, sizeof(p->refresh_why));
+	if (p->refresh_err != QP_OK) {
+		log_msg(LOG_WARNING, "request %s: account %s: no token (%s: %s)", p->req.uid,
+		    p->sel.account->name, qp_strerror(p->refresh_err), p->refresh_why);
+		/* Only the token endpoint's failure is the account's; ours backs it off. */
+		if (p->refresh_err != QP_EAUTH)
+			p->refresh_err = QP_ETIMEOUT;
+		return -1;
+	}
+	p->token = tok;
+	p->token_version = ver;
+	return 0;
+}
+
+/*
  * One attempt on the chosen account: its plan and body, the transfer,
  * what its body is, and the verdict (how it ended, what it does to the
  * account, whether another account may be tried). p->xfer_err keeps the
@@ -1244,18 +1317,35 @@ out:
 static void
 proxy_attempt(struct proxy_request *p)
 {
+	int n;
 
 	p->reject_status = 0;
+	p->refresh_err = QP_OK;
 	xlate_ctx_free(&p->xc);
 	p->xfer_err = QP_OK;
-	if (proxy_prepare(p) != 0) {
+	if (proxy_prepare(p) != 0 || proxy_token(p, -1) != 0) {
 		proxy_attempt_reset(p);
 		memset(&p->ures, 0, sizeof(p->ures));
 		p->att_t0 = proxy_mono_ms();
 	} else {
 		proxy_attempt_reset(p);
 		p->xfer_err = proxy_transfer(p);
-		proxy_examine(p, p->xfer_err);
+		/*
+		 * A token refused before anything reached the client: renewed and
+		 * sent again, while each renewal gives a newer token (another
+		 * request may have used up the one just renewed), a few times.
+		 */
+		for (n = 0; n < PROXY_RENEWALS_MAX && p->token != NULL && p->xfer_err == QP_OK &&
+		    p->a.status == 401 && !p->a.handed_off && !p->a.client_gone; n++) {
+			log_msg(LOG_INFO, "request %s: account %s: token refused (401), renewing it",
+			    p->req.uid, p->sel.account->name);
+			if (proxy_token(p, p->token_version) != 0)
+				break;
+			proxy_attempt_reset(p);
+			p->xfer_err = proxy_transfer(p);
+		}
+		if (p->refresh_err == QP_OK)
+			proxy_examine(p, p->xfer_err);
 	}
 	proxy_judge(p, p->xfer_err);
 }
@@ -1521,6 +1611,7 @@ proxy_request_free(struct proxy_request *p)
 	relay_free(p->a.relay);
 	proxy_buf_free(&p->a.body);
 	free(p->upbody);
+	crypto_free_secret(p->token);
 	xlate_ctx_free(&p->xc);
 	if (p->rb_ok)
 		reqbody_free(&p->rb);

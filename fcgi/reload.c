@@ -267,6 +267,33 @@ reload_account(const struct config *cfg, const char *name,
 	return NULL;
 }
 
+/* Returns 1 if two optional texts differ; compared in constant time when secret. */
+static int
+reload_text_differs(const char *a, const char *b, int secret)
+{
+	size_t n;
+
+	a = a != NULL ? a : "";
+	b = b != NULL ? b : "";
+	n = strlen(a);
+	if (n != strlen(b))
+		return 1;
+	return secret ? !crypto_equal(a, b, n) : strcmp(a, b) != 0;
+}
+
+/* Returns 1 if two accounts renew their tokens differently (their refresh tables). */
+static int
+reload_refresh_differs(const struct config_refresh *a, const struct config_refresh *b)
+{
+
+	return reload_text_differs(a->url, b->url, 0) ||
+	    reload_text_differs(a->body, b->body, 1) || a->method != b->method ||
+	    a->form != b->form || reload_text_differs(a->token_field, b->token_field, 0) ||
+	    reload_text_differs(a->expires_field, b->expires_field, 0) ||
+	    reload_text_differs(a->refresh_token_field, b->refresh_token_field, 0) ||
+	    a->skew_ms != b->skew_ms || a->timeout_ms != b->timeout_ms;
+}
+
 /* Returns 1 if an account differs in anything selection or the transport uses. */
 static int
 reload_account_differs(const struct config_account *a, const struct config_account *b)
@@ -279,7 +306,7 @@ reload_account_differs(const struct config_account *a, const struct config_accou
 	return a->weight != b->weight ||
 	    memcmp(a->quota, b->quota, sizeof(a->quota)) != 0 ||
 	    strlen(ka) != strlen(kb) || !crypto_equal(ka, kb, strlen(ka)) ||
-	    strcmp(pa, pb) != 0;
+	    strcmp(pa, pb) != 0 || reload_refresh_differs(&a->refresh, &b->refresh);
 }
 
 /* Lists the accounts added, removed, enabled, disabled and changed. 0 or -1. */

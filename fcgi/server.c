@@ -23,6 +23,7 @@
 #include "reload.h"
 #include "route.h"
 #include "authfail.h"
+#include "refresh.h"
 #include "server.h"
 
 /* One pooled connection and the statements prepared on it. */
@@ -856,6 +857,40 @@ server_process_id(struct server *srv)
 
 	return srv->maint != NULL ? maint_process_id(srv->maint) : 0;
 }
+
+/* Runs a refresh's job on the writer (struct refresh_io's batch). */
+struct server_refresh_job {
+	enum qp_err	 (*job)(sqlite3 *, void *);	/* the refresh's job */
+	void		*arg;				/* its argument */
+};
+
+static enum qp_err
+server_refresh_run(const struct server_db *d, void *arg)
+{
+	struct server_refresh_job *j = arg;
+
+	return j->job(d->db, j->arg);
+}
+
+static enum qp_err
+server_refresh_batch(void *ctx, enum qp_err (*job)(sqlite3 *, void *), void *arg)
+{
+	struct server_refresh_job j = { job, arg };
+
+	return server_batch(ctx, server_refresh_run, &j);
+}
+
+void
+server_refresh_io(struct server *srv, struct refresh_io *io)
+{
+
+	io->batch = server_refresh_batch;
+	io->ctx = srv;
+	/* Before the maintenance thread registered the process, its pid stands in. */
+	io->process_id = server_process_id(srv);
+	if (io->process_id == 0)
+		io->process_id = -(int64_t)getpid();
+}
 /*
  * Loads the shipped price catalog from datadir; NULL (logged) when it cannot
  * be read: requests are then priced from the other sources or "unknown".
@@ -952,6 +987,10 @@ server_run(struct config *start, int listen_fd)
 		goto out;
 	}
 	if ((srv->authfail = authfail_new(cfg->security.max_auth_failures)) == NULL) {
+		err = QP_ENOMEM;
+		goto out;
+	}
+	if ((srv->refresh = refresh_new()) == NULL) {
 		err = QP_ENOMEM;
 		goto out;
 	}
@@ -1093,6 +1132,7 @@ out:
 		free(srv->slots);
 		upstream_share_free(srv->share);
 		authfail_free(srv->authfail);
+		refresh_free(srv->refresh);
 		migrate_set_free(&srv->schema);
 		prices_free(srv->prices);
 		/* No thread is left that could use a configuration. */

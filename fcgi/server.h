@@ -17,6 +17,7 @@
 #include "liveconf.h"
 #include "maint.h"
 #include "migrate.h"
+#include "refresh.h"
 #include "select.h"
 #include "stats.h"
 #include "upstream.h"
@@ -48,6 +49,7 @@ struct server {
 						   row in processes */
 	struct upstream_share	*share;		/* libcurl DNS and TLS caches of all workers */
 	struct authfail		*authfail;	/* failed key checks and logins (thread-safe) */
+	struct refresh		*refresh;	/* tokens of accounts that refresh (thread-safe) */
 	struct prices		*prices;	/* the shipped price catalog (read-only), NULL =
 						   none could be read */
 	int			 dashboard_ready; /* 1 once the dashboard's templates are
@@ -154,6 +156,13 @@ enum qp_err	 server_batch(struct server *srv,
 
 /* Returns w's pooled connection, if any, and clears w's pointers into it. */
 void		 server_worker_release(struct worker *w);
+
+/*
+ * Fills io so that refresh_token() (fcgi/refresh.h) runs its database
+ * work on srv's writer (server_batch()) and holds its leases as this
+ * process. Thread-safe.
+ */
+void		 server_refresh_io(struct server *srv, struct refresh_io *io);
 
 /*
  * Works out the role of the key presented with r (Authorization: Bearer,

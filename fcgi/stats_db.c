@@ -84,6 +84,9 @@ static const char *const stats_sql[STATS_ST__MAX] = {
 	[STATS_ST_ACCT_RATELIMITS] = "SELECT model_id, kind, lim, remaining, reset_at, "
 	    "updated_at FROM account_ratelimits WHERE account_name = ?1 AND (reset_at > ?2 OR "
 	    "(reset_at IS NULL AND updated_at > ?2 - 3600000)) ORDER BY model_id, kind LIMIT 64",
+	[STATS_ST_ACCT_TOKEN] = "SELECT expires_at, refreshed_at, last_attempt_at, last_result, "
+	    "failures, refreshes, version, access_token IS NOT NULL FROM account_tokens "
+	    "WHERE account_name = ?1",
 	[STATS_ST_MODELS] = "SELECT provider_id, model, " STATS_SUMS_SQL
 	    " FROM stats_requests WHERE " STATS_PLAN_SQL STATS_F_REQ_SQL
 	    " GROUP BY provider_id, model ORDER BY sum(requests) DESC, provider_id, model",

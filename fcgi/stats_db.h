@@ -37,6 +37,7 @@ enum stats_stmt {
 	STATS_ST_ACCT_WINDOW,	/* spend, requests, tokens per account over a window */
 	STATS_ST_ACCT_LASTERR,	/* last failed attempt of an account */
 	STATS_ST_ACCT_RATELIMITS, /* what rate-limit headers said of an account, still current */
+	STATS_ST_ACCT_TOKEN,	/* the refreshed token of an account: expiry, last refresh */
 	STATS_ST_MODELS,	/* sums per provider and model */
 	STATS_ST_LATENCY,	/* histogram bins per provider, model, metric */
 	STATS_ST_SERIES,	/* metric per group key and bucket */

@@ -229,6 +229,45 @@ stats_put_ratelimits(struct stats_db *s, struct stats_out *o, cJSON *obj, const 
 	return rc < 0 ? -1 : 0;
 }
 
+/*
+ * Puts "token": null for an account whose credentials do not refresh,
+ * else what account_tokens says of its token, never the token:
+ * {"stored","version","expires_at","refreshed_at","last_attempt_at"
+ * (each with its _utc),"last_result","failures","refreshes"}. Returns 0,
+ * or -1 with *dberr set.
+ */
+static int
+stats_put_token(struct stats_db *s, struct stats_out *o, cJSON *obj,
+    const struct config_account *a, enum qp_err *dberr)
+{
+	sqlite3_stmt *st = s->st[STATS_ST_ACCT_TOKEN];
+	cJSON *t;
+	int rc;
+
+	if (a->refresh.url == NULL) {
+		stats_put_null(o, obj, "token");
+		return 0;
+	}
+	t = stats_add_obj(o, obj, "token");
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 1, a->name, -1, SQLITE_STATIC);
+	rc = stats_step(st, dberr);
+	stats_put_b(o, t, "stored", rc == 1 && stats_ci(st, 7) != 0);
+	stats_put_i(o, t, "version", rc == 1 ? stats_ci(st, 6) : 0);
+	stats_put_t(o, t, "expires_at", rc == 1 && !stats_cnull(st, 0) ? stats_ci(st, 0) : 0);
+	stats_put_t(o, t, "refreshed_at", rc == 1 && !stats_cnull(st, 1) ? stats_ci(st, 1) : 0);
+	stats_put_t(o, t, "last_attempt_at", rc == 1 && !stats_cnull(st, 2) ? stats_ci(st, 2) : 0);
+	if (rc == 1)
+		stats_put_cs(o, t, "last_result", st, 3);
+	else
+		stats_put_null(o, t, "last_result");
+	stats_put_i(o, t, "failures", rc == 1 ? stats_ci(st, 4) : 0);
+	stats_put_i(o, t, "refreshes", rc == 1 ? stats_ci(st, 5) : 0);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc < 0 ? -1 : 0;
+}
+
 cJSON *
 stats_accounts(struct stats_db *s, const struct config *cfg, const struct stats_query *q,
     enum qp_err *err)
@@ -374,7 +413,8 @@ stats_accounts(struct stats_db *s, const struct config *cfg, const struct stats_
 		else
 			stats_put_null(&o, obj, "max_quota_pct");
 		stats_put_usage(&o, obj, &x->sums);
-		if (stats_put_ratelimits(s, &o, obj, x->a->name, q->now, &dberr) < 0)
+		if (stats_put_ratelimits(s, &o, obj, x->a->name, q->now, &dberr) < 0 ||
+		    stats_put_token(s, &o, obj, x->a, &dberr) < 0)
 			goto out;
 		st = s->st[STATS_ST_ACCT_LASTERR];
 		sqlite3_reset(st);

@@ -741,6 +741,98 @@ test_env(void)
 	unsetenv("QP_TEST_PLACEHOLDER");
 }
 
+/* An account's refresh table: inline, defaults, every key, and its errors with their lines. */
+static void
+test_refresh(void)
+{
+	struct config_diag d;
+	struct config *cfg;
+	const struct config_refresh *rf;
+	static const char head[] = "[providers.p]\nbase_url = \"https://h\"\n"
+	    "[[providers.p.accounts]]\nname = \"a\"\n";
+	char text[1024];
+
+	setenv("QP_TEST_RB_JSON", "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"r1\"}", 1);
+	setenv("QP_TEST_RB_FORM", "grant_type=refresh_token&refresh_token=r1&client_id=c", 1);
+	setenv("QP_TEST_RB_BAD", "[1,2]", 1);
+	snprintf(text, sizeof(text), "%srefresh = { url = \"https://auth.example/oauth/token\", "
+	    "body_env = \"QP_TEST_RB_JSON\" }\n", head);
+	cfg = expect_ok(text, &d, "refresh inline, without api_key");
+	if (cfg != NULL) {
+		rf = &cfg->providers[0].accounts[0].refresh;
+		is_str(rf->url, "https://auth.example/oauth/token", "refresh url");
+		is_str(rf->body_env, "QP_TEST_RB_JSON", "refresh body variable kept");
+		ok(rf->body != NULL && strstr(rf->body, "\"r1\"") != NULL, "refresh body resolved");
+		is_int(rf->method, CONFIG_REFRESH_POST, "method defaults to POST");
+		is_int(rf->form, 0, "content_type defaults to JSON");
+		is_str(rf->token_field, "access_token", "token_field default");
+		is_str(rf->expires_field, "expires_in", "expires_field default");
+		is_str(rf->refresh_token_field, "refresh_token", "refresh_token_field default");
+		is_int(rf->skew_ms, 60000, "skew_s default");
+		is_int(rf->timeout_ms, 30000, "timeout_s default");
+		is_int(rf->line, 5, "refresh line");
+		ok(cfg->providers[0].accounts[0].api_key == NULL, "no key until the first refresh");
+	}
+	config_free(cfg);
+	config_diag_free(&d);
+
+	snprintf(text, sizeof(text), "%sapi_key = \"sk-initial-token-1234\"\n[providers.p.accounts."
+	    "refresh]\nurl = \"http://127.0.0.1:9/t\"\nbody_env = \"QP_TEST_RB_FORM\"\nmethod = "
+	    "\"PUT\"\ncontent_type = \"form\"\ntoken_field = \"data.token\"\nexpires_field = \"\"\n"
+	    "refresh_token_field = \"\"\nskew_s = 5\ntimeout_s = 2.5\n", head);
+	cfg = expect_ok(text, &d, "refresh as a table, every key");
+	if (cfg != NULL) {
+		rf = &cfg->providers[0].accounts[0].refresh;
+		is_int(rf->method, CONFIG_REFRESH_PUT, "method PUT");
+		is_int(rf->form, 1, "content_type form");
+		is_str(rf->token_field, "data.token", "token_field path");
+		ok(rf->expires_field == NULL, "expires_field \"\" = not read");
+		ok(rf->refresh_token_field == NULL, "refresh_token_field \"\" = no rotation");
+		is_int(rf->skew_ms, 5000, "skew_s");
+		is_int(rf->timeout_ms, 2500, "timeout_s");
+	}
+	config_free(cfg);
+	config_diag_free(&d);
+
+	snprintf(text, sizeof(text), "%srefresh = { body_env = \"QP_TEST_RB_JSON\" }\n", head);
+	expect_error(text, 5, 0, "providers.p.accounts[0].refresh: url is required");
+	snprintf(text, sizeof(text), "%srefresh = { url = \"https://h/t\", body = \"x\" }\n", head);
+	expect_error(text, 5, 34, "unknown key \"body\" in [providers.p.accounts[0].refresh]");
+	snprintf(text, sizeof(text), "%srefresh = { url = \"https://h/t\", body_env = "
+	    "\"QP_TEST_RB_BAD\" }\n", head);
+	expect_error(text, 5, 0, "providers.p.accounts[0].refresh.body_env: the value of "
+	    "QP_TEST_RB_BAD is not a JSON object (content_type application/json)");
+	snprintf(text, sizeof(text), "%srefresh = { url = \"https://h/t\", body_env = "
+	    "\"QP_TEST_RB_JSON\", content_type = \"form\" }\n", head);
+	expect_error(text, 5, 0, "providers.p.accounts[0].refresh.body_env: the value of "
+	    "QP_TEST_RB_JSON is not a form (name=value pairs joined by '&') (content_type "
+	    "application/x-www-form-urlencoded)");
+	snprintf(text, sizeof(text), "%srefresh = { url = \"ftp://h/t\", body_env = "
+	    "\"QP_TEST_RB_JSON\" }\n", head);
+	expect_error(text, 5, 19, "providers.p.accounts[0].refresh.url: is not an absolute http "
+	    "or https URL");
+	snprintf(text, sizeof(text), "%srefresh = { url = \"https://h/t\", body_env = "
+	    "\"QP_TEST_RB_JSON\", method = \"GET\" }\n", head);
+	expect_error(text, 5, 73, "providers.p.accounts[0].refresh.method: \"GET\" is not one of "
+	    "the values accepted (POST, PUT)");
+	snprintf(text, sizeof(text), "%srefresh = { url = \"https://h/t\", body_env = "
+	    "\"QP_TEST_RB_JSON\", skew_s = -1 }\n", head);
+	cfg = load(text, &d, &(enum qp_err){ QP_OK });
+	ok(cfg == NULL && d.nerrors > 0 && d.msgs[0].line == 5, "skew_s below 0 refused on line 5");
+	config_free(cfg);
+	config_diag_free(&d);
+	expect_error("[providers.p]\nbase_url = \"https://h\"\nauth = \"none\"\n"
+	    "[[providers.p.accounts]]\nname = \"a\"\nrefresh = { url = \"https://h/t\", body_env = "
+	    "\"QP_TEST_RB_JSON\" }\n", 6, 0, "providers.p.accounts[0].refresh: the provider's auth "
+	    "is \"none\": there is no token to refresh");
+	expect_error("[providers.p]\nbase_url = \"https://h\"\n[[providers.p.accounts]]\n"
+	    "name = \"a\"\n", 3, 0, "providers.p.accounts[0]: api_key or api_key_env is required "
+	    "(only a provider with auth = \"none\" needs no key)");
+	unsetenv("QP_TEST_RB_JSON");
+	unsetenv("QP_TEST_RB_FORM");
+	unsetenv("QP_TEST_RB_BAD");
+}
+
 static void
 test_paths(void)
 {
@@ -1245,6 +1337,11 @@ test_example(void)
 	}
 	setenv("OPENAI_API_KEY", "sk-proj-abcdefghijklmnop0123", 1);
 	setenv("SERVER_API_KEY", "server-key-abcdefgh0123", 1);
+	setenv("SUB1_ACCESS", "at-example-abcdefgh0123", 1);
+	setenv("SUB1_REFRESH_BODY", "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"r\"}",
+	    1);
+	setenv("SUB2_REFRESH_BODY", "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"s\"}",
+	    1);
 	all = uncomment(ex);
 	cfg = expect_ok(all, &d, "the example with every setting uncommented");
 	for (i = 0, nwarn = 0, noeffect = 0; i < d.n; i++) {
@@ -1259,10 +1356,14 @@ test_example(void)
 	if (cfg != NULL) {
 		is_int(cfg->nproviders, 2, "two example providers");
 		p = config_provider(cfg, "openai");
-		ok(p != NULL && p->naccounts == 1 && p->accounts[0].api_key != NULL &&
+		ok(p != NULL && p->naccounts == 3 && p->accounts[0].api_key != NULL &&
 		    strcmp(p->accounts[0].api_key, "sk-proj-abcdefghijklmnop0123") == 0 &&
 		    p->accounts[0].proxy_url != NULL, "OpenAI-compatible provider, key from "
 		    "api_key_env, through the example proxy");
+		ok(p != NULL && p->naccounts == 3 && p->accounts[0].refresh.url == NULL &&
+		    p->accounts[1].refresh.url != NULL && p->accounts[1].api_key != NULL &&
+		    p->accounts[2].refresh.url != NULL && p->accounts[2].api_key == NULL &&
+		    p->accounts[2].refresh.skew_ms == 60000, "and two accounts whose token refreshes");
 		p = config_provider(cfg, "ollama");
 		ok(p != NULL && p->auth == CONFIG_AUTH_NONE && p->enabled == 0 && p->naccounts == 1,
 		    "keyless Ollama, disabled, with its implicit account");
@@ -1273,6 +1374,9 @@ test_example(void)
 	config_diag_free(&d);
 	unsetenv("OPENAI_API_KEY");
 	unsetenv("SERVER_API_KEY");
+	unsetenv("SUB1_ACCESS");
+	unsetenv("SUB1_REFRESH_BODY");
+	unsetenv("SUB2_REFRESH_BODY");
 
 	/* Every key of every table appears in the example. */
 	{
@@ -1577,6 +1681,7 @@ main(int argc, char **argv)
 	test_wipe_on_free();
 	test_accounts();
 	test_env();
+	test_refresh();
 	test_paths();
 	test_eggpool();
 	test_overrides();

@@ -213,6 +213,46 @@ test_liveconf_threads(void)
 	liveconf_free(lc);
 }
 
+/* A changed refresh table (its body included) makes its account \"changed\". */
+static void
+test_reload_refresh(void)
+{
+	struct reload_report rep;
+	struct config *old, *nc;
+	struct conf c;
+	enum qp_err err;
+
+	setenv("QP_TEST_RELOAD_BODY", "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"r1\"}",
+	    1);
+	c = base;
+	c.extra = "[providers.p1.accounts.refresh]\nurl = \"http://127.0.0.1:9/token\"\n"
+	    "body_env = \"QP_TEST_RELOAD_BODY\"\n";
+	write_conf(&c);
+	old = load();
+	nc = reload_load(old, path, &rep, &err);
+	ok(nc != NULL && rep.changes[RELOAD_ACCOUNTS][RELOAD_CHANGED].n == 0,
+	    "the same refresh table: no account changed");
+	reload_report_free(&rep);
+	config_free(nc);
+	setenv("QP_TEST_RELOAD_BODY", "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"r2\"}",
+	    1);
+	nc = reload_load(old, path, &rep, &err);
+	ok(nc != NULL && has_name(&rep.changes[RELOAD_ACCOUNTS][RELOAD_CHANGED], "a2"),
+	    "a new refresh body: a2 changed");
+	reload_report_free(&rep);
+	config_free(nc);
+	c.extra = "[providers.p1.accounts.refresh]\nurl = \"http://127.0.0.1:9/token\"\n"
+	    "body_env = \"QP_TEST_RELOAD_BODY\"\nskew_s = 5\n";
+	write_conf(&c);
+	nc = reload_load(old, path, &rep, &err);
+	ok(nc != NULL && has_name(&rep.changes[RELOAD_ACCOUNTS][RELOAD_CHANGED], "a2"),
+	    "a new skew_s: a2 changed");
+	reload_report_free(&rep);
+	config_free(nc);
+	config_free(old);
+	unsetenv("QP_TEST_RELOAD_BODY");
+}
+
 static void
 test_reload_changes(void)
 {
@@ -548,6 +588,7 @@ main(void)
 	test_liveconf();
 	test_liveconf_threads();
 	test_reload_changes();
+	test_reload_refresh();
 	test_reload_refused();
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	test_maint_adopts();
