@@ -6,6 +6,7 @@
 
 #include "accounting.h"
 #include "bounds.h"
+#include "crypto.h"
 #include "db.h"
 #include "failover.h"
 #include "keylimit.h"
@@ -15,7 +16,9 @@
 #include "passthrough.h"
 #include "prices.h"
 #include "ratelimit.h"
+#include "refresh.h"
 #include "select.h"
+#include "server.h"
 #include "spool.h"
 #include "upstream.h"
 #include "usage.h"
@@ -23,6 +26,8 @@
 
 /* Accounts one request may try; [routing] max_attempts is lowered to it. */
 #define PASS_TRIED_MAX		64
+/* Renewals of a refused refreshed token within one attempt. */
+#define PASS_RENEWALS_MAX	4
 /* The endpoint of every passthrough row (the path has a column of its own). */
 #define PASS_ENDPOINT		"/p/"
 
@@ -93,6 +98,10 @@ struct pass_request {
 	struct upstream_res ures;	/* what the transport saw */
 	int64_t		 att_t0;	/* monotonic ms the attempt began */
 	enum qp_err	 xfer_err;	/* the transport's own error */
+	char		*token;		/* refreshed token sent instead of the key, or NULL */
+	int64_t		 token_version;	/* its version (refresh_token()) */
+	enum qp_err	 refresh_err;	/* QP_OK, or why the account's token could not be had */
+	char		 refresh_why[REFRESH_WHY_MAX + 1]; /* and what the refresh said */
 	struct failover_verdict v;	/* the last attempt's verdict */
 	struct accounting_attempt att;	/* its numbers */
 	struct ratelimit_obs rl;	/* its rate-limit headers */
@@ -626,6 +635,8 @@ pass_choose(struct pass_request *p)
 static enum qp_err
 pass_transfer(struct pass_request *p)
 {
+	const struct config_account *acct;
+	struct config_account with_token;
 	struct upstream_headers *hdrs;
 	struct upstream_req ureq;
 	enum qp_err err;
@@ -636,8 +647,14 @@ pass_transfer(struct pass_request *p)
 		p->a.body_failed = 1;
 		return QP_OK;
 	}
-	hdrs = upstream_headers_pass(p->sel.provider, p->sel.account, p->proto,
-	    p->r->fr->envp, &err);
+	/* An account that refreshes sends its current token instead of the configured key. */
+	acct = p->sel.account;
+	if (p->token != NULL) {
+		with_token = *acct;
+		with_token.api_key = p->token;
+		acct = &with_token;
+	}
+	hdrs = upstream_headers_pass(p->sel.provider, acct, p->proto, p->r->fr->envp, &err);
 	if (hdrs == NULL)
 		return err;
 	upstream_req_init(&ureq, p->cfg, p->sel.provider, p->sel.account);
@@ -687,6 +704,7 @@ pass_judge(struct pass_request *p)
 	if (a->body_failed && !a->handed_off)
 		a->client_gone = 1;
 	pass_redact(&a->body, p->sel.account->api_key);
+	pass_redact(&a->body, p->token);
 	memset(&fi, 0, sizeof(fi));
 	/* A redirect or a 304 is an answer like a 2xx. */
 	fi.status = a->status >= 300 && a->status < 400 ? 200 : a->status;
@@ -702,7 +720,18 @@ pass_judge(struct pass_request *p)
 	fi.now = db_now_ms();
 	failover_classify(&fi, v);
 	v->status = a->status;
-	if (p->xfer_err != QP_OK) {
+	if (p->refresh_err != QP_OK) {
+		/* No token: a failed refresh quarantines the account; anything else backs it off. */
+		v->outcome = p->refresh_err == QP_EAUTH ? FAILOVER_OUTCOME_AUTH_FAILURE :
+		    FAILOVER_OUTCOME_TRANSIENT;
+		v->category = p->refresh_err == QP_EAUTH ? FAILOVER_CAT_AUTH_FAILURE :
+		    FAILOVER_CAT_TRANSIENT;
+		v->effect = p->refresh_err == QP_EAUTH ? FAILOVER_EFFECT_AUTH :
+		    FAILOVER_EFFECT_TRANSIENT;
+		v->retry = 1;
+		snprintf(v->error_class, sizeof(v->error_class), "%s", p->refresh_err == QP_EAUTH ?
+		    "token_refresh_failed" : "token_unavailable");
+	} else if (p->xfer_err != QP_OK) {
 		v->outcome = FAILOVER_OUTCOME_LOCAL_ERROR;
 		v->effect = FAILOVER_EFFECT_NONE;
 		v->retry = 0;
@@ -724,16 +753,82 @@ pass_judge(struct pass_request *p)
 	p->job.fin = NULL;
 }
 
-/* One attempt on the chosen account: the transfer and its verdict. */
+/*
+ * For an account whose credentials refresh, puts the token to send in
+ * p->token (stale: -1, or the version just refused; see refresh_token()).
+ * Returns 0; or -1 with p->refresh_err QP_EAUTH (the refresh failed) or
+ * QP_ETIMEOUT (no token for another reason) and p->refresh_why set. Other
+ * accounts: 0 and nothing changes.
+ */
+static int
+pass_token(struct pass_request *p, int64_t stale)
+{
+	struct refresh_io io;
+	char *tok = NULL;
+	int64_t ver = 0;
+
+	p->refresh_err = QP_OK;
+	p->refresh_why[0] = '\0';
+	crypto_free_secret(p->token);
+	p->token = NULL;
+	if (p->sel.account->refresh.url == NULL)
+		return 0;
+	server_refresh_io(p->w->srv, &io);
+	p->refresh_err = refresh_token(p->w->srv->refresh, &io, p->sel.provider, p->sel.account,
+	    stale, &tok, &ver, p->refresh_why, sizeof(p->refresh_why));
+	if (p->refresh_err != QP_OK) {
+		log_msg(LOG_WARNING, "request %s: account %s: no token (%s: %s)", p->req.uid,
+		    p->sel.account->name, qp_strerror(p->refresh_err), p->refresh_why);
+		if (p->refresh_err != QP_EAUTH)
+			p->refresh_err = QP_ETIMEOUT;
+		return -1;
+	}
+	p->token = tok;
+	p->token_version = ver;
+	return 0;
+}
+
+/* Clears the current attempt's state before a transfer. */
 static void
-pass_attempt(struct pass_request *p)
+pass_attempt_reset(struct pass_request *p)
 {
 	struct pass_attempt *a = &p->a;
 
 	pass_buf_free(&a->body);
 	pass_buf_free(&a->copy);
 	memset(a, 0, sizeof(*a));
+}
+
+/*
+ * One attempt on the chosen account: its token, the transfer and its
+ * verdict. A refreshed token refused (401) before anything reached the
+ * client is renewed and the request sent again (the body replayed from
+ * the spool), while each renewal gives a newer token, a few times.
+ */
+static void
+pass_attempt(struct pass_request *p)
+{
+	int n;
+
+	pass_attempt_reset(p);
+	p->xfer_err = QP_OK;
+	if (pass_token(p, -1) != 0) {
+		memset(&p->ures, 0, sizeof(p->ures));
+		p->att_t0 = pass_mono_ms();
+		pass_judge(p);
+		return;
+	}
 	p->xfer_err = pass_transfer(p);
+	for (n = 0; n < PASS_RENEWALS_MAX && p->token != NULL && p->xfer_err == QP_OK &&
+	    p->a.status == 401 && !p->a.handed_off && !p->a.client_gone &&
+	    (!p->has_body || spool_replayable(&p->sp)); n++) {
+		log_msg(LOG_INFO, "request %s: account %s: token refused (401), renewing it",
+		    p->req.uid, p->sel.account->name);
+		if (pass_token(p, p->token_version) != 0)
+			break;
+		pass_attempt_reset(p);
+		p->xfer_err = pass_transfer(p);
+	}
 	pass_judge(p);
 }
 
@@ -923,6 +1018,8 @@ passthrough_handle(struct worker *w, struct http_req *r)
 		pass_abandon(p);
 	}
 	spool_free(&p->sp);
+	crypto_free_secret(p->token);
+	p->token = NULL;
 	pass_buf_free(&p->a.body);
 	pass_buf_free(&p->a.copy);
 	free(p->job.detail);

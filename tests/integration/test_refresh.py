@@ -143,6 +143,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/v1/models":
             st, ans = M.models(self.headers.get("Authorization") or "")
+        elif self.path.startswith("/v1/files"):
+            # A passthrough path: the same tokens as chat, each call uses one.
+            st, ans = M.chat(self.headers.get("Authorization") or "")
+            if st == 200:
+                ans = {"object": "list", "data": [], "path": self.path}
         else:
             st, ans = 404, {"error": {"message": "no such path"}}
         data = json.dumps(ans).encode()
@@ -200,6 +205,7 @@ BASE = "http://127.0.0.1:%d" % srv.server_address[1]
 os.environ["QP_IT_REFRESH_BODY"] = json.dumps(
     {"grant_type": "refresh_token", "refresh_token": BODY_RT, "client_id": "qp-it"})
 PROVIDERS = {"p": {"base_url": BASE + "/v1", "protocols": ["openai"], "models": ["m1"],
+                   "passthrough": ["/files*"],
                    "accounts": [{"name": "sub1", "refresh": {
                        "url": BASE + "/oauth/token", "body_env": "QP_IT_REFRESH_BODY",
                        "skew_s": 3}}]}}
@@ -327,6 +333,23 @@ rows = dp.query(gw1, "SELECT model_id FROM model_catalog WHERE provider_id = 'p'
                 "ORDER BY model_id")
 is_eq([r["model_id"] for r in rows], ["m1", "m2"], "and its models list was stored (m2 "
       "is not in the static models)")
+
+# ---- passthrough (/p/) sends the refreshed token and renews it on a 401 ------
+
+calls = len(M.calls)
+M.revoke()
+r = gw1.request("GET", "/p/p/files?limit=2")
+is_eq(r.status, 200, "/p/ with a revoked token: renewed, then 200")
+ok((r.try_json() or {}).get("path") == "/v1/files?limit=2", "the passthrough path and query "
+   "reached the provider", r.text[:200])
+is_eq(len(M.calls), calls + 1, "one refresh for the passthrough's 401")
+r = gw1.request("GET", "/p/p/files")
+is_eq(r.status, 200, "/p/ again: the renewed token")
+is_eq(len(M.calls), calls + 1, "no second refresh while the token holds")
+row = dp.query(gw1, "SELECT status, path, attempt_count FROM requests "
+               "WHERE endpoint = '/p/' ORDER BY id LIMIT 1")
+ok(row and row[0]["status"] == "completed" and row[0]["path"] == "/files",
+   "the passthrough row", repr(row))
 
 # ---- a failing token endpoint quarantines, a later refresh brings it back ----
 
