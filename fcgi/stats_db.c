@@ -43,7 +43,7 @@
 	"attempt_count, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, " \
 	"reasoning_tokens, cost_microdollars, cost_exactness, total_ms, ttft_ms, bytes_in, " \
 	"bytes_out, error_class, retry_category, finish_reason, stream_complete, client_ip, " \
-	"alias, alias_target, user_agent, client_family"
+	"alias, alias_target, user_agent, client_family, method, path"
 
 static const char *const stats_sql[STATS_ST__MAX] = {
 	[STATS_ST_SUMMARY] = "SELECT status, sum(exact_count), sum(derived_count), "

@@ -19,7 +19,7 @@
 #define STATS_P_STATUS		19
 #define STATS_P_EXTRA		20
 /* Columns of a request in lists and traces (STATS_ST_ERRORS_RECENT, _RECENT, _TRACE_REQ). */
-#define STATS_REQ_NCOLS		33
+#define STATS_REQ_NCOLS		35
 
 /* The read statements, prepared once per connection (stats_db.c holds their SQL). */
 enum stats_stmt {

@@ -537,6 +537,9 @@ stats_put_request(struct stats_out *o, cJSON *obj, sqlite3_stmt *st)
 	stats_put_cs(o, obj, "alias_target", st, 30);
 	stats_put_cs(o, obj, "user_agent", st, 31);
 	stats_put_cs(o, obj, "client_family", st, 32);
+	/* A passthrough (/p/): its method and upstream path, no query; null otherwise. */
+	stats_put_cs(o, obj, "method", st, 33);
+	stats_put_cs(o, obj, "path", st, 34);
 }
 
 /* ---- errors ------------------------------------------------------------------------ */

@@ -112,6 +112,15 @@ is_eq(row.get("provider_id"), "p", "upload: row provider")
 ok(row.get("account_name") in ("a", "b"), "upload: row account")
 ok((row.get("total_ms") or -1) >= 0 and row.get("status_code") == 200,
    "upload: row latency and status code")
+rid = r.headers.get("x-proxy-request-id")
+tr = inst.request("GET", "/api/stats/recent/" + str(rid), key=ADMIN)
+req = (tr.try_json() or {}).get("request") or {}
+is_eq((tr.status, req.get("method"), req.get("path")), (200, "POST", "/v1/audio/transcriptions"),
+      "upload: the request's trace in /api/stats/recent/{id} gives its method and path")
+lst = inst.request("GET", "/api/stats/recent-requests?limit=50", key=ADMIN)
+mine = [q for q in (lst.try_json() or {}).get("requests", []) if q.get("request_id") == rid]
+is_eq([(q.get("method"), q.get("path")) for q in mine], [("POST", "/v1/audio/transcriptions")],
+      "upload: recent-requests lists it with its method and path")
 
 # 2. A download of a few MB of every byte value, byte for byte.
 SIZE = 3 * 1024 * 1024
