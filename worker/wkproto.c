@@ -448,7 +448,7 @@ wkproto_models_parse(const char *buf, size_t len, struct wkproto_models *m)
 	cJSON *root = NULL;
 	const cJSON *data, *e, *id;
 	enum wkproto_err rc = WKPROTO_EJSON;
-	size_t n = 0, i, j, idlen;
+	size_t n = 0, i, idlen;
 
 	memset(m, 0, sizeof(*m));
 	if (len > WK_MODELS_BODY_MAX)
@@ -473,6 +473,13 @@ wkproto_models_parse(const char *buf, size_t len, struct wkproto_models *m)
 			m->dropped++;
 			continue;
 		}
+		/* Duplicates: the first of each id stays (n is small: a scan). */
+		for (i = 0; i < m->n && strcmp(m->v[i].id, id->valuestring) != 0; i++)
+			;
+		if (i < m->n) {
+			m->dropped++;
+			continue;
+		}
 		if ((m->v[m->n].id = strdup(id->valuestring)) == NULL)
 			goto out;
 		m->v[m->n].context_length = wkproto_model_ctx(e);
@@ -480,16 +487,6 @@ wkproto_models_parse(const char *buf, size_t len, struct wkproto_models *m)
 	}
 	if (m->n > 1)
 		qsort(m->v, m->n, sizeof(*m->v), wkproto_model_cmp);
-	/* Duplicates: the first of each id stays. */
-	for (i = j = 0; i < m->n; i++) {
-		if (j > 0 && strcmp(m->v[j - 1].id, m->v[i].id) == 0) {
-			free(m->v[i].id);
-			m->dropped++;
-			continue;
-		}
-		m->v[j++] = m->v[i];
-	}
-	m->n = j;
 	rc = WKPROTO_OK;
 out:
 	cJSON_Delete(root);
