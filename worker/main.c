@@ -123,12 +123,14 @@ wk_models_refresh(struct wk *wk, CURL *h, int *runtime_ok)
 	c.ca_file = wk->a.runtime_ca_file;
 	c.max = WK_MODELS_BODY_MAX;
 	if (wkhttp_do(h, &c, &ans) != 0 || ans.status != 200 || ans.truncated) {
-		if (*runtime_ok)
-			wklog("runtime models unreadable at %s: %s", wk->url_models,
-			    ans.status != 0 ? (ans.truncated ? "answer too large" :
-			    "HTTP error") : ans.err);
-		if (ans.status != 0 && !ans.truncated && *runtime_ok)
-			wklog("runtime answered HTTP %ld to GET /models", ans.status);
+		if (*runtime_ok && ans.status == 0)
+			wklog("runtime models unreadable at %s: %s", wk->url_models, ans.err);
+		else if (*runtime_ok && ans.truncated)
+			wklog("runtime models unreadable at %s: over %d bytes", wk->url_models,
+			    WK_MODELS_BODY_MAX);
+		else if (*runtime_ok)
+			wklog("runtime models unreadable at %s: HTTP %ld", wk->url_models,
+			    ans.status);
 		*runtime_ok = 0;
 		wkhttp_answer_free(&ans);
 		return -1;
@@ -199,6 +201,8 @@ wk_hello(struct wk *wk, CURL *h, char *err, size_t errlen)
 	wkhttp_answer_free(&ans);
 	was = wk->registered;
 	wk->registered = st == 200;
+	if (st == 200)
+		wk->ever_registered = 1;
 	if (st == 200) {
 		pthread_mutex_lock(&wk->mu);
 		wk->heartbeat_s = hb;
@@ -651,7 +655,9 @@ main(int argc, char *argv[])
 	rc = wk.fatal ? 1 : 0;
 	pthread_mutex_unlock(&wk.mu);
 	if (rc == 0) {
-		wk_bye(&wk, h);
+		/* A worker that never registered has nothing to say bye to. */
+		if (wk.ever_registered)
+			wk_bye(&wk, h);
 		wklog("stopped");
 	}
 	curl_easy_cleanup(h);

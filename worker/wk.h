@@ -37,6 +37,7 @@ struct wk {
 	pthread_mutex_t		 hello_mu;	/* one hello at a time; guards models */
 	struct wkproto_models	 models;	/* the runtime's models as last read */
 	int			 registered;	/* the last hello was answered 200 */
+	int			 ever_registered; /* a hello was answered 200 once */
 };
 
 /* Marks the process as refused by the gateway (401/403) and logs why once. Thread-safe. */

@@ -12,7 +12,9 @@ import http.server
 import json
 import os
 import re
+import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -44,7 +46,7 @@ class Gateway:
     post_delay: seconds each result POST is held before its answer.
     """
 
-    def __init__(self, key=KEY, heartbeat_s=1, port=0):
+    def __init__(self, key=KEY, heartbeat_s=1, port=0, tls=None):
         self.key = key
         self.heartbeat_s = heartbeat_s
         self.cond = threading.Condition()
@@ -112,8 +114,14 @@ class Gateway:
             allow_reuse_address = True
 
         self.srv = S(("127.0.0.1", port), H)
+        if tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(tls[0], tls[1])
+            self.srv.socket = ctx.wrap_socket(self.srv.socket,
+                                              server_side=True)
         self.port = self.srv.server_address[1]
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % ("https" if tls else "http",
+                                          self.port)
         self.thread = threading.Thread(target=self.srv.serve_forever,
                                        daemon=True)
         self.thread.start()
@@ -519,6 +527,69 @@ ok(rc is not None and rc != 0, "a second SIGTERM exits at once, non-zero",
    repr(rc))
 mock.set_default(RUNTIME_KEY, None)
 gw3.stop()
+
+# ---------------------------------------------------------------------------
+# TLS: the gateway's certificate is verified, with --ca-file for a private CA.
+
+
+def make_tls(d):
+    """A CA and a certificate for 127.0.0.1 signed by it, in d: returns
+    (ca.pem, server.pem, server.key), or None without openssl."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    ca_key, ca = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
+    key, csr = os.path.join(d, "server.key"), os.path.join(d, "server.csr")
+    crt, ext = os.path.join(d, "server.pem"), os.path.join(d, "server.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName = IP:127.0.0.1\nbasicConstraints = CA:FALSE\n"
+                "keyUsage = digitalSignature\nextendedKeyUsage = serverAuth\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+          "-nodes"]
+    for args in (
+            [openssl, "req", "-x509"] + ec + [
+                "-keyout", ca_key, "-out", ca, "-days", "2", "-subj",
+                "/CN=quotapool worker test CA", "-addext",
+                "basicConstraints=critical,CA:TRUE", "-addext",
+                "keyUsage=critical,keyCertSign"],
+            [openssl, "req", "-new"] + ec + ["-keyout", key, "-out", csr,
+                                             "-subj", "/CN=127.0.0.1"],
+            [openssl, "x509", "-req", "-in", csr, "-CA", ca, "-CAkey",
+             ca_key, "-CAcreateserial", "-days", "2", "-out", crt,
+             "-extfile", ext]):
+        r = qp.run(args, timeout=30)
+        if r.rc != 0:
+            qp.diag("openssl failed: %r" % r)
+            return None
+    return ca, crt, key
+
+
+tls = make_tls(TMP)
+if tls is None:
+    qp.missing("openssl is not installed (Debian package openssl)", 5)
+else:
+    gw5 = Gateway(tls=(tls[1], tls[2]))
+    w5 = Worker(gw5.url, mock.base_url,
+                ["--name", "w5", "--ca-file", tls[0], "--runtime-key-env",
+                 "QP_TEST_RUNTIME_KEY"],
+                env={"QP_TEST_RUNTIME_KEY": RUNTIME_KEY})
+    ok(gw5.wait(lambda: gw5.hellos, 10),
+       "HTTPS gateway, --ca-file: the worker registers", w5.err)
+    jid = gw5.add_job(chat())
+    ok(gw5.wait(lambda: jid in gw5.ended, 15), "... and serves a job over it")
+    is_eq(sse_contents(gw5.answer(jid)[1])[1], True, "... whole")
+    w6 = Worker(gw5.url, mock.base_url,
+                ["--name", "w6", "--runtime-key-env", "QP_TEST_RUNTIME_KEY"],
+                env={"QP_TEST_RUNTIME_KEY": RUNTIME_KEY})
+    ok(w6.wait_log(r"hello failed \(.*certificate.*\); retrying", 10),
+       "without --ca-file the private CA's certificate is refused", w6.err)
+    ok(not [h for h in gw5.hellos if h[1].get("name") == "w6"],
+       "... and the worker never talks to that gateway")
+    for x in (w5, w6):
+        x.signal(signal.SIGTERM)
+    is_eq((w5.wait_exit(15), w6.wait_exit(15)), (0, 0),
+          "both stop on SIGTERM with status 0")
+    gw5.stop()
 
 # ---------------------------------------------------------------------------
 # A bad key: exit non-zero with one clear line; no retry.
