@@ -2,7 +2,7 @@
  * fuzz_worker_job.c: quotapool-worker's job parser (and its model-list
  * parser and head writer) on arbitrary bytes. Whatever comes in: a job
  * that parses has a 32-hex id, an upper-case method, a path that starts
- * with '/' in printable ASCII without a dot segment, at most 64 headers
+ * with '/' in printable ASCII without a dot segment before its query, at most 64 headers
  * with lower-case token names and values without CR or LF, and a body
  * whose length is its string's; a refused one leaves nothing allocated
  * and an id that is empty or 32 hex digits. A model list that parses is
@@ -47,9 +47,16 @@ check_job(const struct wkproto_job *j)
 			abort();
 	}
 	n = strlen(j->path);
-	if (n == 0 || n > WK_PATH_MAX || j->path[0] != '/' || strstr(j->path, "/../") != NULL ||
-	    strstr(j->path, "/./") != NULL)
+	if (n == 0 || n > WK_PATH_MAX || j->path[0] != '/')
 		abort();
+	/* No dot segment before the query or fragment (curl would resolve it). */
+	k = strcspn(j->path, "?#");
+	for (i = 0; i < k; i++) {
+		if (j->path[i] == '/' && i + 1 < k && j->path[i + 1] == '.' &&
+		    (i + 2 == k || j->path[i + 2] == '/' ||
+		    (j->path[i + 2] == '.' && (i + 3 == k || j->path[i + 3] == '/'))))
+			abort();
+	}
 	for (i = 0; i < n; i++) {
 		if ((unsigned char)j->path[i] <= 0x20 || (unsigned char)j->path[i] >= 0x7f)
 			abort();

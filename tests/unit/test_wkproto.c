@@ -58,6 +58,11 @@ test_job_ok(void)
 	is_int(e, WKPROTO_OK, "null fields count as absent");
 	wkproto_job_free(&job);
 
+	e = parse("{\"id\":\"" ID "\",\"method\":\"GET\",\"path\":\"/a..b/.x/x.?q=/../#/./\"}",
+	    &job, NULL);
+	is_int(e, WKPROTO_OK, "dots inside segments, and dot segments in the query, are fine");
+	wkproto_job_free(&job);
+
 	e = parse("{\"id\":\"" ID "\",\"method\":\"POST\",\"path\":\"/x\",\"body\":\"\\u00e9\\ud83d\\ude00\"}",
 	    &job, NULL);
 	is_int(e, WKPROTO_OK, "escaped UTF-8 in the body");
