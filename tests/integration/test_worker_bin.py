@@ -59,6 +59,7 @@ class Gateway:
         self.jobs = []
         self.gone = {}
         self.post_delay = 0.0
+        self.fail_polls = 0     # the next polls answered 503
         self.registered = False
         self.auth_seen = set()
         self.bad_calls = []
@@ -148,6 +149,11 @@ class Gateway:
     def on_poll(self, h, wait):
         deadline = time.monotonic() + min(wait, 3)
         with self.cond:
+            if self.fail_polls > 0:
+                self.fail_polls -= 1
+                self.polls.append((time.monotonic(), 503))
+                self.cond.notify_all()
+                return h.reply(503, {"error": {"message": "busy"}})
             if not self.registered:
                 self.polls.append((time.monotonic(), 409))
                 return h.reply(409, {"error": {"message": "say hello"}})
@@ -448,6 +454,33 @@ cmp_ok(biggest, "<=", 64 * 1024 + 16 * 1024,
 cmp_ok(len(recs), ">=", len(data) // (80 * 1024),
        "the answer went back in many POSTs")
 
+# The runtime's own errors and JSON answers go back as they are.
+mock.script(RUNTIME_KEY, {"status": 404})
+jid = gw.add_job(chat("nope"))
+ok(gw.wait(lambda: jid in gw.ended, 10), "a runtime 404 ends the job")
+head, data, _ = gw.answer(jid)
+is_eq((head or {}).get("status"), 404, "head: the runtime's 404")
+like(data.decode("utf-8", "replace"), r'"error"', "... with its error body")
+jid = gw.add_job(chat(stream=False), headers={"content-type":
+                                               "application/json"})
+ok(gw.wait(lambda: jid in gw.ended, 10), "a JSON (non-streamed) job ends")
+head, data, _ = gw.answer(jid)
+like((head or {}).get("headers", {}).get("content-type", ""),
+     r"^application/json", "head: content-type application/json")
+is_eq(json.loads(data or b"{}").get("choices", [{}])[0].get("message", {})
+      .get("content"), "hello world", "the JSON answer whole")
+
+# A gateway answering 503: retries with growing gaps, then jobs again.
+gw.fail_polls = 4
+ok(w.wait_log(r"(HTTP 503 to the job poll; retrying in .*\n.*){4}", 20),
+   "503 on the job poll: the worker retries", w.err)
+gaps = [float(x) for x in re.findall(
+    r"HTTP 503 to the job poll; retrying in ([0-9.]+) s", w.err())]
+ok(len(gaps) == 4 and all(b >= a for a, b in zip(gaps, gaps[1:])),
+   "... with growing gaps", repr(gaps))
+jid = gw.add_job(chat())
+ok(gw.wait(lambda: jid in gw.ended, 15), "... and takes jobs once it answers")
+
 # A model list change: hello at once with the new list.
 n0 = len(gw.hellos)
 mock.set_models(["m1", "m2", "m3"])
@@ -590,6 +623,26 @@ else:
     is_eq((w5.wait_exit(15), w6.wait_exit(15)), (0, 0),
           "both stop on SIGTERM with status 0")
     gw5.stop()
+
+# ---------------------------------------------------------------------------
+# The drain timeout: a job still running then is stopped, bye, exit 0.
+
+gw7 = Gateway()
+mock.reset()
+mock.set_default(RUNTIME_KEY, {"events": 100, "interval_ms": 200})
+w7 = Worker(gw7.url, mock.base_url,
+            ["--runtime-key-env", "QP_TEST_RUNTIME_KEY", "--drain-timeout",
+             "1"], env={"QP_TEST_RUNTIME_KEY": RUNTIME_KEY})
+jid = gw7.add_job(chat())
+ok(gw7.wait(lambda: gw7.results.get(jid), 10), "a long job is running")
+w7.signal(signal.SIGTERM)
+is_eq(w7.wait_exit(15), 0, "drain timeout reached: exit 0")
+like(w7.err(), r"drain timeout: stopping 1 jobs", "the stop is logged")
+ok(mock.wait_for(lambda recs: [r for r in recs if r["client_closed"]], 5),
+   "the runtime call was aborted")
+ok(gw7.byes, "bye was sent")
+mock.set_default(RUNTIME_KEY, None)
+gw7.stop()
 
 # ---------------------------------------------------------------------------
 # A bad key: exit non-zero with one clear line; no retry.
