@@ -401,17 +401,26 @@ wkjob_refuse(struct wk *wk, CURL *h, const char *id, const char *error)
 	free(head);
 }
 
-/* Takes a job's slot back and frees it. */
+/*
+ * Takes a job's slot back, keeps its gateway handle (and the connection
+ * it holds open) for the next job, and frees the job.
+ */
 static void
-wkjob_finish(struct wkjob_run *r)
+wkjob_finish(struct wkjob_run *r, CURL *h)
 {
 	struct wk *wk = r->wk;
 
 	pthread_mutex_lock(&wk->mu);
 	wk->slots[r->slot] = NULL;
 	wk->inflight--;
+	if (h != NULL && wk->npool < WK_CAPACITY_MAX) {
+		wk->pool[wk->npool++] = h;
+		h = NULL;
+	}
 	pthread_cond_broadcast(&wk->cv);
 	pthread_mutex_unlock(&wk->mu);
+	if (h != NULL)
+		curl_easy_cleanup(h);
 	wkjob_hdrs_clear(r);
 	free(r->buf);
 	curl_multi_cleanup(r->multi);
@@ -437,7 +446,12 @@ wkjob_main(void *arg)
 	long st = 0, status = 0;
 	int end = 0, started = 0, crc = 0;
 
-	if ((h = curl_easy_init()) == NULL) {
+	/* A handle of an earlier job keeps its connection to the gateway open. */
+	pthread_mutex_lock(&wk->mu);
+	if (wk->npool > 0)
+		h = wk->pool[--wk->npool];
+	pthread_mutex_unlock(&wk->mu);
+	if (h == NULL && (h = curl_easy_init()) == NULL) {
 		how = WKJOB_CANCELLED;
 		goto out;
 	}
@@ -531,11 +545,9 @@ out:
 		    wkjob_ends[how], r->job.model != NULL ? r->job.model : "-", status,
 		    (unsigned long long)bytes_out, seq + (how == WKJOB_DONE ? 0 : 1),
 		    (long long)(wk_now_ms() - r->t0));
-	if (h != NULL)
-		curl_easy_cleanup(h);
 	free(send);
 	free(head);
-	wkjob_finish(r);
+	wkjob_finish(r, h);
 	return NULL;
 }
 
