@@ -346,7 +346,8 @@ mock = qp.mock(models=["m2", "m1"], valid_keys=[RUNTIME_KEY])
 gw = Gateway()
 w = Worker(gw.url, mock.base_url,
            ["--name", "w1", "--max-concurrency", "2", "--poll-wait", "5",
-            "--runtime-key-env", "QP_TEST_RUNTIME_KEY"],
+            "--runtime-key-env", "QP_TEST_RUNTIME_KEY",
+            "--first-byte-timeout", "3"],
            env={"QP_TEST_RUNTIME_KEY": RUNTIME_KEY})
 
 ok(gw.wait(lambda: gw.hellos, 10), "the worker says hello", w.err)
@@ -450,6 +451,18 @@ is_eq((head or {}).get("status"), 502, "head: status 502")
 ok(isinstance((head or {}).get("error"), str) and head["error"] and
    "\n" not in head["error"], "head: a one-line error", repr(head))
 is_eq([(r[1], r[2]) for r in recs], [(0, True)], "one POST, seq=0 with end=1")
+
+# A runtime that says nothing: 504 after --first-byte-timeout (3 s).
+mock.reset()
+mock.script(RUNTIME_KEY, {"delay_ms": 20000})
+jid = gw.add_job(chat())
+ok(gw.wait(lambda: jid in gw.ended, 15), "a silent runtime ends the job")
+head, data, recs = gw.answer(jid)
+is_eq(((head or {}).get("status"), (head or {}).get("error")),
+      (504, "the runtime sent nothing in 3 s"), "head: 504, saying why")
+is_eq([(r[1], r[2]) for r in recs], [(0, True)], "... in one POST with end=1")
+ok(mock.wait_for(lambda recs: [r for r in recs if r["client_closed"]], 5),
+   "... and the runtime call was aborted")
 
 # Bounded buffer: a runtime far faster than the gateway.
 gw.post_delay = 0.05
