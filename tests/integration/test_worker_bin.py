@@ -61,6 +61,7 @@ class Gateway:
         self.gone = {}
         self.post_delay = 0.0
         self.fail_polls = 0     # the next polls answered 503
+        self.forget_polls = 0   # the next polls answered 409
         self.registered = False
         self.auth_seen = set()
         self.bad_calls = []
@@ -155,8 +156,12 @@ class Gateway:
                 self.polls.append((time.monotonic(), 503))
                 self.cond.notify_all()
                 return h.reply(503, {"error": {"message": "busy"}})
+            if self.forget_polls > 0:
+                self.forget_polls -= 1
+                self.registered = False
             if not self.registered:
                 self.polls.append((time.monotonic(), 409))
+                self.cond.notify_all()
                 return h.reply(409, {"error": {"message": "say hello"}})
             while not self.jobs:
                 left = deadline - time.monotonic()
@@ -516,10 +521,15 @@ like(w.err(), r"runtime models: 3", "the change is logged")
 
 # A gateway that forgot the worker (409 on jobs): hello again.
 with gw.cond:
-    gw.registered = False
-    n0 = len(gw.hellos)
-ok(gw.wait(lambda: gw.registered and len(gw.hellos) > n0, 10),
-   "409 on the job poll: the worker says hello again")
+    gw.forget_polls = 1
+ok(gw.wait(lambda: [p for p in gw.polls if p[1] == 409], 10),
+   "the gateway answers a poll 409")
+ok(w.wait_log(r"does not know this worker \(409\): saying hello again", 5),
+   "409 on the job poll: the worker says it will say hello again", w.err)
+t409 = [p for p in gw.polls if p[1] == 409][0][0]
+ok(gw.wait(lambda: [h for h in gw.hellos if h[0] > t409], 5) and
+   not [p for p in gw.polls if p[0] > t409 and p[1] == 409],
+   "... says it, and polls again without another 409")
 
 # SIGTERM: no more polls, the running job finishes, then bye, exit 0.
 mock.script(RUNTIME_KEY, {"events": 8, "interval_ms": 250})
