@@ -257,6 +257,7 @@ workerapi_jobs(struct worker *w, struct http_req *r)
 			return;
 		}
 		if (j.body != NULL) {
+			log_msg(LOG_INFO, "worker %s took a job", j.row.name);
 			http_reply(r, 200, "application/json", j.body, strlen(j.body));
 			free(j.body);
 			return;
@@ -358,6 +359,9 @@ workerapi_result(struct worker *w, struct http_req *r)
 	/* The answer waits for the bytes to reach the client: that is the backpressure. */
 	timeout_ms = w->cfg->upstream.idle_timeout_ms > 0 ? w->cfg->upstream.idle_timeout_ms :
 	    300000;
+	if (q.seq == 0)
+		log_msg(LOG_INFO, "worker job %s: its answer starts, passed on to %s", id,
+		    j.job.socket_path);
 	rep = handoff_send_result(j.job.socket_path, id, (uint32_t)q.seq, q.end, body, len,
 	    timeout_ms);
 	switch (rep) {

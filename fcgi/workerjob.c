@@ -149,6 +149,7 @@ workerjob_run_live(const struct server_db *d, void *arg)
 /* One job's transfer state. */
 struct workerjob {
 	struct worker		*w;
+	const struct config_account *acct;	/* the worker's routing account */
 	const struct upstream_req *ureq;
 	struct upstream_res	*res;
 	struct handoff_job	*hj;
@@ -305,6 +306,8 @@ workerjob_queue(struct workerjob *j, const struct workerjob_spec *spec)
 		goto out;
 	/* The row is seen by every process before any of them is told to look. */
 	server_batch_flush(j->w->srv);
+	log_msg(LOG_INFO, "worker job %s: queued for worker %s here, %s", j->id,
+	    ((const struct workerjob_name *)(const void *)j->acct)->name, j->db.socket_path);
 	handoff_wake_all(j->w->srv->handoff, j->db.worker_id);
 	j->res->timing.bytes_sent = (int64_t)pj.body_len;
 out:
@@ -377,6 +380,7 @@ workerjob_perform(struct worker *w, const struct config_account *acct,
 	res->head.raw = "";
 	memset(&j, 0, sizeof(j));
 	j.w = w;
+	j.acct = acct;
 	j.ureq = ureq;
 	j.res = res;
 	j.t0 = workerjob_mono_ms();

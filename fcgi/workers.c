@@ -73,8 +73,9 @@ static const char *const workers_sql[WK__MAX] = {
 	[WK_PICK] = "SELECT w.id, w.capacity, w.name FROM workers w JOIN worker_models m "
 	    "ON m.worker_id = w.id AND m.model_id = ?1 WHERE " WK_LIVE_SQL
 	    " AND (w.backoff_until IS NULL OR w.backoff_until <= ?2) "
-	    "ORDER BY (SELECT count(*) FROM worker_jobs j WHERE j.worker_id = w.id AND "
-	    "j.ended_at IS NULL) * 1.0 / w.capacity, coalesce(w.last_job_at, 0), w.id",
+	    /* In flight: the reservations of its attempts, taken with each pick. */
+	    "ORDER BY (SELECT count(*) FROM reservations r WHERE r.account_name = w.name AND "
+	    "r.expires_at > ?2) * 1.0 / w.capacity, coalesce(w.last_job_at, 0), w.id",
 	[WK_PICKED] = "UPDATE workers SET last_job_at = ?2 WHERE id = ?1",
 	[WK_JOB_INSERT] = "INSERT INTO worker_jobs (id, worker_id, request_id, attempt_number, "
 	    "process_id, socket_path, model, state, created_at, body) "

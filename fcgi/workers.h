@@ -84,8 +84,8 @@ enum qp_err	 workers_bye(struct workers_db *d, int64_t worker_id, const char *pr
 
 /*
  * Picks the worker for an attempt at model: live, serving it, not backed
- * off, not named in tried; the least busy (open jobs against capacity),
- * then the least recently given a job. Fills *w (and notes the pick as
+ * off, not named in tried; the least busy (attempts in flight, its
+ * reservations, against capacity), then the least recently given a job. Fills *w (and notes the pick as
  * its last job), or QP_ENOTFOUND.
  */
 enum qp_err	 workers_pick(struct workers_db *d, const char *model, const char *const *tried,
