@@ -17,6 +17,7 @@
 #include "db.h"
 #include "handoff.h"
 #include "log.h"
+#include "paths.h"
 
 /* Message header: magic, type, end, 2 spare, seq, len, worker id, job id + NUL. */
 #define HANDOFF_MAGIC		"QPH1"
@@ -288,6 +289,10 @@ handoff_start(const char *state_dir, enum qp_err *err, char *errbuf, size_t errl
 		goto fail;
 	}
 	*err = QP_EIO;
+	if (paths_mkdirs(state_dir, 0700) != QP_OK) {
+		snprintf(errbuf, errlen, "cannot create %s: %s", state_dir, strerror(errno));
+		goto fail;
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	memcpy(sa.sun_path, h->path, (size_t)n + 1);

@@ -1011,8 +1011,9 @@ server_run(struct config *start, int listen_fd)
 	/* Remote workers: the socket other processes hand this one's jobs to. */
 	if (cfg->workers.enabled && (srv->handoff = handoff_start(cfg->server.state_dir, &err,
 	    errbuf, sizeof(errbuf))) == NULL) {
-		log_msg(LOG_ERROR, "remote workers: %s", errbuf);
-		goto out;
+		/* The rest is served; /worker/v1/... answers 503 saying why. */
+		log_msg(LOG_ERROR, "remote workers are not served: %s", errbuf);
+		err = QP_OK;
 	}
 	pthread_attr_setstacksize(&srv->wattr, QP_THREAD_STACK);
 	if (pthread_create(&srv->wr_thread, &srv->wattr, server_committer_main, srv) != 0) {

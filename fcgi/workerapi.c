@@ -44,8 +44,9 @@ workerapi_enabled(struct worker *w, struct http_req *r)
 		return 0;
 	}
 	if (w->srv->handoff == NULL) {
-		http_error(r, 503, "server_error", "remote workers were enabled after this "
-		    "process started: restart it");
+		http_error(r, 503, "server_error", "remote workers are not served by this "
+		    "process: enabled after it started (restart it), or its hand-off socket "
+		    "could not be made (see its log)");
 		return 0;
 	}
 	return 1;
