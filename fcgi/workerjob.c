@@ -65,7 +65,7 @@ workerjob_choose(const struct server_db *d, const struct config *cfg,
 	const struct config_account *acct;
 	struct select_query q2;
 	struct workers_row row;
-	int64_t gone_ms = (int64_t)cfg->workers.gone_after_s * 1000;
+	int64_t gone_ms = (int64_t)cfg->workers.gone_after_s * 1000, until;
 	enum qp_err err;
 	int n;
 
@@ -92,6 +92,15 @@ workerjob_choose(const struct server_db *d, const struct config *cfg,
 	if ((err = select_choose(d->sel, &q2, sel)) != QP_OK)
 		return err;
 	/* Only one provider is the workers': another choice of it is not possible. */
+	if (sel->status == SELECT_OK || q->ntried > 0)
+		return QP_OK;
+	/* Nothing else either, and its workers back off: the client may come back (429). */
+	if ((err = workers_backoff_end(d->workers, q->model, q->now, gone_ms, &until)) != QP_OK)
+		return err;
+	if (until > 0) {
+		sel->status = SELECT_BACKOFF;
+		sel->retry_at = until;
+	}
 	return QP_OK;
 }
 

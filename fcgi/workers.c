@@ -30,6 +30,7 @@ enum workers_stmt {
 	WK_COUNT_CANCELLED,
 	WK_LIVE,
 	WK_JOBS_PRUNE,
+	WK_BACKOFF_END,
 	WK__MAX
 };
 
@@ -102,6 +103,9 @@ static const char *const workers_sql[WK__MAX] = {
 	[WK_LIVE] = "SELECT " WK_LIVE_SQL " FROM workers w WHERE w.id = ?1",
 	[WK_JOBS_PRUNE] = "DELETE FROM worker_jobs WHERE ended_at IS NOT NULL AND "
 	    "ended_at < ?1",
+	[WK_BACKOFF_END] = "SELECT min(w.backoff_until) FROM workers w JOIN worker_models m "
+	    "ON m.worker_id = w.id AND m.model_id = ?1 WHERE " WK_LIVE_SQL
+	    " AND w.backoff_until > ?2",
 };
 
 /* Ended jobs are kept this long (ms) for a look at them, then deleted by the sweep. */
@@ -476,6 +480,24 @@ workers_live(struct workers_db *d, int64_t worker_id, int64_t now, int64_t gone_
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*live = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? QP_OK : QP_EDB;
+}
+
+enum qp_err
+workers_backoff_end(struct workers_db *d, const char *model, int64_t now, int64_t gone_ms,
+    int64_t *until)
+{
+	sqlite3_stmt *st = workers_st(d, WK_BACKOFF_END);
+	int rc;
+
+	*until = 0;
+	sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int64(st, 3, gone_ms);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*until = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? QP_OK : QP_EDB;
 }

@@ -121,6 +121,13 @@ enum qp_err	 workers_job_end(struct workers_db *d, const char *id, int64_t worke
 		    const struct config_routing *routing);
 
 /*
+ * Sets *until to the earliest end of a backoff among the live workers that
+ * serve model and are backed off at now, 0 when none is.
+ */
+enum qp_err	 workers_backoff_end(struct workers_db *d, const char *model, int64_t now,
+		    int64_t gone_ms, int64_t *until);
+
+/*
  * Reads whether worker_id is live at now (not gone, seen within gone_ms).
  * *live = 0 when it is not or no longer exists.
  */

@@ -4,8 +4,10 @@ over loopback through lighttpd with two quotapool.fcgi processes: key roles
 refused both ways, hello, a streamed chat whose events arrive spread in
 time, six concurrent requests spread by load over two workers, a worker that
 goes silent before its first byte (the request completes on the other), a
-client that disconnects (the worker's next POST gets 410), bad input, and
-the hand-off crossing processes (the pids that logged differ)."""
+client that disconnects (the worker's next POST gets 410), bad input (wrong
+seq, malformed head, capacity out of range, a worker at its capacity given
+no further job), and the hand-off crossing processes (the pids that logged
+differ)."""
 
 import json
 import os
@@ -343,6 +345,48 @@ ok(sts and sts[0] == 204, "disconnect: its POSTs before were passed on (204)")
 w1.stop.set()
 w1.thread.join(10)
 
+# ---- over capacity: a worker at its capacity gets no further job ---------------
+w1 = Worker(inst, wkey2, "gpu2", capacity=1)
+hold = threading.Event()
+capres = {"polls": []}
+
+
+def cap_handler(w, job):
+    if len(w.jobs) == 1:
+        hold.wait(20)
+    w.post(job, 0, b'{"status": 200, "headers": {"content-type": '
+           b'"application/json"}}\n' + json.dumps(WHOLE).encode(), end=True)
+
+
+w1.start(cap_handler)
+time.sleep(1.5)
+capout = [None, None]
+
+
+def cap_req(i):
+    capout[i] = inst.request("POST", "/v1/chat/completions", {
+        "model": MODEL, "messages": [{"role": "user", "content": "c%d" % i}]},
+        timeout=60)
+
+
+c1 = threading.Thread(target=cap_req, args=(0,))
+c1.start()
+deadline = time.monotonic() + 10
+while not w1.jobs and time.monotonic() < deadline:
+    time.sleep(0.05)
+c2 = threading.Thread(target=cap_req, args=(1,))
+c2.start()
+time.sleep(2.5)
+is_eq(len(w1.jobs), 1, "over capacity: a worker of capacity 1 holding a job gets no second")
+hold.set()
+c1.join(30)
+c2.join(30)
+is_eq([getattr(r, "status", None) for r in capout], [200, 200],
+      "over capacity: the queued job is given once the first ended")
+is_eq(len(w1.jobs), 2, "over capacity: the worker took both, one after the other")
+w1.stop.set()
+w1.thread.join(10)
+
 # ---- wrong seq on a live job ---------------------------------------------------
 w1 = Worker(inst, wkey2, "gpu2")
 seqres = {}
@@ -360,6 +404,11 @@ r = inst.request("POST", "/v1/chat/completions", {
 is_eq(seqres.get("skip"), 409, "seq 1 before seq 0: 409")
 is_eq(seqres.get("head"), 400, "a malformed head: 400")
 is_eq(r.status, 502, "the client gets 502 when no worker answers properly")
+r = inst.request("POST", "/v1/chat/completions", {
+    "model": MODEL, "messages": [{"role": "user", "content": "q"}]}, timeout=60)
+is_eq(r.status, 429, "its only worker backed off: 429")
+ok(int(r.headers.get("Retry-After") or 0) >= 1,
+   "with Retry-After: %r" % r.headers.get("Retry-After"))
 w1.stop.set()
 w1.thread.join(10)
 
