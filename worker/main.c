@@ -661,6 +661,8 @@ main(int argc, char *argv[])
 		wklog("stopped");
 	}
 	curl_easy_cleanup(h);
+	while (wk.npool > 0)
+		curl_easy_cleanup(wk.pool[--wk.npool]);
 	curl_global_cleanup();
 	wk_teardown(&wk);
 	return rc;

@@ -5,6 +5,8 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include <curl/curl.h>
+
 #include "wkargs.h"
 #include "wkbounds.h"
 #include "wkproto.h"
@@ -33,6 +35,8 @@ struct wk {
 	int			 heartbeat_s;	/* from the last hello answer */
 	int			 quit;		/* the heartbeat thread ends */
 	struct wkjob_run	*slots[WK_CAPACITY_MAX]; /* the running jobs */
+	CURL			*pool[WK_CAPACITY_MAX]; /* idle result-POST handles and their connections */
+	int			 npool;		/* entries of pool */
 
 	pthread_mutex_t		 hello_mu;	/* one hello at a time; guards models */
 	struct wkproto_models	 models;	/* the runtime's models as last read */

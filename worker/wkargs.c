@@ -40,6 +40,7 @@ static const struct wkargs_opt wkargs_opts[] = {
 	{ "max-concurrency", WKARGS_INT, WKOFF(capacity), 1, WK_CAPACITY_MAX },
 	{ "drain-timeout", WKARGS_INT, WKOFF(drain_s), 0, WK_DRAIN_MAX_S },
 	{ "poll-wait", WKARGS_INT, WKOFF(poll_wait_s), WK_POLL_WAIT_MIN_S, WK_POLL_WAIT_MAX_S },
+	{ "first-byte-timeout", WKARGS_INT, WKOFF(first_byte_s), 0, WK_DRAIN_MAX_S },
 	{ "help", WKARGS_FLAG, WKOFF(help), 0, 0 },
 	{ "version", WKARGS_FLAG, WKOFF(version), 0, 0 },
 };
@@ -48,6 +49,7 @@ static const char wkargs_usage_text[] =
 "usage: quotapool-worker --server URL --key-env VAR --upstream URL [--name NAME]\n"
 "         [--max-concurrency N] [--runtime-key-env VAR] [--ca-file FILE]\n"
 "         [--runtime-ca-file FILE] [--drain-timeout S] [--poll-wait S]\n"
+"         [--first-byte-timeout S]\n"
 "       quotapool-worker --help | --version\n"
 "\n"
 "Serves a quotapool gateway's remote-worker jobs from a local OpenAI-compatible\n"
@@ -65,6 +67,8 @@ static const char wkargs_usage_text[] =
 "  --runtime-ca-file FILE CA certificates to verify the runtime with\n"
 "  --drain-timeout S      on SIGTERM, seconds the running jobs may take (default 30)\n"
 "  --poll-wait S          seconds of each long poll for a job, 1-60 (default 25)\n"
+"  --first-byte-timeout S seconds the runtime may take to start its answer; then\n"
+"                         the job is answered 504 (default 600, 0: no limit)\n"
 "  --help, --version      print this text, or the version, and exit\n";
 
 const char *
@@ -202,6 +206,7 @@ wkargs_parse(int argc, char *const argv[], struct wkargs *a, char *err, size_t e
 	a->capacity = 1;
 	a->drain_s = 30;
 	a->poll_wait_s = 25;
+	a->first_byte_s = 600;
 	err[0] = '\0';
 	for (k = 1; k < argc; k++) {
 		arg = argv[k];

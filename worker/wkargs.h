@@ -16,6 +16,7 @@ struct wkargs {
 	int		 capacity;	/* --max-concurrency (1..WK_CAPACITY_MAX, default 1) */
 	int		 drain_s;	/* --drain-timeout seconds (default 30) */
 	int		 poll_wait_s;	/* --poll-wait seconds (default 25) */
+	int		 first_byte_s;	/* --first-byte-timeout seconds, 0: none (default 600) */
 	int		 help;		/* --help was given */
 	int		 version;	/* --version was given */
 	char		*owned[2];	/* copies of server and upstream, freed by wkargs_free() */

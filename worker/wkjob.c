@@ -56,6 +56,7 @@ struct wkjob_run {
 	CURLcode		 crc;		/* how it ended */
 	char			 cerr[CURL_ERROR_SIZE]; /* its one-line error */
 	int			 cancel;	/* stop the runtime call, send nothing more */
+	int			 timed_out;	/* no head within --first-byte-timeout */
 	uint64_t		 bytes_in;	/* answer bytes read from the runtime */
 };
 
@@ -194,6 +195,18 @@ wkjob_req_headers(struct wkjob_run *r)
 	return l;
 }
 
+/* Whether the runtime's head came. */
+static int
+wkjob_head_ready(struct wkjob_run *r)
+{
+	int c;
+
+	pthread_mutex_lock(&r->mu);
+	c = r->head_ready;
+	pthread_mutex_unlock(&r->mu);
+	return c;
+}
+
 static int
 wkjob_cancelled(struct wkjob_run *r)
 {
@@ -217,7 +230,8 @@ wkjob_reader(void *arg)
 	CURLcode cc = CURLE_OK;
 	char *url = NULL, err[CURL_ERROR_SIZE] = "";
 	size_t ulen;
-	int running = 1, left;
+	int running = 1, left, timed_out = 0;
+	int64_t first_byte_ms = (int64_t)wk->a.first_byte_s * 1000;
 
 	ulen = strlen(wk->a.upstream) + strlen(r->job.path) + 1;
 	if ((url = malloc(ulen)) == NULL || (h = curl_easy_init()) == NULL ||
@@ -272,6 +286,14 @@ wkjob_reader(void *arg)
 			cc = CURLE_ABORTED_BY_CALLBACK;
 			break;
 		}
+		if (running && first_byte_ms > 0 && wk_now_ms() - r->t0 > first_byte_ms &&
+		    !wkjob_head_ready(r)) {
+			cc = CURLE_OPERATION_TIMEDOUT;
+			timed_out = 1;
+			snprintf(err, sizeof(err), "the runtime sent nothing in %d s",
+			    wk->a.first_byte_s);
+			break;
+		}
 		/* curl_multi_wakeup() from wkjob_cancel() ends the wait at once. */
 		if (running && curl_multi_poll(r->multi, NULL, 0, 1000, NULL) != CURLM_OK) {
 			cc = CURLE_RECV_ERROR;
@@ -294,6 +316,7 @@ out:
 	pthread_mutex_lock(&r->mu);
 	r->done = 1;
 	r->crc = cc;
+	r->timed_out = timed_out;
 	snprintf(r->cerr, sizeof(r->cerr), "%s", err[0] != '\0' ? err : curl_easy_strerror(cc));
 	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
@@ -401,17 +424,26 @@ wkjob_refuse(struct wk *wk, CURL *h, const char *id, const char *error)
 	free(head);
 }
 
-/* Takes a job's slot back and frees it. */
+/*
+ * Takes a job's slot back, keeps its gateway handle (and the connection
+ * it holds open) for the next job, and frees the job.
+ */
 static void
-wkjob_finish(struct wkjob_run *r)
+wkjob_finish(struct wkjob_run *r, CURL *h)
 {
 	struct wk *wk = r->wk;
 
 	pthread_mutex_lock(&wk->mu);
 	wk->slots[r->slot] = NULL;
 	wk->inflight--;
+	if (h != NULL && wk->npool < WK_CAPACITY_MAX) {
+		wk->pool[wk->npool++] = h;
+		h = NULL;
+	}
 	pthread_cond_broadcast(&wk->cv);
 	pthread_mutex_unlock(&wk->mu);
+	if (h != NULL)
+		curl_easy_cleanup(h);
 	wkjob_hdrs_clear(r);
 	free(r->buf);
 	curl_multi_cleanup(r->multi);
@@ -435,9 +467,14 @@ wkjob_main(void *arg)
 	unsigned seq = 0;
 	enum wkjob_end how = WKJOB_DONE;
 	long st = 0, status = 0;
-	int end = 0, started = 0, crc = 0;
+	int end = 0, started = 0, crc = 0, synth = 0;
 
-	if ((h = curl_easy_init()) == NULL) {
+	/* A handle of an earlier job keeps its connection to the gateway open. */
+	pthread_mutex_lock(&wk->mu);
+	if (wk->npool > 0)
+		h = wk->pool[--wk->npool];
+	pthread_mutex_unlock(&wk->mu);
+	if (h == NULL && (h = curl_easy_init()) == NULL) {
 		how = WKJOB_CANCELLED;
 		goto out;
 	}
@@ -465,11 +502,15 @@ wkjob_main(void *arg)
 			else {
 				char line[CURL_ERROR_SIZE + 32];
 
-				status = 502;
-				snprintf(line, sizeof(line), "runtime unreachable: %s", r->cerr);
+				/* 504 when the runtime was reached but said nothing in time. */
+				status = r->timed_out ? 504 : 502;
+				synth = 1;
+				snprintf(line, sizeof(line), "%s%s", r->timed_out ? "" :
+				    "runtime unreachable: ", r->cerr);
 				free(head);
 				head = NULL;
-				if (wkproto_head(502, NULL, 0, line, &head, &hlen) != WKPROTO_OK)
+				if (wkproto_head((int)status, NULL, 0, line, &head, &hlen) !=
+				    WKPROTO_OK)
 					hlen = 0;
 			}
 			if (r->head_ready && wkproto_head((int)r->status, r->hdrs, r->nhdrs, NULL,
@@ -521,7 +562,7 @@ wkjob_main(void *arg)
 	if (started)
 		pthread_join(reader, NULL);
 out:
-	if (how == WKJOB_DONE && crc != CURLE_OK && status != 502)
+	if (how == WKJOB_DONE && crc != CURLE_OK && !synth)
 		wklog("job %s: the runtime's answer was cut: %s", r->job.id, r->cerr);
 	if (how == WKJOB_REFUSED || how == WKJOB_LOST)
 		wklog("job %s %s: result seq=%u answered %ld %s", r->job.id, wkjob_ends[how],
@@ -531,11 +572,9 @@ out:
 		    wkjob_ends[how], r->job.model != NULL ? r->job.model : "-", status,
 		    (unsigned long long)bytes_out, seq + (how == WKJOB_DONE ? 0 : 1),
 		    (long long)(wk_now_ms() - r->t0));
-	if (h != NULL)
-		curl_easy_cleanup(h);
 	free(send);
 	free(head);
-	wkjob_finish(r);
+	wkjob_finish(r, h);
 	return NULL;
 }
 

@@ -1,4 +1,4 @@
-/* wkproto.c: the pure parts of the worker protocol (docs/workers.md): jobs, heads, models, hello. */
+/* wkproto.c: the pure parts of the worker protocol (docs/workers.md). */
 #include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>

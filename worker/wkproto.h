@@ -1,4 +1,4 @@
-/* wkproto.h: the pure parts of the worker protocol (docs/workers.md): jobs, heads, models, hello. */
+/* wkproto.h: the pure parts of the worker protocol (docs/workers.md). */
 #ifndef WK_PROTO_H
 #define WK_PROTO_H
 

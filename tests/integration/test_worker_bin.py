@@ -56,6 +56,7 @@ class Gateway:
         self.given = {}         # id -> mono when handed out
         self.results = {}       # id -> [(mono, seq, end, body)]
         self.ended = {}         # id -> mono of end=1
+        self.ports = {}         # id -> client ports of its result POSTs
         self.jobs = []
         self.gone = {}
         self.post_delay = 0.0
@@ -175,6 +176,8 @@ class Gateway:
         return h.reply(200, job)
 
     def on_result(self, h, jid, q, body):
+        with self.cond:
+            self.ports.setdefault(jid, set()).add(h.client_address[1])
         seq = int(q.get("seq", ["-1"])[0])
         end = q.get("end", ["0"])[0] == "1"
         if self.post_delay:
@@ -343,7 +346,8 @@ mock = qp.mock(models=["m2", "m1"], valid_keys=[RUNTIME_KEY])
 gw = Gateway()
 w = Worker(gw.url, mock.base_url,
            ["--name", "w1", "--max-concurrency", "2", "--poll-wait", "5",
-            "--runtime-key-env", "QP_TEST_RUNTIME_KEY"],
+            "--runtime-key-env", "QP_TEST_RUNTIME_KEY",
+            "--first-byte-timeout", "3"],
            env={"QP_TEST_RUNTIME_KEY": RUNTIME_KEY})
 
 ok(gw.wait(lambda: gw.hellos, 10), "the worker says hello", w.err)
@@ -384,8 +388,17 @@ is_eq(r0.get("key"), RUNTIME_KEY,
 is_eq((r0.get("headers", {}).get("accept"), r0.get("body", {}).get("model")),
       ("text/event-stream", "m1"), "the job's headers and body reach the runtime")
 ok(KEY not in json.dumps(r0), "the worker key never reaches the runtime")
-like(w.err(), r"job %s done: model=m1 status=200 bytes=\d+ posts=\d+ ms=\d+"
-     % jid, "one log line for the job, with status, bytes and time")
+ok(w.wait_log(r"job %s done: model=m1 status=200 bytes=\d+ posts=\d+ ms=\d+"
+              % jid, 5), "one log line for the job, with status, bytes and time",
+   w.err)
+
+# The next job's result POSTs go over a connection an earlier job opened.
+prev = jid
+jid = gw.add_job(chat())
+ok(gw.wait(lambda: jid in gw.ended, 10), "a second job ends")
+ok(gw.ports.get(jid) and gw.ports[jid] <= gw.ports.get(prev, set()),
+   "its result POSTs reuse the first job's connection to the gateway",
+   lambda: repr((gw.ports.get(prev), gw.ports.get(jid))))
 
 # Capacity: three jobs of ~2 s offered at once, at most two in flight.
 mock.reset()
@@ -426,8 +439,8 @@ if got:
 n = len(gw.results.get(jid, []))
 time.sleep(1.0)
 is_eq(len(gw.results.get(jid, [])), n, "nothing more is sent for the job")
-like(w.err(), r"job %s cancelled by the gateway \(410\)" % jid,
-     "the worker logs the cancelled job")
+ok(w.wait_log(r"job %s cancelled by the gateway \(410\)" % jid, 5),
+   "the worker logs the cancelled job", w.err)
 
 # The runtime cannot answer: head 502 with an error, end=1.
 mock.script(RUNTIME_KEY, {"reset": True})
@@ -438,6 +451,18 @@ is_eq((head or {}).get("status"), 502, "head: status 502")
 ok(isinstance((head or {}).get("error"), str) and head["error"] and
    "\n" not in head["error"], "head: a one-line error", repr(head))
 is_eq([(r[1], r[2]) for r in recs], [(0, True)], "one POST, seq=0 with end=1")
+
+# A runtime that says nothing: 504 after --first-byte-timeout (3 s).
+mock.reset()
+mock.script(RUNTIME_KEY, {"delay_ms": 20000})
+jid = gw.add_job(chat())
+ok(gw.wait(lambda: jid in gw.ended, 15), "a silent runtime ends the job")
+head, data, recs = gw.answer(jid)
+is_eq(((head or {}).get("status"), (head or {}).get("error")),
+      (504, "the runtime sent nothing in 3 s"), "head: 504, saying why")
+is_eq([(r[1], r[2]) for r in recs], [(0, True)], "... in one POST with end=1")
+ok(mock.wait_for(lambda recs: [r for r in recs if r["client_closed"]], 5),
+   "... and the runtime call was aborted")
 
 # Bounded buffer: a runtime far faster than the gateway.
 gw.post_delay = 0.05

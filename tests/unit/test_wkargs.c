@@ -25,7 +25,8 @@ static const struct {
 	{ { "--server", "http://gw/a b", NULL }, "--server: expected" },
 	{ { "--server", "http://gw/?q=1", NULL }, "--server: expected" },
 	{ { "--upstream", "localhost:11434", NULL }, "--upstream: expected" },
-	{ { "--key-env", "qp_abcdef-ghi", NULL }, "--key-env: expected the name of an environment variable" },
+	{ { "--key-env", "qp_abcdef-ghi", NULL },
+	  "--key-env: expected the name of an environment variable" },
 	{ { "--key-env", "1KEY", NULL }, "--key-env: expected the name" },
 	{ { "--key-env", "", NULL }, "--key-env: expected the name" },
 	{ { "--runtime-key-env", "A=B", NULL }, "--runtime-key-env: expected the name" },
@@ -36,6 +37,8 @@ static const struct {
 	{ { "--max-concurrency", "99999999999999999999", NULL }, "--max-concurrency: expected" },
 	{ { "--drain-timeout", "-1", NULL }, "--drain-timeout: expected an integer from 0 to 86400" },
 	{ { "--poll-wait", "61", NULL }, "--poll-wait: expected an integer from 1 to 60" },
+	{ { "--first-byte-timeout", "x", NULL },
+	  "--first-byte-timeout: expected an integer from 0 to 86400" },
 	{ { "--name", "", NULL }, "--name: expected 1 to 128 bytes" },
 	{ { "--max-concurrency", NULL }, "--max-concurrency needs a value" },
 	{ { "--help=yes", NULL }, "--help takes no value" },
@@ -55,7 +58,7 @@ main(void)
 	    "--key-env", "QP_WORKER_KEY", "--upstream", "http://127.0.0.1:11434/v1",
 	    "--name", "gpu1", "--max-concurrency", "4", "--runtime-key-env", "RT_KEY",
 	    "--ca-file", "/etc/ssl/ca.pem", "--runtime-ca-file", "/etc/rt.pem",
-	    "--drain-timeout", "0", "--poll-wait", "10" };
+	    "--drain-timeout", "0", "--poll-wait", "10", "--first-byte-timeout", "0" };
 	char *eq[] = { "quotapool-worker", "--server=http://gw:8080", "--key-env=K",
 	    "--upstream=http://rt:8000/v1//", "--max-concurrency=256" };
 	char *help[] = { "quotapool-worker", "--help" };
@@ -77,6 +80,7 @@ main(void)
 	is_int(a.capacity, 4, "max-concurrency");
 	is_int(a.drain_s, 0, "drain-timeout 0");
 	is_int(a.poll_wait_s, 10, "poll-wait");
+	is_int(a.first_byte_s, 0, "first-byte-timeout 0 (no limit)");
 	ok(!a.help && !a.version, "neither help nor version");
 	wkargs_free(&a);
 	wkargs_free(&a);
@@ -88,6 +92,7 @@ main(void)
 	is_int(a.capacity, 256, "max-concurrency 256");
 	is_int(a.drain_s, 30, "drain-timeout defaults to 30");
 	is_int(a.poll_wait_s, 25, "poll-wait defaults to 25");
+	is_int(a.first_byte_s, 600, "first-byte-timeout defaults to 600");
 	ok(a.name == NULL && a.runtime_key_env == NULL && a.ca_file == NULL,
 	    "no name, runtime key or CA file by default");
 	wkargs_free(&a);

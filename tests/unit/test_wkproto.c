@@ -1,4 +1,5 @@
 /* test_wkproto.c: the worker's job parser, head writer, model list, hello. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,24 @@
 #include "wkproto.h"
 
 #define ID	"0123456789abcdef0123456789abcdef"
+
+/* Appends to buf[at..cap) with snprintf; returns the new end (cut at cap - 1). */
+static size_t	put(char *, size_t, size_t, const char *, ...)
+		    __attribute__((format(printf, 4, 5)));
+
+static size_t
+put(char *buf, size_t cap, size_t at, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf + at, cap - at, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return at;
+	return at + (size_t)n < cap ? at + (size_t)n : cap - 1;
+}
 
 static enum wkproto_err
 parse(const char *s, struct wkproto_job *job, const char **why)
@@ -63,8 +82,8 @@ test_job_ok(void)
 	is_int(e, WKPROTO_OK, "dots inside segments, and dot segments in the query, are fine");
 	wkproto_job_free(&job);
 
-	e = parse("{\"id\":\"" ID "\",\"method\":\"POST\",\"path\":\"/x\",\"body\":\"\\u00e9\\ud83d\\ude00\"}",
-	    &job, NULL);
+	e = parse("{\"id\":\"" ID "\",\"method\":\"POST\",\"path\":\"/x\","
+	    "\"body\":\"\\u00e9\\ud83d\\ude00\"}", &job, NULL);
 	is_int(e, WKPROTO_OK, "escaped UTF-8 in the body");
 	is_str(job.body, "\xc3\xa9\xf0\x9f\x98\x80", "... decoded to UTF-8 bytes");
 	wkproto_job_free(&job);
@@ -136,7 +155,7 @@ test_job_bad(void)
 	const char *why;
 	enum wkproto_err e;
 	char *big;
-	size_t i, n;
+	size_t i, n, cap;
 
 	for (i = 0; i < sizeof(bad_jobs) / sizeof(*bad_jobs); i++) {
 		why = NULL;
@@ -152,18 +171,19 @@ test_job_bad(void)
 	}
 
 	/* 65 headers: one over the bound. */
-	big = malloc(65 * 32 + 256);
-	n = (size_t)sprintf(big, "{\"id\":\"" ID "\",\"method\":\"POST\",\"path\":\"/x\",\"headers\":{");
+	cap = 65 * 32 + 256;
+	big = malloc(cap);
+	n = put(big, cap, 0, "{\"id\":\"" ID "\",\"method\":\"POST\",\"path\":\"/x\",\"headers\":{");
 	for (i = 0; i < 65; i++)
-		n += (size_t)sprintf(big + n, "%s\"h%zu\":\"v\"", i ? "," : "", i);
-	sprintf(big + n, "}}");
+		n = put(big, cap, n, "%s\"h%zu\":\"v\"", i ? "," : "", i);
+	put(big, cap, n, "}}");
 	is_int(parse(big, &job, &why), WKPROTO_EFIELD, "65 headers refused");
 	wkproto_job_free(&job);
 	/* 64 are fine. */
-	n = (size_t)sprintf(big, "{\"id\":\"" ID "\",\"method\":\"POST\",\"path\":\"/x\",\"headers\":{");
+	n = put(big, cap, 0, "{\"id\":\"" ID "\",\"method\":\"POST\",\"path\":\"/x\",\"headers\":{");
 	for (i = 0; i < 64; i++)
-		n += (size_t)sprintf(big + n, "%s\"h%zu\":\"v\"", i ? "," : "", i);
-	sprintf(big + n, "}}");
+		n = put(big, cap, n, "%s\"h%zu\":\"v\"", i ? "," : "", i);
+	put(big, cap, n, "}}");
 	is_int(parse(big, &job, &why), WKPROTO_OK, "64 headers accepted");
 	is_int(job.nheaders, 64, "... all kept");
 	wkproto_job_free(&job);
@@ -175,14 +195,15 @@ test_job_bad(void)
 	is_str(why, "job", "... naming the job");
 
 	/* A path at the bound and one over it. */
-	big = malloc(WK_PATH_MAX + 128);
-	n = (size_t)sprintf(big, "{\"id\":\"" ID "\",\"method\":\"GET\",\"path\":\"/");
+	cap = WK_PATH_MAX + 128;
+	big = malloc(cap);
+	n = put(big, cap, 0, "{\"id\":\"" ID "\",\"method\":\"GET\",\"path\":\"/");
 	memset(big + n, 'a', WK_PATH_MAX - 1);
-	sprintf(big + n + WK_PATH_MAX - 1, "\"}");
+	put(big, cap, n + WK_PATH_MAX - 1, "\"}");
 	is_int(parse(big, &job, &why), WKPROTO_OK, "a path of WK_PATH_MAX bytes");
 	wkproto_job_free(&job);
 	memset(big + n, 'a', WK_PATH_MAX);
-	sprintf(big + n + WK_PATH_MAX, "\"}");
+	put(big, cap, n + WK_PATH_MAX, "\"}");
 	is_int(parse(big, &job, &why), WKPROTO_EFIELD, "a path over WK_PATH_MAX");
 	wkproto_job_free(&job);
 	free(big);
@@ -284,7 +305,7 @@ test_models(void)
 {
 	struct wkproto_models a, b;
 	char *big;
-	size_t n, i;
+	size_t n, i, cap;
 	const char *list = "{\"object\":\"list\",\"data\":["
 	    "{\"id\":\"qwen3:32b\",\"object\":\"model\",\"max_model_len\":32768},"
 	    "{\"id\":\"llama3.1:8b\",\"object\":\"model\"},"
@@ -339,11 +360,12 @@ test_models(void)
 	is_int(wkproto_models_parse("{\"data\":[", 9, &a), WKPROTO_EJSON, "cut JSON: refused");
 
 	/* 600 models: 512 kept. */
-	big = malloc(600 * 32 + 32);
-	n = (size_t)sprintf(big, "{\"data\":[");
+	cap = 600 * 32 + 32;
+	big = malloc(cap);
+	n = put(big, cap, 0, "{\"data\":[");
 	for (i = 0; i < 600; i++)
-		n += (size_t)sprintf(big + n, "%s{\"id\":\"m%03zu\"}", i ? "," : "", i);
-	sprintf(big + n, "]}");
+		n = put(big, cap, n, "%s{\"id\":\"m%03zu\"}", i ? "," : "", i);
+	put(big, cap, n, "]}");
 	is_int(wkproto_models_parse(big, strlen(big), &a), WKPROTO_OK, "600 models parse");
 	is_int(a.n, WK_MODELS_MAX, "... 512 kept");
 	is_int(a.dropped, 600 - WK_MODELS_MAX, "... 88 dropped");
@@ -351,14 +373,15 @@ test_models(void)
 	free(big);
 
 	/* An id of 128 bytes is kept, 129 is not. */
-	big = malloc(400);
-	n = (size_t)sprintf(big, "{\"data\":[{\"id\":\"");
+	cap = 400;
+	big = malloc(cap);
+	n = put(big, cap, 0, "{\"data\":[{\"id\":\"");
 	memset(big + n, 'a', 128);
 	n += 128;
-	n += (size_t)sprintf(big + n, "\"},{\"id\":\"");
+	n = put(big, cap, n, "\"},{\"id\":\"");
 	memset(big + n, 'b', 129);
 	n += 129;
-	sprintf(big + n, "\"}]}");
+	put(big, cap, n, "\"}]}");
 	wkproto_models_parse(big, strlen(big), &a);
 	is_int(a.n, 1, "an id of 128 bytes kept, 129 dropped");
 	wkproto_models_free(&a);
