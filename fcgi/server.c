@@ -102,6 +102,7 @@ server_worker_release(struct worker *w)
 	w->sel = NULL;
 	w->acc = NULL;
 	w->rollup = NULL;
+	w->workers = NULL;
 	w->ready = 0;
 }
 
@@ -209,6 +210,7 @@ server_worker_ready(struct worker *w)
 	w->sel = s->sel;
 	w->acc = s->acc;
 	w->rollup = s->rollup;
+	w->workers = s->workers;
 	w->reason[0] = '\0';
 	w->ready = 1;
 	return QP_OK;

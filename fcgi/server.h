@@ -105,6 +105,7 @@ struct worker {
 	struct select_db *sel;		/* its account selection, NULL unless ready */
 	struct accounting_db *acc;	/* its request accounting, NULL unless ready */
 	struct stats_rollup *rollup;	/* its dashboard rollups, NULL unless ready */
+	struct workers_db *workers;	/* its remote workers' rows, NULL unless ready */
 	struct upstream	*up;		/* this thread's upstream transport, made at its
 					   first data-plane request */
 	int		 ready;		/* 1 once the database is known fully migrated */

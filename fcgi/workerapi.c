@@ -258,6 +258,8 @@ workerapi_jobs(struct worker *w, struct http_req *r)
 			return;
 		}
 		if (j.body != NULL) {
+			/* The write lock goes at once: the client's process writes next. */
+			server_batch_flush(w->srv);
 			log_msg(LOG_INFO, "worker %s took a job", j.row.name);
 			http_reply(r, 200, "application/json", j.body, strlen(j.body));
 			free(j.body);
@@ -279,17 +281,15 @@ workerapi_jobs(struct worker *w, struct http_req *r)
 }
 
 static enum qp_err
-workerapi_run_result(const struct server_db *d, void *arg)
+workerapi_run_touch(const struct server_db *d, void *arg)
 {
 	struct workerapi_job *j = arg;
-	enum qp_err err;
 
-	if ((err = workers_job_get(d->workers, j->job_id, &j->job)) != QP_OK)
-		return err;
-	/* A sign of life of the caller; its row says whether the job is its own. */
-	err = workers_find(d->workers, j->key_id, j->name, j->now, j->gone_ms, &j->row);
-	return err == QP_ENOTFOUND ? QP_OK : err;
+	return workers_touch(d->workers, j->job.worker_id, j->now);
 }
+
+/* Result POSTs write nothing but a sign of life, at most this often (ms). */
+#define WORKERAPI_TOUCH_MS	1000
 
 /* Takes the job id out of /worker/v1/jobs/{id}/result; NULL if the path is not that. */
 static const char *
@@ -339,7 +339,17 @@ workerapi_result(struct worker *w, struct http_req *r)
 	workerapi_job_init(&j, w, r);
 	j.name = q.has_name ? q.name : NULL;
 	j.job_id = id;
-	err = server_batch(w->srv, workerapi_run_result, &j);
+	/*
+	 * A read on a pooled connection, given back before the hand-off: the
+	 * answer's many POSTs take no write lock that the process serving the
+	 * client would wait for.
+	 */
+	if ((err = server_worker_ready(w)) == QP_OK)
+		err = workers_job_get(w->workers, id, &j.job);
+	server_worker_release(w);
+	if (err == QP_OK && j.now - j.job.last_seen_at >= WORKERAPI_TOUCH_MS &&
+	    server_batch(w->srv, workerapi_run_touch, &j) != QP_OK)
+		log_msg(LOG_WARNING, "worker %s: cannot note its sign of life", j.job.worker_name);
 	if (err == QP_ENOTFOUND) {
 		http_error(r, 404, "invalid_request_error", "no such job");
 		goto out;
@@ -348,7 +358,8 @@ workerapi_result(struct worker *w, struct http_req *r)
 		workerapi_db_error(r, err);
 		goto out;
 	}
-	if (j.job.key_id != r->key_id || (j.name != NULL && j.row.id != j.job.worker_id)) {
+	if (j.job.key_id != r->key_id || (j.name != NULL && strcmp(j.name,
+	    j.job.worker_name) != 0)) {
 		http_error(r, 409, "invalid_request_error", "this job is another worker's");
 		goto out;
 	}

@@ -226,6 +226,7 @@ workerjob_head(struct workerjob *j, struct handoff_delivery *d, size_t *left)
 	j->res->timing.first_byte_ms = workerjob_mono_ms() - j->t0;
 	if (server_batch(j->w->srv, workerjob_run_first, &j->db) != QP_OK)
 		log_msg(LOG_WARNING, "worker job %s: cannot note its head", j->id);
+	server_batch_flush(j->w->srv);
 	memset(&uh, 0, sizeof(uh));
 	uh.status = j->head.status;
 	snprintf(uh.content_type, sizeof(uh.content_type), "%s", j->head.ctype);

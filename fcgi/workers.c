@@ -86,8 +86,9 @@ static const char *const workers_sql[WK__MAX] = {
 	    "ended_at IS NULL ORDER BY created_at, id LIMIT 1) AND (SELECT count(*) FROM "
 	    "worker_jobs WHERE worker_id = ?1 AND state IN ('claimed', 'streaming') AND "
 	    "ended_at IS NULL) < ?3 RETURNING body",
-	[WK_JOB_GET] = "SELECT j.worker_id, w.key_id, j.ended_at IS NOT NULL, j.socket_path "
-	    "FROM worker_jobs j JOIN workers w ON w.id = j.worker_id WHERE j.id = ?1",
+	[WK_JOB_GET] = "SELECT j.worker_id, w.key_id, j.ended_at IS NOT NULL, j.socket_path, "
+	    "w.name, w.last_seen_at FROM worker_jobs j JOIN workers w ON w.id = j.worker_id "
+	    "WHERE j.id = ?1",
 	[WK_JOB_FIRST] = "UPDATE worker_jobs SET state = 'streaming', first_byte_at = ?2 "
 	    "WHERE id = ?1 AND ended_at IS NULL",
 	[WK_JOB_END] = "UPDATE worker_jobs SET state = ?2, ended_at = ?3, error_class = ?4, "
@@ -414,6 +415,9 @@ workers_job_get(struct workers_db *d, const char *id, struct workers_job *j)
 		j->ended = sqlite3_column_int(st, 2);
 		if ((s = (const char *)sqlite3_column_text(st, 3)) != NULL)
 			snprintf(j->socket_path, sizeof(j->socket_path), "%s", s);
+		if ((s = (const char *)sqlite3_column_text(st, 4)) != NULL)
+			snprintf(j->worker_name, sizeof(j->worker_name), "%s", s);
+		j->last_seen_at = sqlite3_column_int64(st, 5);
 	}
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE)
@@ -500,4 +504,14 @@ workers_backoff_end(struct workers_db *d, const char *model, int64_t now, int64_
 		*until = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? QP_OK : QP_EDB;
+}
+
+enum qp_err
+workers_touch(struct workers_db *d, int64_t worker_id, int64_t now)
+{
+	sqlite3_stmt *st = workers_st(d, WK_TOUCH);
+
+	sqlite3_bind_int64(st, 1, worker_id);
+	sqlite3_bind_int64(st, 2, now);
+	return workers_done(st);
 }

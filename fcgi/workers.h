@@ -28,6 +28,8 @@ struct workers_job {
 	int64_t		 key_id;		/* that worker's key */
 	int		 ended;			/* 1 once done, failed or cancelled */
 	char		 socket_path[4096];	/* the owning process's hand-off socket */
+	char		 worker_name[QP_WORKER_NAME_MAX + 1]; /* its worker's name */
+	int64_t		 last_seen_at;		/* its worker's last sign of life */
 };
 
 /* How a job ended. */
@@ -104,7 +106,7 @@ enum qp_err	 workers_job_queue(struct workers_db *d, const char *id, int64_t wor
 enum qp_err	 workers_job_claim(struct workers_db *d, int64_t worker_id, int capacity,
 		    int64_t now, char **body);
 
-/* Finds job id for a result POST. QP_ENOTFOUND if unknown. */
+/* Finds job id for a result POST (a read only). QP_ENOTFOUND if unknown. */
 enum qp_err	 workers_job_get(struct workers_db *d, const char *id, struct workers_job *j);
 
 /* Notes the job's head arrived (it streams from now on). */
@@ -126,6 +128,9 @@ enum qp_err	 workers_job_end(struct workers_db *d, const char *id, int64_t worke
  */
 enum qp_err	 workers_backoff_end(struct workers_db *d, const char *model, int64_t now,
 		    int64_t gone_ms, int64_t *until);
+
+/* A sign of life of worker_id at now (no write when it is newer). */
+enum qp_err	 workers_touch(struct workers_db *d, int64_t worker_id, int64_t now);
 
 /*
  * Reads whether worker_id is live at now (not gone, seen within gone_ms).
