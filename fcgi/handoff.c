@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,6 +281,34 @@ handoff_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Removes the sockets of processes that are no more (a crash leaves its
+ * socket behind): every later wake-up would try it for nothing.
+ */
+static void
+handoff_remove_stale(const char *dir)
+{
+	struct dirent *de;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 64], *end;
+	DIR *d;
+	long pid;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "handoff-", 8) != 0)
+			continue;
+		errno = 0;
+		pid = strtol(de->d_name + 8, &end, 10);
+		if (errno != 0 || end == de->d_name + 8 || strcmp(end, ".sock") != 0 || pid <= 0 ||
+		    pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < sizeof(path))
+			(void)unlink(path);
+	}
+	closedir(d);
+}
+
 struct handoff *
 handoff_start(const char *state_dir, enum qp_err *err, char *errbuf, size_t errlen)
 {
@@ -308,6 +337,7 @@ handoff_start(const char *state_dir, enum qp_err *err, char *errbuf, size_t errl
 		snprintf(errbuf, errlen, "cannot create %s: %s", state_dir, strerror(errno));
 		goto fail;
 	}
+	handoff_remove_stale(state_dir);
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	memcpy(sa.sun_path, h->path, (size_t)n + 1);

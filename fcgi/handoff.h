@@ -50,8 +50,8 @@ struct handoff_delivery {
 };
 
 /*
- * Creates the socket in state_dir (removing a stale one of the same
- * pid) and starts its listener thread. Returns NULL with *err set and a
+ * Creates the socket in state_dir (removing the stale ones: of this pid,
+ * and of pids no process has any more) and starts its listener thread. Returns NULL with *err set and a
  * reason in errbuf. Call once at start.
  */
 struct handoff	*handoff_start(const char *state_dir, enum qp_err *err, char *errbuf,

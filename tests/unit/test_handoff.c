@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../tap.h"
@@ -58,13 +60,25 @@ main(void)
 	struct sender s = { NULL, 0, 0, "{\"status\":200}\nhello", 0, 0 };
 	char *big;
 	pthread_t t;
-	char errbuf[256], buf[64];
+	char errbuf[256], buf[64], stale[200], alive[200];
+	pid_t dead;
 	uint64_t gen;
 	enum qp_err err;
 
 	if (mkdtemp(tmpdir) == NULL)
 		return 1;
+	/* A socket left by a process that is no more (a child that exited), and a live one's. */
+	if ((dead = fork()) == 0)
+		_exit(0);
+	waitpid(dead, NULL, 0);
+	snprintf(stale, sizeof(stale), "%s/handoff-%ld.sock", tmpdir, (long)dead);
+	snprintf(alive, sizeof(alive), "%s/handoff-%ld.sock", tmpdir, (long)getppid());
+	close(open(stale, O_CREAT | O_WRONLY, 0600));
+	close(open(alive, O_CREAT | O_WRONLY, 0600));
 	h = handoff_start(tmpdir, &err, errbuf, sizeof(errbuf));
+	ok(access(stale, F_OK) != 0, "a dead process's socket is removed at start");
+	ok(access(alive, F_OK) == 0, "a live process's is kept");
+	unlink(alive);
 	ok(h != NULL, "the socket listens: %s", h != NULL ? handoff_path(h) : errbuf);
 	if (h == NULL)
 		return done_testing();
