@@ -51,6 +51,13 @@ struct handoff_job {
 	struct handoff_job *next;	/* registry list (under h->mu) */
 };
 
+/* The long polls of one worker waiting in this process. */
+struct handoff_polls {
+	int64_t		 worker_id;
+	int		 n;
+	struct handoff_polls *next;
+};
+
 struct handoff {
 	char		 dir[4096];	/* the state directory */
 	char		 path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -63,6 +70,7 @@ struct handoff {
 	struct handoff_job *jobs;	/* jobs of this process */
 	uint64_t	 gens[HANDOFF_GEN_BUCKETS]; /* WAKEs seen per bucket */
 	int		 closing;	/* 1 once waits end at once (under mu) */
+	struct handoff_polls *polls;	/* workers with polls waiting (under mu) */
 };
 
 static void
@@ -380,6 +388,12 @@ handoff_stop(struct handoff *h)
 		close(h->stop[0]);
 	if (h->stop[1] >= 0)
 		close(h->stop[1]);
+	while (h->polls != NULL) {
+		struct handoff_polls *next = h->polls->next;
+
+		free(h->polls);
+		h->polls = next;
+	}
 	pthread_mutex_destroy(&h->mu);
 	pthread_cond_destroy(&h->cv);
 	free(h);
@@ -463,6 +477,45 @@ handoff_job_take(struct handoff *h, struct handoff_job *j, struct handoff_delive
 		got = 2;
 	pthread_mutex_unlock(&h->mu);
 	return got;
+}
+
+int
+handoff_poll_enter(struct handoff *h, int64_t worker_id, int max)
+{
+	struct handoff_polls *p;
+	int rc = -1;
+
+	pthread_mutex_lock(&h->mu);
+	for (p = h->polls; p != NULL && p->worker_id != worker_id; p = p->next)
+		;
+	if (p == NULL && (p = calloc(1, sizeof(*p))) != NULL) {
+		p->worker_id = worker_id;
+		p->next = h->polls;
+		h->polls = p;
+	}
+	if (p != NULL && p->n < max) {
+		p->n++;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&h->mu);
+	return rc;
+}
+
+void
+handoff_poll_leave(struct handoff *h, int64_t worker_id)
+{
+	struct handoff_polls **pp, *p;
+
+	pthread_mutex_lock(&h->mu);
+	for (pp = &h->polls; (p = *pp) != NULL; pp = &p->next)
+		if (p->worker_id == worker_id) {
+			if (--p->n <= 0) {
+				*pp = p->next;
+				free(p);
+			}
+			break;
+		}
+	pthread_mutex_unlock(&h->mu);
 }
 
 void

@@ -111,6 +111,16 @@ void		 handoff_reply(int fd, enum handoff_reply code);
 int		 handoff_wait_worker(struct handoff *h, int64_t worker_id, uint64_t *gen,
 		    int64_t deadline);
 
+/*
+ * Counts a long poll of worker_id waiting in this process: 0, or -1 when
+ * max of them wait already (or out of memory). Pair with
+ * handoff_poll_leave(). Thread-safe.
+ */
+int		 handoff_poll_enter(struct handoff *h, int64_t worker_id, int max);
+
+/* Ends what handoff_poll_enter() counted. Thread-safe. */
+void		 handoff_poll_leave(struct handoff *h, int64_t worker_id);
+
 /* Ends every handoff_wait_worker() at once, and those that follow (shutdown). Thread-safe. */
 void		 handoff_close_waits(struct handoff *h);
 

@@ -233,7 +233,7 @@ workerapi_jobs(struct worker *w, struct http_req *r)
 	struct workerproto_query q;
 	struct workerapi_job j;
 	uint64_t gen = 0;
-	int64_t deadline, slice;
+	int64_t deadline, slice, counted = 0;
 	enum qp_err err;
 	int have_gen = 0, rc;
 
@@ -248,16 +248,19 @@ workerapi_jobs(struct worker *w, struct http_req *r)
 		if (have_gen)
 			gen = handoff_worker_gen(w->srv->handoff, j.row.id);
 		err = server_batch(w->srv, workerapi_run_claim, &j);
-		if (err == QP_ENOTFOUND) {
-			http_error(r, 409, "invalid_request_error", "this worker has not said hello "
-			    "or is gone: say hello again");
-			return;
-		}
 		if (err != QP_OK) {
-			workerapi_db_error(r, err);
+			if (counted != 0)
+				handoff_poll_leave(w->srv->handoff, counted);
+			if (err == QP_ENOTFOUND)
+				http_error(r, 409, "invalid_request_error", "this worker has not said "
+				    "hello or is gone: say hello again");
+			else
+				workerapi_db_error(r, err);
 			return;
 		}
 		if (j.body != NULL) {
+			if (counted != 0)
+				handoff_poll_leave(w->srv->handoff, counted);
 			/* The write lock goes at once: the client's process writes next. */
 			server_batch_flush(w->srv);
 			log_msg(LOG_INFO, "worker %s took a job", j.row.name);
@@ -266,6 +269,13 @@ workerapi_jobs(struct worker *w, struct http_req *r)
 			return;
 		}
 		if (!have_gen) {
+			/* A worker polls only while it has a free slot: no more polls than slots. */
+			if (handoff_poll_enter(w->srv->handoff, j.row.id, j.row.capacity) != 0) {
+				http_error(r, 429, "rate_limit_exceeded", "this worker has as many "
+				    "polls waiting as its capacity");
+				return;
+			}
+			counted = j.row.id;
 			/* The first look found nothing: look once more with the generation held. */
 			have_gen = 1;
 			continue;
@@ -277,6 +287,8 @@ workerapi_jobs(struct worker *w, struct http_req *r)
 		if (rc < 0 || http_client_gone(r) || db_mono_us() / 1000 >= deadline)
 			break;
 	}
+	if (counted != 0)
+		handoff_poll_leave(w->srv->handoff, counted);
 	workerapi_no_content(r);
 }
 

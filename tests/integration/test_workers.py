@@ -182,6 +182,18 @@ r = inst.request("GET", "/worker/v1/jobs?wait=1", key=None)
 is_eq(r.status, 401, "no key: 401")
 
 # ---- register and bad input -----------------------------------------------
+r = qp.http_request(inst.port, "GET", "/worker/v1/jobs?wait=1", key=wkey3)
+is_eq(r.status, 409, "jobs before any hello: 409")
+tiny = Worker(inst, wkey3, "tiny", capacity=1, models=())
+is_eq(tiny.hello().status, 200, "a worker of capacity 1 (serving no model) says hello")
+pst = []
+pts = [threading.Thread(target=lambda: pst.append(tiny.poll(3).status)) for _ in range(3)]
+for t in pts:
+    t.start()
+for t in pts:
+    t.join(30)
+ok(429 in pst and 204 in pst, "three polls at once of a worker of capacity 1 (two "
+   "processes): one waits per process, the others get 429: %r" % sorted(pst))
 w1 = Worker(inst, wkey1, "gpu1")
 w2 = Worker(inst, wkey2, "gpu2")
 r = w1.hello()
@@ -203,8 +215,6 @@ r = w1.call("POST", "/worker/v1/hello", "x" * (256 * 1024 + 1))
 is_eq(r.status, 413, "hello: over 256 KiB: 413")
 r = w1.call("GET", "/worker/v1/jobs?wait=0")
 is_eq(r.status, 400, "jobs: wait=0: 400")
-r = qp.http_request(inst.port, "GET", "/worker/v1/jobs?wait=1", key=wkey3)
-is_eq(r.status, 409, "jobs before any hello: 409")
 r = w1.call("POST", "/worker/v1/jobs/%s/result?seq=0" % ("ab" * 16), b"x")
 is_eq(r.status, 404, "result of an unknown job: 404")
 r = w1.call("POST", "/worker/v1/jobs/nothex/result?seq=0", b"x")

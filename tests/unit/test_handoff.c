@@ -142,6 +142,17 @@ main(void)
 	is_int(take(h, j, &d), 2, "and seen by the job");
 	handoff_job_close(h, j);
 
+	/* Polls waiting per worker, at most max. */
+	is_int(handoff_poll_enter(h, 7, 2), 0, "a first poll of worker 7");
+	is_int(handoff_poll_enter(h, 7, 2), 0, "a second");
+	is_int(handoff_poll_enter(h, 7, 2), -1, "a third is refused at 2");
+	is_int(handoff_poll_enter(h, 8, 2), 0, "another worker's is counted apart");
+	handoff_poll_leave(h, 7);
+	is_int(handoff_poll_enter(h, 7, 2), 0, "once one ended, another may wait");
+	handoff_poll_leave(h, 7);
+	handoff_poll_leave(h, 7);
+	handoff_poll_leave(h, 8);
+
 	/* Wake-ups: a generation that moves, a wait that times out. */
 	gen = handoff_worker_gen(h, 42);
 	is_int(handoff_wait_worker(h, 42, &gen, db_mono_us() / 1000 + 100), 0,
