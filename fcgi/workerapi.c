@@ -80,6 +80,20 @@ workerapi_db_error(struct http_req *r, enum qp_err err)
 	    "the gateway's database is unavailable");
 }
 
+/* Returns 1 if name is a configured account's (attempts and backoffs are named so). */
+static int
+workerapi_is_account(const struct config *cfg, const char *name)
+{
+	int i, k;
+
+	for (i = 0; i < cfg->nproviders; i++)
+		for (k = 0; k < cfg->providers[i].naccounts; k++)
+			if (cfg->providers[i].accounts[k].name != NULL &&
+			    strcmp(cfg->providers[i].accounts[k].name, name) == 0)
+				return 1;
+	return 0;
+}
+
 static enum qp_err
 workerapi_run_hello(const struct server_db *d, void *arg)
 {
@@ -117,6 +131,11 @@ workerapi_hello(struct worker *w, struct http_req *r)
 			http_error(r, err == QP_ETOOBIG ? 413 : 503, err == QP_ETOOBIG ?
 			    "invalid_request_error" : "server_error", err == QP_ETOOBIG ?
 			    "the hello body is larger than 256 KiB" : "out of memory");
+		goto out;
+	}
+	if (workerapi_is_account(w->cfg, h.name)) {
+		http_error(r, 400, "invalid_request_error", "this name is an account's: a worker's "
+		    "attempts and backoffs are named after it, give it another (--name)");
 		goto out;
 	}
 	workerapi_job_init(&j, w, r);

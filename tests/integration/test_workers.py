@@ -213,6 +213,8 @@ r = w1.call("POST", "/worker/v1/hello", {"name": "gpu1", "capacity": 300, "model
 is_eq(r.status, 400, "hello: capacity 300: 400")
 r = w1.call("POST", "/worker/v1/hello", "x" * (256 * 1024 + 1))
 is_eq(r.status, 413, "hello: over 256 KiB: 413")
+r = w1.call("POST", "/worker/v1/hello", {"name": "workers", "capacity": 1, "models": []})
+is_eq(r.status, 400, "hello: a name that is an account's (here the provider's own): 400")
 r = w1.call("GET", "/worker/v1/jobs?wait=0")
 is_eq(r.status, 400, "jobs: wait=0: 400")
 r = w1.call("POST", "/worker/v1/jobs/%s/result?seq=0" % ("ab" * 16), b"x")
