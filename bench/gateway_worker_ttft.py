@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""worker_ttft.py: what the remote-worker path adds to a stream's first token.
+"""gateway_worker_ttft.py: what the remote-worker path adds to a stream's first token
+at the gateway, against a provider it calls directly.
 
 One quotapool instance (lighttpd + quotapool.fcgi, [workers] enabled) and two
 mock runtimes, each its own process (tests/integration/mock_upstream.py):
@@ -17,8 +18,8 @@ the median of the differences of samples taken one after the other, are the
 first-token cost of the worker path; p90 and p99 show the spread.
 
 Run it from an optimised build directory (no sanitizers):
-    make bench-worker                        # same as:
-    python3 ../bench/worker_ttft.py [--samples N] [--procs N] [--json out.json]
+    make bench-gateway-worker                # same as:
+    python3 ../bench/gateway_worker_ttft.py [--samples N] [--procs N] [--json out.json]
 Needs lighttpd. Every process it starts is stopped by PID at the end.
 This is a benchmark, not a test: it never runs under `make check`.
 """
@@ -83,7 +84,7 @@ def first_token(port, req, mark=b'"content":"hello"', timeout=10.0):
         s.close()
     status = buf.split(b"\r\n", 1)[0].decode("latin-1")
     if t1 is None or " 200" not in status:
-        raise SystemExit("worker_ttft: no first token: %r" % buf[:400])
+        raise SystemExit("gateway_worker_ttft: no first token: %r" % buf[:400])
     return t1 - t0
 
 
@@ -101,7 +102,7 @@ def main():
     ap.add_argument("--json")
     a = ap.parse_args()
     if not os.access(WORKER, os.X_OK):
-        raise SystemExit("worker_ttft: %s is not built" % WORKER)
+        raise SystemExit("gateway_worker_ttft: %s is not built" % WORKER)
 
     md = qp.MockProcess(style="openai", models=["m-direct"])
     mw = qp.MockProcess(style="openai", models=["m-worker"])
@@ -127,12 +128,12 @@ def main():
                 break
             time.sleep(0.1)
         else:
-            raise SystemExit("worker_ttft: the worker did not register")
+            raise SystemExit("gateway_worker_ttft: the worker did not register")
         body = {"stream": True, "messages": [{"role": "user", "content": "hi"}]}
         cases = {"direct": request(inst.port, dict(body, model="m-direct"), inst.key),
                  "worker": request(inst.port, dict(body, model="m-worker"), inst.key)}
         got = {k: [] for k in cases}
-        say("worker_ttft: %d samples per path after %d to warm up, %d process%s" % (
+        say("gateway_worker_ttft: %d samples per path after %d to warm up, %d process%s" % (
             a.samples, a.warm, a.procs, "" if a.procs == 1 else "es"))
         for i in range(a.samples + a.warm):
             for kind, req in cases.items():
