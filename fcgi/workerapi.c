@@ -173,6 +173,32 @@ workerapi_query(struct http_req *r, struct workerproto_query *q)
 	return 0;
 }
 
+static enum qp_err
+workerapi_run_sweep(const struct server_db *d, void *arg)
+{
+	struct workerapi_job *j = arg;
+
+	return workers_sweep(d->workers, j->cfg->workers.provider, j->now, j->gone_ms);
+}
+
+void
+workerapi_sweep(struct worker *w)
+{
+	struct workerapi_job *j;
+
+	if (!w->cfg->workers.enabled || (j = malloc(sizeof(*j))) == NULL)
+		return;
+	memset(j, 0, sizeof(*j));
+	j->cfg = w->cfg;
+	j->now = db_now_ms();
+	j->gone_ms = (int64_t)w->cfg->workers.gone_after_s * 1000;
+	if (server_batch(w->srv, workerapi_run_sweep, j) != QP_OK)
+		log_msg(LOG_WARNING, "remote workers: cannot mark the silent ones gone");
+	else
+		server_batch_flush(w->srv);	/* the reader's connection sees it */
+	free(j);
+}
+
 /* workers_bye()'s callback: notes an owner to tell. */
 static void
 workerapi_bye_note(const char *path, const char *id, void *arg)

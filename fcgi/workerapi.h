@@ -32,4 +32,12 @@ void		 workerapi_jobs(struct worker *w, struct http_req *r);
  */
 void		 workerapi_result(struct worker *w, struct http_req *r);
 
+/*
+ * Marks gone the workers silent past [workers] gone_after_s and takes the
+ * models no live worker serves out of the catalog, when [workers] is
+ * enabled (a write on the writer connection); failures are logged only.
+ * For the readers of the catalog. Worker thread only.
+ */
+void		 workerapi_sweep(struct worker *w);
+
 #endif /* QP_WORKERAPI_H */

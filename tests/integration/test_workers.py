@@ -424,6 +424,13 @@ ok(int(r.headers.get("Retry-After") or 0) >= 1,
 w1.stop.set()
 w1.thread.join(10)
 
+# ---- a worker silent past gone_after_s leaves the list, without any other call --
+time.sleep(GONE_S + 1.5)
+r = inst.request("GET", "/v1/models")
+ids = [m["id"] for m in r.json().get("data", [])]
+ok(not any(i.startswith(MODEL) for i in ids),
+   "no live worker serves the model: it left /v1/models: %r" % ids)
+
 # ---- the hand-off crossed processes ------------------------------------------
 logs = "\n".join(inst.logs().values())
 queued = dict((m.group(2), m.group(1)) for m in re.finditer(
