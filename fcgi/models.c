@@ -12,6 +12,7 @@
 #include "db.h"
 #include "log.h"
 #include "models.h"
+#include "workerapi.h"
 
 /* Page sizes of the Anthropic list (its API's documented bounds and default). */
 #define MODELS_LIMIT_DEFAULT	20
@@ -35,6 +36,8 @@ models_read(struct worker *w, struct http_req *r)
 	char errbuf[256];
 	enum qp_err err;
 
+	/* Remote workers silent too long leave the list now, not at the next hello. */
+	workerapi_sweep(w);
 	if (server_worker_ready(w) != QP_OK) {
 		http_error(r, 503, http_type(r, "server_error", "api_error"),
 		    "the model catalog is unavailable: the database is not ready");
