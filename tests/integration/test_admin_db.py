@@ -234,8 +234,12 @@ r = adm("db", "vacuum", "--json")
 is_eq(r.rc, 0, "db vacuum: exit 0 while the gateway runs") or qp.diag(repr(r))
 j = json.loads(r.out) if r.rc == 0 else {}
 is_eq(j.get("free_pages_after"), 0, "vacuum: no free page left")
-cmp_ok(j.get("bytes_after", 1 << 40), "<=", j.get("bytes_before", 0),
-       "vacuum: the database did not grow")
+# VACUUM rebuilds sqlite_schema as well; with this many tables the rebuilt
+# schema b-tree may take one page more than the one the migrations grew
+# (a freshly migrated database: 58 pages, 59 after VACUUM), so the file may
+# grow by that one page and no more.
+cmp_ok(j.get("bytes_after", 1 << 40), "<=", j.get("bytes_before", 0) + 4096,
+       "vacuum: the database did not grow (beyond sqlite_schema's one page)")
 x = inst.request("POST", OPENAI, dp.chat("m1"))
 is_eq(x.status, 200, "the gateway serves after the vacuum")
 res = inst.stop()
