@@ -1,4 +1,4 @@
-/* workers_view.c: what the dashboard, /api/stats/workers, /metrics and the state stream show of the remote workers. */
+/* workers_view.c: the remote workers as the dashboard, /metrics and the state stream show them. */
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>

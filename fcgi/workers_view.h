@@ -1,4 +1,4 @@
-/* workers_view.h: what the dashboard, /api/stats/workers, /metrics and the state stream show of the remote workers. */
+/* workers_view.h: the remote workers as the dashboard, /metrics and the state stream show them. */
 #ifndef QP_WORKERS_VIEW_H
 #define QP_WORKERS_VIEW_H
 
@@ -69,7 +69,7 @@ struct workers_view_row {
 	char		 gone_reason[16];	/* "bye", "silent", "" while live */
 	enum workers_view_state state;		/* workers_view_state() of the row */
 	int64_t		 capacity;		/* jobs it runs at once */
-	int64_t		 in_flight;		/* its jobs not ended (queued, claimed, streaming) */
+	int64_t		 in_flight;		/* its jobs not ended (queued included) */
 	int64_t		 queued;		/* of which not yet taken by its poll */
 	int64_t		 models;		/* models it registered */
 	int64_t		 jobs[WORKERS_VIEW_COUNT__MAX];	/* by enum workers_view_count */
