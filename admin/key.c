@@ -203,8 +203,8 @@ static int
 key_usage(void)
 {
 
-	admin_err("usage: quotapool-admin key new NAME [--admin] [--expires DURATION] [LIMITS] | "
-	    "set NAME LIMITS | list [--json] | revoke NAME | rotate NAME [--expires DURATION | "
+	admin_err("usage: quotapool-admin key new NAME [--admin | --worker] [--expires DURATION] "
+	    "[LIMITS] | set NAME LIMITS | list [--json] | revoke NAME | rotate NAME [--expires DURATION | "
 	    "--no-expiry]; LIMITS: [--rpm N] [--tpm N] [--budget USD/day|USD/month] "
 	    "[--models 'GLOB,...'] (none removes one)");
 	return 2;
@@ -214,13 +214,15 @@ static void
 key_help(void)
 {
 
-	printf("usage: quotapool-admin key new NAME [--admin] [--expires DURATION] [LIMITS]\n"
+	printf("usage: quotapool-admin key new NAME [--admin | --worker] [--expires DURATION] "
+	    "[LIMITS]\n"
 	    "       quotapool-admin key set NAME LIMITS\n"
 	    "       quotapool-admin key list [--json]\n"
 	    "       quotapool-admin key revoke NAME\n"
 	    "       quotapool-admin key rotate NAME [--expires DURATION | --no-expiry]\n\n"
 	    "new     issues a client key (an admin key with --admin: also the dashboard,\n"
-	    "        the stats API and /metrics), valid for DURATION (days or hours: 30d,\n"
+	    "        the stats API and /metrics; a remote worker's key with --worker: only\n"
+	    "        /worker/v1/..., see docs/workers.md), valid for DURATION (days or hours: 30d,\n"
 	    "        12h) or forever. The key is printed once, alone on standard output,\n"
 	    "        and only its SHA-256 is stored.\n"
 	    "set     changes the limits of the key NAME; the others are kept. Every\n"
@@ -299,7 +301,9 @@ cmd_key(struct admin *a, int argc, char **argv)
 			key_help();
 			return 0;
 		} else if (strcmp(argv[i], "--admin") == 0)
-			admin_role = 1;
+			admin_role |= 1;
+		else if (strcmp(argv[i], "--worker") == 0)
+			admin_role |= 2;
 		else if (strcmp(argv[i], "--json") == 0)
 			json = 1;
 		else if (strcmp(argv[i], "--no-expiry") == 0)
@@ -333,7 +337,11 @@ cmd_key(struct admin *a, int argc, char **argv)
 			    KEYS_NAME_MAX);
 			return 2;
 		}
-		role = admin_role ? KEYS_ROLE_ADMIN : KEYS_ROLE_CLIENT;
+		/* A worker key calls /worker/v1/... only: no data-plane limits apply to it. */
+		if (admin_role == 3 || (admin_role == 2 && limits))
+			return key_usage();
+		role = admin_role == 1 ? KEYS_ROLE_ADMIN : admin_role == 2 ? KEYS_ROLE_WORKER :
+		    KEYS_ROLE_CLIENT;
 	} else if (strcmp(sub, "set") == 0) {
 		if (name == NULL || !limits || admin_role || json || expires != NULL || no_expiry)
 			return key_usage();

@@ -305,17 +305,18 @@ cmd_serve(struct admin *a, int argc, char **argv)
 	const struct config *cfg;
 	char data[PATH_MAX], tpath[PATH_MAX], conf[PATH_MAX], fcgi[PATH_MAX];
 	char sub[PATH_MAX], pidfile[PATH_MAX], portstr[16], kb[32];
-	char fds[32], conns[32];
+	char fds[32], conns[32], procstr[16];
 	const char *lighttpd, *host;
 	char *tmpl = NULL, *text = NULL;
-	struct serve_var vars[9];
+	struct serve_var vars[10];
 	sigset_t ss, old;
 	struct timespec tick = { 0, 100000000 };
 	siginfo_t si;
 	pid_t child = -1;
-	long other;
+	long other, nprocs;
+	char *end;
 	int64_t until;
-	int i, port = 0, status = 0, e, rc = 1, sig, reaper = 0;
+	int i, port = 0, procs = 1, status = 0, e, rc = 1, sig, reaper = 0;
 	const char *subdirs[] = { "www", "tmp" };
 
 	for (i = 1; i < argc; i++) {
@@ -324,8 +325,17 @@ cmd_serve(struct admin *a, int argc, char **argv)
 				admin_err("--port: expected a number from 1 to 65535");
 				return 1;
 			}
+		} else if (strcmp(argv[i], "--procs") == 0 && i + 1 < argc) {
+			/* More than one quotapool.fcgi behind lighttpd (max-procs). */
+			errno = 0;
+			nprocs = strtol(argv[++i], &end, 10);
+			procs = (int)nprocs;
+			if (errno != 0 || *end != '\0' || nprocs < 1 || nprocs > 64) {
+				admin_err("--procs: expected a number from 1 to 64");
+				return 1;
+			}
 		} else {
-			admin_err("usage: quotapool-admin serve [--port N]");
+			admin_err("usage: quotapool-admin serve [--port N] [--procs N]");
 			return 1;
 		}
 	}
@@ -410,9 +420,11 @@ cmd_serve(struct admin *a, int argc, char **argv)
 	vars[6] = (struct serve_var){ "MAX_FDS", fds };
 	vars[7] = (struct serve_var){ "MAX_CONNECTIONS", conns };
 	vars[8] = (struct serve_var){ "DATA_DIR", data };
+	snprintf(procstr, sizeof(procstr), "%d", procs);
+	vars[9] = (struct serve_var){ "MAX_PROCS", procstr };
 	if ((tmpl = serve_read_template(tpath)) == NULL)
 		goto out;
-	if ((text = serve_expand(tmpl, vars, 9)) == NULL) {
+	if ((text = serve_expand(tmpl, vars, 10)) == NULL) {
 		admin_err("out of memory");
 		goto out;
 	}

@@ -119,4 +119,27 @@
  */
 #define QP_UNKNOWN_MODEL_KEEP	128
 
+/* Remote workers (docs/workers.md): a hello body (413 beyond). */
+#define QP_WORKER_HELLO_MAX	(256 * 1024)
+/* Models one worker registers; ids are at most QP_WORKER_MODEL_ID_MAX bytes. */
+#define QP_WORKER_MODELS_MAX	512
+#define QP_WORKER_MODEL_ID_MAX	128
+/* A worker's name and version (bytes, printable). */
+#define QP_WORKER_NAME_MAX	64
+#define QP_WORKER_VERSION_MAX	64
+/* Jobs one worker runs at once. */
+#define QP_WORKER_CAPACITY_MAX	256
+/* The head line of a result (400 beyond), and one result POST's body (413 beyond). */
+#define QP_WORKER_HEAD_MAX	(16 * 1024)
+#define QP_WORKER_POST_MAX	(4 * 1024 * 1024)
+/* Longest long poll (s), and its default. */
+#define QP_WORKER_WAIT_MAX_S	60
+#define QP_WORKER_WAIT_DEFAULT_S 25
+/* Bytes one hand-off read or write moves at most (the buffer of a job's relay). */
+#define QP_HANDOFF_CHUNK	(64 * 1024)
+/* Longest wait for a message's header on a hand-off connection (ms). */
+#define QP_HANDOFF_HEADER_MS	2000
+/* Workers one process keeps a routing name for (their attempts name them). */
+#define QP_WORKER_NAMES_MAX	4096
+
 #endif /* QP_BOUNDS_H */

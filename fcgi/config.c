@@ -143,6 +143,7 @@ enum config_sec {
 	CONFIG_SEC_BACKUP,
 	CONFIG_SEC_TRANSLATION,
 	CONFIG_SEC_RETENTION,
+	CONFIG_SEC_WORKERS,
 	CONFIG_SEC_PROVIDER,
 	CONFIG_SEC_AUTH,
 	CONFIG_SEC_STREAM,
@@ -459,6 +460,23 @@ static const struct config_key config_keys_backup[] = {
 };
 #undef S
 
+#define S struct config_workers
+static const struct config_key config_keys_workers[] = {
+	CK_BOOL(S, "enabled", enabled, 0,
+	    "Serve remote workers at `/worker/v1/*` and route to the models they register."),
+	CK_STR(S, "provider", provider, "workers",
+	    "Provider id the workers' models are listed and routed under (`model/<id>`); it must "
+	    "not be a `[providers.<id>]` too."),
+	CK_INT(S, "routing_priority", routing_priority, 0, 1000000, 0,
+	    "Tier of that provider, as a provider's `routing_priority`."),
+	CK_INT(S, "heartbeat_s", heartbeat_s, 1, 3600, 10,
+	    "Seconds between the hellos a worker is told to send."),
+	CK_INT(S, "gone_after_s", gone_after_s, 2, 86400, 30,
+	    "A worker that made no call for this long is gone: its models leave the catalog "
+	    "(unless another live worker serves them) and it gets no job."),
+};
+#undef S
+
 #define S struct config_translation
 static const struct config_key config_keys_translation[] = {
 	{ .name = "loss_policy", .kind = CONFIG_KIND_CHOICE, .off = offsetof(S, loss_policy),
@@ -728,6 +746,10 @@ static const struct config_section config_sections[CONFIG_SEC__MAX] = {
 	    offsetof(struct config, retention),
 	    "How long rows are kept, applied by the maintenance thread every `interval_s` and by "
 	    "`quotapool-admin db prune`. Provider pings follow `[models] ping_retain_days`."),
+	[CONFIG_SEC_WORKERS] = CONFIG_SECTION("[workers]", config_keys_workers,
+	    offsetof(struct config, workers), "Remote workers: machines the gateway cannot "
+	    "reach that dial in with `quotapool-worker` and serve the models of their local "
+	    "runtime (docs/workers.md). Their first-byte and idle timeouts are `[upstream]`'s."),
 	[CONFIG_SEC_PROVIDER] = CONFIG_SECTION("[providers.<id>]", config_keys_provider,
 	    CONFIG_NOFIELD,
 	    "One upstream API. The id matches `[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?` and is the "
@@ -777,6 +799,7 @@ static const struct config_root config_roots[] = {
 	{ "backup", CONFIG_ROOT_SECTION, CONFIG_SEC_BACKUP },
 	{ "translation", CONFIG_ROOT_SECTION, CONFIG_SEC_TRANSLATION },
 	{ "retention", CONFIG_ROOT_SECTION, CONFIG_SEC_RETENTION },
+	{ "workers", CONFIG_ROOT_SECTION, CONFIG_SEC_WORKERS },
 	{ "providers", CONFIG_ROOT_PROVIDERS, CONFIG_SEC_PROVIDER },
 	{ "proxies", CONFIG_ROOT_PROXIES, CONFIG_SEC_PROXY },
 	{ "model_overrides", CONFIG_ROOT_OVERRIDES, CONFIG_SEC_OVERRIDE },
@@ -2373,6 +2396,64 @@ config_account_cmp(const void *a, const void *b)
 	return (x->line > y->line) - (x->line < y->line);
 }
 
+static void	config_finish_account(struct config_ctx *, const struct config_provider *, int);
+
+/*
+ * [workers] enabled: adds the provider the workers' models are routed under,
+ * keyless with one account named after it (the attempts name the worker).
+ */
+static void
+config_add_workers(struct config_ctx *c)
+{
+	struct config *cfg = c->cfg;
+	struct config_provider *np, *p;
+	const char *id = cfg->workers.provider;
+	int i;
+
+	if (!cfg->workers.enabled || id == NULL)
+		return;
+	if (!config_id_ok(id, strlen(id))) {
+		config_msg(c, CONFIG_ERROR, c->sec_line[CONFIG_SEC_WORKERS], 0, "workers.provider: "
+		    "the id must be letters, digits and inner '-', at most 64");
+		return;
+	}
+	for (i = 0; i < cfg->nproviders; i++)
+		if (strcmp(cfg->providers[i].id, id) == 0) {
+			config_msg(c, CONFIG_ERROR, c->sec_line[CONFIG_SEC_WORKERS], 0,
+			    "workers.provider \"%s\" is also a [providers.%s] (line %d): name "
+			    "the workers' provider otherwise", id, id, cfg->providers[i].line);
+			return;
+		}
+	if ((np = realloc(cfg->providers, (size_t)(cfg->nproviders + 1) * sizeof(*np))) == NULL) {
+		c->oom = 1;
+		return;
+	}
+	cfg->providers = np;
+	p = &cfg->providers[cfg->nproviders++];
+	memset(p, 0, sizeof(*p));
+	p->line = (int)c->sec_line[CONFIG_SEC_WORKERS];
+	config_defaults(c, CONFIG_SEC_PROVIDER, p);
+	free(p->models_path);
+	p->models_path = NULL;		/* the catalog rows come from the workers' hellos */
+	free(p->base_url);
+	p->id = config_strdup(c, id);
+	p->base_url = config_strdup(c, "http://worker.invalid");
+	p->protocols = CONFIG_PROTO_OPENAI;
+	p->routing_priority = cfg->workers.routing_priority;
+	p->enabled = 1;
+	p->auth = CONFIG_AUTH_NONE;
+	p->workers = 1;
+	if ((p->accounts = calloc(1, sizeof(*p->accounts))) == NULL) {
+		c->oom = 1;
+		return;
+	}
+	p->naccounts = 1;
+	p->accounts[0].line = p->line;
+	config_defaults(c, CONFIG_SEC_ACCOUNT, &p->accounts[0]);
+	p->accounts[0].name = config_strdup(c, id);
+	config_finish_account(c, p, 0);
+}
+
 /* Duplicate account names across every provider. */
 static void
 config_check_names(struct config_ctx *c)
@@ -2563,6 +2644,7 @@ config_finish(struct config_ctx *c)
 		for (j = 0; j < p->naccounts; j++)
 			config_finish_account(c, p, j);
 	}
+	config_add_workers(c);
 	config_check_names(c);
 	config_resolve_proxies(c);
 	if (cfg->nproviders == 0)
@@ -3057,7 +3139,8 @@ config_doc_markdown(FILE *fp)
 	static const int order[] = {
 		CONFIG_SEC_SERVER, CONFIG_SEC_UPSTREAM, CONFIG_SEC_DATABASE, CONFIG_SEC_MODELS,
 		CONFIG_SEC_ROUTING, CONFIG_SEC_LIMITS, CONFIG_SEC_DASHBOARD, CONFIG_SEC_SECURITY,
-		CONFIG_SEC_BACKUP, CONFIG_SEC_TRANSLATION, CONFIG_SEC_RETENTION, CONFIG_SEC_PROVIDER,
+		CONFIG_SEC_BACKUP, CONFIG_SEC_TRANSLATION, CONFIG_SEC_RETENTION, CONFIG_SEC_WORKERS,
+		CONFIG_SEC_PROVIDER,
 		CONFIG_SEC_ACCOUNT, CONFIG_SEC_PROXY,
 		CONFIG_SEC_OVERRIDE, CONFIG_SEC_AUTH, CONFIG_SEC_STREAM
 	};

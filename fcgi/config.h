@@ -116,6 +116,8 @@ struct config_provider {
 	struct config_account *accounts; /* owned array */
 	int		 naccounts;	/* >= 1: a keyless provider without accounts gets one named after it */
 	int		 line;		/* where the provider's table starts */
+	int		 workers;	/* 1: the provider [workers] adds: its models are those
+					   of the live remote workers, its attempts go to them */
 };
 
 /* [model_overrides."<model>"]: facts about a model the catalog cannot know. */
@@ -240,6 +242,15 @@ struct config_retention {
 	int		 interval_s;		/* how often maintenance applies it, default 3600 */
 };
 
+/* [workers]: remote workers that dial in (docs/workers.md). */
+struct config_workers {
+	int		 enabled;		/* 1: /worker/v1/... is served, the provider is added */
+	char		*provider;		/* id of that provider, default "workers" */
+	int		 routing_priority;	/* its tier, default 0 */
+	int		 heartbeat_s;		/* a worker says hello this often, default 10 */
+	int		 gone_after_s;		/* silent this long, a worker is gone, default 30 */
+};
+
 /* The whole configuration. Read-only once loaded: safe to share between threads. */
 struct config {
 	char		*path;		/* absolute path of the file loaded */
@@ -255,6 +266,7 @@ struct config {
 	struct config_backup	 backup;
 	struct config_translation translation;
 	struct config_retention	 retention;
+	struct config_workers	 workers;
 	struct config_provider	*providers;	/* owned array, file order */
 	int			 nproviders;
 	struct config_proxy	*proxies;	/* owned array */

@@ -1075,7 +1075,7 @@ dashboard_gate(struct worker *w, struct http_req *r, int admin_only, int html, i
 		snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", w->auth_retry_s);
 		http_error_ex(r, 429, "rate_limit_exceeded", "too many failed key checks from "
 		    "this address: try again later", retry);
-	} else if (role == SERVER_ROLE_CLIENT)
+	} else if (role == SERVER_ROLE_CLIENT || role == SERVER_ROLE_WORKER)
 		http_error(r, 403, "permission_error", "this needs an admin key");
 	else
 		http_error_ex(r, 401, "authentication_error", "invalid or missing API key",

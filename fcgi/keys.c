@@ -70,6 +70,7 @@ static const char *const keys_sql[KEYS_STMT__MAX] = {
 static const char *const keys_role_names[KEYS_ROLE__MAX] = {
 	[KEYS_ROLE_CLIENT] = "client",
 	[KEYS_ROLE_ADMIN] = "admin",
+	[KEYS_ROLE_WORKER] = "worker",
 };
 
 struct keys_db {
@@ -153,6 +154,7 @@ static void
 keys_row(sqlite3_stmt *st, struct keys_info *info)
 {
 	const char *s;
+	int i;
 
 	memset(info, 0, sizeof(*info));
 	info->id = sqlite3_column_int64(st, 0);
@@ -161,8 +163,10 @@ keys_row(sqlite3_stmt *st, struct keys_info *info)
 	if ((s = (const char *)sqlite3_column_text(st, 2)) != NULL)
 		strncpy(info->prefix, s, KEYS_VISIBLE_LEN);
 	s = (const char *)sqlite3_column_text(st, 3);
-	info->role = s != NULL && strcmp(s, "admin") == 0 ?
-	    KEYS_ROLE_ADMIN : KEYS_ROLE_CLIENT;
+	info->role = KEYS_ROLE_CLIENT;
+	for (i = 0; s != NULL && i < KEYS_ROLE__MAX; i++)
+		if (strcmp(s, keys_role_names[i]) == 0)
+			info->role = (enum keys_role)i;
 	info->created_at = sqlite3_column_int64(st, 4);
 	info->last_used_at = sqlite3_column_int64(st, 5);
 	info->revoked_at = sqlite3_column_int64(st, 6);

@@ -19,6 +19,7 @@
 enum keys_role {
 	KEYS_ROLE_CLIENT,	/* data plane only */
 	KEYS_ROLE_ADMIN,	/* data plane, dashboard and admin API */
+	KEYS_ROLE_WORKER,	/* a remote worker: /worker/v1/... only */
 	KEYS_ROLE__MAX
 };
 
@@ -53,7 +54,7 @@ struct keys_usage {
 /* Prepared statements of one connection; owned by one thread. */
 struct keys_db;
 
-/* Returns "client" or "admin". */
+/* Returns "client", "admin" or "worker". */
 const char	*keys_role_name(enum keys_role role);
 
 /* Returns 1 if name is a valid key name: 1-64 of [A-Za-z0-9_.-]. */

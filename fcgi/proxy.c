@@ -25,6 +25,7 @@
 #include "upstream.h"
 #include "usage.h"
 #include "useragent.h"
+#include "workerjob.h"
 #include "xlate.h"
 
 /* Accounts one request may try; [routing] max_attempts is lowered to it. */
@@ -507,7 +508,8 @@ proxy_job_choose(const struct server_db *d, void *arg)
 	}
 	/* The writer's selector chooses among this request's accounts. */
 	if ((err = select_bind(d->sel, j->cfg, j->cfg_gen)) != QP_OK ||
-	    (err = select_choose(d->sel, j->q, j->sel)) != QP_OK)
+	    (err = select_choose(d->sel, j->q, j->sel)) != QP_OK ||
+	    (err = workerjob_choose(d, j->cfg, j->q, j->sel)) != QP_OK)
 		return err;
 	if (j->sel->status == SELECT_OK)
 		return accounting_attempt_start(d->acc, j->req, j->sel, j->q->now);
@@ -1044,6 +1046,7 @@ proxy_transfer(struct proxy_request *p)
 {
 	struct upstream_headers *hdrs;
 	struct upstream_req ureq;
+	struct workerjob_spec spec;
 	enum qp_err err;
 
 	memset(&p->ures, 0, sizeof(p->ures));
@@ -1066,7 +1069,15 @@ proxy_transfer(struct proxy_request *p)
 	if (p->overhead_us < 0)
 		p->overhead_us = db_mono_us() - p->t0_us;
 	p->att_t0 = proxy_mono_ms();
-	err = upstream_perform(p->w->up, &ureq, &p->ures);
+	if (p->sel.provider->workers) {
+		/* A remote worker's attempt: the same callbacks, fed from its result POSTs. */
+		spec.request_id = p->req.id;
+		spec.attempt = p->req.attempts;
+		spec.model = p->base;
+		spec.stream = p->rb.stream;
+		err = workerjob_perform(p->w, p->sel.account, &spec, &ureq, &p->ures);
+	} else
+		err = upstream_perform(p->w->up, &ureq, &p->ures);
 	upstream_headers_free(hdrs);
 	return err;
 }

@@ -9,6 +9,7 @@
 #include "models.h"
 #include "proxy.h"
 #include "route.h"
+#include "workerapi.h"
 #include "workers_view.h"
 
 static void	route_web_error(struct worker *, struct http_req *);
@@ -25,6 +26,11 @@ static const struct route route_routes[] = {
 	{ "POST",	"/v1/responses", proxy_responses, ROUTE_CLIENT,	0 },
 	{ "POST",	"/v1/embeddings", proxy_embeddings, ROUTE_CLIENT, 0 },
 	{ "POST",	"/v1/completions", proxy_completions, ROUTE_CLIENT, 0 },
+	/* Remote workers (docs/workers.md); /worker/v1/jobs/{id}/result is the prefix. */
+	{ "POST",	"/worker/v1/hello", workerapi_hello,	ROUTE_WORKER,	0 },
+	{ "POST",	"/worker/v1/bye", workerapi_bye,	ROUTE_WORKER,	0 },
+	{ "GET",	"/worker/v1/jobs", workerapi_jobs,	ROUTE_WORKER,	0 },
+	{ "POST",	"/worker/v1/jobs/", workerapi_result,	ROUTE_WORKER,	ROUTE_PREFIX },
 	/*
 	 * The dashboard checks access itself: [dashboard] public, admin keys
 	 * and admin login sessions, a redirect to /login for pages and 401/403
@@ -171,7 +177,7 @@ route_allowed(struct worker *w, struct http_req *r, enum route_access access)
 	    (access == ROUTE_METRICS && cfg->dashboard.metrics_public))
 		return 1;
 	/* Client routes need no pooled connection: the key is checked by the writer. */
-	if (access != ROUTE_CLIENT && server_worker_ready(w) != QP_OK) {
+	if (access != ROUTE_CLIENT && access != ROUTE_WORKER && server_worker_ready(w) != QP_OK) {
 		http_error(r, 503, http_type(r, "server_error", "api_error"),
 		    "the gateway is not ready: its database is unavailable");
 		return 0;
@@ -184,7 +190,8 @@ route_allowed(struct worker *w, struct http_req *r, enum route_access access)
 		return 0;
 	}
 	/* An admin's dashboard session opens what an admin key opens. */
-	if (access != ROUTE_CLIENT && role != SERVER_ROLE_ADMIN && dashboard_session_admin(w, r))
+	if (access != ROUTE_CLIENT && access != ROUTE_WORKER && role != SERVER_ROLE_ADMIN &&
+	    dashboard_session_admin(w, r))
 		return 1;
 	if (role == SERVER_ROLE_NONE && w->auth_err == QP_EEXPIRED) {
 		http_error_ex(r, 401, http_type(r, "invalid_request_error",
@@ -204,7 +211,14 @@ route_allowed(struct worker *w, struct http_req *r, enum route_access access)
 		    "WWW-Authenticate: Bearer\r\n");
 		return 0;
 	}
-	if (access != ROUTE_CLIENT && role != SERVER_ROLE_ADMIN) {
+	/* A worker key opens /worker/v1/... and nothing else; nothing else opens it. */
+	if ((access == ROUTE_WORKER) != (role == SERVER_ROLE_WORKER)) {
+		http_error(r, 403, http_type(r, "invalid_request_error", "permission_error"),
+		    access == ROUTE_WORKER ? "this needs a worker key (quotapool-admin key new "
+		    "NAME --worker)" : "a worker key may call /worker/v1/ only");
+		return 0;
+	}
+	if (access != ROUTE_CLIENT && access != ROUTE_WORKER && role != SERVER_ROLE_ADMIN) {
 		http_error(r, 403, http_type(r, "invalid_request_error",
 		    "permission_error"), "this needs an admin key");
 		return 0;

@@ -12,6 +12,7 @@ enum route_access {
 	ROUTE_ADMIN,		/* an admin key or an admin's dashboard session */
 	ROUTE_DASHBOARD,	/* anyone if [dashboard] public, else as ROUTE_ADMIN */
 	ROUTE_METRICS,		/* anyone if [dashboard] metrics_public, else as ROUTE_ADMIN */
+	ROUTE_WORKER,		/* a worker key, and no other (a worker key is refused elsewhere) */
 	ROUTE_ACCESS__MAX
 };
 

@@ -24,6 +24,7 @@
 #include "route.h"
 #include "authfail.h"
 #include "server.h"
+#include "handoff.h"
 
 /* One pooled connection and the statements prepared on it. */
 struct server_dbslot {
@@ -32,6 +33,7 @@ struct server_dbslot {
 	struct select_db	*sel;
 	struct accounting_db	*acc;
 	struct stats_rollup	*rollup;
+	struct workers_db	*workers;
 	int			 ready;		/* 1 once migrated and prepared */
 	int			 busy;		/* 1 while lent to a thread */
 };
@@ -41,6 +43,7 @@ static void
 server_slot_close(struct server_dbslot *s)
 {
 
+	workers_db_free(s->workers);
 	stats_rollup_free(s->rollup);
 	accounting_free(s->acc);
 	select_free(s->sel);
@@ -168,7 +171,9 @@ server_slot_prepare(struct server *srv, struct server_dbslot *s, const struct co
 	    (s->acc == NULL &&
 	    (s->acc = accounting_new(s->db, &err, errbuf, sizeof(errbuf))) == NULL) ||
 	    (s->rollup == NULL &&
-	    (s->rollup = stats_rollup_new(s->db, &err, errbuf, sizeof(errbuf))) == NULL)) {
+	    (s->rollup = stats_rollup_new(s->db, &err, errbuf, sizeof(errbuf))) == NULL) ||
+	    (s->workers == NULL &&
+	    (s->workers = workers_db_new(s->db, &err, errbuf, sizeof(errbuf))) == NULL)) {
 		snprintf(reason, len, "database schema: %s", errbuf);
 		return err;
 	}
@@ -309,6 +314,7 @@ server_batch(struct server *srv, enum qp_err (*fn)(const struct server_db *, voi
 	d.sel = s->sel;
 	d.acc = s->acc;
 	d.rollup = s->rollup;
+	d.workers = s->workers;
 	err = fn(&d, arg);
 	srv->wr_jobs++;
 	if (sqlite3_get_autocommit(s->db)) {
@@ -323,6 +329,16 @@ server_batch(struct server *srv, enum qp_err (*fn)(const struct server_db *, voi
 out:
 	pthread_mutex_unlock(&srv->wr_lock);
 	return err;
+}
+
+void
+server_batch_flush(struct server *srv)
+{
+
+	pthread_mutex_lock(&srv->wr_lock);
+	if (srv->wr_open)
+		server_wr_commit(srv);
+	pthread_mutex_unlock(&srv->wr_lock);
 }
 
 /* A passive checkpoint on the committer's connection, opened at first use. */
@@ -452,7 +468,8 @@ server_auth(struct worker *w, struct http_req *r)
 	if (w->auth_err != QP_OK)
 		return SERVER_ROLE_NONE;
 	r->key_id = job.info.id;
-	return job.info.role == KEYS_ROLE_ADMIN ? SERVER_ROLE_ADMIN : SERVER_ROLE_CLIENT;
+	return job.info.role == KEYS_ROLE_ADMIN ? SERVER_ROLE_ADMIN :
+	    job.info.role == KEYS_ROLE_WORKER ? SERVER_ROLE_WORKER : SERVER_ROLE_CLIENT;
 }
 
 /* Releases what a worker opened. */
@@ -991,6 +1008,13 @@ server_run(struct config *start, int listen_fd)
 		goto out;
 	}
 	attr_init = 1;
+	/* Remote workers: the socket other processes hand this one's jobs to. */
+	if (cfg->workers.enabled && (srv->handoff = handoff_start(cfg->server.state_dir, &err,
+	    errbuf, sizeof(errbuf))) == NULL) {
+		/* The rest is served; /worker/v1/... answers 503 saying why. */
+		log_msg(LOG_ERROR, "remote workers are not served: %s", errbuf);
+		err = QP_OK;
+	}
 	pthread_attr_setstacksize(&srv->wattr, QP_THREAD_STACK);
 	if (pthread_create(&srv->wr_thread, &srv->wattr, server_committer_main, srv) != 0) {
 		log_msg(LOG_ERROR, "cannot start the committer thread: %s", strerror(errno));
@@ -1054,6 +1078,8 @@ server_run(struct config *start, int listen_fd)
 	started = srv->nworkers;
 	pthread_mutex_unlock(&srv->acc_lock);
 	atomic_store(&srv->stopping, 1);
+	if (srv->handoff != NULL)
+		handoff_close_waits(srv->handoff);	/* long polls answer 204 now */
 	FCGX_ShutdownPending();
 	shutdown(listen_fd, SHUT_RDWR);
 	clock_gettime(CLOCK_REALTIME, &deadline);
@@ -1090,6 +1116,7 @@ out:
 			server_slot_close(&srv->slots[i]);
 		free(srv->slots);
 		upstream_share_free(srv->share);
+		handoff_stop(srv->handoff);
 		authfail_free(srv->authfail);
 		migrate_set_free(&srv->schema);
 		prices_free(srv->prices);

@@ -20,6 +20,9 @@
 #include "select.h"
 #include "stats.h"
 #include "upstream.h"
+#include "workers.h"
+
+struct handoff;
 
 /* One pooled database connection with its prepared statements (opaque). */
 struct server_dbslot;
@@ -31,6 +34,7 @@ struct server_db {
 	struct select_db	*sel;
 	struct accounting_db	*acc;
 	struct stats_rollup	*rollup;
+	struct workers_db	*workers;	/* remote workers' rows */
 };
 
 /*
@@ -48,6 +52,9 @@ struct server {
 						   row in processes */
 	struct upstream_share	*share;		/* libcurl DNS and TLS caches of all workers */
 	struct authfail		*authfail;	/* failed key checks and logins (thread-safe) */
+	struct handoff		*handoff;	/* this process's hand-off socket for remote
+						   workers' jobs, NULL unless [workers]
+						   enabled at start (thread-safe) */
 	struct prices		*prices;	/* the shipped price catalog (read-only), NULL =
 						   none could be read */
 	int			 dashboard_ready; /* 1 once the dashboard's templates are
@@ -117,6 +124,7 @@ enum server_role {
 	SERVER_ROLE_NONE,	/* no key or an invalid one */
 	SERVER_ROLE_CLIENT,	/* a client key */
 	SERVER_ROLE_ADMIN,	/* an admin key */
+	SERVER_ROLE_WORKER,	/* a remote worker's key */
 	SERVER_ROLE__MAX
 };
 
@@ -151,6 +159,13 @@ enum qp_err	 server_worker_ready(struct worker *w);
  */
 enum qp_err	 server_batch(struct server *srv,
 		    enum qp_err (*fn)(const struct server_db *d, void *arg), void *arg);
+
+/*
+ * Commits the writer's open transaction at once (server_batch() commits
+ * QP_WRITE_DELAY_MS after it began): for a change another process must
+ * see before this one tells it to look. Thread-safe.
+ */
+void		 server_batch_flush(struct server *srv);
 
 /* Returns w's pooled connection, if any, and clears w's pointers into it. */
 void		 server_worker_release(struct worker *w);

@@ -80,8 +80,9 @@ int64_t
 workers_view_gone_ms(const struct config *cfg)
 {
 
-	(void)cfg;
-	return WORKERS_VIEW_GONE_AFTER_MS;
+	if (cfg == NULL || cfg->workers.gone_after_s <= 0)
+		return WORKERS_VIEW_GONE_AFTER_MS;
+	return (int64_t)cfg->workers.gone_after_s * 1000;
 }
 
 struct workers_view *

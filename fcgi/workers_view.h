@@ -18,7 +18,7 @@
  * Bounds of this read-only view of the workers tables (schema 0011). They
  * live here rather than in bounds.h: nothing here parses outside input.
  */
-/* A worker silent this long is gone when [workers] says nothing (docs/workers.md: 30 s). */
+/* A worker silent this long is gone when no configuration is at hand ([workers] gone_after_s' default). */
 #define WORKERS_VIEW_GONE_AFTER_MS	(30LL * 1000)
 /* Workers listed by the page, /api/stats/workers and the state stream: the most recently seen. */
 #define WORKERS_VIEW_LIST_MAX		256
@@ -115,9 +115,9 @@ enum workers_view_state workers_view_state(int gone_marked, int64_t last_seen_at
 const char	*workers_view_state_name(enum workers_view_state s);
 
 /*
- * The gone threshold in force, in ms: WORKERS_VIEW_GONE_AFTER_MS (the
- * gateway's default) until this build has a [workers] gone_after_s.
- * cfg may be NULL. Thread-safe.
+ * The gone threshold in force, in ms: [workers] gone_after_s, the one the
+ * gateway's sweep and routing use; WORKERS_VIEW_GONE_AFTER_MS (its
+ * default) when cfg is NULL. Thread-safe.
  */
 int64_t		 workers_view_gone_ms(const struct config *cfg);
 

@@ -835,10 +835,11 @@ class Instance:
     server, database: extra keys of [server] / [database].
     sections: other tables, e.g. {"routing": {"max_attempts": 3}}.
     extra_toml: raw text appended to config.toml.
+    procs: quotapool.fcgi processes behind lighttpd (serve --procs).
     """
 
     def __init__(self, providers=None, server=None, database=None,
-                 sections=None, extra_toml="", prefix="qp-it-"):
+                 sections=None, extra_toml="", prefix="qp-it-", procs=1):
         self.dir = tempdir(prefix)
         self.config_path = os.path.join(self.dir, "config.toml")
         self.state_dir = os.path.join(self.dir, "state")
@@ -848,6 +849,7 @@ class Instance:
         self.database = dict(database or {})
         self.sections = dict(sections or {})
         self.extra_toml = extra_toml
+        self.procs = procs
         self.port = free_port()
         self.key = None
         self.proc = None
@@ -910,9 +912,11 @@ class Instance:
             raise StartError("quotapool-admin migrate failed: %r" % r)
         return r
 
-    def new_key(self, name, admin_role=False):
-        """Issues a client key (admin key if admin_role) and returns it."""
-        args = ["key", "new", name] + (["--admin"] if admin_role else [])
+    def new_key(self, name, admin_role=False, worker=False):
+        """Issues a client key (admin key if admin_role, a remote worker's
+        if worker) and returns it."""
+        args = ["key", "new", name] + (["--admin"] if admin_role else []) + \
+            (["--worker"] if worker else [])
         r = self.admin(*args)
         lines = r.lines()
         if r.rc != 0 or len(lines) != 1 or not KEY_RE.match(lines[0]):
@@ -976,7 +980,9 @@ class Instance:
         base_err = self._err.tell()
         self.proc = subprocess.Popen(
             [ADMIN, "--config", self.config_path, "serve", "--port",
-             str(self.port)], stdin=subprocess.DEVNULL, stdout=self._out,
+             str(self.port)] + (["--procs", str(self.procs)]
+                                if self.procs != 1 else []),
+            stdin=subprocess.DEVNULL, stdout=self._out,
             stderr=self._err, env=child_env(self._fcgi_env()),
             start_new_session=True)
         want = "quotapool listening on http://127.0.0.1:%d/" % self.port
@@ -1062,8 +1068,8 @@ class Instance:
 
     def log_findings(self):
         """(sanitizer report lines, app pids, restarts) in what the logs got
-        since this run started. restarts: the processes that started after
-        the first, or lighttpd's count of backends that died, the larger."""
+        since this run started. restarts: the processes that started beyond
+        the procs first ones, or lighttpd's count of backends that died, the larger."""
         reports, pids, deaths = [], [], 0
         for name, text in self._logs_since(self._log_base).items():
             found = sanitizer_lines(text)
@@ -1073,7 +1079,7 @@ class Instance:
                 if pid not in pids:
                     pids.append(pid)
             deaths += len(BACKEND_DEATH_RE.findall(text))
-        return reports, pids, max(len(pids) - 1, deaths)
+        return reports, pids, max(len(pids) - self.procs, deaths)
 
     def check_logs(self):
         """One test point for this run's logs (a diagnostic only, once the

@@ -8,8 +8,9 @@ quotapool.fcgi is started the way systemd's quotapool-fcgi.socket starts it:
 the listening Unix socket is fd 0 and fd 3, with LISTEN_FDS=1 and LISTEN_PID
 set to its own pid. Through Apache: events of a stream arrive one by one as
 the provider writes them, a client that hangs up aborts the upstream
-transfer, 413 and 401 come in each protocol family's shape, and the
-Authorization header reaches the application.
+transfer, 413 and 401 come in each protocol family's shape, the
+Authorization header reaches the application, and a remote worker's
+long poll, its job and its sequence of result POSTs pass (/worker/v1/*).
 
 Skips (visibly) when apache2 or its proxy_fcgi module is not installed
 (Debian package apache2)."""
@@ -21,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 sys.dont_write_bytecode = True
@@ -52,9 +54,10 @@ inst = qp.Instance(server={"max_request_body_bytes": 65536}, providers={
            "accounts": ["ao1"]},
     "pa": {"mock": ma, "protocols": ["anthropic"], "models": ["claude-a"],
            "accounts": ["aa1"]},
-}, prefix="qp-apache-")
+}, sections={"workers": {"enabled": True}}, prefix="qp-apache-")
 inst.migrate()
 inst.key = inst.new_key("apache")
+wkey = inst.new_key("apache-worker", worker=True)
 
 # ---- quotapool.fcgi, socket-activated as by systemd ---------------------
 
@@ -279,6 +282,53 @@ for path, fam, mock, body in (
           "%s disconnect: the row is closed as client_disconnected" % fam)
 
 is_eq(dp.pending(inst), [], "no request is left pending")
+
+# ---- a remote worker through Apache -----------------------------------------
+
+
+def wcall(method, path, body=None, timeout=30):
+    return qp.http_request(inst.port, method, path, body, key=wkey,
+                           timeout=timeout)
+
+
+r = wcall("POST", "/worker/v1/hello", {"name": "box", "capacity": 2,
+                                       "models": [{"id": "wm"}]})
+is_eq(r.status, 200, "worker hello through Apache: 200")
+t0 = time.monotonic()
+r = wcall("GET", "/worker/v1/jobs?wait=2")
+is_eq(r.status, 204, "a long poll through Apache: 204 when no job came")
+cmp_ok(time.monotonic() - t0, ">=", 1.9, "Apache let the poll wait its 2 s")
+wres = {}
+
+
+def apache_worker():
+    r = wcall("GET", "/worker/v1/jobs?wait=20", timeout=40)
+    wres["poll"] = r.status
+    if r.status != 200:
+        return
+    job = r.json()
+    head = b'{"status": 200, "headers": {"content-type": "text/event-stream"}}\n'
+    parts = [head + b'data: {"choices":[{"index":0,"delta":{"content":"A"}}]}\n\n',
+             b'data: {"choices":[{"index":0,"delta":{"content":"B"}}]}\n\n',
+             b'data: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,'
+             b'"total_tokens":3}}\n\ndata: [DONE]\n\n']
+    wres["posts"] = []
+    for i, part in enumerate(parts):
+        time.sleep(0.3)
+        r = wcall("POST", "/worker/v1/jobs/%s/result?seq=%d%s" % (
+            job["id"], i, "&end=1" if i == len(parts) - 1 else ""), part)
+        wres["posts"].append(r.status)
+
+
+wt = threading.Thread(target=apache_worker, daemon=True)
+wt.start()
+time.sleep(0.5)
+with inst.stream(OPENAI, dp.chat("wm", stream=True), timeout=30) as s:
+    s.read_all()
+wt.join(30)
+is_eq(wres.get("posts"), [204, 204, 204], "the worker's result POSTs through Apache: 204")
+ok(b'"A"' in s.body and b'"B"' in s.body and b"[DONE]" in s.body,
+   "the client got the worker's events through Apache")
 
 # ---- stop -----------------------------------------------------------------
 

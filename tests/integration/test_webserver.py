@@ -290,7 +290,8 @@ def standalone_unreachable():
     text = text.replace("@STATE_DIR@/quotapool.sock", d + "/nobody.sock")
     for k, v in {"HOST": "127.0.0.1", "PORT": str(port), "STATE_DIR": d,
                  "MAX_REQUEST_KB": "1024", "MAX_FDS": "1024",
-                 "MAX_CONNECTIONS": "512", "DATA_DIR": qp.SRCDIR}.items():
+                 "MAX_CONNECTIONS": "512", "DATA_DIR": qp.SRCDIR,
+                 "MAX_PROCS": "1"}.items():
         text = text.replace("@%s@" % k, v)
     conf = os.path.join(d, "lighttpd.conf")
     with open(conf, "w") as f:
