@@ -63,11 +63,8 @@ def write(sql, args=()):
 
 
 def new_worker_key(name):
-    """A key row of role worker, as `key new NAME --worker` makes; returns the secret."""
-    key = "qp_" + secrets.token_hex(24)
-    write("INSERT INTO client_keys (name, prefix, hash, role, created_at) "
-          "VALUES (?, ?, ?, 'worker', ?)",
-          (name, key[:11], hashlib.sha256(key.encode()).digest(), dp.now_ms()))
+    """A worker key (`key new NAME --worker`); returns the secret and its row id."""
+    key = inst.new_key(name, worker=True)
     return key, dp.query(inst, "SELECT id FROM client_keys WHERE name = ?",
                          (name,))[0]["id"]
 
