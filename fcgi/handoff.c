@@ -159,6 +159,21 @@ handoff_write(int fd, const void *buf, size_t len, int timeout_ms)
 	return 0;
 }
 
+int
+handoff_discard(int fd, size_t len, int timeout_ms)
+{
+	char buf[4096];
+	size_t n;
+
+	while (len > 0) {
+		n = len < sizeof(buf) ? len : sizeof(buf);
+		if (handoff_read(fd, buf, n, timeout_ms) != 0)
+			return -1;
+		len -= n;
+	}
+	return 0;
+}
+
 void
 handoff_reply(int fd, enum handoff_reply code)
 {
@@ -566,11 +581,17 @@ handoff_send_result(const char *path, const char *id, uint32_t seq, int end, con
 	m.len = (uint32_t)len;
 	snprintf(m.id, sizeof(m.id), "%s", id);
 	handoff_pack(&m, hdr);
-	/* The owner reads as fast as its client takes the bytes: that is the backpressure. */
-	if (handoff_write(fd, hdr, sizeof(hdr), HANDOFF_SEND_MS) != 0 ||
-	    handoff_write(fd, buf, len, timeout_ms) != 0 ||
-	    handoff_read(fd, &c, 1, timeout_ms) != 0)
-		c = (char)HANDOFF_REPLY_GONE;
+	/*
+	 * The owner reads as fast as its client takes the bytes: that is the
+	 * backpressure. It may answer before it read them all (a wrong seq, a
+	 * job gone) and close: the payload's write then fails, and the answer
+	 * already sent is read all the same.
+	 */
+	if (handoff_write(fd, hdr, sizeof(hdr), HANDOFF_SEND_MS) == 0) {
+		(void)handoff_write(fd, buf, len, timeout_ms);
+		if (handoff_read(fd, &c, 1, timeout_ms) != 0)
+			c = (char)HANDOFF_REPLY_GONE;
+	}
 	close(fd);
 	switch (c) {
 	case HANDOFF_REPLY_OK:

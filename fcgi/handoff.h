@@ -93,6 +93,12 @@ int		 handoff_job_take(struct handoff *h, struct handoff_job *j,
  */
 int		 handoff_read(int fd, void *buf, size_t len, int timeout_ms);
 
+/*
+ * Reads and drops len payload bytes (a delivery answered without them),
+ * each piece within timeout_ms. 0, or -1 if the sender went away.
+ */
+int		 handoff_discard(int fd, size_t len, int timeout_ms);
+
 /* Answers a delivery with one reply byte and closes its connection. */
 void		 handoff_reply(int fd, enum handoff_reply code);
 

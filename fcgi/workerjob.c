@@ -208,6 +208,7 @@ workerjob_head(struct workerjob *j, struct handoff_delivery *d, size_t *left)
 	}
 	*left -= first;
 	if (workerproto_head_parse(j->buf, first, &j->head, &used) != QP_OK) {
+		(void)handoff_discard(d->fd, *left, WORKERJOB_READ_MS);
 		handoff_reply(d->fd, HANDOFF_REPLY_HEAD);
 		workerjob_fail(j, UPSTREAM_RECV_FAILED, j->head.why);
 		return -1;
@@ -244,6 +245,7 @@ workerjob_deliver(struct workerjob *j, struct handoff_delivery *d)
 	size_t left = d->len, n;
 
 	if (d->seq != j->seq) {
+		(void)handoff_discard(d->fd, d->len, WORKERJOB_READ_MS);
 		handoff_reply(d->fd, HANDOFF_REPLY_SEQ);
 		return 0;
 	}
@@ -389,8 +391,12 @@ workerjob_perform(struct worker *w, const struct config_account *acct,
 	j.db.worker_id = n->worker_id;
 	j.db.spec = spec;
 	j.db.process_id = server_process_id(w->srv);
-	if (w->srv->handoff == NULL)
-		return QP_EINVAL;
+	if (w->srv->handoff == NULL) {
+		/* [workers] enabled by a reload: no worker can reach this process. */
+		workerjob_fail(&j, UPSTREAM_CONNECT_FAILED, "this process serves no remote "
+		    "workers (enabled after it started)");
+		return QP_OK;
+	}
 	j.db.socket_path = handoff_path(w->srv->handoff);
 	if ((j.buf = malloc(QP_HANDOFF_CHUNK)) == NULL)
 		return QP_ENOMEM;

@@ -17,7 +17,7 @@ test_hello(void)
 {
 	struct workerproto_hello h;
 	char *big;
-	size_t i, n;
+	size_t i, n, o;
 
 	is_int(hello("{\"name\":\"gpu1\",\"version\":\"1.2.0\",\"capacity\":4,\"protocols\":"
 	    "[\"openai\"],\"models\":[{\"id\":\"llama3.1:8b\"},{\"id\":\"qwen3:32b\","
@@ -71,16 +71,13 @@ test_hello(void)
 	/* 513 models, and an id of 129 bytes. */
 	n = 64 + 513 * 16;
 	big = malloc(n);
-	strcpy(big, "{\"name\":\"a\",\"capacity\":1,\"models\":[");
+	o = (size_t)snprintf(big, n, "{\"name\":\"a\",\"capacity\":1,\"models\":[");
 	for (i = 0; i < 513; i++)
-		sprintf(big + strlen(big), "%s{\"id\":\"m%03zu\"}", i ? "," : "", i);
-	strcat(big, "]}");
+		o += (size_t)snprintf(big + o, n - o, "%s{\"id\":\"m%03zu\"}", i ? "," : "", i);
+	snprintf(big + o, n - o, "]}");
 	is_int(hello(big, &h), QP_EINVAL, "513 models refused");
 	workerproto_hello_free(&h);
-	strcpy(big, "{\"name\":\"a\",\"capacity\":1,\"models\":[{\"id\":\"");
-	for (i = 0; i < 129; i++)
-		strcat(big, "x");
-	strcat(big, "\"}]}");
+	snprintf(big, n, "{\"name\":\"a\",\"capacity\":1,\"models\":[{\"id\":\"%0129d\"}]}", 0);
 	is_int(hello(big, &h), QP_EINVAL, "a 129-byte model id refused");
 	workerproto_hello_free(&h);
 	free(big);
