@@ -138,7 +138,8 @@ def main():
         while time.monotonic() < deadline:
             r = inst.request("GET", "/v1/models")
             ids = [m.get("id") for m in (r.try_json() or {}).get("data", [])]
-            if r.status == 200 and VIA in ids and DIRECT in ids:
+            # Listed as "m-worker/workers" (the [workers] provider's suffix).
+            if r.status == 200 and any(i in (VIA, VIA + "/workers") for i in ids):
                 break
             time.sleep(0.2)
         else:
