@@ -501,4 +501,43 @@ cmp_ok(len(text), "<", 64 * 1024, "/metrics stays small with 104 workers")
 res = inst.stop()
 is_eq((res.rc, res.leftovers), (0, []), "serve stops cleanly")
 inst.check_logs()
+
+# ---------------------------------------------------------------------------
+# What the gateway writes: a hello and a bye through /worker/v1/*, with the
+# threshold of [workers] gone_after_s
+
+inst = qp.Instance(sections={"workers": {"enabled": True, "gone_after_s": 7}})
+dp.start(inst)
+ADMIN = inst.new_key("boss", admin_role=True)
+WKEY = inst.new_key("wk-real", worker=True)
+r = inst.request("POST", "/worker/v1/hello", {
+    "name": "rtx", "version": "9.9.9", "capacity": 3, "protocols": ["openai"],
+    "models": [{"id": "qwen3:8b"}, {"id": "llama3.2:3b", "context_length": 8192}]},
+    key=WKEY)
+is_eq(r.status, 200, "a worker says hello through the gateway")
+j, _ = api()
+w = (j.get("workers") or [{}])[0]
+is_eq((j.get("gone_after_ms"), w.get("name"), w.get("key"), w.get("version"),
+       w.get("state"), w.get("capacity"), sorted(w.get("models", []))),
+      (7000, "rtx", "wk-real", "9.9.9", "idle", 3, ["llama3.2:3b", "qwen3:8b"]),
+      "API: the registered worker as its hello said, the threshold from "
+      "[workers] gone_after_s")
+s = SSE()
+evs = s.next_event(10)
+ok(evs and json.loads(evs[0][1]).get("idle") == 1, "state stream: the worker idle "
+   "at connect", lambda: repr(evs))
+r = inst.request("POST", "/worker/v1/bye", key=WKEY)
+is_eq(r.status, 204, "the worker says bye")
+evs = s.next_event(10)
+st = json.loads(evs[0][1]) if evs else {}
+is_eq((st.get("gone"), ((st.get("workers") or [{}])[0]).get("gone_reason")),
+      (1, "bye"), "state stream: an event says it is gone, by bye")
+s.close()
+text, samples = metrics()
+is_eq((value(samples, "quotapool_worker_up", "rtx", "wk-real"),
+       value(samples, "quotapool_worker_capacity", "rtx", "wk-real")), (0.0, 0.0),
+      "/metrics: the worker is down, its capacity 0")
+res = inst.stop()
+is_eq((res.rc, res.leftovers), (0, []), "the second instance stops cleanly")
+inst.check_logs()
 qp.done()
