@@ -92,6 +92,7 @@ enum dashboard_page_id {
 	DASHBOARD_P_PINGS,		/* /pings */
 	DASHBOARD_P_RUNTIME,		/* /runtime */
 	DASHBOARD_P_TRACES,		/* /traces */
+	DASHBOARD_P_WORKERS,		/* /workers */
 	DASHBOARD_P__MAX
 };
 
@@ -121,6 +122,8 @@ static const struct dashboard_page dashboard_pages[DASHBOARD_P__MAX] = {
 	    { STATS_DS_PENDING_HEALTH }, NULL },
 	[DASHBOARD_P_TRACES] = { "traces", "Traces", "/traces", 1, 1,
 	    { STATS_DS_RECENT_REQUESTS }, NULL },
+	[DASHBOARD_P_WORKERS] = { "workers", "Workers", "/workers", 1, 1,
+	    { STATS_DS_WORKERS }, NULL },
 };
 
 /* Datasets that reveal per-request or process detail: admin only through the API too. */
@@ -129,7 +132,7 @@ dashboard_ds_admin(enum stats_dataset d)
 {
 
 	return d == STATS_DS_RECENT_REQUESTS || d == STATS_DS_PENDING_HEALTH ||
-	    d == STATS_DS_BACKOFFS || d == STATS_DS_ERRORS;
+	    d == STATS_DS_BACKOFFS || d == STATS_DS_ERRORS || d == STATS_DS_WORKERS;
 }
 
 /* ---- loading ---------------------------------------------------------- */
@@ -1323,6 +1326,13 @@ dashboard_traces(struct worker *w, struct http_req *r)
 {
 
 	dashboard_page(w, r, DASHBOARD_P_TRACES);
+}
+
+void
+dashboard_workers(struct worker *w, struct http_req *r)
+{
+
+	dashboard_page(w, r, DASHBOARD_P_WORKERS);
 }
 
 

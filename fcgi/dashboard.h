@@ -88,6 +88,7 @@ void		 dashboard_pings(struct worker *w, struct http_req *r);	/* GET /pings */
 void		 dashboard_runtime(struct worker *w, struct http_req *r);	/* GET /runtime (admin) */
 void		 dashboard_traces(struct worker *w, struct http_req *r);	/* GET /traces (admin) */
 void		 dashboard_trace(struct worker *w, struct http_req *r);	/* GET /traces/ID (admin) */
+void		 dashboard_workers(struct worker *w, struct http_req *r);	/* GET /workers (admin) */
 void		 dashboard_login_form(struct worker *w, struct http_req *r);	/* GET /login */
 void		 dashboard_login(struct worker *w, struct http_req *r);	/* POST /login */
 void		 dashboard_logout(struct worker *w, struct http_req *r);	/* POST /logout */

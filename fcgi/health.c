@@ -11,6 +11,7 @@
 #include "metrics.h"
 
 #include "health.h"
+#include "workers_view.h"
 
 /* Answers {"status":status[,"reason":reason]}. */
 static void
@@ -143,6 +144,8 @@ health_metrics(struct worker *w, struct http_req *r)
 		ma.throttled = af.throttled;
 		err = metrics_render_auth(&ma, buf, HEALTH_METRICS_MAX, &len);
 	}
+	if (err == QP_OK)
+		err = workers_view_metrics(w->db, w->cfg, buf, HEALTH_METRICS_MAX, &len);
 	if (err != QP_OK) {
 		log_msg(LOG_ERROR, "metrics: %s", qp_strerror(err));
 		http_error(r, 503, "server_error", "metrics unavailable");

@@ -8,6 +8,7 @@
 #include "db.h"
 #include "metrics.h"
 #include "stats.h"
+#include "workers_view.h"
 
 #ifndef QP_VERSION
 #define QP_VERSION "unknown"
@@ -573,6 +574,86 @@ metrics_render_auth(const struct metrics_auth *a, char *buf, size_t cap, size_t 
 	metrics_family(&o, "quotapool_auth_throttled_total", "counter",
 	    "Key checks and logins this process refused with 429: their address failed too often.");
 	metrics_put(&o, "quotapool_auth_throttled_total %lld\n", (long long)a->throttled);
+	*len = o.len;
+	return o.full ? QP_ETOOBIG : QP_OK;
+}
+
+/* Writes one worker series: name{worker,key} value. */
+static void
+metrics_worker(struct metrics_out *o, const char *name, const char *worker, const char *key,
+    int64_t v)
+{
+
+	metrics_series(o, name, 2, "worker", worker, "key", key);
+	metrics_put(o, " %lld\n", (long long)v);
+}
+
+enum qp_err
+metrics_render_workers(const struct workers_view_set *s, char *buf, size_t cap, size_t *len)
+{
+	static const char *const outcomes[WORKERS_VIEW_COUNT__MAX] = {
+		[WORKERS_VIEW_DONE] = "done",
+		[WORKERS_VIEW_FAILED] = "failed",
+		[WORKERS_VIEW_CANCELLED] = "cancelled",
+	};
+	static const char jobs[] = "quotapool_worker_jobs_total";
+	struct metrics_out o = { buf, cap, *len, 0 };
+	const struct workers_view_row *w;
+	int i, k, live;
+
+	if (*len >= cap)
+		return QP_ETOOBIG;
+	metrics_family(&o, "quotapool_workers", "gauge", "Remote workers known, by state.");
+	for (k = 0; k < WORKERS_VIEW__MAX; k++) {
+		metrics_series(&o, "quotapool_workers", 1, "state",
+		    workers_view_state_name((enum workers_view_state)k));
+		metrics_put(&o, " %lld\n", (long long)s->by_state[k]);
+	}
+	metrics_family(&o, "quotapool_worker_up", "gauge", "1 while a remote worker is "
+	    "connected, 0 once gone; for worker=\"(other)\", how many of the rest are.");
+	for (i = 0; i < s->n; i++) {
+		w = &s->rows[i];
+		metrics_worker(&o, "quotapool_worker_up", w->name, w->key,
+		    w->state != WORKERS_VIEW_GONE);
+	}
+	if (s->other_n > 0)
+		metrics_worker(&o, "quotapool_worker_up", WORKERS_VIEW_OTHER, WORKERS_VIEW_OTHER,
+		    s->other_live);
+	metrics_family(&o, "quotapool_worker_in_flight", "gauge",
+	    "Jobs handed to a remote worker and not ended (queued, claimed or streaming).");
+	for (i = 0; i < s->n; i++)
+		metrics_worker(&o, "quotapool_worker_in_flight", s->rows[i].name, s->rows[i].key,
+		    s->rows[i].in_flight);
+	if (s->other_n > 0)
+		metrics_worker(&o, "quotapool_worker_in_flight", WORKERS_VIEW_OTHER,
+		    WORKERS_VIEW_OTHER, s->other_in_flight);
+	metrics_family(&o, "quotapool_worker_capacity", "gauge",
+	    "Jobs a connected remote worker runs at once (0 once gone).");
+	for (i = 0; i < s->n; i++) {
+		w = &s->rows[i];
+		live = w->state != WORKERS_VIEW_GONE;
+		metrics_worker(&o, "quotapool_worker_capacity", w->name, w->key,
+		    live ? w->capacity : 0);
+	}
+	if (s->other_n > 0)
+		metrics_worker(&o, "quotapool_worker_capacity", WORKERS_VIEW_OTHER,
+		    WORKERS_VIEW_OTHER, s->other_capacity);
+	metrics_family(&o, jobs, "counter",
+	    "Jobs a remote worker ended, by outcome (done, failed, cancelled).");
+	for (i = 0; i <= s->n; i++) {
+		if (i == s->n && s->other_n == 0)
+			break;
+		for (k = 0; k < WORKERS_VIEW_COUNT__MAX; k++) {
+			if (i < s->n)
+				metrics_series(&o, jobs, 3, "worker", s->rows[i].name, "key",
+				    s->rows[i].key, "outcome", outcomes[k]);
+			else
+				metrics_series(&o, jobs, 3, "worker", WORKERS_VIEW_OTHER, "key",
+				    WORKERS_VIEW_OTHER, "outcome", outcomes[k]);
+			metrics_put(&o, " %lld\n", (long long)(i < s->n ? s->rows[i].jobs[k] :
+			    s->other_jobs[k]));
+		}
+	}
 	*len = o.len;
 	return o.full ? QP_ETOOBIG : QP_OK;
 }

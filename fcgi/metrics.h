@@ -58,4 +58,23 @@ struct metrics_auth {
 enum qp_err	 metrics_render_auth(const struct metrics_auth *a, char *buf, size_t cap,
 		    size_t *len);
 
+/* The workers at one instant (workers_view.h). */
+struct workers_view_set;
+
+/*
+ * Appends the per-worker families to the exposition in buf (*len bytes
+ * there, cap in all; *len grows): quotapool_workers{state} (every worker
+ * by state), and for each worker s lists, labelled {worker, key} (its
+ * name and its key's name, unique together), quotapool_worker_up (1 live,
+ * 0 gone), quotapool_worker_in_flight (jobs not ended),
+ * quotapool_worker_capacity (0 once gone) and
+ * quotapool_worker_jobs_total{outcome=done|failed|cancelled}; the workers
+ * s does not list are summed under worker="(other)",key="(other)" (up =
+ * how many of them are live), so the series stay bounded by the length of
+ * s's list. QP_ETOOBIG if they do not fit (do not send buf then).
+ * Thread-safe.
+ */
+enum qp_err	 metrics_render_workers(const struct workers_view_set *s, char *buf, size_t cap,
+		    size_t *len);
+
 #endif /* QP_METRICS_H */

@@ -11,6 +11,7 @@
 #include "proxy.h"
 #include "route.h"
 #include "workerapi.h"
+#include "workers_view.h"
 
 static void	route_web_error(struct worker *, struct http_req *);
 
@@ -59,6 +60,8 @@ static const struct route route_routes[] = {
 	{ "GET",	"/api/stats/",	dashboard_api_stats,	ROUTE_OPEN,	ROUTE_PREFIX },
 	{ "GET",	"/api/backoffs", dashboard_api_backoffs, ROUTE_OPEN,	0 },
 	{ "GET",	"/api/events",	dashboard_api_events,	ROUTE_OPEN,	0 },
+	{ "GET",	"/workers",	dashboard_workers,	ROUTE_OPEN,	0 },
+	{ "GET",	"/api/v1/state/stream", workers_view_stream, ROUTE_ADMIN, 0 },
 	/* Errors the web server raised itself (see route_web_status()). */
 	{ "GET",	ROUTE_WEB_ERROR_PATH, route_web_error, ROUTE_OPEN,	0 },
 };

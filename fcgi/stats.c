@@ -1,5 +1,6 @@
 /* stats.c: the statistics of the dashboard and /api/stats: runs a dataset by its name. */
 #include "stats.h"
+#include "workers_view.h"
 
 /* A dataset's function, by enum stats_dataset (names and filters: stats_query.c). */
 static cJSON *(*const stats_ds_fn[STATS_DS__MAX])(struct stats_db *, const struct config *,
@@ -20,6 +21,7 @@ static cJSON *(*const stats_ds_fn[STATS_DS__MAX])(struct stats_db *, const struc
 	[STATS_DS_RECENT_REQUESTS] = stats_recent_requests,
 	[STATS_DS_BACKOFFS] = stats_backoffs,
 	[STATS_DS_CLIENTS] = stats_clients,
+	[STATS_DS_WORKERS] = workers_view_dataset,
 };
 
 cJSON *

@@ -78,6 +78,7 @@ static const struct {
 	    STATS_F_ACCOUNT | STATS_F_PROVIDER | STATS_F_MODEL | STATS_F_STATUS },
 	[STATS_DS_BACKOFFS] = { "backoffs", 0 },
 	[STATS_DS_CLIENTS] = { "clients", STATS_F_STATUS },
+	[STATS_DS_WORKERS] = { "workers", 0 },
 };
 
 /* ---- names -------------------------------------------------------------- */

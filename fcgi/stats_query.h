@@ -75,6 +75,7 @@ enum stats_dataset {
 	STATS_DS_RECENT_REQUESTS,	/* "recent-requests" */
 	STATS_DS_BACKOFFS,		/* "backoffs" (/api/backoffs) */
 	STATS_DS_CLIENTS,		/* "clients" */
+	STATS_DS_WORKERS,		/* "workers" (workers_view.c; admin only) */
 	STATS_DS__MAX
 };
 

@@ -21,7 +21,8 @@ import threading
 import urllib.parse
 
 PAGES = ["/", "/accounts", "/models", "/latency", "/timeseries", "/bandwidth",
-         "/reliability", "/routing", "/runtime", "/traces", "/pings", "/login"]
+         "/reliability", "/routing", "/runtime", "/traces", "/pings", "/workers",
+         "/login"]
 CONSOLE_ERROR = re.compile(r"CONSOLE.*(Uncaught|Error|error|Refused)|"
                            r"Refused to (load|execute|apply)")
 

@@ -105,6 +105,17 @@ r = inst.request("GET", BASE + "/theme?t=light&r=accounts", key=None,
 ok(r.status == 303 and r.headers.get("Location") == BASE + "/accounts" and
    "Path=%s/;" % BASE in r.headers.get("Set-Cookie", ""),
    "the theme switch redirects and sets its cookie under the prefix", show(r))
+ok('href="%s/workers"' % BASE in text, "the Workers page is linked under the prefix")
+got = b""
+with inst.stream(BASE + "/api/v1/state/stream", None, key=None, method="GET",
+                 headers={"Cookie": "qp_session=" + tok}, timeout=10) as s:
+    for _, chunk in s:
+        got += chunk
+        if b"event: state\n" in got:
+            break
+ok(s.status == 200 and b"event: state\ndata: {" in got,
+   "the state stream answers under the prefix, to the admin's session",
+   repr(got[:200]))
 r = inst.request("POST", BASE + "/logout", "", key=None,
                  headers={"Cookie": "qp_session=" + tok,
                           "Content-Type": "application/x-www-form-urlencoded"})
