@@ -847,3 +847,16 @@ out:
 	}
 	return err;
 }
+
+void
+failover_token_verdict(struct failover_verdict *v, enum qp_err err)
+{
+	int auth = err == QP_EAUTH;
+
+	v->outcome = auth ? FAILOVER_OUTCOME_AUTH_FAILURE : FAILOVER_OUTCOME_TRANSIENT;
+	v->category = auth ? FAILOVER_CAT_AUTH_FAILURE : FAILOVER_CAT_TRANSIENT;
+	v->effect = auth ? FAILOVER_EFFECT_AUTH : FAILOVER_EFFECT_TRANSIENT;
+	v->retry = 1;
+	snprintf(v->error_class, sizeof(v->error_class), "%s", auth ? "token_refresh_failed" :
+	    "token_unavailable");
+}

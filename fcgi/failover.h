@@ -163,6 +163,14 @@ int64_t		 failover_retry_after(const char *buf, size_t len, int64_t now);
 void		 failover_classify(const struct failover_input *in, struct failover_verdict *v);
 
 /*
+ * Overrides v for an attempt that had no token to send (err from
+ * server_account_token()): QP_EAUTH, a failed refresh, quarantines the
+ * account (token_refresh_failed); anything else only backs it off
+ * (token_unavailable). Either way another account may be tried.
+ */
+void		 failover_token_verdict(struct failover_verdict *v, enum qp_err err);
+
+/*
  * Computes the account's next backoff row from its current one (prev,
  * NULL = no row) after verdict v at time now, with the [routing]
  * settings r. Returns 1 with *next filled when a row is to be written, 0

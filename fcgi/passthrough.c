@@ -721,16 +721,7 @@ pass_judge(struct pass_request *p)
 	failover_classify(&fi, v);
 	v->status = a->status;
 	if (p->refresh_err != QP_OK) {
-		/* No token: a failed refresh quarantines the account; anything else backs it off. */
-		v->outcome = p->refresh_err == QP_EAUTH ? FAILOVER_OUTCOME_AUTH_FAILURE :
-		    FAILOVER_OUTCOME_TRANSIENT;
-		v->category = p->refresh_err == QP_EAUTH ? FAILOVER_CAT_AUTH_FAILURE :
-		    FAILOVER_CAT_TRANSIENT;
-		v->effect = p->refresh_err == QP_EAUTH ? FAILOVER_EFFECT_AUTH :
-		    FAILOVER_EFFECT_TRANSIENT;
-		v->retry = 1;
-		snprintf(v->error_class, sizeof(v->error_class), "%s", p->refresh_err == QP_EAUTH ?
-		    "token_refresh_failed" : "token_unavailable");
+		failover_token_verdict(v, p->refresh_err);
 	} else if (p->xfer_err != QP_OK) {
 		v->outcome = FAILOVER_OUTCOME_LOCAL_ERROR;
 		v->effect = FAILOVER_EFFECT_NONE;
@@ -763,29 +754,12 @@ pass_judge(struct pass_request *p)
 static int
 pass_token(struct pass_request *p, int64_t stale)
 {
-	struct refresh_io io;
-	char *tok = NULL;
-	int64_t ver = 0;
 
-	p->refresh_err = QP_OK;
-	p->refresh_why[0] = '\0';
 	crypto_free_secret(p->token);
-	p->token = NULL;
-	if (p->sel.account->refresh.url == NULL)
-		return 0;
-	server_refresh_io(p->w->srv, &io);
-	p->refresh_err = refresh_token(p->w->srv->refresh, &io, p->sel.provider, p->sel.account,
-	    stale, &tok, &ver, p->refresh_why, sizeof(p->refresh_why));
-	if (p->refresh_err != QP_OK) {
-		log_msg(LOG_WARNING, "request %s: account %s: no token (%s: %s)", p->req.uid,
-		    p->sel.account->name, qp_strerror(p->refresh_err), p->refresh_why);
-		if (p->refresh_err != QP_EAUTH)
-			p->refresh_err = QP_ETIMEOUT;
-		return -1;
-	}
-	p->token = tok;
-	p->token_version = ver;
-	return 0;
+	p->refresh_err = server_account_token(p->w->srv, p->req.uid, p->sel.provider,
+	    p->sel.account, stale, &p->token, &p->token_version, p->refresh_why,
+	    sizeof(p->refresh_why));
+	return p->refresh_err == QP_OK ? 0 : -1;
 }
 
 /* Clears the current attempt's state before a transfer. */

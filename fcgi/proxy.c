@@ -1154,20 +1154,7 @@ proxy_judge(struct proxy_request *p, enum qp_err err)
 	fi.now = db_now_ms();
 	failover_classify(&fi, v);
 	if (p->refresh_err != QP_OK) {
-		/*
-		 * No token: a refresh that failed quarantines the account; one
-		 * another process did not finish in time, or the database, only
-		 * backs it off.
-		 */
-		v->outcome = p->refresh_err == QP_EAUTH ? FAILOVER_OUTCOME_AUTH_FAILURE :
-		    FAILOVER_OUTCOME_TRANSIENT;
-		v->category = p->refresh_err == QP_EAUTH ? FAILOVER_CAT_AUTH_FAILURE :
-		    FAILOVER_CAT_TRANSIENT;
-		v->effect = p->refresh_err == QP_EAUTH ? FAILOVER_EFFECT_AUTH :
-		    FAILOVER_EFFECT_TRANSIENT;
-		v->retry = 1;
-		snprintf(v->error_class, sizeof(v->error_class), "%s", p->refresh_err == QP_EAUTH ?
-		    "token_refresh_failed" : "token_unavailable");
+		failover_token_verdict(v, p->refresh_err);
 	} else if (p->reject_status != 0) {
 		/* Refused before the transfer: the client's request, or the gateway's own fault. */
 		v->outcome = p->reject_status == 400 ? FAILOVER_OUTCOME_CLIENT_ERROR :
@@ -1293,30 +1280,12 @@ out:
 static int
 proxy_token(struct proxy_request *p, int64_t stale)
 {
-	struct refresh_io io;
-	char *tok = NULL;
-	int64_t ver = 0;
 
-	p->refresh_err = QP_OK;
-	p->refresh_why[0] = '\0';
 	crypto_free_secret(p->token);
-	p->token = NULL;
-	if (p->sel.account->refresh.url == NULL)
-		return 0;
-	server_refresh_io(p->w->srv, &io);
-	p->refresh_err = refresh_token(p->w->srv->refresh, &io, p->sel.provider, p->sel.account,
-	    stale, &tok, &ver, p->refresh_why, sizeof(p->refresh_why));
-	if (p->refresh_err != QP_OK) {
-		log_msg(LOG_WARNING, "request %s: account %s: no token (%s: %s)", p->req.uid,
-		    p->sel.account->name, qp_strerror(p->refresh_err), p->refresh_why);
-		/* Only the token endpoint's failure is the account's; ours backs it off. */
-		if (p->refresh_err != QP_EAUTH)
-			p->refresh_err = QP_ETIMEOUT;
-		return -1;
-	}
-	p->token = tok;
-	p->token_version = ver;
-	return 0;
+	p->refresh_err = server_account_token(p->w->srv, p->req.uid, p->sel.provider,
+	    p->sel.account, stale, &p->token, &p->token_version, p->refresh_why,
+	    sizeof(p->refresh_why));
+	return p->refresh_err == QP_OK ? 0 : -1;
 }
 
 /*

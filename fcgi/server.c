@@ -910,6 +910,30 @@ server_refresh_io(struct server *srv, struct refresh_io *io)
 	if (io->process_id == 0)
 		io->process_id = -(int64_t)getpid();
 }
+
+enum qp_err
+server_account_token(struct server *srv, const char *uid, const struct config_provider *p,
+    const struct config_account *a, int64_t stale, char **tok, int64_t *ver, char *why,
+    size_t whysz)
+{
+	struct refresh_io io;
+	enum qp_err err;
+
+	*tok = NULL;
+	*ver = 0;
+	if (whysz > 0)
+		why[0] = '\0';
+	if (a->refresh.url == NULL)
+		return QP_OK;
+	server_refresh_io(srv, &io);
+	err = refresh_token(srv->refresh, &io, p, a, stale, tok, ver, why, whysz);
+	if (err == QP_OK)
+		return QP_OK;
+	log_msg(LOG_WARNING, "request %s: account %s: no token (%s: %s)", uid, a->name,
+	    qp_strerror(err), why);
+	/* Only the token endpoint's failure is the account's; ours backs it off. */
+	return err == QP_EAUTH ? QP_EAUTH : QP_ETIMEOUT;
+}
 /*
  * Loads the shipped price catalog from datadir; NULL (logged) when it cannot
  * be read: requests are then priced from the other sources or "unknown".

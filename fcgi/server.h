@@ -181,6 +181,19 @@ void		 server_worker_release(struct worker *w);
 void		 server_refresh_io(struct server *srv, struct refresh_io *io);
 
 /*
+ * The token to send for account a of provider p, for the request named
+ * uid in the log. stale is -1, or the version just refused (see
+ * refresh_token()). QP_OK with *tok NULL for an account whose credentials
+ * do not refresh; QP_OK with *tok (free with crypto_free_secret()) and
+ * *ver; QP_EAUTH when the refresh failed (the account's fault); QP_ETIMEOUT
+ * when no token could be had otherwise (a refresh elsewhere not finished
+ * in time, the database). why gets what the refresh said. Thread-safe.
+ */
+enum qp_err	 server_account_token(struct server *srv, const char *uid,
+		    const struct config_provider *p, const struct config_account *a,
+		    int64_t stale, char **tok, int64_t *ver, char *why, size_t whysz);
+
+/*
  * Works out the role of the key presented with r (Authorization: Bearer,
  * else x-api-key). Needs the database; returns SERVER_ROLE_NONE when no
  * valid key was presented or the database is not ready. A wrong key is
