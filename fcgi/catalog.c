@@ -482,17 +482,6 @@ catalog_db_free(struct catalog_db *c)
 	free(c);
 }
 
-/* Steps a write statement once and resets it; QP_EDB unless it finished. */
-static enum qp_err
-catalog_step_done(sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc == SQLITE_DONE ? QP_OK : QP_EDB;
-}
-
 /* Returns the stored name of one protocol bit, or NULL for none or several. */
 static const char *
 catalog_protocol_name(unsigned protocol)
@@ -538,7 +527,7 @@ catalog_store(struct catalog_db *c, const char *provider_id, unsigned speaks,
 	st = c->st[CATALOG_STMT_DELETE_GONE];
 	sqlite3_bind_text(st, 1, provider_id, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
-	if ((err = catalog_step_done(st)) != QP_OK)
+	if ((err = db_step_done(st)) != QP_OK)
 		goto out;
 	st = c->st[CATALOG_STMT_UPSERT];
 	for (i = 0; i < l->n; i++) {
@@ -556,7 +545,7 @@ catalog_store(struct catalog_db *c, const char *provider_id, unsigned speaks,
 			sqlite3_bind_int64(st, 6, m->context_tokens);
 		if (m->output_tokens > 0)
 			sqlite3_bind_int64(st, 7, m->output_tokens);
-		if ((err = catalog_step_done(st)) != QP_OK)
+		if ((err = db_step_done(st)) != QP_OK)
 			goto out;
 	}
 	err = db_commit(c->db);
@@ -608,7 +597,7 @@ catalog_store_static(struct catalog_db *c, const struct config *cfg, int64_t now
 	if ((err = db_begin_write(c->db)) != QP_OK)
 		goto out;
 	sqlite3_bind_text(c->st[CATALOG_STMT_DELETE_STATIC], 1, text, -1, SQLITE_STATIC);
-	if ((err = catalog_step_done(c->st[CATALOG_STMT_DELETE_STATIC])) != QP_OK)
+	if ((err = db_step_done(c->st[CATALOG_STMT_DELETE_STATIC])) != QP_OK)
 		goto out;
 	for (i = 0; i < cfg->nproviders; i++) {
 		p = &cfg->providers[i];
@@ -619,7 +608,7 @@ catalog_store_static(struct catalog_db *c, const struct config *cfg, int64_t now
 			sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
 			sqlite3_bind_text(st, 2, p->models[j], -1, SQLITE_STATIC);
 			sqlite3_bind_int64(st, 3, now);
-			if ((err = catalog_step_done(st)) != QP_OK)
+			if ((err = db_step_done(st)) != QP_OK)
 				goto out;
 			count++;
 		}
@@ -654,7 +643,7 @@ catalog_record_ping(struct catalog_db *c, const char *provider_id, const char *a
 		sqlite3_bind_text(st, 7, ping->error, -1, SQLITE_TRANSIENT);
 	if (ping->model_count >= 0)
 		sqlite3_bind_int(st, 8, ping->model_count);
-	return catalog_step_done(st);
+	return db_step_done(st);
 }
 
 enum qp_err
@@ -670,7 +659,7 @@ catalog_prune_pings(struct catalog_db *c, int64_t cutoff, int64_t *n)
 			break;
 		sqlite3_bind_int64(st, 1, cutoff);
 		sqlite3_bind_int(st, 2, CATALOG_PRUNE_BATCH);
-		if ((err = catalog_step_done(st)) != QP_OK) {
+		if ((err = db_step_done(st)) != QP_OK) {
 			db_rollback(c->db);
 			break;
 		}

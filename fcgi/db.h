@@ -74,4 +74,10 @@ int64_t		 db_now_ms(void);
 /* Monotonic time in microseconds, for durations and deadlines within this process. */
 int64_t		 db_mono_us(void);
 
+/*
+ * Steps a statement that returns no row once, then resets it and clears
+ * its bindings. QP_OK when it finished, QP_EDB otherwise.
+ */
+enum qp_err	 db_step_done(sqlite3_stmt *st);
+
 #endif /* QP_DB_H */

@@ -753,17 +753,6 @@ failover_get(struct failover_db *f, const char *account, const char *model,
 	return err;
 }
 
-/* Runs a statement that returns no row and resets it. */
-static enum qp_err
-failover_step(sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc == SQLITE_DONE ? QP_OK : QP_EDB;
-}
-
 enum qp_err
 failover_apply(struct failover_db *f, const char *account, const char *model,
     const struct failover_verdict *v, const struct config_routing *r, int64_t now,
@@ -798,7 +787,7 @@ failover_apply(struct failover_db *f, const char *account, const char *model,
 		st = f->st[FAILOVER_STMT_DELETE];
 		sqlite3_bind_text(st, 1, account, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, model, -1, SQLITE_STATIC);
-		err = failover_step(st);
+		err = db_step_done(st);
 		goto out;
 	}
 	err = failover_get(f, account, key, &prev);
@@ -832,7 +821,7 @@ failover_apply(struct failover_db *f, const char *account, const char *model,
 	sqlite3_bind_int64(st, 7, now);
 	sqlite3_bind_text(st, 8, key, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 9, failover_scope_name(nb.scope), -1, SQLITE_STATIC);
-	if ((err = failover_step(st)) != QP_OK)
+	if ((err = db_step_done(st)) != QP_OK)
 		goto out;
 	if (next != NULL)
 		*next = nb;

@@ -605,17 +605,6 @@ healthcheck_db_free(struct healthcheck_db *d)
 	free(d);
 }
 
-/* Steps a write statement once and resets it; QP_EDB unless it finished. */
-static enum qp_err
-healthcheck_step(sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc == SQLITE_DONE ? QP_OK : QP_EDB;
-}
-
 enum qp_err
 healthcheck_record(struct healthcheck_db *d, const struct config_provider *p,
     const struct config_account *a, const struct healthcheck_result *r, int64_t now,
@@ -653,7 +642,7 @@ healthcheck_record(struct healthcheck_db *d, const struct config_provider *p,
 		snprintf(error, sizeof(error), "health check: %s", r->detail);
 		sqlite3_bind_text(st, 7, error, -1, SQLITE_TRANSIENT);
 	}
-	if ((err = healthcheck_step(st)) != QP_OK)
+	if ((err = db_step_done(st)) != QP_OK)
 		goto out;
 	if (r->ok) {
 		st = d->st[HEALTHCHECK_STMT_PASS];
@@ -667,7 +656,7 @@ healthcheck_record(struct healthcheck_db *d, const struct config_provider *p,
 		sqlite3_bind_text(st, 4, r->error_class, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_int64(st, 5, now);
 	}
-	err = healthcheck_step(st);
+	err = db_step_done(st);
 out:
 	if (err != QP_OK) {
 		db_rollback(d->db);

@@ -181,17 +181,6 @@ maint_db_free(struct maint_db *d)
 	free(d);
 }
 
-/* Steps a write statement once and resets it; QP_EDB unless it finished. */
-static enum qp_err
-maint_step_done(sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc == SQLITE_DONE ? QP_OK : QP_EDB;
-}
-
 enum qp_err
 maint_lease_acquire(struct maint_db *d, const char *name, int64_t process_id, int64_t now,
     int64_t ttl_ms, int *held)
@@ -204,7 +193,7 @@ maint_lease_acquire(struct maint_db *d, const char *name, int64_t process_id, in
 	sqlite3_bind_int64(st, 2, process_id);
 	sqlite3_bind_int64(st, 3, now + ttl_ms);
 	sqlite3_bind_int64(st, 4, now);
-	if ((err = maint_step_done(st)) != QP_OK)
+	if ((err = db_step_done(st)) != QP_OK)
 		return err;
 	/* An update refused by its WHERE clause changes no row. */
 	*held = sqlite3_changes(d->db) > 0;
@@ -218,7 +207,7 @@ maint_lease_release(struct maint_db *d, const char *name, int64_t process_id)
 
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 2, process_id);
-	return maint_step_done(st);
+	return db_step_done(st);
 }
 
 enum qp_err
@@ -254,7 +243,7 @@ maint_process_register(struct maint_db *d, long pid, const char *hostname,
 	sqlite3_bind_text(st, 2, hostname, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 3, version, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 4, now);
-	if ((err = maint_step_done(st)) == QP_OK)
+	if ((err = db_step_done(st)) == QP_OK)
 		*id = sqlite3_last_insert_rowid(d->db);
 	return err;
 }
@@ -267,7 +256,7 @@ maint_process_heartbeat(struct maint_db *d, int64_t id, int64_t now)
 
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, now);
-	if ((err = maint_step_done(st)) != QP_OK)
+	if ((err = db_step_done(st)) != QP_OK)
 		return err;
 	return sqlite3_changes(d->db) > 0 ? QP_OK : QP_ENOTFOUND;
 }
@@ -279,7 +268,7 @@ maint_process_stop(struct maint_db *d, int64_t id, int64_t now)
 
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, now);
-	return maint_step_done(st);
+	return db_step_done(st);
 }
 
 /* ---- schedule ------------------------------------------------------------ */
