@@ -206,6 +206,18 @@ handoff_find(struct handoff *h, const char *id)
 	return NULL;
 }
 
+/* Writes one wake-up byte to a pipe; when it is full, a wake-up is already waiting. */
+static void
+handoff_wake(int fd)
+{
+	char one = 1;
+	ssize_t n;
+
+	do
+		n = write(fd, &one, 1);
+	while (n < 0 && errno == EINTR);
+}
+
 /* The listener's work for one accepted connection; takes fd. */
 static void
 handoff_serve(struct handoff *h, int fd)
@@ -215,8 +227,6 @@ handoff_serve(struct handoff *h, int fd)
 	struct handoff_job *j;
 	struct ucred cred;
 	socklen_t cl = sizeof(cred);
-	char one = 1;
-
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 || cred.uid != getuid() ||
 	    handoff_read(fd, hdr, sizeof(hdr), QP_HANDOFF_HEADER_MS) != 0 ||
 	    handoff_unpack(hdr, &m) != 0) {
@@ -245,12 +255,12 @@ handoff_serve(struct handoff *h, int fd)
 		j->pending.end = m.end;
 		j->pending.len = m.len;
 		fd = -1;
-		(void)write(j->pipe[1], &one, 1);
+		handoff_wake(j->pipe[1]);
 		break;
 	case HANDOFF_FAIL:
 		if ((j = handoff_find(h, m.id)) != NULL) {
 			j->failed = 1;
-			(void)write(j->pipe[1], &one, 1);
+			handoff_wake(j->pipe[1]);
 		}
 		break;
 	}
@@ -372,12 +382,10 @@ fail:
 void
 handoff_stop(struct handoff *h)
 {
-	char one = 1;
-
 	if (h == NULL)
 		return;
 	if (h->started) {
-		(void)write(h->stop[1], &one, 1);
+		handoff_wake(h->stop[1]);
 		pthread_join(h->thread, NULL);
 	}
 	if (h->fd >= 0) {
