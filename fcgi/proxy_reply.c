@@ -14,12 +14,25 @@
 #include "proxy_int.h"
 #include "proxy_reply.h"
 #include "select.h"
+#include "upstream.h"
 #include "xlate.h"
+
+void
+proxy_reply_error(struct http_req *r, int status, const char *type, const char *message,
+    int64_t retry_s)
+{
+	char extra[64];
+
+	if (retry_s > 0) {
+		snprintf(extra, sizeof(extra), "Retry-After: %lld\r\n", (long long)retry_s);
+		http_error_ex(r, status, type, message, extra);
+	} else
+		http_error(r, status, type, message);
+}
 
 void
 proxy_reply_fail(struct http_req *r, int status, const char *message, int64_t retry_s)
 {
-	char extra[64];
 	const char *type;
 
 	switch (status) {
@@ -40,11 +53,38 @@ proxy_reply_fail(struct http_req *r, int status, const char *message, int64_t re
 		type = http_type(r, "server_error", "api_error");
 		break;
 	}
-	if (retry_s > 0) {
-		snprintf(extra, sizeof(extra), "Retry-After: %lld\r\n", (long long)retry_s);
-		http_error_ex(r, status, type, message, extra);
-	} else
-		http_error(r, status, type, message);
+	proxy_reply_error(r, status, type, message, retry_s);
+}
+
+int
+proxy_reply_status(const struct failover_verdict *v, enum upstream_result result,
+    int64_t *retry_s)
+{
+	int st = 502;
+
+	*retry_s = 0;
+	if (v->outcome == FAILOVER_OUTCOME_RATE_LIMITED ||
+	    v->outcome == FAILOVER_OUTCOME_QUOTA_EXCEEDED) {
+		st = 429;
+		*retry_s = v->retry_after_s > 0 ? v->retry_after_s : 0;
+	} else if (v->outcome == FAILOVER_OUTCOME_AUTH_FAILURE)
+		st = 503;
+	else if (result == UPSTREAM_FIRST_BYTE_TIMEOUT || result == UPSTREAM_IDLE_TIMEOUT)
+		st = 504;
+	else if (v->outcome == FAILOVER_OUTCOME_LOCAL_ERROR)
+		st = 500;
+	return st;
+}
+
+const char *
+proxy_reply_key_class(enum keylimit_verdict key)
+{
+	static const char *const classes[KEYLIMIT__MAX] = {
+		[KEYLIMIT_MODEL] = "key_model", [KEYLIMIT_BUDGET] = "key_budget",
+		[KEYLIMIT_RPM] = "key_rpm", [KEYLIMIT_TPM] = "key_tpm",
+	};
+
+	return (unsigned)key < KEYLIMIT__MAX ? classes[key] : NULL;
 }
 
 /* Appends to msg, when the model went through an alias, the alias and the last model tried. */
@@ -251,13 +291,9 @@ proxy_reply_refuse(struct proxy_request *p)
 void
 proxy_reply_key_refuse(struct proxy_request *p)
 {
-	static const char *const classes[KEYLIMIT__MAX] = {
-		[KEYLIMIT_MODEL] = "key_model", [KEYLIMIT_BUDGET] = "key_budget",
-		[KEYLIMIT_RPM] = "key_rpm", [KEYLIMIT_TPM] = "key_tpm",
-	};
 	struct http_req *r = p->r;
 	int64_t now = p->q.now, retry_s = 0;
-	char msg[512], extra[64];
+	char msg[512];
 	const char *type;
 	int st = 429;
 
@@ -281,14 +317,10 @@ proxy_reply_key_refuse(struct proxy_request *p)
 		    (long long)retry_s);
 		break;
 	}
-	if (retry_s > 0) {
-		snprintf(extra, sizeof(extra), "Retry-After: %lld\r\n", (long long)retry_s);
-		http_error_ex(r, st, type, msg, extra);
-	} else
-		http_error(r, st, type, msg);
+	proxy_reply_error(r, st, type, msg, retry_s);
 	p->final_status = st;
 	accounting_final_init(&p->fin, ACCOUNTING_REJECTED, st, db_now_ms());
-	p->fin.error_class = classes[p->job.key];
+	p->fin.error_class = proxy_reply_key_class(p->job.key);
 	p->fin.bytes_out = r->bytes_out;
 	p->fin.overhead_us = p->overhead_us;
 }
@@ -302,32 +334,22 @@ proxy_reply_failure(const struct proxy_request *p, char *msg, size_t len, int64_
 {
 	const struct proxy_attempt *a = &p->a;
 	const struct failover_verdict *v = &p->v;
-	int st = 502;
+	int st;
 
 	*retry_s = 0;
 	if (a->too_large) {
 		snprintf(msg, len, "The provider's answer is larger than the gateway accepts "
 		    "(max_response_body_bytes = %lld)", (long long)a->body_max);
-		return st;
+		return 502;
 	}
 	if (a->bad_media && (v->outcome == FAILOVER_OUTCOME_CLIENT_ERROR ||
 	    strcmp(v->error_class, "bad_content_type") == 0)) {
 		snprintf(msg, len, "The provider answered %d with a body that is neither JSON "
 		    "nor an event stream (%s)", a->status, a->ctype[0] ? a->ctype :
 		    "no Content-Type");
-		return st;
+		return 502;
 	}
-	if (v->outcome == FAILOVER_OUTCOME_RATE_LIMITED ||
-	    v->outcome == FAILOVER_OUTCOME_QUOTA_EXCEEDED) {
-		st = 429;
-		*retry_s = v->retry_after_s > 0 ? v->retry_after_s : 0;
-	} else if (v->outcome == FAILOVER_OUTCOME_AUTH_FAILURE)
-		st = 503;
-	else if (p->ures.result == UPSTREAM_FIRST_BYTE_TIMEOUT ||
-	    p->ures.result == UPSTREAM_IDLE_TIMEOUT)
-		st = 504;
-	else if (v->outcome == FAILOVER_OUTCOME_LOCAL_ERROR)
-		st = 500;
+	st = proxy_reply_status(v, p->ures.result, retry_s);
 	snprintf(msg, len, "%s %d account%s tried for '%s' failed (last: %s)",
 	    p->ntried >= p->max_attempts ? "All" : "The", p->ntried, p->ntried == 1 ? "" : "s",
 	    p->model, v->error_class[0] ? v->error_class : failover_outcome_name(v->outcome));

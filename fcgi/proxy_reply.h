@@ -4,10 +4,41 @@
 
 #include <stdint.h>
 
+#include "failover.h"
 #include "http.h"
+#include "keylimit.h"
+#include "upstream.h"
 
 /* A request of the pooled endpoints (fcgi/proxy_int.h, private to the proxy modules). */
 struct proxy_request;
+
+/*
+ * Sends an error of the given type (in the client's family) with an
+ * explicit status, and a Retry-After header when retry_s > 0: what
+ * proxy_reply_fail() and passthrough.c's errors both end in. message
+ * must carry no secret. Worker thread only.
+ */
+void		 proxy_reply_error(struct http_req *r, int status, const char *type,
+		    const char *message, int64_t retry_s);
+
+/*
+ * The status of the gateway's own error after a last attempt that left
+ * nothing to relay, from its verdict v and the transport's result: 429
+ * for a rate limit or a spent quota (*retry_s = the upstream's
+ * Retry-After in seconds, else 0), 503 when the account's credentials
+ * were refused, 504 for a first-byte or idle timeout, 500 for the
+ * gateway's own failure, else 502 (*retry_s = 0). Shared with
+ * passthrough.c. Thread-safe.
+ */
+int		 proxy_reply_status(const struct failover_verdict *v,
+		    enum upstream_result result, int64_t *retry_s);
+
+/*
+ * The error_class recorded for a request its key's limits refused:
+ * "key_model", "key_budget", "key_rpm" or "key_tpm"; NULL for
+ * KEYLIMIT_OK. A static string. Shared with passthrough.c. Thread-safe.
+ */
+const char	*proxy_reply_key_class(enum keylimit_verdict key);
 
 /*
  * Sends an error of the gateway's own with an explicit status, in the
