@@ -15,6 +15,7 @@
 #include "passpath.h"
 #include "passthrough.h"
 #include "prices.h"
+#include "proxy_reply.h"
 #include "ratelimit.h"
 #include "refresh.h"
 #include "select.h"
@@ -307,15 +308,10 @@ pass_on_rewind(int64_t off, void *arg)
 static void
 pass_fail(struct http_req *r, int status, const char *message, int64_t retry_s)
 {
-	char extra[64];
 	const char *type = status == 429 ? "rate_limit_exceeded" : status == 404 ||
 	    status == 400 || status == 403 ? "invalid_request_error" : "server_error";
 
-	if (retry_s > 0) {
-		snprintf(extra, sizeof(extra), "Retry-After: %lld\r\n", (long long)retry_s);
-		http_error_ex(r, status, type, message, extra);
-	} else
-		http_error(r, status, type, message);
+	proxy_reply_error(r, status, type, message, retry_s);
 }
 
 /* ---- database jobs ---------------------------------------------------- */
@@ -523,10 +519,6 @@ pass_exhausted(struct pass_request *p)
 static void
 pass_key_refuse(struct pass_request *p)
 {
-	static const char *const classes[KEYLIMIT__MAX] = {
-		[KEYLIMIT_MODEL] = "key_model", [KEYLIMIT_BUDGET] = "key_budget",
-		[KEYLIMIT_RPM] = "key_rpm", [KEYLIMIT_TPM] = "key_tpm",
-	};
 	int64_t retry_s = 0;
 	int st = p->job.key == KEYLIMIT_MODEL ? 403 : 429;
 
@@ -537,7 +529,7 @@ pass_key_refuse(struct pass_request *p)
 	    "budget is spent until the period resets" : "This key's rate limit is reached",
 	    retry_s);
 	accounting_final_init(&p->fin, ACCOUNTING_REJECTED, st, db_now_ms());
-	p->fin.error_class = classes[p->job.key];
+	p->fin.error_class = proxy_reply_key_class(p->job.key);
 	p->fin.bytes_out = p->r->bytes_out;
 	(void)http_flush(p->r);
 	p->job.sel = NULL;
@@ -843,9 +835,9 @@ pass_relay(struct pass_request *p)
 {
 	struct pass_attempt *a = &p->a;
 	const struct failover_verdict *v = &p->v;
-	int64_t retry_s = 0;
+	int64_t retry_s;
 	char msg[256];
-	int st = 502;
+	int st;
 
 	if (a->handed_off || a->client_gone)
 		return;
@@ -856,17 +848,7 @@ pass_relay(struct pass_request *p)
 		(void)http_write(p->r, a->body.p != NULL ? a->body.p : "", a->body.len);
 		return;
 	}
-	if (v->outcome == FAILOVER_OUTCOME_RATE_LIMITED ||
-	    v->outcome == FAILOVER_OUTCOME_QUOTA_EXCEEDED) {
-		st = 429;
-		retry_s = v->retry_after_s > 0 ? v->retry_after_s : 0;
-	} else if (v->outcome == FAILOVER_OUTCOME_AUTH_FAILURE)
-		st = 503;
-	else if (p->ures.result == UPSTREAM_FIRST_BYTE_TIMEOUT ||
-	    p->ures.result == UPSTREAM_IDLE_TIMEOUT)
-		st = 504;
-	else if (v->outcome == FAILOVER_OUTCOME_LOCAL_ERROR)
-		st = 500;
+	st = proxy_reply_status(v, p->ures.result, &retry_s);
 	snprintf(msg, sizeof(msg), "%s %d account%s of provider '%s' tried failed (last: %s)",
 	    p->ntried >= p->max_attempts ? "All" : "The", p->ntried, p->ntried == 1 ? "" : "s",
 	    p->prov->id, v->error_class[0] ? v->error_class : failover_outcome_name(v->outcome));

@@ -19,6 +19,8 @@
 #include "prices.h"
 #include "ratelimit.h"
 #include "proxy.h"
+#include "proxy_int.h"
+#include "proxy_reply.h"
 #include "crypto.h"
 #include "refresh.h"
 #include "relay.h"
@@ -30,44 +32,10 @@
 #include "workerjob.h"
 #include "xlate.h"
 
-/* Accounts one request may try; [routing] max_attempts is lowered to it. */
-#define PROXY_TRIED_MAX		64
-/* Longest model id kept (the client's, and the one sent upstream). */
-#define PROXY_MODEL_MAX		255
 /* Renewals of a refused token (401) one attempt makes before it counts as a failure. */
 #define PROXY_RENEWALS_MAX	4
 /* What the replacement of a secret found in an upstream body reads. */
 #define PROXY_REDACTED		"[redacted]"
-
-/* A growable byte buffer with a hard cap. */
-struct proxy_buf {
-	char	*p;		/* bytes, owned */
-	size_t	 len;		/* bytes used */
-	size_t	 cap;		/* bytes allocated */
-	size_t	 max;		/* never grows past this */
-	int	 over;		/* 1 once bytes were dropped at max */
-};
-
-/* One attempt's state, seen by the transport callbacks. */
-struct proxy_attempt {
-	struct http_req	*r;		/* the client's request, borrowed */
-	int		 stream;	/* client asked for a stream */
-	int		 show_usage;	/* client asked for the OpenAI usage chunk */
-	int64_t		 keepalive_ms;	/* SSE comment after this much silence ([upstream]) */
-	int64_t		 body_max;	/* bound of a whole success body ([upstream]) */
-	int		 status;	/* upstream status, 0 before the head */
-	int		 handed_off;	/* the response started towards the client */
-	int		 client_gone;	/* the client went away */
-	int		 stream_failed;	/* the event stream broke */
-	int		 bad_media;	/* 1: a whole body neither JSON nor SSE, never relayed */
-	int		 too_large;	/* 1: the whole success body went past body_max */
-	int64_t		 ttft;		/* request start to a whole answer relayed, -1 */
-	struct usage	 usage;		/* what the upstream reported */
-	struct relay	*relay;		/* while relaying an event stream, else NULL */
-	const struct xlate_ctx *xc;	/* the attempt's translation, NULL = none (borrowed) */
-	struct proxy_buf body;		/* a whole body: error or non-streaming answer */
-	char		 ctype[UPSTREAM_VALUE_MAX + 1];	/* upstream Content-Type */
-};
 
 /* What an upstream Content-Type announces. */
 enum proxy_media {
@@ -76,96 +44,6 @@ enum proxy_media {
 	PROXY_MEDIA_SSE,	/* text/event-stream */
 	PROXY_MEDIA_OTHER,	/* anything else (text/html, text/plain, ...) */
 	PROXY_MEDIA__MAX
-};
-
-/* The database work of one step of a request, run on the writer (server_batch()). */
-struct proxy_job {
-	const struct config	*cfg;		/* the request's configuration (pinned) */
-	uint64_t		 cfg_gen;	/* its generation */
-	struct accounting_request *req;
-	const struct select_query *q;		/* proxy_job_choose(): the query */
-	struct select_result	*sel;		/* its answer; for proxy_job_finish(): the
-						   refusal to record, or NULL */
-	char			*detail;	/* a refusal's decision, copied: owned */
-	struct accounting_attempt *att;		/* proxy_job_end(): the attempt */
-	const struct failover_verdict *v;	/* its verdict */
-	const struct config_routing *routing;	/* backoff settings */
-	const struct accounting_final *fin;	/* proxy_job_end(): NULL while the request
-						   goes on; proxy_job_finish(): its end */
-	const char		*model;		/* proxy_job_choose(): the model as the client
-						   named it, for the key's globs */
-	enum keylimit_verdict	 key;		/* its answer: what the key's limits say */
-	int64_t			 key_retry_at;	/* and when the key may pass again (ms) */
-	const struct ratelimit_obs *rl;		/* proxy_job_end(): the attempt's rate-limit
-						   headers, NULL = none */
-	const char		*rl_account;	/* their account */
-	const char		*rl_model;	/* and model (as routed) */
-};
-
-/*
- * One request through its phases, in order: admit (transport, body,
- * model, the request row's fields), then per account choose (select, or
- * refuse) and attempt (one upstream transfer, a stream relayed as it
- * arrives, ending with a verdict), until an attempt is the last; then
- * relay (the answer the client gets, if none went out yet) and finish
- * (the request's end recorded). Request-scoped, on the worker's stack.
- */
-struct proxy_request {
-	struct worker	*w;		/* borrowed */
-	struct http_req	*r;		/* borrowed */
-	const struct config *cfg;	/* borrowed */
-	const struct endpoint *ep;	/* the API the client called */
-	int64_t		 t0_us;		/* request start, monotonic us */
-	int64_t		 t0;		/* the same in ms */
-	int64_t		 overhead_us;	/* start to the first dispatch, -1 before */
-	/* admit */
-	char		*body;		/* the client's body, owned */
-	size_t		 body_len;	/* its bytes */
-	struct reqbody	 rb;		/* its parse, owned once rb_ok */
-	int		 rb_ok;		/* 1 once rb holds a parse */
-	int		 stateful;	/* 1: a Responses request that needs stored state */
-	struct ctxlimit_need need;	/* its tokens, estimated for the context limits */
-	char		 ua[QP_USER_AGENT_MAX + 1]; /* its User-Agent as kept, "" = none */
-	char		 model[PROXY_MODEL_MAX + 1]; /* as the client named it */
-	char		 base[PROXY_MODEL_MAX + 1];  /* without a provider suffix */
-	const struct config_provider *pinned; /* provider named by the suffix, NULL = any */
-	struct cost_price price;	/* the model's configured prices */
-	struct prices_quote quote;	/* the price the request's cost came from */
-	struct accounting_request req;	/* the request row */
-	char		*upbody;	/* body sent upstream when it differs, owned, or NULL */
-	size_t		 up_len;	/* its bytes */
-	struct endpoint_plan plan;	/* how the current attempt reaches its provider */
-	struct xlate_ctx xc;		/* its translation, when plan.translated */
-	int		 reject_status;	/* the attempt was refused before the transfer: status */
-	char		 reject_msg[XLATE_WHY_MAX + 1]; /* and why */
-	int		 estimated;	/* 1: count_tokens answered with the gateway's estimate */
-	int		 untranslatable; /* 1: a success the translation could not read */
-	/* choose */
-	struct select_query q;		/* the last selection asked */
-	struct select_result sel;	/* its answer */
-	const char	*tried[PROXY_TRIED_MAX]; /* accounts tried, borrowed from the config */
-	int		 ntried;	/* entries in tried */
-	int		 max_attempts;	/* [routing] max_attempts, at most PROXY_TRIED_MAX */
-	struct alias_route route;	/* the [aliases] entry the model matched, if any */
-	int		 tried_from;	/* first entry of tried for the model tried now */
-	/* attempt */
-	struct proxy_attempt a;		/* the current attempt's transport state */
-	struct upstream_res ures;	/* what the transport saw */
-	int64_t		 att_t0;	/* monotonic ms the current attempt began */
-	enum qp_err	 xfer_err;	/* the transport's own error of the current attempt */
-	struct failover_verdict v;	/* the last attempt's verdict */
-	struct accounting_attempt att;	/* the last attempt's numbers */
-	struct ratelimit_obs rl;	/* the last attempt's rate-limit headers */
-	char		*token;		/* the refreshed token sent (secret, owned), NULL = the
-					   account's configured key */
-	int64_t		 token_version;	/* its stored version */
-	enum qp_err	 refresh_err;	/* QP_OK, or why the account's token could not be had */
-	char		 refresh_why[REFRESH_WHY_MAX + 1]; /* and what the refresh said */
-	/* finish */
-	struct accounting_final fin;	/* the request's end */
-	struct proxy_job job;		/* the database work of the current step */
-	int		 final_status;	/* status answered, for the record */
-	int		 done;		/* 1 once the request's end was recorded */
 };
 
 static int64_t
@@ -464,37 +342,6 @@ proxy_final_usage(struct accounting_final *fin, const struct usage *u,
 		fin->finish_reason = u->finish_reason;
 }
 
-/* Sends an error synthesized when no upstream answer can be relayed. */
-static void
-proxy_fail(struct http_req *r, int status, const char *message, int64_t retry_s)
-{
-	char extra[64];
-	const char *type;
-
-	switch (status) {
-	case 429:
-		type = http_type(r, "rate_limit_exceeded", "rate_limit_error");
-		break;
-	case 404:
-		type = http_type(r, "invalid_request_error", "not_found_error");
-		break;
-	case 400:
-	case 413:
-		type = "invalid_request_error";
-		break;
-	case 503:
-		type = http_type(r, "server_error", "overloaded_error");
-		break;
-	default:
-		type = http_type(r, "server_error", "api_error");
-		break;
-	}
-	if (retry_s > 0) {
-		snprintf(extra, sizeof(extra), "Retry-After: %lld\r\n", (long long)retry_s);
-		http_error_ex(r, status, type, message, extra);
-	} else
-		http_error(r, status, type, message);
-}
 
 /* Chooses an account and, when one is eligible, opens the attempt on it. */
 static enum qp_err
@@ -608,20 +455,20 @@ proxy_admit(struct proxy_request *p)
 	if (p->w->up == NULL)
 		p->w->up = upstream_new(p->w->srv->share);
 	if (p->w->up == NULL) {
-		proxy_fail(r, 503, "the gateway is not ready", 0);
+		proxy_reply_fail(r, 503, "the gateway is not ready", 0);
 		return -1;
 	}
 	err = http_read_body(r, (size_t)p->cfg->server.max_request_body_bytes, &p->body,
 	    &p->body_len);
 	if (err != QP_OK) {
 		if (err == QP_ETOOBIG)
-			proxy_fail(r, 413, "Request body too large", 0);
+			proxy_reply_fail(r, 413, "Request body too large", 0);
 		else if (err != QP_ECLOSED)
-			proxy_fail(r, 503, "out of memory", 0);
+			proxy_reply_fail(r, 503, "out of memory", 0);
 		return -1;
 	}
 	if (reqbody_parse(&p->rb, p->body, p->body_len, &why) != QP_OK) {
-		proxy_fail(r, 400, why != NULL ? why : "Invalid JSON", 0);
+		proxy_reply_fail(r, 400, why != NULL ? why : "Invalid JSON", 0);
 		return -1;
 	}
 	p->rb_ok = 1;
@@ -633,11 +480,11 @@ proxy_admit(struct proxy_request *p)
 	proxy_price(p->cfg, p->base, &p->price);
 	if ((pid = server_process_id(p->w->srv)) == 0) {
 		/* Not registered yet: its rows would look abandoned. */
-		proxy_fail(r, 503, "the gateway is starting; retry in a second", 1);
+		proxy_reply_fail(r, 503, "the gateway is starting; retry in a second", 1);
 		return -1;
 	}
 	if (accounting_request_init(&p->req, pid, db_now_ms()) != QP_OK) {
-		proxy_fail(r, 503, "no randomness available", 0);
+		proxy_reply_fail(r, 503, "no randomness available", 0);
 		return -1;
 	}
 	snprintf(r->uid, sizeof(r->uid), "%s", p->req.uid);
@@ -654,259 +501,24 @@ enum proxy_next {
 	PROXY_NEXT__MAX
 };
 
-/* Appends to msg, when the model went through an alias, the alias and the last model tried. */
-static void
-proxy_alias_note(const struct proxy_request *p, char *msg, size_t len)
-{
-	const char *target = alias_route_target(&p->route);
-	size_t n = strlen(msg);
-
-	if (p->route.alias == NULL || n >= len)
-		return;
-	snprintf(msg + n, len - n, " (alias '%s'; the last of its models tried: '%s')",
-	    p->route.alias->pattern, target != NULL ? target : "none");
-}
-
-/* Says (into msg) how the request is over the model's context limits. */
-static void
-proxy_too_large(const struct proxy_request *p, char *msg, size_t len)
-{
-	const struct ctxlimit *lim = &p->sel.limit;
-	const struct ctxlimit_need *n = &p->need;
-
-	if (lim->context <= 0 && lim->input <= 0)
-		snprintf(msg, len, "The request is too large for every model '%s' may be served "
-		    "by: a prompt of at least %lld tokens (estimated from its %lld bytes) and "
-		    "max_tokens %lld", p->model, (long long)n->input,
-		    (long long)(p->body_len - n->blob_bytes), (long long)n->output);
-	else if (lim->input > 0 && n->input > lim->input)
-		snprintf(msg, len, "The prompt is too long for '%s': at least %lld tokens "
-		    "(estimated from its %lld bytes), over its limit of %lld input tokens",
-		    p->model, (long long)n->input, (long long)(p->body_len - n->blob_bytes),
-		    (long long)lim->input);
-	else
-		snprintf(msg, len, "The request is too large for '%s': a prompt of at least "
-		    "%lld tokens (estimated from its %lld bytes) and max_tokens %lld exceed its "
-		    "context window of %lld tokens", p->model, (long long)n->input,
-		    (long long)(p->body_len - n->blob_bytes),
-		    (long long)(lim->output > 0 && n->output > lim->output ? lim->output :
-		    n->output), (long long)lim->context);
-}
-
 /*
- * Says (into msg) why no further account can take the request, after
- * ntried attempts; returns the status for the client and sets *retry_s
- * (0 = no Retry-After).
+ * Records the end of a request refused with no attempt open, once its
+ * answer (proxy_reply_refuse(), proxy_reply_key_refuse()) is out: p->fin,
+ * and sel, the refusal to record, or NULL.
  */
-static int
-proxy_refusal(const struct proxy_request *p, char *msg, size_t len, int64_t *retry_s)
-{
-	const struct select_result *sel = &p->sel;
-	const struct failover_verdict *v = &p->v;
-	int64_t now = p->q.now;
-	int st = select_status_http(sel->status);
-
-	*retry_s = 0;
-	switch (sel->status) {
-	case SELECT_NO_MODEL:
-		snprintf(msg, len, "Model '%s' not found", p->model);
-		break;
-	case SELECT_WRONG_PROTOCOL:
-		endpoint_unreachable(p->ep, p->model, p->stateful, msg, len);
-		break;
-	case SELECT_BACKOFF:
-		*retry_s = sel->retry_at > now ? (sel->retry_at - now + 999) / 1000 : 1;
-		snprintf(msg, len, "Every account that serves '%s' is backing off after rate "
-		    "limits, quota or upstream errors; retry in %lld s", p->model,
-		    (long long)*retry_s);
-		break;
-	case SELECT_AUTH:
-		snprintf(msg, len, "Every account that serves '%s' had its credentials refused "
-		    "by the provider", p->model);
-		break;
-	case SELECT_DISABLED:
-		snprintf(msg, len, "No enabled account with credentials serves '%s'", p->model);
-		break;
-	case SELECT_TOO_LARGE:
-		proxy_too_large(p, msg, len);
-		break;
-	default:
-		if (v->outcome == FAILOVER_OUTCOME_RATE_LIMITED ||
-		    v->outcome == FAILOVER_OUTCOME_QUOTA_EXCEEDED) {
-			st = 429;
-			*retry_s = v->retry_after_s > 0 ? v->retry_after_s :
-			    sel->retry_at > now ? (sel->retry_at - now + 999) / 1000 : 0;
-		} else if (v->outcome == FAILOVER_OUTCOME_AUTH_FAILURE)
-			st = 503;
-		else if (strcmp(v->error_class, "first_byte_timeout") == 0)
-			st = 504;
-		snprintf(msg, len, "All %d account%s tried for '%s' failed (last: %s)",
-		    p->ntried, p->ntried == 1 ? "" : "s", p->model,
-		    v->error_class[0] ? v->error_class : failover_outcome_name(v->outcome));
-		break;
-	}
-	proxy_alias_note(p, msg, len);
-	return st;
-}
-
-/*
- * Returns 1 if the last upstream answer is relayed as it was when no
- * account is left: the client's fault, or a model the provider does not
- * serve (retried elsewhere first).
- */
-static int
-proxy_relay_last(const struct failover_verdict *v)
-{
-
-	return v->outcome == FAILOVER_OUTCOME_CLIENT_ERROR ||
-	    v->outcome == FAILOVER_OUTCOME_MODEL_UNAVAILABLE;
-}
-
-/*
- * Returns 1 when count_tokens is answered with the gateway's estimate: no
- * provider of the (known) model can count, or the last one failed with
- * anything but a 400 or 413 of the client's making.
- */
-static int
-proxy_estimates(const struct proxy_request *p)
-{
-	const struct proxy_attempt *a = &p->a;
-
-	if (p->ep->api != ENDPOINT_COUNT_TOKENS || p->reject_status != 0)
-		return 0;
-	if (p->ntried == 0)
-		return p->sel.status != SELECT_NO_MODEL && p->sel.status != SELECT_OK;
-	return a->status != 400 && a->status != 413;
-}
-
-/* Answers count_tokens with the estimate from the body's bytes, marked as one. */
 static void
-proxy_estimate(struct proxy_request *p)
+proxy_refused(struct proxy_request *p, struct select_result *sel)
 {
-	char body[64];
-	int n;
 
-	if ((n = endpoint_estimate(p->body_len, body, sizeof(body))) < 0) {
-		proxy_fail(p->r, 500, "cannot estimate the tokens", 0);
-		return;
-	}
-	http_begin(p->r, 200, "application/json", "x-quotapool-estimate: bytes\r\n");
-	(void)http_write(p->r, body, (size_t)n);
-	p->estimated = 1;
-}
-
-/* Relays the last upstream error, in the client's family when the request was translated. */
-static void
-proxy_reply_upstream(struct proxy_request *p)
-{
-	const struct proxy_attempt *a = &p->a;
-	char *out = NULL;
-	size_t n;
-
-	if (a->xc != NULL &&
-	    xlate_error(p->plan.dir, a->status, a->body.p, a->body.len, &out, &n) == QP_OK) {
-		http_reply(p->r, a->status, "application/json", out, n);
-		free(out);
-		return;
-	}
-	http_reply(p->r, a->status, a->ctype[0] ? a->ctype : "application/json", a->body.p,
-	    a->body.len);
-}
-
-/* Answers a request no (further) account can take, and records its end. */
-static void
-proxy_refuse(struct proxy_request *p)
-{
-	const struct proxy_attempt *a = &p->a;
-	enum accounting_status st;
-	int64_t retry_s;
-	char msg[512];
-
-	p->final_status = proxy_refusal(p, msg, sizeof(msg), &retry_s);
-	if (proxy_estimates(p)) {
-		proxy_estimate(p);
-		p->final_status = p->r->status;
-	} else if (p->sel.status == SELECT_EXHAUSTED && p->ntried > 0 &&
-	    proxy_relay_last(&p->v) && a->status >= 400 && a->body.len > 0 && !a->bad_media) {
-		/* The provider's words go back (in the client's family). */
-		proxy_reply_upstream(p);
-		p->final_status = a->status;
-	} else
-		proxy_fail(p->r, p->final_status, msg, retry_s);
-	st = p->ntried == 0 ? ACCOUNTING_REJECTED : ACCOUNTING_ERROR;
-	if (p->ntried > 0 && p->v.outcome == FAILOVER_OUTCOME_CLIENT_ERROR)
-		st = ACCOUNTING_CLIENT_ERROR;
-	if (p->estimated)
-		st = ACCOUNTING_COMPLETED;
-	accounting_final_init(&p->fin, st, p->final_status, db_now_ms());
-	p->fin.bytes_out = p->r->bytes_out;
-	p->fin.overhead_us = p->overhead_us;
 	/* The answer is out before the bookkeeping. */
 	(void)http_flush(p->r);
-	p->job.sel = p->ntried == 0 ? &p->sel : NULL;
+	p->job.sel = sel;
 	p->job.fin = &p->fin;
 	if (server_batch(p->w->srv, proxy_job_finish, &p->job) != QP_OK)
 		log_msg(LOG_ERROR, "request %s: cannot record its end", p->req.uid);
 	p->done = 1;
 }
 
-/*
- * Answers a request its key's limits refuse (docs/keys.md): 403 for a
- * model outside its globs, 429 with Retry-After for rpm and tpm, and 429
- * (type insufficient_quota in the OpenAI family) with Retry-After up to
- * the period's end for a spent budget; records it as rejected, with
- * error_class key_model, key_budget, key_rpm or key_tpm.
- */
-static void
-proxy_key_refuse(struct proxy_request *p)
-{
-	static const char *const classes[KEYLIMIT__MAX] = {
-		[KEYLIMIT_MODEL] = "key_model", [KEYLIMIT_BUDGET] = "key_budget",
-		[KEYLIMIT_RPM] = "key_rpm", [KEYLIMIT_TPM] = "key_tpm",
-	};
-	struct http_req *r = p->r;
-	int64_t now = p->q.now, retry_s = 0;
-	char msg[512], extra[64];
-	const char *type;
-	int st = 429;
-
-	if (p->job.key_retry_at > now)
-		retry_s = (p->job.key_retry_at - now + 999) / 1000;
-	switch (p->job.key) {
-	case KEYLIMIT_MODEL:
-		st = 403;
-		type = http_type(r, "permission_error", "permission_error");
-		snprintf(msg, sizeof(msg), "This key may not use model '%s'", p->model);
-		break;
-	case KEYLIMIT_BUDGET:
-		type = http_type(r, "insufficient_quota", "rate_limit_error");
-		snprintf(msg, sizeof(msg), "This key's budget is spent until the period resets "
-		    "in %lld s", (long long)retry_s);
-		break;
-	default:
-		type = http_type(r, "rate_limit_exceeded", "rate_limit_error");
-		snprintf(msg, sizeof(msg), "This key's %s limit is reached; retry in %lld s",
-		    p->job.key == KEYLIMIT_RPM ? "requests-per-minute" : "tokens-per-minute",
-		    (long long)retry_s);
-		break;
-	}
-	if (retry_s > 0) {
-		snprintf(extra, sizeof(extra), "Retry-After: %lld\r\n", (long long)retry_s);
-		http_error_ex(r, st, type, msg, extra);
-	} else
-		http_error(r, st, type, msg);
-	p->final_status = st;
-	accounting_final_init(&p->fin, ACCOUNTING_REJECTED, st, db_now_ms());
-	p->fin.error_class = classes[p->job.key];
-	p->fin.bytes_out = r->bytes_out;
-	p->fin.overhead_us = p->overhead_us;
-	(void)http_flush(r);
-	p->job.sel = NULL;
-	p->job.fin = &p->fin;
-	if (server_batch(p->w->srv, proxy_job_finish, &p->job) != QP_OK)
-		log_msg(LOG_ERROR, "request %s: cannot record its end", p->req.uid);
-	p->done = 1;
-}
 
 /*
  * Runs one selection for p->base (and p->pinned) among the accounts not
@@ -1006,16 +618,18 @@ proxy_choose(struct proxy_request *p)
 		}
 	}
 	if (st == SELECT__MAX && p->job.key != KEYLIMIT_OK) {
-		proxy_key_refuse(p);
+		proxy_reply_key_refuse(p);
+		proxy_refused(p, NULL);
 		return PROXY_STOP;
 	}
 	if (st == SELECT__MAX) {
-		proxy_fail(p->r, 503, "the gateway's database is unavailable", 0);
+		proxy_reply_fail(p->r, 503, "the gateway's database is unavailable", 0);
 		p->final_status = 503;
 		return PROXY_STOP;
 	}
 	if (st != SELECT_OK) {
-		proxy_refuse(p);
+		proxy_reply_refuse(p);
+		proxy_refused(p, p->ntried == 0 ? &p->sel : NULL);
 		return PROXY_STOP;
 	}
 	p->tried[p->ntried++] = p->sel.account->name;
@@ -1352,47 +966,6 @@ proxy_failover(struct proxy_request *p)
 
 /* ---- relay ------------------------------------------------------------ */
 
-/*
- * Says (into msg) why the last attempt gave the client nothing to relay;
- * returns the status and sets *retry_s (0 = no Retry-After).
- */
-static int
-proxy_failure(const struct proxy_request *p, char *msg, size_t len, int64_t *retry_s)
-{
-	const struct proxy_attempt *a = &p->a;
-	const struct failover_verdict *v = &p->v;
-	int st = 502;
-
-	*retry_s = 0;
-	if (a->too_large) {
-		snprintf(msg, len, "The provider's answer is larger than the gateway accepts "
-		    "(max_response_body_bytes = %lld)", (long long)a->body_max);
-		return st;
-	}
-	if (a->bad_media && (v->outcome == FAILOVER_OUTCOME_CLIENT_ERROR ||
-	    strcmp(v->error_class, "bad_content_type") == 0)) {
-		snprintf(msg, len, "The provider answered %d with a body that is neither JSON "
-		    "nor an event stream (%s)", a->status, a->ctype[0] ? a->ctype :
-		    "no Content-Type");
-		return st;
-	}
-	if (v->outcome == FAILOVER_OUTCOME_RATE_LIMITED ||
-	    v->outcome == FAILOVER_OUTCOME_QUOTA_EXCEEDED) {
-		st = 429;
-		*retry_s = v->retry_after_s > 0 ? v->retry_after_s : 0;
-	} else if (v->outcome == FAILOVER_OUTCOME_AUTH_FAILURE)
-		st = 503;
-	else if (p->ures.result == UPSTREAM_FIRST_BYTE_TIMEOUT ||
-	    p->ures.result == UPSTREAM_IDLE_TIMEOUT)
-		st = 504;
-	else if (v->outcome == FAILOVER_OUTCOME_LOCAL_ERROR)
-		st = 500;
-	snprintf(msg, len, "%s %d account%s tried for '%s' failed (last: %s)",
-	    p->ntried >= p->max_attempts ? "All" : "The", p->ntried, p->ntried == 1 ? "" : "s",
-	    p->model, v->error_class[0] ? v->error_class : failover_outcome_name(v->outcome));
-	proxy_alias_note(p, msg, len);
-	return st;
-}
 
 /* Gives the client a whole answer translated into its API, or a 502 when it cannot be. */
 static void
@@ -1409,8 +982,8 @@ proxy_reply_translated(struct proxy_request *p)
 		    "(%s): %s", p->req.uid, p->sel.provider->id, xlate_dir_name(p->plan.dir),
 		    qp_strerror(err));
 		p->untranslatable = 1;
-		proxy_fail(p->r, err == QP_ENOMEM ? 503 : 502, "The provider's answer could not "
-		    "be translated into this API", 0);
+		proxy_reply_fail(p->r, err == QP_ENOMEM ? 503 : 502, "The provider's answer "
+		    "could not be translated into this API", 0);
 		return;
 	}
 	a->ttft = proxy_mono_ms() - p->t0;
@@ -1430,14 +1003,11 @@ proxy_relay(struct proxy_request *p)
 {
 	struct proxy_attempt *a = &p->a;
 	struct http_req *r = p->r;
-	int64_t retry_s;
-	char msg[512];
-	int st;
 
 	if (a->handed_off || a->client_gone)
 		return;
 	if (p->reject_status != 0) {
-		proxy_fail(r, p->reject_status, p->reject_msg, 0);
+		proxy_reply_fail(r, p->reject_status, p->reject_msg, 0);
 		return;
 	}
 	if (a->relay == NULL && p->xfer_err == QP_OK && !a->bad_media &&
@@ -1455,16 +1025,7 @@ proxy_relay(struct proxy_request *p)
 		a->handed_off = 1;
 		return;
 	}
-	if (proxy_estimates(p)) {
-		proxy_estimate(p);
-		return;
-	}
-	if (a->status >= 400 && a->body.len > 0 && !a->bad_media && proxy_relay_last(&p->v)) {
-		proxy_reply_upstream(p);
-		return;
-	}
-	st = proxy_failure(p, msg, sizeof(msg), &retry_s);
-	proxy_fail(r, st, msg, retry_s);
+	proxy_reply_last(p);
 }
 
 /* ---- finish ----------------------------------------------------------- */
