@@ -12,7 +12,7 @@
 
 /* The route prefix of passthrough requests: /p/<provider>/<upstream path>. */
 #define PASSPATH_PREFIX		"/p/"
-/* Longest provider id in a /p/ path (config.c's CONFIG_NAME_MAX). */
+/* Longest provider id in a /p/ path (config_int.h's CONFIG_NAME_MAX). */
 #define PASSPATH_PROVIDER_MAX	64
 /* Longest method name accepted (an HTTP token). */
 #define PASSPATH_METHOD_MAX	16
