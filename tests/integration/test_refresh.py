@@ -430,7 +430,14 @@ is_eq(last[:2], ("PUT", "application/x-www-form-urlencoded"), "sent with PUT as 
 is_eq(last[2], {"grant_type": ["client_credentials"], "client_id": ["qp"],
                 "client_secret": [FORM_SECRET]},
       "the body as configured (no refresh token added: refresh_token_field is \"\")")
-rows = dp.query(gw3, "SELECT expires_at, last_result FROM account_tokens")
+# The refresh that served the 200 is the last one noted: wait (bounded) for
+# its row, so that a slow writer under load cannot show an older result.
+deadline = time.monotonic() + 5
+while True:
+    rows = dp.query(gw3, "SELECT expires_at, last_result FROM account_tokens")
+    if (rows and rows[0]["last_result"] == "ok") or time.monotonic() >= deadline:
+        break
+    time.sleep(0.05)
 ok(rows and rows[0]["expires_at"] is not None and
    rows[0]["expires_at"] > time.time() * 1000 + 250000, "the nested string expiry read (300 s)",
    repr(rows))
