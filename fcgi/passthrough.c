@@ -6,6 +6,7 @@
 
 #include "accounting.h"
 #include "bounds.h"
+#include "capbuf.h"
 #include "crypto.h"
 #include "db.h"
 #include "failover.h"
@@ -32,15 +33,6 @@
 /* The endpoint of every passthrough row (the path has a column of its own). */
 #define PASS_ENDPOINT		"/p/"
 
-/* A byte buffer that never grows past max (bytes beyond are dropped, over set). */
-struct pass_buf {
-	char	*p;		/* bytes, owned, NUL-terminated */
-	size_t	 len;		/* bytes used */
-	size_t	 cap;		/* bytes allocated */
-	size_t	 max;		/* never grows past this */
-	int	 over;		/* 1 once bytes were dropped */
-};
-
 /* One attempt's state, seen by the transport callbacks. */
 struct pass_attempt {
 	int		 status;	/* upstream status, 0 before the head */
@@ -50,8 +42,8 @@ struct pass_attempt {
 	int		 client_gone;	/* 1: the client went away */
 	int		 json;		/* 1: a relayed answer announced as JSON */
 	int		 body_failed;	/* 1: the client's body could not be read (again) */
-	struct pass_buf	 body;		/* held: the upstream's body */
-	struct pass_buf	 copy;		/* json: the answer's first bytes, for its usage */
+	struct capbuf	 body;		/* held: the upstream's body */
+	struct capbuf	 copy;		/* json: the answer's first bytes, for its usage */
 };
 
 /* The database work of one step of a request, run on the writer (server_batch()). */
@@ -119,44 +111,6 @@ pass_mono_ms(void)
 {
 
 	return db_mono_us() / 1000;
-}
-
-/* Appends n bytes up to b->max. 0, or -1 when out of memory. */
-static int
-pass_buf_add(struct pass_buf *b, const char *p, size_t n)
-{
-	size_t cap;
-	char *np;
-
-	if (n > b->max - b->len) {
-		n = b->max - b->len;
-		b->over = 1;
-	}
-	if (n == 0)
-		return 0;
-	if (b->len + n + 1 > b->cap) {
-		cap = b->cap > 0 ? b->cap : 4096;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		if (cap > b->max + 1)
-			cap = b->max + 1;
-		if ((np = realloc(b->p, cap)) == NULL)
-			return -1;
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return 0;
-}
-
-static void
-pass_buf_free(struct pass_buf *b)
-{
-
-	free(b->p);
-	memset(b, 0, sizeof(*b));
 }
 
 /* Returns 1 for a status another account may answer otherwise: 401, 402, 403, 429, 5xx. */
@@ -258,12 +212,12 @@ pass_on_data(const char *buf, size_t len, void *arg)
 	struct pass_attempt *a = &p->a;
 
 	if (a->held)
-		return pass_buf_add(&a->body, buf, len) != 0;
+		return capbuf_add(&a->body, buf, len) != 0;
 	if (http_write(p->r, buf, len) != 0 || http_flush(p->r) != 0) {
 		a->client_gone = 1;
 		return 1;
 	}
-	if (a->json && !a->copy.over && pass_buf_add(&a->copy, buf, len) != 0)
+	if (a->json && !a->copy.over && capbuf_add(&a->copy, buf, len) != 0)
 		a->copy.over = 1;
 	return 0;
 }
@@ -672,7 +626,7 @@ pass_transfer(struct pass_request *p)
 
 /* Masks every occurrence of secret in b (in place, same length): an echoed key is never relayed. */
 static void
-pass_redact(struct pass_buf *b, const char *secret)
+pass_redact(struct capbuf *b, const char *secret)
 {
 	size_t sl;
 	char *hit, *s;
@@ -760,8 +714,8 @@ pass_attempt_reset(struct pass_request *p)
 {
 	struct pass_attempt *a = &p->a;
 
-	pass_buf_free(&a->body);
-	pass_buf_free(&a->copy);
+	capbuf_free(&a->body);
+	capbuf_free(&a->copy);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -976,8 +930,8 @@ passthrough_handle(struct worker *w, struct http_req *r)
 	spool_free(&p->sp);
 	crypto_free_secret(p->token);
 	p->token = NULL;
-	pass_buf_free(&p->a.body);
-	pass_buf_free(&p->a.copy);
+	capbuf_free(&p->a.body);
+	capbuf_free(&p->a.copy);
 	free(p->job.detail);
 	free(p->target);
 	free(p);

@@ -53,45 +53,6 @@ proxy_mono_ms(void)
 	return db_mono_us() / 1000;
 }
 
-/* Appends n bytes; beyond b->max the bytes are dropped and b->over set. 0 or -1 (no memory). */
-static int
-proxy_buf_add(struct proxy_buf *b, const char *p, size_t n)
-{
-	size_t want, cap;
-	char *np;
-
-	if (n > b->max - b->len) {
-		n = b->max - b->len;
-		b->over = 1;
-	}
-	if (n == 0)
-		return 0;
-	want = b->len + n + 1;
-	if (want > b->cap) {
-		cap = b->cap > 0 ? b->cap : 4096;
-		while (cap < want)
-			cap *= 2;
-		if (cap > b->max + 1)
-			cap = b->max + 1;
-		if ((np = realloc(b->p, cap)) == NULL)
-			return -1;
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return 0;
-}
-
-static void
-proxy_buf_free(struct proxy_buf *b)
-{
-
-	free(b->p);
-	memset(b, 0, sizeof(*b));
-}
-
 /* Reads the media type of a Content-Type value (parameters ignored, any case). */
 static enum proxy_media
 proxy_media(const char *ctype)
@@ -136,7 +97,7 @@ proxy_is_json(const char *buf, size_t len)
  * relayed, parsed or kept with it. Works in place: b only shrinks.
  */
 static void
-proxy_redact(struct proxy_buf *b, const char *secret)
+proxy_redact(struct capbuf *b, const char *secret)
 {
 	size_t sl, rl, in = 0, out = 0;
 	const char *hit;
@@ -256,7 +217,7 @@ proxy_on_data(const char *buf, size_t len, void *arg)
 
 	if (a->relay != NULL)
 		return proxy_relay_state(a, relay_feed(a->relay, buf, len, proxy_mono_ms()));
-	if (proxy_buf_add(&a->body, buf, len) != 0)
+	if (capbuf_add(&a->body, buf, len) != 0)
 		return 1;
 	/* An error body is drained; an oversized answer ends the attempt. */
 	if (a->body.over && a->status >= 200 && a->status < 300 && !a->bad_media) {
@@ -646,7 +607,7 @@ proxy_attempt_reset(struct proxy_request *p)
 	struct proxy_attempt *a = &p->a;
 
 	relay_free(a->relay);
-	proxy_buf_free(&a->body);
+	capbuf_free(&a->body);
 	memset(a, 0, sizeof(*a));
 	a->r = p->r;
 	a->stream = p->rb.stream;
@@ -1150,7 +1111,7 @@ proxy_request_free(struct proxy_request *p)
 
 	free(p->job.detail);
 	relay_free(p->a.relay);
-	proxy_buf_free(&p->a.body);
+	capbuf_free(&p->a.body);
 	free(p->upbody);
 	crypto_free_secret(p->token);
 	xlate_ctx_free(&p->xc);

@@ -13,6 +13,7 @@
 
 #include "accounting.h"
 #include "alias.h"
+#include "capbuf.h"
 #include "bounds.h"
 #include "cost.h"
 #include "ctxlimit.h"
@@ -36,15 +37,6 @@
 /* Longest model id kept (the client's, and the one sent upstream). */
 #define PROXY_MODEL_MAX		255
 
-/* A growable byte buffer with a hard cap. */
-struct proxy_buf {
-	char	*p;		/* bytes, owned */
-	size_t	 len;		/* bytes used */
-	size_t	 cap;		/* bytes allocated */
-	size_t	 max;		/* never grows past this */
-	int	 over;		/* 1 once bytes were dropped at max */
-};
-
 /* One attempt's state, seen by the transport callbacks. */
 struct proxy_attempt {
 	struct http_req	*r;		/* the client's request, borrowed */
@@ -62,7 +54,7 @@ struct proxy_attempt {
 	struct usage	 usage;		/* what the upstream reported */
 	struct relay	*relay;		/* while relaying an event stream, else NULL */
 	const struct xlate_ctx *xc;	/* the attempt's translation, NULL = none (borrowed) */
-	struct proxy_buf body;		/* a whole body: error or non-streaming answer */
+	struct capbuf body;		/* a whole body: error or non-streaming answer */
 	char		 ctype[UPSTREAM_VALUE_MAX + 1];	/* upstream Content-Type */
 };
 
