@@ -28,8 +28,6 @@
 
 /* Accounts one request may try; [routing] max_attempts is lowered to it. */
 #define PASS_TRIED_MAX		64
-/* Renewals of a refused refreshed token within one attempt. */
-#define PASS_RENEWALS_MAX	4
 /* The endpoint of every passthrough row (the path has a column of its own). */
 #define PASS_ENDPOINT		"/p/"
 
@@ -692,19 +690,20 @@ pass_judge(struct pass_request *p)
 
 /*
  * For an account whose credentials refresh, puts the token to send in
- * p->token (stale: -1, or the version just refused; see refresh_token()).
+ * p->token (stale: -1, or the version just refused; see refresh_token();
+ * *ran, ran may be NULL, as server_account_token() says).
  * Returns 0; or -1 with p->refresh_err QP_EAUTH (the refresh failed) or
  * QP_ETIMEOUT (no token for another reason) and p->refresh_why set. Other
  * accounts: 0 and nothing changes.
  */
 static int
-pass_token(struct pass_request *p, int64_t stale)
+pass_token(struct pass_request *p, int64_t stale, int *ran)
 {
 
 	crypto_free_secret(p->token);
 	p->refresh_err = server_account_token(p->w->srv, p->req.uid, p->sel.provider,
 	    p->sel.account, stale, &p->token, &p->token_version, p->refresh_why,
-	    sizeof(p->refresh_why));
+	    sizeof(p->refresh_why), ran);
 	return p->refresh_err == QP_OK ? 0 : -1;
 }
 
@@ -723,29 +722,31 @@ pass_attempt_reset(struct pass_request *p)
  * One attempt on the chosen account: its token, the transfer and its
  * verdict. A refreshed token refused (401) before anything reached the
  * client is renewed and the request sent again (the body replayed from
- * the spool), while each renewal gives a newer token, a few times.
+ * the spool), while each renewal gives a newer token, within the bounds
+ * of fcgi/refresh.h.
  */
 static void
 pass_attempt(struct pass_request *p)
 {
-	int n;
+	int n, ran, own = 0;
 
 	pass_attempt_reset(p);
 	p->xfer_err = QP_OK;
-	if (pass_token(p, -1) != 0) {
+	if (pass_token(p, -1, NULL) != 0) {
 		memset(&p->ures, 0, sizeof(p->ures));
 		p->att_t0 = pass_mono_ms();
 		pass_judge(p);
 		return;
 	}
 	p->xfer_err = pass_transfer(p);
-	for (n = 0; n < PASS_RENEWALS_MAX && p->token != NULL && p->xfer_err == QP_OK &&
-	    p->a.status == 401 && !p->a.handed_off && !p->a.client_gone &&
-	    (!p->has_body || spool_replayable(&p->sp)); n++) {
+	for (n = 0; n < REFRESH_RENEWALS_MAX && own < REFRESH_OWN_MAX && p->token != NULL &&
+	    p->xfer_err == QP_OK && p->a.status == 401 && !p->a.handed_off &&
+	    !p->a.client_gone && (!p->has_body || spool_replayable(&p->sp)); n++) {
 		log_msg(LOG_INFO, "request %s: account %s: token refused (401), renewing it",
 		    p->req.uid, p->sel.account->name);
-		if (pass_token(p, p->token_version) != 0)
+		if (pass_token(p, p->token_version, &ran) != 0)
 			break;
+		own += ran;
 		pass_attempt_reset(p);
 		p->xfer_err = pass_transfer(p);
 	}

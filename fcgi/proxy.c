@@ -32,8 +32,6 @@
 #include "workerjob.h"
 #include "xlate.h"
 
-/* Renewals of a refused token (401) one attempt makes before it counts as a failure. */
-#define PROXY_RENEWALS_MAX	4
 /* What the replacement of a secret found in an upstream body reads. */
 #define PROXY_REDACTED		"[redacted]"
 
@@ -846,20 +844,21 @@ out:
 /*
  * For an account whose credentials refresh, puts the token to send in
  * p->token (stale as refresh_token() takes it: -1, or the version just
- * refused). Returns 0; or -1 with p->refresh_why set and p->refresh_err
+ * refused; *ran, ran may be NULL, as server_account_token() says).
+ * Returns 0; or -1 with p->refresh_why set and p->refresh_err
  * QP_EAUTH (the refresh failed) or QP_ETIMEOUT (no token for another
  * reason: a refresh elsewhere not finished in time, the database) when
  * there is none; the attempt then fails without a transfer. Other
  * accounts: 0 and nothing changes.
  */
 static int
-proxy_token(struct proxy_request *p, int64_t stale)
+proxy_token(struct proxy_request *p, int64_t stale, int *ran)
 {
 
 	crypto_free_secret(p->token);
 	p->refresh_err = server_account_token(p->w->srv, p->req.uid, p->sel.provider,
 	    p->sel.account, stale, &p->token, &p->token_version, p->refresh_why,
-	    sizeof(p->refresh_why));
+	    sizeof(p->refresh_why), ran);
 	return p->refresh_err == QP_OK ? 0 : -1;
 }
 
@@ -872,13 +871,13 @@ proxy_token(struct proxy_request *p, int64_t stale)
 static void
 proxy_attempt(struct proxy_request *p)
 {
-	int n;
+	int n, ran, own = 0;
 
 	p->reject_status = 0;
 	p->refresh_err = QP_OK;
 	xlate_ctx_free(&p->xc);
 	p->xfer_err = QP_OK;
-	if (proxy_prepare(p) != 0 || proxy_token(p, -1) != 0) {
+	if (proxy_prepare(p) != 0 || proxy_token(p, -1, NULL) != 0) {
 		proxy_attempt_reset(p);
 		memset(&p->ures, 0, sizeof(p->ures));
 		p->att_t0 = proxy_mono_ms();
@@ -888,14 +887,17 @@ proxy_attempt(struct proxy_request *p)
 		/*
 		 * A token refused before anything reached the client: renewed and
 		 * sent again, while each renewal gives a newer token (another
-		 * request may have used up the one just renewed), a few times.
+		 * request may have used up the one just renewed), within the
+		 * bounds of fcgi/refresh.h.
 		 */
-		for (n = 0; n < PROXY_RENEWALS_MAX && p->token != NULL && p->xfer_err == QP_OK &&
-		    p->a.status == 401 && !p->a.handed_off && !p->a.client_gone; n++) {
+		for (n = 0; n < REFRESH_RENEWALS_MAX && own < REFRESH_OWN_MAX && p->token != NULL &&
+		    p->xfer_err == QP_OK && p->a.status == 401 && !p->a.handed_off &&
+		    !p->a.client_gone; n++) {
 			log_msg(LOG_INFO, "request %s: account %s: token refused (401), renewing it",
 			    p->req.uid, p->sel.account->name);
-			if (proxy_token(p, p->token_version) != 0)
+			if (proxy_token(p, p->token_version, &ran) != 0)
 				break;
+			own += ran;
 			proxy_attempt_reset(p);
 			p->xfer_err = proxy_transfer(p);
 		}

@@ -628,7 +628,7 @@ out:
 static enum qp_err
 refresh_run(struct refresh_entry *e, const struct refresh_io *io,
     const struct config_provider *p, const struct config_account *a, int64_t stale,
-    char *why, size_t whylen)
+    char *why, size_t whylen, int *ran)
 {
 	struct refresh_job j;
 	enum qp_err err;
@@ -653,6 +653,7 @@ refresh_run(struct refresh_entry *e, const struct refresh_io *io,
 			goto out;
 		}
 		if (j.held) {
+			*ran = 1;
 			err = refresh_win(e, io, p, &j, why, whylen);
 			goto out;
 		}
@@ -678,11 +679,12 @@ out:
 enum qp_err
 refresh_token(struct refresh *rf, const struct refresh_io *io, const struct config_provider *p,
     const struct config_account *a, int64_t stale, char **token, int64_t *version, char *why,
-    size_t whylen)
+    size_t whylen, int *ran)
 {
 	struct refresh_entry *e;
 	struct refresh_job j;
 	enum qp_err err = QP_OK;
+	int ran_here = 0;
 
 	*token = NULL;
 	*version = 0;
@@ -712,7 +714,7 @@ refresh_token(struct refresh *rf, const struct refresh_io *io, const struct conf
 		e->loaded = 1;
 	}
 	if (!refresh_usable(e->token, e->version, e->expires_at, stale, a->refresh.skew_ms,
-	    db_now_ms()) && (err = refresh_run(e, io, p, a, stale, why, whylen)) != QP_OK)
+	    db_now_ms()) && (err = refresh_run(e, io, p, a, stale, why, whylen, &ran_here)) != QP_OK)
 		goto out;
 	if ((*token = strdup(e->token)) == NULL) {
 		err = QP_ENOMEM;
@@ -721,5 +723,7 @@ refresh_token(struct refresh *rf, const struct refresh_io *io, const struct conf
 	*version = e->version;
 out:
 	pthread_mutex_unlock(&e->mu);
+	if (ran != NULL)
+		*ran = ran_here;
 	return err;
 }

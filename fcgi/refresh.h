@@ -44,6 +44,18 @@ struct refresh_io {
 	int64_t		 process_id;	/* the lease holder's id: this process's row */
 };
 
+/*
+ * How often one attempt renews a token the provider refused (a 401 before
+ * anything reached the client): each renewal gives a newer token, most
+ * often one another request just got (many requests share a token, and a
+ * token that serves a few requests may be used up again before the retry
+ * lands); at most REFRESH_OWN_MAX of them may send the token request
+ * themselves, so that credentials refused however new cost the token
+ * endpoint a bounded number of calls.
+ */
+#define REFRESH_RENEWALS_MAX	16
+#define REFRESH_OWN_MAX		3
+
 /* Makes an empty cache; NULL when out of memory. Free with refresh_free(). */
 struct refresh	*refresh_new(void);
 
@@ -60,11 +72,16 @@ void		 refresh_free(struct refresh *rf);
  * comment says. Returns QP_OK; QP_EAUTH when the refresh failed, here or
  * in the process that ran it (why says how: "http_400", "no_token",
  * "network", ...: never a secret); QP_ETIMEOUT when another process held
- * the lease and stored nothing in time; QP_EDB, QP_ENOMEM. Thread-safe.
+ * the lease and stored nothing in time; QP_EDB, QP_ENOMEM. *ran, when ran
+ * is not NULL, is set to 1 when this call sent the token request itself,
+ * else 0 (the token came from the cache, the store or another process's
+ * refresh): a caller renewing refused tokens bounds its own refreshes by
+ * it. Thread-safe.
  */
 enum qp_err	 refresh_token(struct refresh *rf, const struct refresh_io *io,
 		    const struct config_provider *p, const struct config_account *a,
-		    int64_t stale, char **token, int64_t *version, char *why, size_t whylen);
+		    int64_t stale, char **token, int64_t *version, char *why, size_t whylen,
+		    int *ran);
 
 /*
  * Reads the token stored for account a on db (any connection; nothing is

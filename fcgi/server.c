@@ -914,19 +914,21 @@ server_refresh_io(struct server *srv, struct refresh_io *io)
 enum qp_err
 server_account_token(struct server *srv, const char *uid, const struct config_provider *p,
     const struct config_account *a, int64_t stale, char **tok, int64_t *ver, char *why,
-    size_t whysz)
+    size_t whysz, int *ran)
 {
 	struct refresh_io io;
 	enum qp_err err;
 
 	*tok = NULL;
 	*ver = 0;
+	if (ran != NULL)
+		*ran = 0;
 	if (whysz > 0)
 		why[0] = '\0';
 	if (a->refresh.url == NULL)
 		return QP_OK;
 	server_refresh_io(srv, &io);
-	err = refresh_token(srv->refresh, &io, p, a, stale, tok, ver, why, whysz);
+	err = refresh_token(srv->refresh, &io, p, a, stale, tok, ver, why, whysz, ran);
 	if (err == QP_OK)
 		return QP_OK;
 	log_msg(LOG_WARNING, "request %s: account %s: no token (%s: %s)", uid, a->name,

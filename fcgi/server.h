@@ -187,11 +187,13 @@ void		 server_refresh_io(struct server *srv, struct refresh_io *io);
  * do not refresh; QP_OK with *tok (free with crypto_free_secret()) and
  * *ver; QP_EAUTH when the refresh failed (the account's fault); QP_ETIMEOUT
  * when no token could be had otherwise (a refresh elsewhere not finished
- * in time, the database). why gets what the refresh said. Thread-safe.
+ * in time, the database). why gets what the refresh said; *ran (ran may
+ * be NULL) whether this call sent the token request (refresh_token()).
+ * Thread-safe.
  */
 enum qp_err	 server_account_token(struct server *srv, const char *uid,
 		    const struct config_provider *p, const struct config_account *a,
-		    int64_t stale, char **tok, int64_t *ver, char *why, size_t whysz);
+		    int64_t stale, char **tok, int64_t *ver, char *why, size_t whysz, int *ran);
 
 /*
  * Works out the role of the key presented with r (Authorization: Bearer,

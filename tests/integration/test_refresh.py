@@ -65,6 +65,7 @@ class Mock:
         self.form_calls = []    # (method, Content-Type, fields) of /oauth/form
         self.form_delay = 0.0   # seconds /oauth/form waits before answering
         self.models_calls = []  # per GET /v1/models: whether its token was good
+        self.refuse_all = False  # chat answers 401 to every token, however new
 
     def refresh(self, body):
         with self.lock:
@@ -93,7 +94,8 @@ class Mock:
         tok = auth[7:] if auth.startswith("Bearer ") else ""
         with self.lock:
             t = self.tokens.get(tok)
-            if t is None or t[0] <= 0 or (t[1] is not None and time.monotonic() >= t[1]):
+            if self.refuse_all or t is None or t[0] <= 0 or \
+                    (t[1] is not None and time.monotonic() >= t[1]):
                 self.chat_401 += 1
                 return 401, {"error": {"message": "invalid or expired token",
                                        "type": "invalid_request_error"}}
@@ -250,6 +252,9 @@ def worker(i):
         r = send(gw1 if k % 2 == 0 else gw2)
         with lock:
             results.append(r.status)
+            if r.status != 200:
+                qp.diag("request %d (gateway %d): %s %s" % (
+                    k, 1 + k % 2, r.status, r.body[:300]))
 
 
 ts = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
@@ -350,6 +355,29 @@ row = dp.query(gw1, "SELECT status, path, attempt_count FROM requests "
                "WHERE endpoint = '/p/' ORDER BY id LIMIT 1")
 ok(row and row[0]["status"] == "completed" and row[0]["path"] == "/files",
    "the passthrough row", repr(row))
+
+# ---- credentials refused however new: the token endpoint called a bounded number of times
+
+with M.lock:
+    M.refuse_all = True
+calls, c401 = len(M.calls), M.chat_401
+r = send(gw1)
+is_eq(r.status, 503, "every token refused: the only account fails (503)")
+ok("http_401" in r.text, "the error names the provider's 401", r.text[:200])
+# REFRESH_OWN_MAX in fcgi/refresh.h: 3 token requests of its own per attempt.
+cmp_ok(len(M.calls) - calls, "<=", 3, "at most 3 refreshes for the request")
+cmp_ok(len(M.calls) - calls, ">=", 1, "and at least one")
+is_eq(M.chat_401 - c401, len(M.calls) - calls + 1, "each refresh tried once (one 401 more "
+      "than refreshes)")
+with M.lock:
+    M.refuse_all = False
+deadline = time.monotonic() + 15
+while time.monotonic() < deadline:
+    r = send(gw1)
+    if r.status == 200:
+        break
+    time.sleep(0.5)
+is_eq(r.status, 200, "once the provider takes tokens again, served after the quarantine")
 
 # ---- a failing token endpoint quarantines, a later refresh brings it back ----
 

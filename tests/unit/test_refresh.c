@@ -200,7 +200,7 @@ racer_main(void *arg)
 	char why[REFRESH_WHY_MAX + 1];
 
 	r->err = refresh_token(r->p->rf, &r->p->io, &prov, &account, r->stale, &r->tok, &r->ver,
-	    why, sizeof(why));
+	    why, sizeof(why), NULL);
 	return NULL;
 }
 
@@ -240,6 +240,7 @@ main(void)
 	struct proc p1, p2, p3;
 	struct config_account other;
 	struct racer ra, rb;
+	int ran;
 	pthread_t ta, tb;
 	sqlite3 *db;
 	enum qp_err err;
@@ -291,7 +292,7 @@ main(void)
 	/* First: nothing stored, no configured key: a refresh. */
 	endpoint_set(200, "{\"access_token\":\"AT-SECRET-one\",\"expires_in\":3600,"
 	    "\"refresh_token\":\"RT-SECRET-one\"}", 0);
-	err = refresh_token(p1.rf, &p1.io, &prov, &account, -1, &tok, &ver, why, sizeof(why));
+	err = refresh_token(p1.rf, &p1.io, &prov, &account, -1, &tok, &ver, why, sizeof(why), NULL);
 	ok(err == QP_OK && tok != NULL && strcmp(tok, "AT-SECRET-one") == 0 && ver == 1,
 	    "first token refreshed (%s, %s)", qp_strerror(err), why);
 	is_int(endpoint_calls(), 1, "one call");
@@ -299,7 +300,7 @@ main(void)
 	crypto_free_secret(tok);
 
 	/* The cached token: no call. */
-	err = refresh_token(p1.rf, &p1.io, &prov, &account, -1, &tok, &ver, why, sizeof(why));
+	err = refresh_token(p1.rf, &p1.io, &prov, &account, -1, &tok, &ver, why, sizeof(why), NULL);
 	ok(err == QP_OK && tok != NULL && strcmp(tok, "AT-SECRET-one") == 0 && ver == 1,
 	    "cached token given again");
 	is_int(endpoint_calls(), 1, "without a call");
@@ -307,20 +308,24 @@ main(void)
 
 	/* Version 1 refused: renewed with the rotated refresh token. */
 	endpoint_set(200, "{\"access_token\":\"AT-SECRET-two\",\"expires_in\":3600}", 0);
-	err = refresh_token(p1.rf, &p1.io, &prov, &account, 1, &tok, &ver, why, sizeof(why));
+	ran = -1;
+	err = refresh_token(p1.rf, &p1.io, &prov, &account, 1, &tok, &ver, why, sizeof(why), &ran);
 	ok(err == QP_OK && tok != NULL && strcmp(tok, "AT-SECRET-two") == 0 && ver == 2,
 	    "version 1 refused: version 2");
 	is_int(endpoint_calls(), 2, "one more call");
+	is_int(ran, 1, "the call says it sent the token request");
 	ok(strstr(ep.body, "\"RT-SECRET-one\"") != NULL && strstr(ep.body, "\"r0\"") == NULL,
 	    "it carried the rotated refresh token");
 	crypto_free_secret(tok);
 
 	/* Another process reads the stored token: no call. */
 	proc_open(&p2, 2);
-	err = refresh_token(p2.rf, &p2.io, &prov, &account, -1, &tok, &ver, why, sizeof(why));
+	ran = -1;
+	err = refresh_token(p2.rf, &p2.io, &prov, &account, -1, &tok, &ver, why, sizeof(why), &ran);
 	ok(err == QP_OK && tok != NULL && strcmp(tok, "AT-SECRET-two") == 0 && ver == 2,
 	    "another process adopts the stored token");
 	is_int(endpoint_calls(), 2, "without a call");
+	is_int(ran, 0, "and says it sent none");
 	crypto_free_secret(tok);
 
 	/* Both refused version 2 at once: one refresh, one adopts it. */
@@ -347,29 +352,29 @@ main(void)
 
 	/* Due by expiry (skew past the lifetime): renewed. */
 	endpoint_set(200, "{\"access_token\":\"AT-SECRET-four\",\"expires_in\":30}", 0);
-	err = refresh_token(p1.rf, &p1.io, &prov, &account, 3, &tok, &ver, why, sizeof(why));
+	err = refresh_token(p1.rf, &p1.io, &prov, &account, 3, &tok, &ver, why, sizeof(why), NULL);
 	crypto_free_secret(tok);
 	n = endpoint_calls();
-	err = refresh_token(p1.rf, &p1.io, &prov, &account, -1, &tok, &ver, why, sizeof(why));
+	err = refresh_token(p1.rf, &p1.io, &prov, &account, -1, &tok, &ver, why, sizeof(why), NULL);
 	is_int(endpoint_calls(), n + 1, "a token within skew_s of its expiry is renewed at once");
 	crypto_free_secret(tok);
 
 	/* A failure: noted, the lease given back, nothing adopted. */
 	endpoint_set(400, "{\"error\":\"invalid_grant\"}", 0);
-	err = refresh_token(p1.rf, &p1.io, &prov, &account, ver, &tok, &ver, why, sizeof(why));
+	err = refresh_token(p1.rf, &p1.io, &prov, &account, ver, &tok, &ver, why, sizeof(why), NULL);
 	ok(err == QP_EAUTH && tok == NULL, "a 400 fails the refresh (%s)", qp_strerror(err));
 	is_str(why, "http_400", "why");
 	is_int(query_int(p1.db, "SELECT failures FROM account_tokens"), 1, "one failure counted");
 	is_int(query_int(p1.db, "SELECT count(*) FROM leases"), 0, "the lease given back");
 	endpoint_set(200, "{\"token\":\"x\"}", 0);
-	err = refresh_token(p1.rf, &p1.io, &prov, &account, 99, &tok, &ver, why, sizeof(why));
+	err = refresh_token(p1.rf, &p1.io, &prov, &account, 99, &tok, &ver, why, sizeof(why), NULL);
 	ok(err == QP_EAUTH && strcmp(why, "no_token") == 0, "an answer without the token field: "
 	    "no_token (%s)", why);
 	is_int(query_int(p1.db, "SELECT failures FROM account_tokens"), 2, "two failures counted");
 
 	/* Read apart (the catalog), and not under another body. */
 	endpoint_set(200, "{\"access_token\":\"AT-SECRET-five\"}", 0);
-	err = refresh_token(p1.rf, &p1.io, &prov, &account, 99, &tok, &ver, why, sizeof(why));
+	err = refresh_token(p1.rf, &p1.io, &prov, &account, 99, &tok, &ver, why, sizeof(why), NULL);
 	ok(err == QP_OK && tok != NULL && strcmp(tok, "AT-SECRET-five") == 0,
 	    "a success after failures");
 	is_int(query_int(p1.db, "SELECT failures FROM account_tokens"), 0, "failures cleared");
@@ -386,7 +391,7 @@ main(void)
 	ok(err == QP_OK && tok == NULL, "under another body it does not open");
 	proc_open(&p3, 3);
 	n = endpoint_calls();
-	err = refresh_token(p3.rf, &p3.io, &prov, &other, -1, &tok, &ver, why, sizeof(why));
+	err = refresh_token(p3.rf, &p3.io, &prov, &other, -1, &tok, &ver, why, sizeof(why), NULL);
 	ok(err == QP_OK && tok != NULL && strcmp(tok, "AT-SECRET-five") == 0 &&
 	    endpoint_calls() == n + 1 && strstr(ep.body, "\"new\"") != NULL,
 	    "so a new body refreshes with itself, not with the stored refresh token");
