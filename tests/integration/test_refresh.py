@@ -241,6 +241,17 @@ def send(gw):
     return r
 
 
+def served_again(gw, timeout=15.0):
+    """Sends a chat every 0.5 s until one is served (the quarantine over)
+    or timeout seconds passed; the last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = send(gw)
+        if r.status == 200 or time.monotonic() >= deadline:
+            return r
+        time.sleep(0.5)
+
+
 # ---- a run under load: renewal on 401, each refresh once --------------------
 
 results = []
@@ -371,12 +382,7 @@ is_eq(M.chat_401 - c401, len(M.calls) - calls + 1, "each refresh tried once (one
       "than refreshes)")
 with M.lock:
     M.refuse_all = False
-deadline = time.monotonic() + 15
-while time.monotonic() < deadline:
-    r = send(gw1)
-    if r.status == 200:
-        break
-    time.sleep(0.5)
+r = served_again(gw1)
 is_eq(r.status, 200, "once the provider takes tokens again, served after the quarantine")
 
 # ---- a failing token endpoint quarantines, a later refresh brings it back ----
@@ -403,12 +409,7 @@ r = send(gw1)
 is_eq(r.status, 503, "quarantined: still out")
 with M.lock:
     M.fail = False
-deadline = time.monotonic() + 15
-while time.monotonic() < deadline:
-    r = send(gw1)
-    if r.status == 200:
-        break
-    time.sleep(0.5)
+r = served_again(gw1)
 is_eq(r.status, 200, "after the quarantine a successful refresh brings it back")
 rows = poll("SELECT last_result, failures FROM account_tokens",
             lambda rs: rs and rs[0]["last_result"] == "ok")
