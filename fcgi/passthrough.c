@@ -19,6 +19,7 @@
 #include "proxy_reply.h"
 #include "ratelimit.h"
 #include "refresh.h"
+#include "reqjob.h"
 #include "select.h"
 #include "server.h"
 #include "spool.h"
@@ -44,24 +45,6 @@ struct pass_attempt {
 	struct capbuf	 copy;		/* json: the answer's first bytes, for its usage */
 };
 
-/* The database work of one step of a request, run on the writer (server_batch()). */
-struct pass_job {
-	const struct config	*cfg;		/* the request's configuration (pinned) */
-	uint64_t		 cfg_gen;	/* its generation */
-	struct accounting_request *req;		/* the request row */
-	const struct select_query *q;		/* choose: the query */
-	struct select_result	*sel;		/* its answer; finish: the refusal, or NULL */
-	char			*detail;	/* a refusal's decision, copied: owned */
-	const char		*keymodel;	/* choose: what the key's model globs see */
-	enum keylimit_verdict	 key;		/* choose: what the key's limits say */
-	int64_t			 key_retry_at;	/* and when the key may pass again (ms) */
-	struct accounting_attempt *att;		/* end: the attempt */
-	const struct failover_verdict *v;	/* its verdict */
-	const struct config_routing *routing;	/* backoff settings */
-	const struct ratelimit_obs *rl;		/* end: rate-limit headers, NULL = none */
-	const char		*rl_account;	/* their account */
-	const struct accounting_final *fin;	/* NULL while the request goes on */
-};
 
 /* One request through its phases: admit, then choose and attempt per account, relay, finish. */
 struct pass_request {
@@ -99,7 +82,7 @@ struct pass_request {
 	struct usage	 usage;		/* the answer's usage, when JSON */
 	struct prices_quote quote;	/* its price */
 	struct accounting_final fin;	/* the request's end */
-	struct pass_job	 job;		/* the database work of the current step */
+	struct reqjob	 job;		/* the database work of the current step */
 	int		 done;		/* 1 once the request's end was recorded */
 	char		 head[UPSTREAM_HEAD_MAX + 1]; /* upstream header lines relayed */
 };
@@ -268,59 +251,6 @@ pass_fail(struct http_req *r, int status, const char *message, int64_t retry_s)
 
 /* ---- database jobs ---------------------------------------------------- */
 
-/* The key's limits, then the choice of an account and its attempt opened. */
-static enum qp_err
-pass_job_choose(const struct server_db *d, void *arg)
-{
-	struct pass_job *j = arg;
-	struct keylimit_policy pol;
-	struct keylimit_usage use;
-	enum qp_err err;
-
-	j->key = KEYLIMIT_OK;
-	if (j->req->attempts == 0 && j->req->client_key_id > 0) {
-		err = keys_limits_read(d->keys, j->req->client_key_id, j->q->now, &pol, &use);
-		if (err != QP_OK && err != QP_ENOTFOUND)
-			return err;
-		if (err == QP_OK && (j->key = keylimit_judge(&pol, &use, j->keymodel, j->keymodel,
-		    j->q->now, &j->key_retry_at)) != KEYLIMIT_OK)
-			return QP_OK;
-	}
-	if ((err = select_bind(d->sel, j->cfg, j->cfg_gen)) != QP_OK ||
-	    (err = select_choose(d->sel, j->q, j->sel)) != QP_OK)
-		return err;
-	if (j->sel->status == SELECT_OK)
-		return accounting_attempt_start(d->acc, j->req, j->sel, j->q->now);
-	/* The selector's buffer is the next job's: keep the refusal's own copy. */
-	free(j->detail);
-	if ((j->detail = strdup(j->sel->detail_json != NULL ? j->sel->detail_json :
-	    "{}")) == NULL)
-		return QP_ENOMEM;
-	j->sel->detail_json = j->detail;
-	return QP_OK;
-}
-
-/* Closes the open attempt (and the request when fin is set). */
-static enum qp_err
-pass_job_end(const struct server_db *d, void *arg)
-{
-	struct pass_job *j = arg;
-
-	if (j->rl != NULL && ratelimit_store(d->db, j->rl_account, "", j->rl,
-	    db_now_ms()) != 0)
-		return QP_EDB;
-	return accounting_attempt_end(d->acc, j->req, j->att, j->v, j->routing, j->fin);
-}
-
-/* Records a request that ended with no attempt open. */
-static enum qp_err
-pass_job_finish(const struct server_db *d, void *arg)
-{
-	struct pass_job *j = arg;
-
-	return accounting_finish(d->acc, j->req, j->sel, j->fin);
-}
-
 /* Runs a job on the writer; logs what could not be recorded. */
 static void
 pass_batch(struct pass_request *p, enum qp_err (*fn)(const struct server_db *, void *),
@@ -463,7 +393,7 @@ pass_exhausted(struct pass_request *p)
 	p->req.bytes_in = p->sp.read;
 	p->job.sel = NULL;
 	p->job.fin = &p->fin;
-	pass_batch(p, pass_job_finish, "its end");
+	pass_batch(p, reqjob_finish, "its end");
 	p->done = 1;
 }
 
@@ -486,7 +416,7 @@ pass_key_refuse(struct pass_request *p)
 	(void)http_flush(p->r);
 	p->job.sel = NULL;
 	p->job.fin = &p->fin;
-	pass_batch(p, pass_job_finish, "its end");
+	pass_batch(p, reqjob_finish, "its end");
 	p->done = 1;
 }
 
@@ -525,7 +455,7 @@ pass_refuse(struct pass_request *p)
 	p->req.bytes_in = p->sp.read;
 	p->job.sel = &p->sel;
 	p->job.fin = &p->fin;
-	pass_batch(p, pass_job_finish, "its end");
+	pass_batch(p, reqjob_finish, "its end");
 	p->done = 1;
 }
 
@@ -550,7 +480,8 @@ pass_choose(struct pass_request *p)
 	p->job.q = &p->q;
 	p->job.sel = &p->sel;
 	p->job.keymodel = p->r->path;
-	if ((err = server_batch(p->w->srv, pass_job_choose, &p->job)) != QP_OK) {
+	p->job.keybase = p->r->path;
+	if ((err = server_batch(p->w->srv, reqjob_choose, &p->job)) != QP_OK) {
 		log_msg(LOG_ERROR, "request %s: cannot choose an account: %s", p->req.uid,
 		    qp_strerror(err));
 		pass_fail(p->r, 503, "the gateway's database is unavailable", 0);
@@ -771,7 +702,7 @@ pass_failover(struct pass_request *p)
 		    p->sel.account->name, v->error_class, p->cfg->server.state_dir);
 		return 0;
 	}
-	pass_batch(p, pass_job_end, "an attempt's end");
+	pass_batch(p, reqjob_end, "an attempt's end");
 	log_msg(LOG_INFO, "request %s: account %s failed (%s), failing over", p->req.uid,
 	    p->sel.account->name, v->error_class[0] ? v->error_class :
 	    failover_outcome_name(v->outcome));
@@ -869,7 +800,7 @@ pass_finish(struct pass_request *p)
 		(void)http_flush(p->r);
 	p->req.bytes_in = p->sp.read;
 	p->job.fin = fin;
-	pass_batch(p, pass_job_end, "its end");
+	pass_batch(p, reqjob_end, "its end");
 	p->done = 1;
 }
 
@@ -890,7 +821,7 @@ pass_abandon(struct pass_request *p)
 	p->job.routing = NULL;
 	p->job.rl = NULL;
 	p->job.fin = &p->fin;
-	pass_batch(p, pass_job_end, "its end");
+	pass_batch(p, reqjob_end, "its end");
 }
 
 void

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "prices.h"
 #include "ratelimit.h"
+#include "reqjob.h"
 #include "proxy.h"
 #include "proxy_int.h"
 #include "proxy_reply.h"
@@ -301,64 +302,6 @@ proxy_final_usage(struct accounting_final *fin, const struct usage *u,
 		fin->finish_reason = u->finish_reason;
 }
 
-
-/* Chooses an account and, when one is eligible, opens the attempt on it. */
-static enum qp_err
-proxy_job_choose(const struct server_db *d, void *arg)
-{
-	struct proxy_job *j = arg;
-	struct keylimit_policy pol;
-	struct keylimit_usage use;
-	enum qp_err err;
-
-	/* The key's limits hold in the transaction that opens the first attempt. */
-	j->key = KEYLIMIT_OK;
-	if (j->req->attempts == 0 && j->req->client_key_id > 0) {
-		err = keys_limits_read(d->keys, j->req->client_key_id, j->q->now, &pol, &use);
-		if (err != QP_OK && err != QP_ENOTFOUND)
-			return err;
-		if (err == QP_OK && (j->key = keylimit_judge(&pol, &use, j->model, j->q->model,
-		    j->q->now, &j->key_retry_at)) != KEYLIMIT_OK)
-			return QP_OK;
-	}
-	/* The writer's selector chooses among this request's accounts. */
-	if ((err = select_bind(d->sel, j->cfg, j->cfg_gen)) != QP_OK ||
-	    (err = select_choose(d->sel, j->q, j->sel)) != QP_OK ||
-	    (err = workerjob_choose(d, j->cfg, j->q, j->sel)) != QP_OK)
-		return err;
-	if (j->sel->status == SELECT_OK)
-		return accounting_attempt_start(d->acc, j->req, j->sel, j->q->now);
-	/* The selector's buffer is the next job's: keep the refusal's own copy. */
-	free(j->detail);
-	if ((j->detail = strdup(j->sel->detail_json != NULL ? j->sel->detail_json :
-	    "{}")) == NULL)
-		return QP_ENOMEM;
-	j->sel->detail_json = j->detail;
-	return QP_OK;
-}
-
-/* Closes the open attempt, and the request with it when fin is set. */
-static enum qp_err
-proxy_job_end(const struct server_db *d, void *arg)
-{
-	struct proxy_job *j = arg;
-
-	/* What the answer said of the quota holds for every process from now on. */
-	if (j->rl != NULL && ratelimit_store(d->db, j->rl_account, j->rl_model, j->rl,
-	    db_now_ms()) != 0)
-		return QP_EDB;
-	return accounting_attempt_end(d->acc, j->req, j->att, j->v, j->routing, j->fin);
-}
-
-/* Records a request that ended with no attempt open (refused, or after failovers). */
-static enum qp_err
-proxy_job_finish(const struct server_db *d, void *arg)
-{
-	struct proxy_job *j = arg;
-
-	return accounting_finish(d->acc, j->req, j->sel, j->fin);
-}
-
 /* ---- admit ------------------------------------------------------------ */
 
 /* Fills the request row's fields the client's request decides. */
@@ -473,7 +416,7 @@ proxy_refused(struct proxy_request *p, struct select_result *sel)
 	(void)http_flush(p->r);
 	p->job.sel = sel;
 	p->job.fin = &p->fin;
-	if (server_batch(p->w->srv, proxy_job_finish, &p->job) != QP_OK)
+	if (server_batch(p->w->srv, reqjob_finish, &p->job) != QP_OK)
 		log_msg(LOG_ERROR, "request %s: cannot record its end", p->req.uid);
 	p->done = 1;
 }
@@ -504,8 +447,10 @@ proxy_select(struct proxy_request *p)
 	p->job.req = &p->req;
 	p->job.q = &p->q;
 	p->job.sel = &p->sel;
-	p->job.model = p->model;
-	if ((err = server_batch(p->w->srv, proxy_job_choose, &p->job)) != QP_OK) {
+	p->job.keymodel = p->model;
+	p->job.keybase = p->q.model;
+	p->job.workers = 1;
+	if ((err = server_batch(p->w->srv, reqjob_choose, &p->job)) != QP_OK) {
 		log_msg(LOG_ERROR, "request %s: cannot choose an account: %s", p->req.uid,
 		    qp_strerror(err));
 		return SELECT__MAX;
@@ -919,7 +864,7 @@ proxy_failover(struct proxy_request *p)
 
 	if (p->a.handed_off || p->a.client_gone || !v->retry || p->ntried >= p->max_attempts)
 		return 0;
-	if (server_batch(p->w->srv, proxy_job_end, &p->job) != QP_OK)
+	if (server_batch(p->w->srv, reqjob_end, &p->job) != QP_OK)
 		log_msg(LOG_ERROR, "request %s: cannot record attempt end", p->req.uid);
 	log_msg(LOG_INFO, "request %s: account %s failed (%s), failing over", p->req.uid,
 	    p->sel.account->name, v->error_class[0] ? v->error_class :
@@ -1060,7 +1005,7 @@ proxy_finish(struct proxy_request *p)
 	if (!a->client_gone)
 		(void)http_flush(p->r);
 	p->job.fin = fin;
-	if (server_batch(p->w->srv, proxy_job_end, &p->job) != QP_OK)
+	if (server_batch(p->w->srv, reqjob_end, &p->job) != QP_OK)
 		log_msg(LOG_ERROR, "request %s: cannot record its end", p->req.uid);
 	p->done = 1;
 }
@@ -1081,7 +1026,7 @@ proxy_abandon(struct proxy_request *p)
 	p->job.v = &p->v;
 	p->job.routing = NULL;
 	p->job.fin = &p->fin;
-	if (server_batch(p->w->srv, proxy_job_end, &p->job) != QP_OK)
+	if (server_batch(p->w->srv, reqjob_end, &p->job) != QP_OK)
 		log_msg(LOG_ERROR, "request %s: cannot record its end", p->req.uid);
 }
 

@@ -24,6 +24,7 @@
 #include "prices.h"
 #include "ratelimit.h"
 #include "refresh.h"
+#include "reqjob.h"
 #include "relay.h"
 #include "reqbody.h"
 #include "select.h"
@@ -58,29 +59,6 @@ struct proxy_attempt {
 	char		 ctype[UPSTREAM_VALUE_MAX + 1];	/* upstream Content-Type */
 };
 
-/* The database work of one step of a request, run on the writer (server_batch()). */
-struct proxy_job {
-	const struct config	*cfg;		/* the request's configuration (pinned) */
-	uint64_t		 cfg_gen;	/* its generation */
-	struct accounting_request *req;
-	const struct select_query *q;		/* proxy_job_choose(): the query */
-	struct select_result	*sel;		/* its answer; for proxy_job_finish(): the
-						   refusal to record, or NULL */
-	char			*detail;	/* a refusal's decision, copied: owned */
-	struct accounting_attempt *att;		/* proxy_job_end(): the attempt */
-	const struct failover_verdict *v;	/* its verdict */
-	const struct config_routing *routing;	/* backoff settings */
-	const struct accounting_final *fin;	/* proxy_job_end(): NULL while the request
-						   goes on; proxy_job_finish(): its end */
-	const char		*model;		/* proxy_job_choose(): the model as the client
-						   named it, for the key's globs */
-	enum keylimit_verdict	 key;		/* its answer: what the key's limits say */
-	int64_t			 key_retry_at;	/* and when the key may pass again (ms) */
-	const struct ratelimit_obs *rl;		/* proxy_job_end(): the attempt's rate-limit
-						   headers, NULL = none */
-	const char		*rl_account;	/* their account */
-	const char		*rl_model;	/* and model (as routed) */
-};
 
 /*
  * One request through its phases, in order: admit (transport, body,
@@ -143,7 +121,7 @@ struct proxy_request {
 	char		 refresh_why[REFRESH_WHY_MAX + 1]; /* and what the refresh said */
 	/* finish */
 	struct accounting_final fin;	/* the request's end */
-	struct proxy_job job;		/* the database work of the current step */
+	struct reqjob job;		/* the database work of the current step */
 	int		 final_status;	/* status answered, for the record */
 	int		 done;		/* 1 once the request's end was recorded */
 };
