@@ -8,6 +8,10 @@ set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out=$1
 shift
+if ! command -v git >/dev/null; then
+	echo "build-deb.sh: git is needed to list the tree's files (Debian package git)" >&2
+	exit 1
+fi
 rm -rf "$out"
 mkdir -p "$out/src"
 out=$(cd "$out" && pwd)
