@@ -45,7 +45,6 @@ struct pass_attempt {
 	struct capbuf	 copy;		/* json: the answer's first bytes, for its usage */
 };
 
-
 /* One request through its phases: admit, then choose and attempt per account, relay, finish. */
 struct pass_request {
 	struct worker	*w;		/* borrowed */

@@ -59,7 +59,6 @@ struct proxy_attempt {
 	char		 ctype[UPSTREAM_VALUE_MAX + 1];	/* upstream Content-Type */
 };
 
-
 /*
  * One request through its phases, in order: admit (transport, body,
  * model, the request row's fields), then per account choose (select, or
